@@ -1,0 +1,106 @@
+import { PithError } from '../errors.ts';
+import { parseDeb822 } from './deb822.ts';
+
+export type MultiArch = 'no' | 'same' | 'foreign' | 'allowed';
+
+/** Where a package index came from: one component/architecture of one suite of one source. */
+export interface IndexOrigin {
+  uri: string;
+  /** The suite as configured (e.g. `bookworm-security`). */
+  suite: string;
+  /** The verified Release `Codename`/`Suite`/`Label`/`Origin` fields, when known. */
+  codename?: string;
+  label?: string;
+  origin?: string;
+  component: string;
+  architecture: string;
+}
+
+/**
+ * One binary package stanza of a Packages index. Relation fields stay raw strings: the resolver parses only
+ * those of the packages it visits, which keeps loading a 64k-stanza index cheap.
+ */
+export interface BinaryPackage {
+  name: string;
+  version: string;
+  /** `all` or a Debian architecture. */
+  architecture: string;
+  /** Source package name (the `Source:` field without its version, or the binary name). */
+  source: string;
+  /** Source version (from `Source: name (version)`, or the binary version). */
+  sourceVersion: string;
+  multiArch: MultiArch;
+  essential: boolean;
+  priority: string;
+  depends?: string;
+  preDepends?: string;
+  provides?: string;
+  conflicts?: string;
+  breaks?: string;
+  replaces?: string;
+  /** Path of the .deb relative to the source URI. */
+  filename: string;
+  size: number;
+  sha256: string;
+  maintainer?: string;
+  origin: IndexOrigin;
+}
+
+/** Turns a Packages index into records. `where` names the index in errors (URL or cache path). */
+export function parsePackagesIndex(text: string, origin: IndexOrigin, where: string): BinaryPackage[] {
+  const stanzas = parseDeb822(text, { source: where });
+  const out: BinaryPackage[] = new Array(stanzas.length);
+  let n = 0;
+  for (const { fields: f, line } of stanzas) {
+    const name = f['package'];
+    const version = f['version'];
+    const architecture = f['architecture'];
+    const filename = f['filename'];
+    const sha256 = f['sha256'];
+    const sizeText = f['size'];
+    if (!name || !version || !architecture || !filename || !sha256 || !sizeText) {
+      const missing = ['Package', 'Version', 'Architecture', 'Filename', 'Size', 'SHA256'].filter(
+        (k) => !f[k.toLowerCase()],
+      );
+      throw new PithError(
+        'INDEX_MALFORMED',
+        `${where}:${line}: package stanza${name ? ` "${name}"` : ''} lacks required field(s) ${missing.join(', ')}`,
+      );
+    }
+    let source = name;
+    let sourceVersion = version;
+    const src = f['source'];
+    if (src !== undefined) {
+      const paren = src.indexOf('(');
+      if (paren === -1) source = src.trim();
+      else {
+        source = src.slice(0, paren).trim();
+        sourceVersion = src.slice(paren + 1, src.indexOf(')', paren)).trim();
+      }
+    }
+    const ma = f['multi-arch'];
+    out[n++] = {
+      name,
+      version,
+      architecture,
+      source,
+      sourceVersion,
+      multiArch: ma === 'same' || ma === 'foreign' || ma === 'allowed' ? ma : 'no',
+      essential: f['essential'] === 'yes',
+      priority: f['priority'] ?? 'optional',
+      depends: f['depends'],
+      preDepends: f['pre-depends'],
+      provides: f['provides'],
+      conflicts: f['conflicts'],
+      breaks: f['breaks'],
+      replaces: f['replaces'],
+      filename,
+      size: Number(sizeText),
+      sha256,
+      maintainer: f['maintainer'],
+      origin,
+    };
+  }
+  out.length = n;
+  return out;
+}
