@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { PithError } from '../errors.ts';
+
+const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[^\s=]+)?$/, 'a Debian package name, optionally with :arch and =version');
+
+const sourceSchema = z.strictObject({
+  uri: z.string().regex(/^(https?|file):\/\//, 'an http://, https:// or file:// URI'),
+  suites: z.array(z.string().min(1)).min(1),
+  components: z.array(z.string().min(1)).min(1),
+  architectures: z.array(z.string()).optional(),
+  'signed-by': z.string().optional(),
+});
+
+const exclusionSchema = z.union([
+  packageName.transform((name) => ({ name, reason: undefined as string | undefined })),
+  z.strictObject({ name: packageName, reason: z.string().optional() }),
+]);
+
+const userSchema = z.strictObject({
+  name: z.string().regex(/^[a-z_][a-z0-9_-]*$/),
+  uid: z.number().int().min(0),
+  gid: z.number().int().min(0).optional(),
+  home: z.string().optional(),
+  shell: z.string().optional(),
+});
+
+/** pith.yaml, version 1. Unknown keys are errors: a typo must never be silently ignored. */
+export const specSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'a lower-case image name'),
+  archive: z
+    .strictObject({
+      sources: z.array(sourceSchema).min(1).optional(),
+      keyring: z.string().optional(),
+    })
+    .optional(),
+  architectures: z.array(z.string().regex(/^[a-z0-9-]+$/)).min(1).optional(),
+  packages: z.array(packageName).min(1),
+  exclude: z.array(exclusionSchema).optional(),
+  keep: z.array(packageName).optional(),
+  files: z
+    .array(
+      z.strictObject({
+        from: z.string(),
+        to: z.string().startsWith('/'),
+        mode: z.union([z.number().int(), z.string().regex(/^0?[0-7]{3,4}$/)]).optional(),
+        owner: z.union([z.string(), z.number().int()]).optional(),
+      }),
+    )
+    .optional(),
+  accounts: z
+    .strictObject({
+      users: z.array(userSchema).optional(),
+      groups: z.array(z.strictObject({ name: z.string(), gid: z.number().int().min(0) })).optional(),
+      'run-as': z.union([z.string(), z.number().int()]).optional(),
+    })
+    .optional(),
+  entrypoint: z.array(z.string()).optional(),
+  cmd: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  workdir: z.string().startsWith('/').optional(),
+  expose: z.array(z.union([z.number().int(), z.string()])).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  paths: z.strictObject({ exclude: z.array(z.string()).optional(), keep: z.array(z.string()).optional() }).optional(),
+  layers: z.strictObject({ budget: z.number().int().min(1).optional() }).optional(),
+  test: z
+    .strictObject({
+      command: z.array(z.string()).min(1),
+      'exit-code': z.number().int().optional(),
+      output: z.string().optional(),
+      timeout: z.number().positive().optional(),
+    })
+    .optional(),
+});
+
+export type Spec = z.infer<typeof specSchema>;
+
+export interface LoadedSpec {
+  spec: Spec;
+  /** Absolute path of the spec file. */
+  path: string;
+  /** Directory relative paths in the spec are resolved against. */
+  dir: string;
+}
+
+/** Reads and validates a pith.yaml; every error names the file and line:column. */
+export function loadSpec(file: string): LoadedSpec {
+  const path = resolvePath(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PithError('SPEC_NOT_FOUND', `${file}: cannot read the spec (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return { spec: parseSpec(text, path), path, dir: dirname(path) };
+}
+
+export function parseSpec(text: string, file: string): Spec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    throw new PithError('SPEC_SYNTAX', `${at(err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}`);
+  }
+  const value: unknown = doc.toJS();
+  const result = specSchema.safeParse(value);
+  if (result.success) return result.data;
+  const messages = result.error.issues.map((issue) => {
+    const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    const node = nodeAt(doc.contents, path, issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
+    const pos = node?.range ? at(node.range[0]) : `${file}:1:1`;
+    const field = path.length ? path.join('.') : '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${pos}: unknown key "${issue.keys.join('", "')}" in ${field}`;
+    }
+    const found = valueAt(value, path);
+    if (found === undefined) return `${pos}: missing required key "${field}"`;
+    const expected =
+      issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.code === 'invalid_format' ? `expected ${issue.message}` : issue.message;
+    return `${pos}: ${field}: ${expected}, found ${JSON.stringify(found)}`;
+  });
+  throw new PithError('SPEC_INVALID', messages.join('\n'));
+}
+
+function valueAt(value: unknown, path: (string | number)[]): unknown {
+  let v = value;
+  for (const part of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[part];
+  }
+  return v;
+}
+
+/** The YAML node at a zod issue path (or its closest existing ancestor); `key` selects a map key node. */
+function nodeAt(root: unknown, path: (string | number)[], key?: string): YamlNode | undefined {
+  let node = root as YamlNode | undefined;
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (p.key as { value?: unknown })?.value === part);
+      if (!pair) break;
+      node = (pair.value ?? pair.key) as YamlNode;
+    } else if (isSeq(node) && typeof part === 'number' && node.items[part]) {
+      node = node.items[part] as YamlNode;
+    } else break;
+  }
+  if (key !== undefined && isMap(node)) {
+    const pair = node.items.find((p) => (p.key as { value?: unknown })?.value === key);
+    if (pair) return pair.key as YamlNode;
+  }
+  return node;
+}

@@ -1,0 +1,281 @@
+import { gunzipSync } from 'node:zlib';
+import xz from 'xz-decompress';
+import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
+import { isPithError, PithError } from '../errors.ts';
+import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
+import { parsePackagesIndex, type BinaryPackage, type IndexOrigin } from './packages.ts';
+import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } from './release.ts';
+import { PackageUniverse } from './resolve.ts';
+import type { SourceEntry } from './sources.ts';
+
+export const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+export interface OpenArchiveOptions {
+  sources: SourceEntry[];
+  architectures: string[];
+  /** Cache directory (default `$XDG_CACHE_HOME/pith`). */
+  cacheDir?: string;
+  /** Use only what the cache holds; name what is missing. */
+  offline?: boolean;
+  /** Keyring for sources without `Signed-By` (default the Debian archive keyring). */
+  keyring?: string;
+  now?: Date;
+  fetch?: Omit<FetchOptions, 'onProgress'>;
+  onEvent?: (event: ArchiveEvent) => void;
+}
+
+export type ArchiveEvent =
+  | { kind: 'fetch-start'; url: string; size?: number }
+  | { kind: 'fetch-progress'; url: string; received: number; size?: number }
+  | { kind: 'fetch-done'; url: string }
+  | { kind: 'cache-hit'; what: string }
+  | { kind: 'warning'; message: string };
+
+/** One suite of one source, as verified. Recorded in the lock. */
+export interface SuiteRelease {
+  uri: string;
+  suite: string;
+  codename?: string;
+  label?: string;
+  origin?: string;
+  /** `sha256:` digest of the InRelease bytes that were verified. */
+  inRelease: string;
+  /** The Release `Date`, ISO 8601. */
+  date: string;
+  validUntil?: string;
+  signer: string;
+  components: string[];
+}
+
+export interface Archive {
+  readonly releases: SuiteRelease[];
+  readonly architectures: string[];
+  /** Every package of every configured index for `arch` (including `Architecture: all`). */
+  packages(arch: string): BinaryPackage[];
+  /** A resolver universe over `packages(arch)`, built once per architecture. */
+  universe(arch: string): PackageUniverse;
+}
+
+interface IndexJob {
+  url: string;
+  release: VerifiedRelease;
+  suite: SuiteRelease;
+  component: string;
+  architecture: string;
+}
+
+/**
+ * Opens the configured archive: fetches and verifies every suite's InRelease, then every Packages index the
+ * spec needs, checking size and SHA256 against the verified InRelease before anything is decompressed or parsed.
+ * Verified indexes are cached by content; a warm open reads only the cache plus the (small) InRelease files.
+ */
+export async function openArchive(options: OpenArchiveOptions): Promise<Archive> {
+  if (options.sources.length === 0) {
+    throw new PithError('NO_SOURCES', 'expected at least one archive source (from the spec, --source, or the machine\'s apt sources), found none');
+  }
+  const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
+  const ctx: Context = { options, store, missing: [] };
+  const suites = options.sources.flatMap((source) => source.suites.map((suite) => ({ source, suite })));
+  const opened = await Promise.all(suites.map(({ source, suite }) => openSuite(ctx, source, suite)));
+  const byArch = new Map<string, BinaryPackage[]>(options.architectures.map((a) => [a, []]));
+  const jobs = opened.flatMap((o) => o.jobs);
+  const loaded = await Promise.all(jobs.map((job) => loadIndex(ctx, job)));
+  if (ctx.missing.length > 0) {
+    throw new PithError(
+      'OFFLINE_MISSING',
+      `--offline: the cache at ${store.root} lacks what is needed:\n${ctx.missing.map((m) => `  - ${m}`).join('\n')}\nRun once without --offline to fill it.`,
+    );
+  }
+  jobs.forEach((job, i) => {
+    const packages = loaded[i]!;
+    if (job.architecture === 'all') {
+      for (const list of byArch.values()) list.push(...packages);
+    } else {
+      byArch.get(job.architecture)!.push(...packages);
+    }
+  });
+  const universes = new Map<string, PackageUniverse>();
+  return {
+    releases: opened.map((o) => o.suite),
+    architectures: [...options.architectures],
+    packages(arch) {
+      const list = byArch.get(arch);
+      if (!list) throw new PithError('UNKNOWN_ARCHITECTURE', `architecture "${arch}" was not loaded; loaded: ${options.architectures.join(', ')}`);
+      return list;
+    },
+    universe(arch) {
+      let u = universes.get(arch);
+      if (!u) {
+        u = new PackageUniverse(this.packages(arch), { architecture: arch });
+        universes.set(arch, u);
+      }
+      return u;
+    },
+  };
+}
+
+interface Context {
+  options: OpenArchiveOptions;
+  store: ContentStore;
+  missing: string[];
+}
+
+async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): Promise<{ suite: SuiteRelease; jobs: IndexJob[] }> {
+  const { options, store } = ctx;
+  const base = `${source.uri}/dists/${suiteName}`;
+  const url = `${base}/InRelease`;
+  const keyring = await loadKeyring(source.signedBy ?? options.keyring ?? DEFAULT_KEYRING);
+  let bytes: Uint8Array | null;
+  if (options.offline) {
+    const digest = await store.getRef('inrelease', url);
+    bytes = digest ? await store.get(digest) : null;
+    if (!bytes) {
+      ctx.missing.push(`InRelease of ${url}`);
+      return { suite: placeholderSuite(source, suiteName), jobs: [] };
+    }
+    options.onEvent?.({ kind: 'cache-hit', what: url });
+  } else {
+    options.onEvent?.({ kind: 'fetch-start', url });
+    bytes = await fetchBytes(url, options.fetch);
+    options.onEvent?.({ kind: 'fetch-done', url });
+  }
+  const release = await verifyInRelease(bytes, { keyring, url, suite: suiteName, now: options.now });
+  if (!options.offline) {
+    await store.setRef('inrelease', url, await store.put(bytes));
+  }
+  const suite: SuiteRelease = {
+    uri: source.uri,
+    suite: suiteName,
+    codename: release.codename,
+    label: release.label,
+    origin: release.origin,
+    inRelease: `sha256:${release.digest}`,
+    date: release.date.toISOString(),
+    validUntil: release.validUntil?.toISOString(),
+    signer: release.signer,
+    components: source.components,
+  };
+  const jobs: IndexJob[] = [];
+  for (const component of source.components) {
+    if (release.components.length > 0 && !release.components.includes(component)) {
+      throw new PithError(
+        'COMPONENT_MISSING',
+        `${url}: component "${component}" (from ${source.where ?? 'the sources'}) is not served; the Release lists: ${release.components.join(', ')}`,
+      );
+    }
+    const wanted = options.architectures.filter((a) => !source.architectures || source.architectures.includes(a));
+    // Without No-Support-for-Architecture-all, arch:all packages live in their own binary-all index (apt fetches it).
+    if (!release.noSupportForArchitectureAll && release.architectures.includes('all')) wanted.push('all');
+    for (const architecture of wanted) {
+      if (architecture !== 'all' && release.architectures.length > 0 && !release.architectures.includes(architecture)) {
+        options.onEvent?.({ kind: 'warning', message: `${url}: architecture ${architecture} is not served; skipped` });
+        continue;
+      }
+      jobs.push({ url: base, release, suite, component, architecture });
+    }
+  }
+  return { suite, jobs };
+}
+
+function placeholderSuite(source: SourceEntry, suite: string): SuiteRelease {
+  return { uri: source.uri, suite, inRelease: '', date: '', signer: '', components: source.components };
+}
+
+const COMPRESSIONS = [
+  { ext: '.xz', decompress: unxz },
+  { ext: '.gz', decompress: async (b: Uint8Array) => new Uint8Array(gunzipSync(b)) },
+  { ext: '', decompress: async (b: Uint8Array) => b },
+];
+
+async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> {
+  const { store, options } = ctx;
+  const path = `${job.component}/binary-${job.architecture}/Packages`;
+  const origin: IndexOrigin = {
+    uri: job.suite.uri,
+    suite: job.suite.suite,
+    codename: job.suite.codename,
+    label: job.suite.label,
+    origin: job.suite.origin,
+    component: job.component,
+    architecture: job.architecture,
+  };
+  const plain = job.release.files.get(path);
+  const variants = COMPRESSIONS.map((c) => ({ ...c, file: job.release.files.get(path + c.ext) })).filter(
+    (v): v is typeof v & { file: ReleaseFile } => v.file !== undefined,
+  );
+  if (variants.length === 0) {
+    throw new PithError('INDEX_MISSING', `${job.url}/InRelease lists no ${path}{.xz,.gz,} index`);
+  }
+  const where = `${job.url}/${path}`;
+  // The uncompressed index is what we keep: warm runs then skip decompression entirely.
+  const cacheKey = plain?.sha256;
+  if (cacheKey) {
+    const cached = await store.get(cacheKey);
+    if (cached) {
+      options.onEvent?.({ kind: 'cache-hit', what: where });
+      return parsePackagesIndex(cached.toString('utf8'), origin, where);
+    }
+  }
+  if (options.offline) {
+    ctx.missing.push(`index ${where} (SHA256 ${cacheKey ?? variants[0]!.file.sha256})`);
+    return [];
+  }
+  let lastNotFound: PithError | undefined;
+  for (const variant of variants) {
+    const dir = `${job.url}/${job.component}/binary-${job.architecture}`;
+    const urls = job.release.acquireByHash
+      ? [`${dir}/by-hash/SHA256/${variant.file.sha256}`, `${job.url}/${variant.file.path}`]
+      : [`${job.url}/${variant.file.path}`];
+    for (const url of urls) {
+      let body: Uint8Array;
+      try {
+        options.onEvent?.({ kind: 'fetch-start', url, size: variant.file.size });
+        body = await fetchBytes(url, {
+          ...options.fetch,
+          onProgress: (received, size) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: size ?? variant.file.size }),
+        });
+        options.onEvent?.({ kind: 'fetch-done', url });
+      } catch (e) {
+        if (isPithError(e, 'HTTP_NOT_FOUND')) {
+          lastNotFound = e;
+          continue;
+        }
+        throw e;
+      }
+      verifyFile(body, variant.file, url, job.url);
+      let text: Uint8Array;
+      try {
+        text = await variant.decompress(body);
+      } catch (e) {
+        throw new PithError('INDEX_CORRUPT', `${url}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
+      }
+      if (plain) verifyFile(text, plain, `${url} (decompressed)`, job.url);
+      const packages = parsePackagesIndex(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), origin, url);
+      // Cache only after the index parsed: a broken index must not poison later runs.
+      await store.put(text);
+      return packages;
+    }
+  }
+  throw lastNotFound ?? new PithError('INDEX_MISSING', `${where}: no index could be fetched`);
+}
+
+function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releaseUrl: string): void {
+  if (body.length !== expected.size) {
+    throw new PithError(
+      'INDEX_SIZE_MISMATCH',
+      `${url}: expected ${expected.size} bytes as listed in ${releaseUrl}/InRelease, received ${body.length}; nothing was cached`,
+    );
+  }
+  const digest = sha256Hex(body);
+  if (digest !== expected.sha256) {
+    throw new PithError(
+      'INDEX_HASH_MISMATCH',
+      `${url}: expected SHA256 ${expected.sha256} as listed in ${releaseUrl}/InRelease, found ${digest}; nothing was cached`,
+    );
+  }
+}
+
+async function unxz(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new xz.XzReadableStream(new Blob([data]).stream());
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}

@@ -1,0 +1,304 @@
+import { readFileSync } from 'node:fs';
+import { arch as nodeArch } from 'node:process';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic, sha256Hex } from '../cache/store.ts';
+import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
+import { PithError } from '../errors.ts';
+import { canonicalJson } from '../json.ts';
+import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type SuiteRelease } from '../debian/archive.ts';
+import { resolve, type Resolution } from '../debian/resolve.ts';
+import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
+import { compareVersions } from '../debian/version.ts';
+
+export const LOCK_VERSION = 1;
+
+export interface LockedPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  source: string;
+  sourceVersion: string;
+  /** The configured suite the package was taken from (one of `sources[].suite`). */
+  suite: string;
+  filename: string;
+  size: number;
+  sha256: string;
+}
+
+export interface LockedExclusion {
+  name: string;
+  reason: string;
+  requiredBy: string[];
+  alsoDropped: string[];
+}
+
+/** What in the spec decides the resolution. Its digest is the lock's spec digest; other fields (cmd, env…) don't. */
+export interface LockInputs {
+  packages: string[];
+  exclude: Array<{ name: string; reason?: string }>;
+  keep: string[];
+  architectures: string[];
+  sources: Array<{ uri: string; suites: string[]; components: string[]; architectures?: string[]; signedBy?: string }> | 'apt';
+}
+
+export interface LockFile {
+  lockVersion: number;
+  spec: { digest: string; inputs: LockInputs };
+  sources: Array<Omit<SuiteRelease, 'components' | 'signer'> & { components: string[]; signer: string }>;
+  architectures: Record<string, { packages: LockedPackage[]; excluded: LockedExclusion[] }>;
+}
+
+/** Debian's name for the machine pith runs on. */
+export function hostArchitecture(): string {
+  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ia32: 'i386', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64' };
+  return map[nodeArch] ?? nodeArch;
+}
+
+export function lockPathFor(specPath: string): string {
+  return join(dirname(specPath), 'pith.lock');
+}
+
+export function lockInputs(spec: Spec, sourcesOverride?: SourceEntry[]): LockInputs {
+  const specSources = spec.archive?.sources?.map((s) => ({
+    uri: s.uri.replace(/\/+$/, ''),
+    suites: s.suites,
+    components: s.components,
+    architectures: s.architectures,
+    signedBy: s['signed-by'] ?? spec.archive?.keyring,
+  }));
+  const overridden = sourcesOverride?.map((s) => ({
+    uri: s.uri,
+    suites: s.suites,
+    components: s.components,
+    architectures: s.architectures,
+    signedBy: s.signedBy,
+  }));
+  return {
+    packages: spec.packages,
+    exclude: (spec.exclude ?? []).map((e) => ({ name: e.name, reason: e.reason })),
+    keep: spec.keep ?? [],
+    architectures: spec.architectures ?? [hostArchitecture()],
+    sources: overridden ?? specSources ?? 'apt',
+  };
+}
+
+export function inputsDigest(inputs: LockInputs): string {
+  return `sha256:${sha256Hex(canonicalJson(inputs))}`;
+}
+
+/** The archive sources a spec resolves against: `--source` flags, else the spec's, else the machine's apt sources. */
+export function specSources(spec: Spec, override?: SourceEntry[]): SourceEntry[] {
+  if (override && override.length > 0) return override;
+  if (spec.archive?.sources) {
+    return spec.archive.sources.map((s, i) => ({
+      uri: s.uri.replace(/\/+$/, ''),
+      suites: s.suites,
+      components: s.components,
+      architectures: s.architectures,
+      signedBy: s['signed-by'] ?? spec.archive?.keyring,
+      where: `archive.sources[${i}]`,
+    }));
+  }
+  const fromApt = loadAptSources();
+  const keyring = spec.archive?.keyring;
+  return keyring ? fromApt.map((s) => ({ ...s, signedBy: s.signedBy ?? keyring })) : fromApt;
+}
+
+export interface LockOptions {
+  /** `--source` entries; they replace the spec's and the machine's sources. */
+  sources?: SourceEntry[];
+  cacheDir?: string;
+  offline?: boolean;
+  now?: Date;
+  onEvent?: (event: ArchiveEvent) => void;
+  /** Write `pith.lock` next to the spec (default true). */
+  write?: boolean;
+}
+
+export interface LockResult {
+  lock: LockFile;
+  /** Where the lock was (or would be) written. */
+  path: string;
+  written: boolean;
+  resolutions: Resolution[];
+  archive: Archive;
+}
+
+/** Resolves a spec against the archive and writes its lock atomically. */
+export async function lock(specFile: string | LoadedSpec, options: LockOptions = {}): Promise<LockResult> {
+  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+  const { spec } = loaded;
+  const inputs = lockInputs(spec, options.sources);
+  const archive = await openArchive({
+    sources: specSources(spec, options.sources),
+    architectures: inputs.architectures,
+    cacheDir: options.cacheDir,
+    offline: options.offline,
+    keyring: spec.archive?.keyring ?? DEFAULT_KEYRING,
+    now: options.now,
+    onEvent: options.onEvent,
+  });
+  const resolutions = inputs.architectures.map((arch) =>
+    resolve(archive.universe(arch), inputs.packages, {
+      architecture: arch,
+      exclude: inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' })),
+    }),
+  );
+  const lockFile: LockFile = {
+    lockVersion: LOCK_VERSION,
+    spec: { digest: inputsDigest(inputs), inputs },
+    sources: archive.releases.map((r) => ({ ...r })),
+    architectures: Object.fromEntries(
+      resolutions.map((res) => [
+        res.architecture,
+        {
+          packages: res.packages.map((p) => ({
+            name: p.name,
+            version: p.version,
+            architecture: p.architecture,
+            source: p.source,
+            sourceVersion: p.sourceVersion,
+            suite: p.package.origin.suite,
+            filename: p.filename,
+            size: p.size,
+            sha256: p.sha256,
+          })),
+          excluded: res.exclusions.map((e) => ({ name: e.name, reason: e.reason, requiredBy: e.requiredBy, alsoDropped: e.alsoDropped })),
+        },
+      ]),
+    ),
+  };
+  const path = lockPathFor(loaded.path);
+  const write = options.write ?? true;
+  if (write) await writeLock(path, lockFile);
+  return { lock: lockFile, path, written: write, resolutions, archive };
+}
+
+export async function writeLock(path: string, lockFile: LockFile): Promise<void> {
+  await writeFileAtomic(path, canonicalJson(lockFile));
+}
+
+/** Reads a lock, refusing files that are not pith locks of a version this pith understands. */
+export function readLock(path: string): LockFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PithError('LOCK_NOT_FOUND', `${path}: cannot read the lock (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run "pith lock" first`);
+  }
+  let value: LockFile;
+  try {
+    value = JSON.parse(text) as LockFile;
+  } catch (e) {
+    throw new PithError('LOCK_INVALID', `${path}: expected JSON, ${(e as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || value.lockVersion !== LOCK_VERSION || !value.spec?.digest || typeof value.architectures !== 'object') {
+    throw new PithError('LOCK_INVALID', `${path}: expected a pith lock (lockVersion ${LOCK_VERSION}), found ${value === null || typeof value !== 'object' ? typeof value : `lockVersion ${String((value as LockFile).lockVersion)}`}`);
+  }
+  return value;
+}
+
+/** Human-readable differences between the inputs a lock was made from and a spec's current inputs. */
+export function specChanges(locked: LockInputs, current: LockInputs): string[] {
+  const changes: string[] = [];
+  const listDiff = (what: string, a: string[], b: string[]) => {
+    const added = b.filter((x) => !a.includes(x));
+    const removed = a.filter((x) => !b.includes(x));
+    if (added.length) changes.push(`${what} added: ${added.join(', ')}`);
+    if (removed.length) changes.push(`${what} removed: ${removed.join(', ')}`);
+  };
+  listDiff('packages', locked.packages, current.packages);
+  listDiff('exclude', locked.exclude.map((e) => e.name), current.exclude.map((e) => e.name));
+  listDiff('keep', locked.keep, current.keep);
+  listDiff('architectures', locked.architectures, current.architectures);
+  const describe = (s: LockInputs['sources']) => (s === 'apt' ? ["the machine's apt sources"] : s.map((x) => `${x.uri} ${x.suites.join(',')} ${x.components.join(',')}`));
+  if (canonicalJson(locked.sources) !== canonicalJson(current.sources)) listDiff('sources', describe(locked.sources), describe(current.sources));
+  if (changes.length === 0 && canonicalJson(locked) !== canonicalJson(current)) changes.push('exclusion reasons, source keyrings or architectures filters changed');
+  return changes;
+}
+
+/** Loads the lock next to a spec and checks it still belongs to the spec; a changed spec is an error naming what changed. */
+export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.path), sourcesOverride?: SourceEntry[]): LockFile {
+  const lockFile = readLock(lockPath);
+  const current = lockInputs(loaded.spec, sourcesOverride);
+  if (lockFile.spec.digest !== inputsDigest(current)) {
+    const changes = specChanges(lockFile.spec.inputs, current);
+    throw new PithError(
+      'LOCK_STALE',
+      `${lockPath}: the lock was made from a different spec; ${loaded.path} changed since:\n${changes.map((c) => `  - ${c}`).join('\n')}\nRun "pith lock ${loaded.path}" to re-lock.`,
+      { details: { changes } },
+    );
+  }
+  return lockFile;
+}
+
+export interface Drift {
+  architecture: string;
+  name: string;
+  locked: string;
+  kind: 'gone' | 'newer' | 'changed';
+  /** For `newer`: the candidate version and the suite serving it. */
+  candidate?: string;
+  suite?: string;
+  detail: string;
+}
+
+export interface LockCheck {
+  path: string;
+  specChanges: string[];
+  drift: Drift[];
+  /** True when nothing needs doing. */
+  clean: boolean;
+}
+
+/**
+ * `pith lock --check`: writes nothing; reports a changed spec, locked versions the archive no longer serves
+ * (or serves with different bytes), and newer candidates with the suite they come from.
+ */
+export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write'> = {}): Promise<LockCheck> {
+  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+  const path = lockPathFor(loaded.path);
+  const lockFile = readLock(path);
+  const current = lockInputs(loaded.spec, options.sources);
+  const changes = lockFile.spec.digest === inputsDigest(current) ? [] : specChanges(lockFile.spec.inputs, current);
+  const archive = await openArchive({
+    sources: specSources(loaded.spec, options.sources),
+    architectures: Object.keys(lockFile.architectures),
+    cacheDir: options.cacheDir,
+    offline: options.offline,
+    keyring: loaded.spec.archive?.keyring ?? DEFAULT_KEYRING,
+    now: options.now,
+    onEvent: options.onEvent,
+  });
+  const drift: Drift[] = [];
+  for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
+    const byName = new Map<string, { version: string; sha256: string; suite: string; architecture: string }[]>();
+    for (const p of archive.packages(arch)) {
+      let list = byName.get(p.name);
+      if (!list) byName.set(p.name, (list = []));
+      list.push({ version: p.version, sha256: p.sha256, suite: p.origin.suite, architecture: p.architecture });
+    }
+    for (const locked of packages) {
+      const served = (byName.get(locked.name) ?? []).filter((p) => p.architecture === locked.architecture);
+      const same = served.find((p) => p.version === locked.version);
+      if (!same) {
+        drift.push({ architecture: arch, name: locked.name, locked: locked.version, kind: 'gone', detail: `${locked.name} ${locked.version} is no longer served by the configured suites` });
+      } else if (same.sha256 !== locked.sha256) {
+        drift.push({ architecture: arch, name: locked.name, locked: locked.version, kind: 'changed', detail: `${locked.name} ${locked.version} is served with SHA256 ${same.sha256}, locked ${locked.sha256}` });
+      }
+      const best = served.reduce<(typeof served)[number] | undefined>((a, b) => (a === undefined || compareVersions(b.version, a.version) > 0 ? b : a), undefined);
+      if (best && compareVersions(best.version, locked.version) > 0) {
+        drift.push({
+          architecture: arch,
+          name: locked.name,
+          locked: locked.version,
+          kind: 'newer',
+          candidate: best.version,
+          suite: best.suite,
+          detail: `${locked.name} ${locked.version} → ${best.version} (from ${best.suite})`,
+        });
+      }
+    }
+  }
+  return { path, specChanges: changes, drift, clean: changes.length === 0 && drift.length === 0 };
+}

@@ -1,0 +1,101 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { PithError } from '../errors.ts';
+
+export interface FetchOptions {
+  /** Attempts in all, including the first (default 4). */
+  attempts?: number;
+  /** Per-attempt timeout in ms (default 60 s). */
+  timeoutMs?: number;
+  /** First backoff delay in ms (default 250); doubles each retry, with full jitter. */
+  backoffMs?: number;
+  signal?: AbortSignal;
+  /** Reports bytes received so far and the expected total (when known). */
+  onProgress?: (received: number, total: number | undefined) => void;
+}
+
+/**
+ * GETs a URL into memory. `file:` URLs are read from disk, as apt allows them in sources.
+ * Retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429 (honouring
+ * Retry-After); a 4xx is final. 404 and 410 raise HTTP_NOT_FOUND so callers can fall back to another path.
+ */
+export async function fetchBytes(url: string, options: FetchOptions = {}): Promise<Uint8Array> {
+  if (url.startsWith('file:')) {
+    try {
+      return new Uint8Array(await readFile(fileURLToPath(url)));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new PithError('HTTP_NOT_FOUND', `${url}: not found`);
+      throw new PithError('NETWORK', `${url}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const attempts = options.attempts ?? 4;
+  const backoff = options.backoffMs ?? 250;
+  let lastProblem = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    let retryAfterMs: number | undefined;
+    try {
+      const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000)];
+      if (options.signal) signals.push(options.signal);
+      const res = await fetch(url, { signal: AbortSignal.any(signals), redirect: 'follow' });
+      if (res.ok) {
+        return await readBody(res, url, options.onProgress);
+      }
+      await res.body?.cancel();
+      if (res.status === 404 || res.status === 410) {
+        throw new PithError('HTTP_NOT_FOUND', `${url}: the server answered ${res.status} ${res.statusText}`);
+      }
+      lastProblem = `HTTP ${res.status} ${res.statusText}`;
+      if (res.status !== 429 && res.status < 500) {
+        throw new PithError('HTTP_STATUS', `${url}: expected 200, the server answered ${res.status} ${res.statusText}`);
+      }
+      const ra = res.headers.get('retry-after');
+      if (ra) retryAfterMs = parseRetryAfter(ra);
+    } catch (e) {
+      if (e instanceof PithError) throw e;
+      if (options.signal?.aborted) throw e;
+      lastProblem = describeNetworkError(e);
+    }
+    if (attempt < attempts) {
+      const delay = retryAfterMs ?? Math.random() * backoff * 2 ** (attempt - 1);
+      await new Promise((r) => setTimeout(r, Math.min(delay, 30_000)));
+    }
+  }
+  throw new PithError('NETWORK', `${url}: could not fetch after ${attempts} attempts (last: ${lastProblem})`);
+}
+
+async function readBody(
+  res: Response,
+  url: string,
+  onProgress?: (received: number, total: number | undefined) => void,
+): Promise<Uint8Array> {
+  const lengthHeader = res.headers.get('content-length');
+  const total = lengthHeader !== null && res.headers.get('content-encoding') === null ? Number(lengthHeader) : undefined;
+  if (!res.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    chunks.push(chunk);
+    received += chunk.length;
+    onProgress?.(received, total);
+  }
+  if (total !== undefined && received !== total) {
+    throw new Error(`${url}: connection ended after ${received} of ${total} bytes`);
+  }
+  return Buffer.concat(chunks, received);
+}
+
+function parseRetryAfter(value: string): number | undefined {
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function describeNetworkError(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return 'timed out';
+  const cause = err.cause;
+  if (cause?.code) return `${cause.code}${cause.message ? `: ${cause.message}` : ''}`;
+  return err.message ?? String(e);
+}
