@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pith's tests use as real components and oracles. Run as root (or with sudo).
+# Keep this the only list: .ci/run calls it, and the README names it for contributors.
+set -euo pipefail
+packages=(
+  apt          # apt-get -s: the resolver's oracle; apt-helper
+  dpkg         # dpkg --compare-versions: the version-ordering oracle; dpkg-deb builds fixture .debs
+  xz-utils     # xz: compresses the fixture archive's Packages.xz
+  gzip
+  ca-certificates
+  debian-archive-keyring  # the default keyring for the machine's apt sources
+)
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"

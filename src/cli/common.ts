@@ -1,0 +1,26 @@
+import { Option } from 'commander';
+import { parseSourceLine, type SourceEntry } from '../index.ts';
+
+export interface ArchiveFlags {
+  source?: string[];
+  cache?: string;
+  offline?: boolean;
+  json?: boolean;
+}
+
+export const sourceOption = () =>
+  new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")
+    .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+
+export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
+export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
+export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
+
+export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined {
+  if (!flags.source || flags.source.length === 0) return undefined;
+  return flags.source.map((line, i) => parseSourceLine(line, `--source #${i + 1}`));
+}
+
+export function wantsProgress(flags: ArchiveFlags): boolean {
+  return Boolean(process.stderr.isTTY) && !flags.json;
+}

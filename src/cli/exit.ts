@@ -1,0 +1,12 @@
+/** Exit statuses, documented in `pith --help`. */
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_DRIFT = 3;
+
+export const EXIT_HELP = `
+Exit status:
+  0  success
+  1  error (the message names what was expected, what was found, and where)
+  2  usage error (unknown command or option, missing argument)
+  3  pith lock --check found drift (spec changed, locked versions gone, or newer candidates)`;

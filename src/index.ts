@@ -1,0 +1,28 @@
+// The public library API. The CLI (src/cli) uses only what is exported here.
+export { PithError, isPithError } from './errors.ts';
+export { canonicalJson } from './json.ts';
+export { parseDeb822, type Deb822Stanza, type Deb822Options } from './debian/deb822.ts';
+export { compareVersions, parseVersion, satisfiesVersion, type DebianVersion, type RelationOp } from './debian/version.ts';
+export { parseRelations, type Relation } from './debian/relations.ts';
+export { loadAptSources, parseSourceLine, parseSourcesList, parseDeb822Sources, type SourceEntry } from './debian/sources.ts';
+export { loadKeyring, verifyInRelease, type VerifiedRelease, type ReleaseFile, type Keyring } from './debian/release.ts';
+export { parsePackagesIndex, type BinaryPackage, type IndexOrigin, type MultiArch } from './debian/packages.ts';
+export { openArchive, DEFAULT_KEYRING, type Archive, type ArchiveEvent, type OpenArchiveOptions, type SuiteRelease } from './debian/archive.ts';
+export { resolve, PackageUniverse, type Resolution, type ResolvedPackage, type ResolveOptions, type Exclusion } from './debian/resolve.ts';
+export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts';
+export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec } from './config/spec.ts';
+export {
+  lock,
+  checkLock,
+  readLock,
+  writeLock,
+  loadLockFor,
+  lockPathFor,
+  hostArchitecture,
+  type LockFile,
+  type LockedPackage,
+  type LockOptions,
+  type LockResult,
+  type LockCheck,
+  type Drift,
+} from './lock/lock.ts';

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ContentStore, defaultCacheDir, isPithError, writeFileAtomic } from 'pith';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'pith-store-'));
+
+test('a blob round-trips under its SHA256', async () => {
+  const store = new ContentStore(tmp());
+  const digest = await store.put(Buffer.from('hello\n'));
+  assert.equal(digest, '5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03');
+  assert.equal((await store.get(digest))?.toString(), 'hello\n');
+  assert.equal(await store.get('0'.repeat(64)), null);
+});
+
+test('put refuses bytes that do not match the expected digest, and writes nothing', async () => {
+  const root = tmp();
+  const store = new ContentStore(root);
+  await assert.rejects(store.put(Buffer.from('x'), 'a'.repeat(64)), (e) => isPithError(e, 'CACHE_DIGEST_MISMATCH'));
+  assert.deepEqual(readdirSync(root), []);
+});
+
+test('a corrupted blob is treated as absent and removed (verify on read)', async () => {
+  const store = new ContentStore(tmp());
+  const digest = await store.put(Buffer.from('original'));
+  writeFileSync(store.blobPath(digest), 'tampered');
+  assert.equal(await store.get(digest), null);
+  assert.equal(await store.has(digest), false);
+});
+
+test('refs map a key to a digest and ignore hash collisions of other keys', async () => {
+  const store = new ContentStore(tmp());
+  const digest = await store.put(Buffer.from('InRelease bytes'));
+  await store.setRef('inrelease', 'http://127.0.0.1:1/dists/x/InRelease', digest);
+  assert.equal(await store.getRef('inrelease', 'http://127.0.0.1:1/dists/x/InRelease'), digest);
+  assert.equal(await store.getRef('inrelease', 'http://127.0.0.1:1/dists/y/InRelease'), null);
+});
+
+test('the default cache honours XDG_CACHE_HOME', () => {
+  assert.equal(defaultCacheDir({ XDG_CACHE_HOME: '/x/cache' }), '/x/cache/pith');
+  assert.match(defaultCacheDir({}), /\/\.cache\/pith$/);
+});
+
+test('writeFileAtomic leaves no temp files and replaces the target whole', async () => {
+  const dir = tmp();
+  const path = join(dir, 'a', 'file');
+  await writeFileAtomic(path, 'one');
+  await writeFileAtomic(path, 'two');
+  assert.equal(readFileSync(path, 'utf8'), 'two');
+  assert.deepEqual(readdirSync(join(dir, 'a')), ['file']);
+});
+
+test('two processes writing the same blobs concurrently never expose a partial file', async () => {
+  const root = tmp();
+  const script = `
+    import { ContentStore } from 'pith';
+    const store = new ContentStore(${JSON.stringify(root)});
+    const big = Buffer.alloc(4 << 20, 7);
+    for (let i = 0; i < 20; i++) {
+      big[0] = i;
+      await store.put(big);
+    }`;
+  const run = () =>
+    new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'inherit' });
+      child.on('exit', (code) => resolve(code ?? -1));
+    });
+  const store = new ContentStore(root);
+  const codes = await Promise.all([run(), run()]);
+  assert.deepEqual(codes, [0, 0]);
+  const blobs = readdirSync(join(root, 'blobs', 'sha256'));
+  assert.equal(blobs.length, 20, `expected 20 blobs and no temp files, found ${blobs.join(' ')}`);
+  for (const b of blobs) assert.ok(await store.get(b), `blob ${b} verifies`);
+});

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isPithError, loadSpec, parseSpec } from 'pith';
+
+test('the base example parses', () => {
+  const { spec } = loadSpec(new URL('../../examples/base/pith.yaml', import.meta.url).pathname);
+  assert.equal(spec.name, 'base');
+  assert.ok(spec.packages.includes('libc6'));
+  assert.deepEqual(spec.exclude?.[0]?.name, 'debconf');
+});
+
+test('exclusions are names or {name, reason}', () => {
+  const spec = parseSpec('name: x1\npackages: [bash]\nexclude: [foo, {name: bar, reason: because}]\n', 'p.yaml');
+  assert.deepEqual(spec.exclude, [{ name: 'foo', reason: undefined }, { name: 'bar', reason: 'because' }]);
+});
+
+const cases: Array<[string, string, RegExp]> = [
+  ['unknown key', 'name: x1\npackages: [bash]\npackges: [curl]\n', /^p\.yaml:3:1: unknown key "packges" in \(top level\)$/],
+  ['unknown nested key', 'name: x1\npackages: [bash]\narchive:\n  keyrng: /k\n', /^p\.yaml:4:3: unknown key "keyrng" in archive$/],
+  ['bad package name', 'name: x1\npackages:\n  - bash\n  - Bad Name\n', /^p\.yaml:4:5: packages\.1: expected a Debian package name.*found "Bad Name"$/],
+  ['missing name', 'packages: [bash]\n', /missing required key "name"/],
+  ['wrong type', 'name: x1\npackages: bash\n', /^p\.yaml:2:11: packages: expected array, found "bash"$/],
+  ['bad source uri', 'name: x1\npackages: [bash]\narchive:\n  sources:\n    - uri: ftp://h/debian\n      suites: [s]\n      components: [main]\n', /^p\.yaml:5:12: archive\.sources\.0\.uri: expected an http/],
+  ['YAML syntax', 'name: x1\npackages: [bash\n', /^p\.yaml:\d+:\d+: invalid YAML/],
+  ['duplicate key', 'name: x1\nname: x2\npackages: [bash]\n', /^p\.yaml:2:1: invalid YAML/],
+];
+for (const [what, text, message] of cases) {
+  test(`spec error: ${what} names file:line:column`, () => {
+    assert.throws(() => parseSpec(text, 'p.yaml'), (e) => (isPithError(e, 'SPEC_INVALID') || isPithError(e, 'SPEC_SYNTAX')) && message.test(e.message));
+  });
+}
+
+test('a missing spec file is a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pith-spec-'));
+  assert.throws(() => loadSpec(join(dir, 'nope.yaml')), (e) => isPithError(e, 'SPEC_NOT_FOUND') && /nope\.yaml: cannot read the spec \(ENOENT\)/.test(e.message));
+  writeFileSync(join(dir, 'ok.yaml'), 'name: ok\npackages: [libc6]\n');
+  assert.equal(loadSpec(join(dir, 'ok.yaml')).dir, dir);
+});

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isPithError, openArchive, type OpenArchiveOptions, type SourceEntry } from 'pith';
+import { missingTools } from '../fixtures/apt.ts';
+import { buildFixtureArchive, generateFixtureKey, sampleSuites, serveArchive, writeKeyring, type ArchiveServer, type FixtureKey } from '../fixtures/archive.ts';
+
+const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
+const scratch = mkdtempSync(join(tmpdir(), 'pith-archive-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+let server: ArchiveServer;
+let key: FixtureKey;
+let keyring: string;
+const root = join(scratch, 'archive');
+
+function sources(): SourceEntry[] {
+  return [{ uri: server.url, suites: ['fixture', 'fixture-security'], components: ['main'], signedBy: keyring }];
+}
+const newCache = () => mkdtempSync(join(scratch, 'cache-'));
+const open = (cacheDir: string, extra: Partial<OpenArchiveOptions> = {}) =>
+  openArchive({ sources: sources(), architectures: ['amd64'], cacheDir, fetch: { backoffMs: 5 }, ...extra });
+const blobs = (cacheDir: string) => {
+  const dir = join(cacheDir, 'blobs', 'sha256');
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+};
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
+  before(async () => {
+    key = await generateFixtureKey();
+    await buildFixtureArchive(root, sampleSuites(), key);
+    keyring = writeKeyring(scratch, key).binary;
+    server = await serveArchive(root);
+  });
+  after(() => server?.close());
+
+  it('verifies InRelease, fetches Packages.xz by hash, and loads every suite', async () => {
+    server.requests.length = 0;
+    const archive = await open(newCache());
+    assert.deepEqual(archive.releases.map((r) => [r.suite, r.codename, r.label]), [
+      ['fixture', 'fixture', 'Debian'],
+      ['fixture-security', 'fixture-security', 'Debian-Security'],
+    ]);
+    const inRelease = readFileSync(join(root, 'dists', 'fixture', 'InRelease'));
+    assert.equal(archive.releases[0]!.inRelease, `sha256:${sha256(inRelease)}`);
+    assert.equal(archive.releases[0]!.signer, key.fingerprint.toUpperCase());
+    const xz = readFileSync(join(root, 'dists', 'fixture', 'main', 'binary-amd64', 'Packages.xz'));
+    assert.ok(server.requests.includes(`/dists/fixture/main/binary-amd64/by-hash/SHA256/${sha256(xz)}`), server.requests.join('\n'));
+    assert.ok(!server.requests.some((r) => r.endsWith('.gz')), 'the .xz index is preferred');
+    const libfoo = archive.packages('amd64').filter((p) => p.name === 'libfoo1');
+    assert.deepEqual(libfoo.map((p) => [p.version, p.origin.suite]).sort(), [['1.0-1', 'fixture'], ['1.0-1+deb12u1', 'fixture-security']]);
+    const isHelpers = archive.packages('amd64').find((p) => p.name === 'init-system-helpers');
+    assert.equal(isHelpers?.architecture, 'all', 'arch:all packages come from binary-amd64 (No-Support-for-Architecture-all)');
+  });
+
+  it('a warm open fetches only the InRelease files; --offline fetches nothing', async () => {
+    const cache = newCache();
+    await open(cache);
+    server.requests.length = 0;
+    await open(cache);
+    assert.deepEqual(server.requests.sort(), ['/dists/fixture-security/InRelease', '/dists/fixture/InRelease']);
+    server.requests.length = 0;
+    const offline = await open(cache, { offline: true });
+    assert.deepEqual(server.requests, []);
+    assert.equal(offline.packages('amd64').length, 14);
+  });
+
+  it('--offline with an empty cache names what is missing', async () => {
+    await assert.rejects(open(newCache(), { offline: true }), (e) =>
+      isPithError(e, 'OFFLINE_MISSING') && e.message.includes(`InRelease of ${server.url}/dists/fixture/InRelease`) && e.message.includes('fixture-security'));
+  });
+
+  it('falls back to .gz when no .xz is listed, and to the plain path without Acquire-By-Hash', async () => {
+    const alt = join(scratch, 'archive-gz');
+    const suites = sampleSuites().map((s) => ({ ...s, compressions: ['gz' as const], acquireByHash: false }));
+    await buildFixtureArchive(alt, suites, key);
+    const altServer = await serveArchive(alt);
+    try {
+      const archive = await openArchive({
+        sources: [{ uri: altServer.url, suites: ['fixture'], components: ['main'], signedBy: keyring }],
+        architectures: ['amd64'],
+        cacheDir: newCache(),
+      });
+      assert.ok(altServer.requests.includes('/dists/fixture/main/binary-amd64/Packages.gz'), altServer.requests.join('\n'));
+      assert.ok(!altServer.requests.some((r) => r.includes('by-hash')));
+      assert.equal(archive.packages('amd64').length, 13);
+    } finally {
+      await altServer.close();
+    }
+  });
+
+  it('fetches binary-all when the Release does not say No-Support-for-Architecture-all', async () => {
+    const alt = join(scratch, 'archive-all');
+    const suites = sampleSuites().map((s) => ({ ...s, architectures: ['amd64', 'all'], noSupportForArchitectureAll: false }));
+    await buildFixtureArchive(alt, suites, key);
+    const altServer = await serveArchive(alt);
+    try {
+      const archive = await openArchive({
+        sources: [{ uri: altServer.url, suites: ['fixture'], components: ['main'], signedBy: keyring }],
+        architectures: ['amd64'],
+        cacheDir: newCache(),
+      });
+      assert.ok(altServer.requests.some((r) => r.startsWith('/dists/fixture/main/binary-all/')), altServer.requests.join('\n'));
+      assert.equal(archive.packages('amd64').filter((p) => p.name === 'init-system-helpers').length, 1);
+    } finally {
+      await altServer.close();
+    }
+  });
+
+  it('refuses a tampered InRelease and caches nothing', async () => {
+    const cache = newCache();
+    server.fault({ kind: 'tamper', match: /\/dists\/fixture\/InRelease$/ });
+    try {
+      await assert.rejects(open(cache), (e) => isPithError(e) && /^RELEASE_(BAD_SIGNATURE|MALFORMED|NOT_SIGNED)$/.test(e.code) && e.message.includes('/dists/fixture/InRelease'));
+    } finally {
+      server.fault(null);
+    }
+    assert.deepEqual(blobs(cache).length <= 1, true, 'at most the other suite\'s verified InRelease');
+  });
+
+  it('refuses an index whose hash does not match the InRelease, and does not cache it', async () => {
+    const cache = newCache();
+    server.fault({ kind: 'tamper', match: /binary-amd64\/.*/ });
+    try {
+      await assert.rejects(open(cache), (e) => isPithError(e, 'INDEX_HASH_MISMATCH') && /expected SHA256 [0-9a-f]{64} as listed in .*InRelease, found [0-9a-f]{64}; nothing was cached/.test(e.message));
+    } finally {
+      server.fault(null);
+    }
+    const indexBlobs = blobs(cache).filter((b) => !readFileSync(join(cache, 'blobs', 'sha256', b)).toString('latin1').startsWith('-----BEGIN PGP'));
+    assert.deepEqual(indexBlobs, []);
+  });
+
+  it('refuses a truncated index (size mismatch)', async () => {
+    server.fault({ kind: 'truncate', match: /binary-amd64\/.*/ });
+    try {
+      await assert.rejects(open(newCache()), (e) => isPithError(e, 'INDEX_SIZE_MISMATCH') && /expected \d+ bytes as listed in .*InRelease, received \d+/.test(e.message));
+    } finally {
+      server.fault(null);
+    }
+  });
+
+  it('refuses an InRelease whose suite is not the one asked for', async () => {
+    const other = readFileSync(join(root, 'dists', 'fixture-security', 'InRelease'));
+    server.fault({ kind: 'replace', match: /\/dists\/fixture\/InRelease$/, body: other });
+    try {
+      await assert.rejects(open(newCache()), (e) => isPithError(e, 'RELEASE_SUITE_MISMATCH') && e.message.includes('/dists/fixture/InRelease'));
+    } finally {
+      server.fault(null);
+    }
+  });
+
+  it('refuses a source whose keyring is missing', async () => {
+    await assert.rejects(
+      openArchive({ sources: [{ uri: server.url, suites: ['fixture'], components: ['main'], signedBy: join(scratch, 'nope.gpg') }], architectures: ['amd64'], cacheDir: newCache() }),
+      (e) => isPithError(e, 'KEYRING_MISSING') && e.message.includes('nope.gpg'),
+    );
+  });
+
+  it('refuses an archive signed by a key outside the keyring', async () => {
+    const stranger = await generateFixtureKey('stranger');
+    const strangerRing = writeKeyring(mkdtempSync(join(scratch, 'ring-')), stranger).armored;
+    await assert.rejects(
+      openArchive({ sources: [{ uri: server.url, suites: ['fixture'], components: ['main'], signedBy: strangerRing }], architectures: ['amd64'], cacheDir: newCache() }),
+      (e) => isPithError(e, 'RELEASE_UNKNOWN_KEY'),
+    );
+  });
+
+  it('retries 5xx and 429, then succeeds', async () => {
+    server.requests.length = 0;
+    server.fault({ kind: 'status', status: 503, times: 2, match: /InRelease$/ });
+    try {
+      const archive = await open(newCache());
+      assert.equal(archive.releases.length, 2);
+    } finally {
+      server.fault(null);
+    }
+    server.fault({ kind: 'status', status: 429, times: 1, retryAfter: 0, match: /Packages/ });
+    try {
+      await open(newCache());
+    } finally {
+      server.fault(null);
+    }
+  });
+
+  it('network down: bounded retries, a clear error, and the cache left intact', async () => {
+    const cache = newCache();
+    await open(cache);
+    const before = blobs(cache);
+    server.requests.length = 0;
+    server.fault({ kind: 'down' });
+    try {
+      await assert.rejects(open(cache), (e) => isPithError(e, 'NETWORK') && /could not fetch after 4 attempts/.test(e.message) && e.message.includes(server.url));
+    } finally {
+      server.fault(null);
+    }
+    assert.deepEqual(blobs(cache), before);
+    const offline = await open(cache, { offline: true });
+    assert.equal(offline.packages('amd64').length, 14);
+  });
+
+  it('a corrupted cache entry is detected on read and fetched again', async () => {
+    const cache = newCache();
+    await open(cache);
+    for (const b of blobs(cache)) {
+      const path = join(cache, 'blobs', 'sha256', b);
+      const data = readFileSync(path);
+      if (!data.toString('latin1').startsWith('Package:')) continue;
+      (await import('node:fs')).writeFileSync(path, data.subarray(0, data.length - 10));
+    }
+    await assert.rejects(open(cache, { offline: true }), (e) => isPithError(e, 'OFFLINE_MISSING') && /index .*Packages/.test(e.message));
+    const again = await open(cache);
+    assert.equal(again.packages('amd64').length, 14);
+  });
+});
