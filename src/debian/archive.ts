@@ -3,7 +3,7 @@ import xz from 'xz-decompress';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
-import { parsePackagesIndex, type BinaryPackage, type IndexOrigin } from './packages.ts';
+import { PACKAGE_ROWS_FORMAT, packagesFromRows, packagesToRows, parsePackagesIndex, type BinaryPackage, type IndexOrigin } from './packages.ts';
 import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } from './release.ts';
 import { PackageUniverse } from './resolve.ts';
 import type { SourceEntry } from './sources.ts';
@@ -157,7 +157,9 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
   };
   const jobs: IndexJob[] = [];
   for (const component of source.components) {
-    if (release.components.length > 0 && !release.components.includes(component)) {
+    // Judge by the files listed, as apt does: the security archive lists "updates/main" in Components but serves main/.
+    const served = [...release.files.keys()].some((f) => f.startsWith(`${component}/binary-`));
+    if (!served && !release.components.includes(component)) {
       throw new PithError(
         'COMPONENT_MISSING',
         `${url}: component "${component}" (from ${source.where ?? 'the sources'}) is not served; the Release lists: ${release.components.join(', ')}`,
@@ -207,17 +209,21 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
     throw new PithError('INDEX_MISSING', `${job.url}/InRelease lists no ${path}{.xz,.gz,} index`);
   }
   const where = `${job.url}/${path}`;
-  // The uncompressed index is what we keep: warm runs then skip decompression entirely.
-  const cacheKey = plain?.sha256;
-  if (cacheKey) {
-    const cached = await store.get(cacheKey);
-    if (cached) {
-      options.onEvent?.({ kind: 'cache-hit', what: where });
-      return parsePackagesIndex(cached.toString('utf8'), origin, where);
-    }
+  // Parsed indexes are cached under the SHA256 the verified Release lists for the index (uncompressed when listed).
+  const indexKey = (plain ?? variants[0]!.file).sha256;
+  const cachedRows = await store.getRef(PACKAGE_ROWS_FORMAT, indexKey);
+  const rows = cachedRows ? await store.get(cachedRows) : null;
+  const fromRows = rows ? packagesFromRows(rows.toString('utf8'), origin) : null;
+  if (fromRows) {
+    options.onEvent?.({ kind: 'cache-hit', what: where });
+    return fromRows;
+  }
+  for (const variant of variants) {
+    const raw = await store.get(variant.file.sha256);
+    if (raw) return await decodeIndex(ctx, raw, variant, plain, origin, where, job.url, indexKey);
   }
   if (options.offline) {
-    ctx.missing.push(`index ${where} (SHA256 ${cacheKey ?? variants[0]!.file.sha256})`);
+    ctx.missing.push(`index ${where} (SHA256 ${indexKey})`);
     return [];
   }
   let lastNotFound: PithError | undefined;
@@ -243,20 +249,37 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
         throw e;
       }
       verifyFile(body, variant.file, url, job.url);
-      let text: Uint8Array;
-      try {
-        text = await variant.decompress(body);
-      } catch (e) {
-        throw new PithError('INDEX_CORRUPT', `${url}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
-      }
-      if (plain) verifyFile(text, plain, `${url} (decompressed)`, job.url);
-      const packages = parsePackagesIndex(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), origin, url);
-      // Cache only after the index parsed: a broken index must not poison later runs.
-      await store.put(text);
+      const packages = await decodeIndex(ctx, body, variant, plain, origin, url, job.url, indexKey);
+      // Cache the index as fetched only after it decoded and parsed: a broken index must not poison later runs.
+      await store.put(body, variant.file.sha256);
       return packages;
     }
   }
   throw lastNotFound ?? new PithError('INDEX_MISSING', `${where}: no index could be fetched`);
+}
+
+/** Decompresses a verified index, checks the result against the Release too, parses it and caches the rows. */
+async function decodeIndex(
+  ctx: Context,
+  body: Uint8Array,
+  variant: { decompress: (b: Uint8Array) => Promise<Uint8Array> },
+  plain: ReleaseFile | undefined,
+  origin: IndexOrigin,
+  where: string,
+  releaseUrl: string,
+  indexKey: string,
+): Promise<BinaryPackage[]> {
+  let text: Uint8Array;
+  try {
+    text = await variant.decompress(body);
+  } catch (e) {
+    throw new PithError('INDEX_CORRUPT', `${where}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
+  }
+  if (plain) verifyFile(text, plain, `${where} (decompressed)`, releaseUrl);
+  const packages = parsePackagesIndex(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), origin, where);
+  const rowsDigest = await ctx.store.put(Buffer.from(packagesToRows(packages)));
+  await ctx.store.setRef(PACKAGE_ROWS_FORMAT, indexKey, rowsDigest);
+  return packages;
 }
 
 function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releaseUrl: string): void {

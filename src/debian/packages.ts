@@ -104,3 +104,33 @@ export function parsePackagesIndex(text: string, origin: IndexOrigin, where: str
   out.length = n;
   return out;
 }
+
+/**
+ * Compact row form of a parsed index, for the on-disk cache: JSON arrays parse several times faster than
+ * re-reading a 50 MB deb822 index, which is what makes a warm open cheap. Bump the format name when the
+ * record changes so stale caches are simply not found.
+ */
+export const PACKAGE_ROWS_FORMAT = 'packages-rows-v1';
+
+type Row = [string, string, string, string, string, MultiArch, 0 | 1, string, ...(string | null)[]];
+
+export function packagesToRows(packages: BinaryPackage[]): string {
+  const rows = packages.map((p) => [
+    p.name, p.version, p.architecture, p.source, p.sourceVersion, p.multiArch, p.essential ? 1 : 0, p.priority,
+    p.depends ?? null, p.preDepends ?? null, p.provides ?? null, p.conflicts ?? null, p.breaks ?? null, p.replaces ?? null,
+    p.filename, String(p.size), p.sha256, p.maintainer ?? null,
+  ]);
+  return JSON.stringify({ format: PACKAGE_ROWS_FORMAT, rows });
+}
+
+export function packagesFromRows(json: string, origin: IndexOrigin): BinaryPackage[] | null {
+  const value = JSON.parse(json) as { format?: string; rows?: Row[] };
+  if (value.format !== PACKAGE_ROWS_FORMAT || !Array.isArray(value.rows)) return null;
+  const opt = (v: string | null | undefined) => (v === null ? undefined : v);
+  return value.rows.map((r) => ({
+    name: r[0], version: r[1], architecture: r[2], source: r[3], sourceVersion: r[4], multiArch: r[5], essential: r[6] === 1, priority: r[7],
+    depends: opt(r[8]), preDepends: opt(r[9]), provides: opt(r[10]), conflicts: opt(r[11]), breaks: opt(r[12]), replaces: opt(r[13]),
+    filename: r[14]!, size: Number(r[15]), sha256: r[16]!, maintainer: opt(r[17]),
+    origin,
+  }));
+}

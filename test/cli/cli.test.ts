@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { missingTools } from '../fixtures/apt.ts';
+import { buildFixtureArchive, generateFixtureKey, sampleSuites, serveArchive, writeKeyring, type ArchiveServer } from '../fixtures/archive.ts';
+
+const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
+const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
+const scratch = mkdtempSync(join(tmpdir(), 'pith-cli-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function pith(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, XDG_CACHE_HOME: join(scratch, 'xdg'), ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+it('--help documents the commands and the exit statuses', async () => {
+  const { code, stdout } = await pith(['--help']);
+  assert.equal(code, 0);
+  for (const word of ['resolve', 'lock', 'Exit status:', '3  pith lock --check found drift']) assert.ok(stdout.includes(word), word);
+});
+
+it('an unknown command or option is a usage error (exit 2)', async () => {
+  assert.equal((await pith(['frobnicate'])).code, 2);
+  const r = await pith(['resolve', '--frob', 'x']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown option '--frob'/);
+});
+
+it('a malformed --source is an error naming the flag, without a stack trace', async () => {
+  const r = await pith(['resolve', '--source', 'deb http://127.0.0.1:9/debian', 'libc6']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^pith: .*--source #1/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+describe('against a fixture archive', { skip }, () => {
+  let server: ArchiveServer;
+  let sources: string[];
+  before(async () => {
+    const key = await generateFixtureKey();
+    await buildFixtureArchive(join(scratch, 'archive'), sampleSuites(), key);
+    const keyring = writeKeyring(scratch, key).binary;
+    server = await serveArchive(join(scratch, 'archive'));
+    sources = ['fixture', 'fixture-security'].flatMap((suite) => ['--source', `deb [signed-by=${keyring}] ${server.url} ${suite} main`]);
+  });
+  after(() => server?.close());
+
+  it('resolve --json prints each package with the reason it is there', async () => {
+    const r = await pith(['resolve', ...sources, '--arch', 'amd64', '--json', 'app']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as Array<{ name: string; version: string; reason: string[]; sha256: string; filename: string; sourceVersion: string }>;
+    const libfoo = rows.find((p) => p.name === 'libfoo1')!;
+    assert.equal(libfoo.version, '1.0-1+deb12u1');
+    assert.deepEqual(libfoo.reason, ['app', 'libfoo1']);
+    assert.deepEqual(rows.find((p) => p.name === 'app')!.reason, ['app']);
+    assert.ok(rows.every((p) => /^[0-9a-f]{64}$/.test(p.sha256) && p.filename.startsWith('pool/')));
+    assert.equal(r.stderr, '', 'no progress bars when stderr is not a TTY');
+  });
+
+  it('resolve prints a table by default; --exclude warns who depended on it', async () => {
+    const r = await pith(['resolve', ...sources, '--arch', 'amd64', '--exclude', 'mawk', 'app']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^PACKAGE\s+VERSION\s+ARCH\s+SOURCE\s+WHY\n/);
+    assert.match(r.stdout, /libfoo1\s+1\.0-1\+deb12u1\s+amd64\s+foo\s+app → libfoo1/);
+    assert.doesNotMatch(r.stdout, /^mawk/m);
+    assert.match(r.stderr, /warning: excluded mawk, which app depend\(s\) on/);
+  });
+
+  it('an unknown package exits 1 and suggests close names', async () => {
+    const r = await pith(['resolve', ...sources, '--arch', 'amd64', 'libfoo']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^pith: .*libfoo.*libfoo1/s);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('lock writes pith.lock; lock --check exits 0 when clean and 3 on drift', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    const keyring = join(scratch, 'key.gpg');
+    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${keyring}\narchitectures: [amd64]\npackages: [app]\n`);
+    const locked = await pith(['lock', spec]);
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.match(locked.stdout, /amd64: 9 packages/);
+    assert.ok(JSON.parse(readFileSync(join(dir, 'pith.lock'), 'utf8')).architectures.amd64.packages.length === 9);
+    const check = await pith(['lock', '--check', '--json', spec]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.equal(JSON.parse(check.stdout).clean, true);
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('packages: [app]', 'packages: [app, gawk]'));
+    const drift = await pith(['lock', '--check', spec]);
+    assert.equal(drift.code, 3);
+    assert.match(drift.stdout, /spec changed: packages added: gawk/);
+  });
+});
