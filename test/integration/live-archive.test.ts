@@ -1,0 +1,51 @@
+// Against the machine's real apt sources: the README's quick start, end to end. Skipped (with a message) when the
+// archive is unreachable, unless PITH_REQUIRE_INTEGRATION=1.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { loadAptSources, readLock } from 'pith';
+
+const scratch = mkdtempSync(join(tmpdir(), 'pith-live-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function reachable(): Promise<string | undefined> {
+  const sources = loadAptSources().filter((s) => /^https?:/.test(s.uri));
+  if (sources.length === 0) return 'no http(s) apt sources on this machine';
+  const url = `${sources[0]!.uri}/dists/${sources[0]!.suites[0]}/InRelease`;
+  try {
+    const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(15_000) });
+    return res.ok ? undefined : `${url} answered ${res.status}`;
+  } catch (e) {
+    return `${url} is unreachable (${(e as Error).message})`;
+  }
+}
+
+const problem = await reachable();
+if (problem && process.env.PITH_REQUIRE_INTEGRATION === '1') throw new Error(`PITH_REQUIRE_INTEGRATION=1 but ${problem}`);
+
+test('quick start: pith lock examples/base/pith.yaml against the machine\'s apt sources', { skip: problem }, () => {
+  const spec = join(scratch, 'pith.yaml');
+  copyFileSync(new URL('../../examples/base/pith.yaml', import.meta.url), spec);
+  const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
+  const env = { ...process.env, XDG_CACHE_HOME: join(scratch, 'cache') };
+  const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8' });
+  const first = run(['lock', spec]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /packages .*excluded debconf/);
+  const lock = readLock(join(scratch, 'pith.lock'));
+  const names = lock.architectures[Object.keys(lock.architectures)[0]!]!.packages.map((p) => p.name);
+  for (const n of ['libc6', 'ca-certificates', 'tzdata', 'netbase', 'base-files']) assert.ok(names.includes(n), n);
+  assert.ok(!names.includes('debconf'), 'excluded');
+  assert.ok(!names.includes('bash') && !names.includes('coreutils') && !names.includes('dpkg'), 'no implicit Essential userland');
+  assert.ok(lock.sources.every((s) => /^sha256:[0-9a-f]{64}$/.test(s.inRelease) && s.signer.length === 40));
+
+  // The same lock again, from the cache alone; --check writes nothing.
+  const locked = readFileSync(join(scratch, 'pith.lock'));
+  const offline = run(['lock', '--offline', '--check', spec]);
+  assert.equal(offline.status, 0, offline.stdout + offline.stderr);
+  assert.match(offline.stdout, /up to date/);
+  assert.deepEqual(readFileSync(join(scratch, 'pith.lock')), locked);
+});
