@@ -95,18 +95,19 @@ export async function openArchive(options: OpenArchiveOptions): Promise<Archive>
     }
   });
   const universes = new Map<string, PackageUniverse>();
+  const packages = (arch: string): BinaryPackage[] => {
+    const list = byArch.get(arch);
+    if (!list) throw new PithError('UNKNOWN_ARCHITECTURE', `architecture "${arch}" was not loaded; loaded: ${options.architectures.join(', ')}`);
+    return list;
+  };
   return {
     releases: opened.map((o) => o.suite),
     architectures: [...options.architectures],
-    packages(arch) {
-      const list = byArch.get(arch);
-      if (!list) throw new PithError('UNKNOWN_ARCHITECTURE', `architecture "${arch}" was not loaded; loaded: ${options.architectures.join(', ')}`);
-      return list;
-    },
+    packages,
     universe(arch) {
       let u = universes.get(arch);
       if (!u) {
-        u = new PackageUniverse(this.packages(arch), { architecture: arch });
+        u = new PackageUniverse(packages(arch), { architecture: arch });
         universes.set(arch, u);
       }
       return u;
@@ -299,6 +300,6 @@ function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releas
 }
 
 async function unxz(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new xz.XzReadableStream(new Blob([data]).stream());
+  const stream = new xz.XzReadableStream(new Blob([new Uint8Array(data)]).stream());
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
