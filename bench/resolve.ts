@@ -27,11 +27,11 @@ const deb822 = loadAptSources()
   .map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suites.join(' ')}\nComponents: ${s.components.join(' ')}\n${s.signedBy ? `Signed-By: ${s.signedBy}\n` : ''}`)
   .join('\n');
 const apt = await privateApt(join(scratch, 'apt'), deb822);
-const aptInstall = () => Promise.all([]).then(async () => {
+async function aptInstall(): Promise<number> {
   let total = 0;
   for (const set of SETS) total += (await timed('apt-get', ['-s', '-q', 'install', ...set.split(' ')], apt.env)).ms;
   return total;
-});
+}
 const pith = (cache: string, mode: 'online' | 'offline') =>
   timed(process.execPath, ['--import', 'tsx', new URL('./resolve-run.ts', import.meta.url).pathname, cache, mode, ...SETS]);
 
@@ -53,6 +53,20 @@ try {
     pithOffline.push(off.ms);
     inProcess = JSON.parse(off.stdout);
   }
+  // One process per set, as a user runs them: `pith resolve --offline SET` beside `apt-get -s install SET`.
+  const bin = new URL('../bin/pith.js', import.meta.url).pathname;
+  const perSet: Array<[string, number, number]> = [];
+  const repeat = async (f: () => Promise<{ ms: number }>) => {
+    const xs: number[] = [];
+    for (let i = 0; i < WARM_RUNS; i++) xs.push((await f()).ms);
+    return median(xs);
+  };
+  for (const set of SETS) {
+    const pkgs = set.split(' ');
+    const p = await repeat(() => timed(process.execPath, [bin, 'resolve', '--offline', '--json', '--arch', 'amd64', '--cache', pithCache, ...pkgs]));
+    const a = await repeat(() => timed('apt-get', ['-s', '-q', 'install', ...pkgs], apt.env));
+    perSet.push([set, p, a]);
+  }
   const aptCold = aptUpdate.ms + aptColdResolve;
   const rows = [
     ['cold (download + verify + resolve 5 sets)', pithCold.ms, aptCold],
@@ -63,6 +77,8 @@ try {
   console.log(`pith in-process (offline warm): load ${inProcess.loadMs.toFixed(0)} ms, resolve 5 sets ${inProcess.resolveMs.toFixed(0)} ms (sizes ${inProcess.counts.join(', ')})`);
   console.log('case'.padEnd(46) + 'pith ms'.padStart(10) + 'apt ms'.padStart(10) + 'pith/apt'.padStart(10));
   for (const [name, p, a] of rows) console.log(name.padEnd(46) + p.toFixed(0).padStart(10) + a.toFixed(0).padStart(10) + (p / a).toFixed(2).padStart(10));
+  console.log('\none process per set, warm (pith resolve --offline vs apt-get -s install):');
+  for (const [set, p, a] of perSet) console.log(`  ${set}`.padEnd(46) + p.toFixed(0).padStart(10) + a.toFixed(0).padStart(10) + (p / a).toFixed(2).padStart(10));
   console.log(`(apt cold = apt-get update ${aptUpdate.ms.toFixed(0)} ms + first resolves ${aptColdResolve.toFixed(0)} ms; apt warm = 5 × apt-get -s install)`);
 } finally {
   rmSync(scratch, { recursive: true, force: true });
