@@ -45,17 +45,7 @@ export function resolveCommand(): Command {
       for (const ex of resolution.exclusions) {
         if (ex.requiredBy.length > 0) process.stderr.write(`warning: excluded ${ex.name}, which ${ex.requiredBy.join(', ')} depend(s) on\n`);
       }
-      const rows = resolution.packages.map((p) => ({
-        name: p.name,
-        version: p.version,
-        architecture: p.architecture,
-        source: p.source,
-        sourceVersion: p.sourceVersion,
-        filename: p.filename,
-        size: p.size,
-        sha256: p.sha256,
-        reason: p.reason,
-      }));
+      const rows = resolution.packages.map(({ package: _record, ...row }) => row);
       if (flags.json) {
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         return;
