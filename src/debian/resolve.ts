@@ -16,12 +16,18 @@
  *    `NewProvides`: how `:any`, `:native`, Multi-Arch foreign/allowed and Provides become cache edges.
  *  - apt-private/private-cacheset.cc `tryVirtualPackage`: a request for a virtual package with exactly one
  *    provider selects that provider; with several, apt refuses.
+ *  - apt-pkg/algorithms.cc `pkgProblemResolver::ResolveInternal`, only for what it does after a conflict un-marks
+ *    a package (see `repair`).
  *
- * Deliberate differences, each for a case apt hands to its scored problem resolver (pkgProblemResolver), whose
- * heuristics pith does not reproduce: when a package about to be installed conflicts with (or breaks) a package
- * already marked, in either direction, that choice is treated as not installable, so the next alternative is
- * tried (apt would un-mark an auto-installed conflicting package and let the problem resolver repair the damage);
- * and a closure that stays broken is an error instead of a repair attempt.
+ * Where pith approximates apt, and why:
+ *  - apt's problem resolver scores packages to repair what conflicts break; pith reproduces its outcome for the
+ *    shapes checked against apt-get 2.6 (see the local-repository cases in test/integration/resolve-apt.test.ts)
+ *    but not its scoring, and a closure it cannot repair is an error naming the conflict.
+ *  - The last tie-break between providers is apt's package id, the order in which its cache generator first met
+ *    each name. That order also depends on Recommends, Suggests and Enhances, which BinaryPackage does not
+ *    declare; they are used when a record carries them.
+ *  - apt's garbage pass also follows Recommends and Suggests; so does pith's when the records carry them. It only
+ *    matters for packages left marked by an abandoned alternative.
  */
 import { PithError } from '../errors.ts';
 import type { BinaryPackage } from './packages.ts';
@@ -40,6 +46,8 @@ interface ParsedRelations {
   depends: Relation[][];
   /** Conflicts and Breaks: on a system where nothing is installed yet both forbid co-installation. */
   negative: NegativeRelation[];
+  /** Recommends and Suggests, when the record carries them: apt's garbage pass keeps what they reach. */
+  soft: Relation[][];
 }
 
 /** Fields apt reads that BinaryPackage does not declare; used when a record carries them. */
@@ -62,6 +70,8 @@ interface ProvideEntry {
   arch?: string;
   version?: string;
 }
+
+const SIMPLE_PROVIDE = /^\s*([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?\s*(?:\(\s*=\s*([A-Za-z0-9.+~:_-]+)\s*\))?\s*$/;
 
 /**
  * Every package stanza from the loaded indexes (in the order apt would read them: the order of the sources), with
@@ -108,11 +118,6 @@ export class PackageUniverse {
     return this.provideIndex().get(name) ?? [];
   }
 
-  /** True if `name` is a real package or something provides it. */
-  knows(name: string): boolean {
-    return this.nameIndex().has(name) || this.provideIndex().has(name);
-  }
-
   /** Every real and virtual package name, for suggestions. */
   allNames(): Iterable<string> {
     const names = new Set(this.nameIndex().keys());
@@ -129,10 +134,15 @@ export class PackageUniverse {
       for (const [field, text] of [['Conflicts', p.conflicts], ['Breaks', p.breaks]] as const) {
         if (text) for (const g of parseRelations(text, where(field))) for (const rel of g) negative.push({ ...rel, field });
       }
+      const q = p as BinaryPackage & OptionalFields;
       r = {
         preDepends: p.preDepends ? parseRelations(p.preDepends, where('Pre-Depends')) : [],
         depends: p.depends ? parseRelations(p.depends, where('Depends')) : [],
         negative,
+        soft: [
+          ...(q.recommends ? parseRelations(q.recommends, where('Recommends')) : []),
+          ...(q.suggests ? parseRelations(q.suggests, where('Suggests')) : []),
+        ],
       };
       this.parsed.set(index, r);
     }
@@ -193,8 +203,15 @@ export class PackageUniverse {
       const m = new Map<string, ProvideEntry[]>();
       this.pkgs.forEach((p, i) => {
         if (!p.provides) return;
-        for (const g of parseRelations(p.provides, `${p.name} ${p.version} (${p.architecture}) Provides`)) {
-          for (const r of g) {
+        // Nearly every Provides entry is `name` or `name (= version)`: take those directly, and leave anything
+        // else (and errors) to the full parser. This index is built over every package, so it must be cheap.
+        for (const part of p.provides.split(',')) {
+          const fast = SIMPLE_PROVIDE.exec(part);
+          const rels: Relation[] = fast
+            ? [fast[3] === undefined ? { name: fast[1]! } : { name: fast[1]!, op: '=', version: fast[3] }]
+            : parseRelations(part, `${p.name} ${p.version} (${p.architecture}) Provides`).flat();
+          if (fast?.[2] !== undefined) rels[0]!.arch = fast[2];
+          for (const r of rels) {
             // apt ignores a Provides with an operator other than '=' (deblistparser.cc ParseProvides).
             if (r.op !== undefined && r.op !== '=') continue;
             const e: ProvideEntry = { owner: i };
@@ -395,7 +412,7 @@ class Resolver {
   /** Whether the marked package `v` is hit by the Conflicts/Breaks relation `rel` declared by `by`. */
   private negativeHits(rel: Relation, by: PkgState, v: PkgState, vInst: number): boolean {
     // A package never conflicts with itself or its own name on another architecture (pkgcache.cc
-    // DepIterator::IsIgnorable); other architectures are handled by coInstallable.
+    // DepIterator::IsIgnorable); other architectures are handled by otherArchClash.
     if (v.name === by.name) return false;
     const p = this.u.get(vInst);
     const qualifier = rel.arch === 'native' ? this.native : rel.arch;
@@ -1001,7 +1018,7 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
 
   // DoAutomaticRemove: a new install that no requested, Essential or Important package needs is garbage.
   const roots = [...r.marked].filter((st) => requested.includes(st) || isEssential(r.pkg(st)) || isImportant(r.pkg(st)));
-  const needed = reach(r, roots, new Set());
+  const needed = reach(r, roots, new Set(), true);
   const closure = [...r.marked].filter((st) => needed.has(st));
 
   // Exclusions, on the full closure.
@@ -1091,21 +1108,25 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Dependency edges of a marked package: every marked package satisfying an alternative of a (Pre-)Depends. */
-function edges(r: Resolver, st: PkgState): PkgState[] {
+/**
+ * Dependency edges of a marked package: every marked package satisfying an alternative of a (Pre-)Depends, and
+ * with `soft` of a Recommends or Suggests (apt's MarkPackage follows those too).
+ */
+function edges(r: Resolver, st: PkgState, soft = false): PkgState[] {
   const out: PkgState[] = [];
-  for (const g of r.criticalGroups(st.inst!)) {
+  const groups = soft ? [...r.criticalGroups(st.inst!), ...r.u.relationsOf(st.inst!).soft] : r.criticalGroups(st.inst!);
+  for (const g of groups) {
     for (const rel of g) for (const t of r.satisfiers(rel, st.arch, 'inst')) if (t !== st && !out.includes(t)) out.push(t);
   }
   return out;
 }
 
-function reach(r: Resolver, roots: PkgState[], blocked: Set<PkgState>): Set<PkgState> {
+function reach(r: Resolver, roots: PkgState[], blocked: Set<PkgState>, soft = false): Set<PkgState> {
   const seen = new Set<PkgState>();
   const queue = roots.filter((s) => !blocked.has(s));
   for (const s of queue) seen.add(s);
   while (queue.length > 0) {
-    for (const t of edges(r, queue.shift()!)) {
+    for (const t of edges(r, queue.shift()!, soft)) {
       if (seen.has(t) || blocked.has(t)) continue;
       seen.add(t);
       queue.push(t);

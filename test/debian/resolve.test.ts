@@ -446,3 +446,12 @@ test('a dependent that is not protected is held back when a conflict breaks it; 
   ]);
   assert.deepEqual(names(resolve(u, ['app'])), ['app', 'n']);
 });
+
+test('a package left marked by an abandoned alternative stays if something kept recommends it, or if it is Essential', () => {
+  const base = (b: BinaryPackage, c: BinaryPackage) =>
+    universe([pkg('app', '1', { depends: 'a | b' }), pkg('a', '1', { depends: 'c, e' }), pkg('e', '1', { depends: 'missing' }), b, c]);
+  assert.deepEqual(names(resolve(base(pkg('b'), pkg('c')), ['app'])), ['app', 'b']);
+  const recommending = { ...pkg('b'), recommends: 'c' } as BinaryPackage;
+  assert.deepEqual(names(resolve(base(recommending, pkg('c')), ['app'])), ['app', 'b', 'c']);
+  assert.deepEqual(names(resolve(base(pkg('b'), pkg('c', '1', { essential: true })), ['app'])), ['app', 'b', 'c']);
+});
