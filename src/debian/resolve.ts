@@ -882,7 +882,8 @@ function closeNames(universe: PackageUniverse, name: string): string[] {
   const scored: Array<[number, string]> = [];
   for (const n of universe.allNames()) {
     const d = editDistance(name, n, max);
-    if (d <= max) scored.push([d, n]);
+    // Among equally close names, one that extends what was typed (libssl → libssl3) is the likelier intent.
+    if (d <= max) scored.push([d - (n.startsWith(name) ? 0.5 : 0), n]);
     else if (name.length >= 3 && (n.startsWith(name) || name.startsWith(n)) && n.length >= 3) {
       scored.push([max + 1 + Math.abs(n.length - name.length) / 1000, n]);
     }
@@ -919,9 +920,10 @@ function lookupRequest(r: Resolver, u: PackageUniverse, req: Request): PkgState 
     if (providers.size === 1) return [...providers.values()][0]!;
     if (providers.size > 1) {
       const list = [...providers.values()].map((st) => `${r.display(st)} ${u.get(st.cand!).version}`).sort();
+      const shown = list.length > 10 ? `${list.slice(0, 10).join(', ')} and ${list.length - 10} more` : list.join(', ');
       throw new PithError(
         'VIRTUAL_PACKAGE',
-        `"${req.text}" is a virtual package provided by ${list.join(', ')}; apt refuses to choose between ` +
+        `"${req.text}" is a virtual package provided by ${shown}; apt refuses to choose between ` +
           `several providers: request one of them`,
         { details: { name: req.name, providers: list } },
       );
@@ -947,10 +949,9 @@ function lookupRequest(r: Resolver, u: PackageUniverse, req: Request): PkgState 
     const recs = r.recordsOf(req.name, st.arch);
     const hit = recs.find((i) => compareVersions(u.get(i).version, req.version!) === 0);
     if (hit === undefined) {
-      const avail = recs.map((i) => {
-        const p = u.get(i);
-        return `${p.version} (${p.origin.suite})`;
-      });
+      const avail = [...recs]
+        .sort((a, b) => compareVersions(u.get(a).version, u.get(b).version))
+        .map((i) => `${u.get(i).version} (${u.get(i).origin.suite})`);
       throw new PithError(
         'UNKNOWN_VERSION',
         `package ${r.display(st)} has no version ${req.version}; available: ${[...new Set(avail)].join(', ')}`,
