@@ -66,6 +66,7 @@ interface NegativeRelation extends Relation {
 
 interface ProvideEntry {
   owner: number;
+  name: string;
   /** An explicit qualifier in `Provides: x:arch`, rare. */
   arch?: string;
   version?: string;
@@ -84,6 +85,7 @@ export class PackageUniverse {
   private readonly pkgs: BinaryPackage[];
   private byName?: Map<string, number[]>;
   private byProvide?: Map<string, ProvideEntry[]>;
+  private byOwner?: Map<number, ProvideEntry[]>;
   private readonly parsed = new Map<number, ParsedRelations>();
   private readonly mentions = new Map<string, number>();
   private mentionScan = 0;
@@ -116,6 +118,12 @@ export class PackageUniverse {
   /** Every `Provides` entry naming `name`, from any version of any package. */
   providersOf(name: string): readonly ProvideEntry[] {
     return this.provideIndex().get(name) ?? [];
+  }
+
+  /** The `Provides` entries of one stanza. */
+  providesOf(index: number): readonly ProvideEntry[] {
+    this.provideIndex();
+    return this.byOwner!.get(index) ?? [];
   }
 
   /** Every real and virtual package name, for suggestions. */
@@ -201,6 +209,7 @@ export class PackageUniverse {
   private provideIndex(): Map<string, ProvideEntry[]> {
     if (this.byProvide === undefined) {
       const m = new Map<string, ProvideEntry[]>();
+      const own = new Map<number, ProvideEntry[]>();
       this.pkgs.forEach((p, i) => {
         if (!p.provides) return;
         // Nearly every Provides entry is `name` or `name (= version)`: take those directly, and leave anything
@@ -214,16 +223,20 @@ export class PackageUniverse {
           for (const r of rels) {
             // apt ignores a Provides with an operator other than '=' (deblistparser.cc ParseProvides).
             if (r.op !== undefined && r.op !== '=') continue;
-            const e: ProvideEntry = { owner: i };
+            const e: ProvideEntry = { owner: i, name: r.name };
             if (r.arch !== undefined) e.arch = r.arch;
             if (r.version !== undefined) e.version = r.version;
             const list = m.get(r.name);
             if (list === undefined) m.set(r.name, [e]);
             else list.push(e);
+            const mine = own.get(i);
+            if (mine === undefined) own.set(i, [e]);
+            else mine.push(e);
           }
         }
       });
       this.byProvide = m;
+      this.byOwner = own;
     }
     return this.byProvide;
   }
@@ -299,8 +312,8 @@ class Resolver {
   private readonly states = new Map<string, PkgState>();
   /** Marked packages, in marking order. */
   readonly marked = new Set<PkgState>();
-  /** Marked packages that declare Conflicts or Breaks, for the reverse check. */
-  private readonly withNegative = new Set<PkgState>();
+  /** The Conflicts/Breaks of marked packages, by the name they target, for the reverse check. */
+  private readonly negativeByTarget = new Map<string, Array<[PkgState, NegativeRelation]>>();
   private readonly markedByName = new Map<string, PkgState[]>();
   private readonly overrides = new Map<string, number>();
 
@@ -419,7 +432,7 @@ class Resolver {
     if (qualifier !== undefined && qualifier !== 'any' && this.effArch(p) !== qualifier) return false;
     if (p.name === rel.name && versionOk(rel, p.version)) return true;
     if (!p.provides) return false;
-    return this.u.providersOf(rel.name).some((e) => e.owner === vInst && versionOk(rel, e.version));
+    return this.u.providesOf(vInst).some((e) => e.name === rel.name && versionOk(rel, e.version));
   }
 
   /** A marked package (other than `by`) that the negative relation `rel` of `by` hits. */
@@ -513,9 +526,10 @@ class Resolver {
     }
     if (failure) return failure;
     const self = this.u.get(index);
-    for (const v of this.withNegative) {
-      if (v === st) continue;
-      for (const rel of this.u.relationsOf(v.inst!).negative) {
+    const names = [self.name, ...(self.provides ? this.u.providesOf(index).map((e) => e.name) : [])];
+    for (const name of names) {
+      for (const [v, rel] of this.negativeByTarget.get(name) ?? []) {
+        if (v === st) continue;
         if (this.negativeHits(rel, v, st, index)) {
           const verb = rel.field === 'Breaks' ? 'breaks' : 'conflicts with';
           const what = self.name === rel.name ? `${verb} it` : `${verb} ${rel.name}, which it provides`;
@@ -544,14 +558,21 @@ class Resolver {
       if (same) same.push(st);
       else this.markedByName.set(st.name, [st]);
     }
-    if (this.u.relationsOf(st.inst!).negative.length > 0) this.withNegative.add(st);
+    for (const rel of this.u.relationsOf(st.inst!).negative) {
+      const list = this.negativeByTarget.get(rel.name);
+      if (list === undefined) this.negativeByTarget.set(rel.name, [[st, rel]]);
+      else if (!list.some(([v, r]) => v === st && r === rel)) list.push([st, rel]);
+    }
   }
 
   /** MarkKeep of a package that is not installed: un-mark it, keeping its candidate. */
   private unmark(st: PkgState): void {
+    for (const rel of this.u.relationsOf(st.inst!).negative) {
+      const list = this.negativeByTarget.get(rel.name)!;
+      this.negativeByTarget.set(rel.name, list.filter(([v]) => v !== st));
+    }
     st.inst = null;
     this.marked.delete(st);
-    this.withNegative.delete(st);
     const same = this.markedByName.get(st.name)!;
     same.splice(same.indexOf(st), 1);
   }
