@@ -38,6 +38,15 @@ export interface BinaryPackage {
   conflicts?: string;
   breaks?: string;
   replaces?: string;
+  /**
+   * Never followed (pith resolves with recommends off), but apt numbers packages in the order it first meets their
+   * names — Recommends, Suggests and Enhances included — and breaks provider ties by that number.
+   */
+  recommends?: string;
+  suggests?: string;
+  enhances?: string;
+  /** `Important: yes` or `Protected: yes`: apt's Flag::Important, which CompareProviders prefers. */
+  important: boolean;
   /** Path of the .deb relative to the source URI. */
   filename: string;
   size: number;
@@ -94,6 +103,10 @@ export function parsePackagesIndex(text: string, origin: IndexOrigin, where: str
       conflicts: f['conflicts'],
       breaks: f['breaks'],
       replaces: f['replaces'],
+      recommends: f['recommends'],
+      suggests: f['suggests'],
+      enhances: f['enhances'],
+      important: f['important'] === 'yes' || f['protected'] === 'yes',
       filename,
       size: Number(sizeText),
       sha256,
@@ -110,7 +123,7 @@ export function parsePackagesIndex(text: string, origin: IndexOrigin, where: str
  * re-reading a 50 MB deb822 index, which is what makes a warm open cheap. Bump the format name when the
  * record changes so stale caches are simply not found.
  */
-export const PACKAGE_ROWS_FORMAT = 'packages-rows-v1';
+export const PACKAGE_ROWS_FORMAT = 'packages-rows-v2';
 
 type Row = [string, string, string, string, string, MultiArch, 0 | 1, string, ...(string | null)[]];
 
@@ -119,6 +132,7 @@ export function packagesToRows(packages: BinaryPackage[]): string {
     p.name, p.version, p.architecture, p.source, p.sourceVersion, p.multiArch, p.essential ? 1 : 0, p.priority,
     p.depends ?? null, p.preDepends ?? null, p.provides ?? null, p.conflicts ?? null, p.breaks ?? null, p.replaces ?? null,
     p.filename, String(p.size), p.sha256, p.maintainer ?? null,
+    p.recommends ?? null, p.suggests ?? null, p.enhances ?? null, p.important ? '1' : null,
   ]);
   return JSON.stringify({ format: PACKAGE_ROWS_FORMAT, rows });
 }
@@ -131,6 +145,7 @@ export function packagesFromRows(json: string, origin: IndexOrigin): BinaryPacka
     name: r[0], version: r[1], architecture: r[2], source: r[3], sourceVersion: r[4], multiArch: r[5], essential: r[6] === 1, priority: r[7],
     depends: opt(r[8]), preDepends: opt(r[9]), provides: opt(r[10]), conflicts: opt(r[11]), breaks: opt(r[12]), replaces: opt(r[13]),
     filename: r[14]!, size: Number(r[15]), sha256: r[16]!, maintainer: opt(r[17]),
+    recommends: opt(r[18]), suggests: opt(r[19]), enhances: opt(r[20]), important: r[21] === '1',
     origin,
   }));
 }

@@ -46,18 +46,8 @@ interface ParsedRelations {
   depends: Relation[][];
   /** Conflicts and Breaks: on a system where nothing is installed yet both forbid co-installation. */
   negative: NegativeRelation[];
-  /** Recommends and Suggests, when the record carries them: apt's garbage pass keeps what they reach. */
+  /** Recommends and Suggests: apt's garbage pass keeps what they reach. */
   soft: Relation[][];
-}
-
-/** Fields apt reads that BinaryPackage does not declare; used when a record carries them. */
-interface OptionalFields {
-  recommends?: string;
-  suggests?: string;
-  enhances?: string;
-  /** `Important: yes` or `Protected: yes` (apt's Flag::Important). */
-  important?: boolean;
-  protected?: boolean;
 }
 
 interface NegativeRelation extends Relation {
@@ -142,14 +132,13 @@ export class PackageUniverse {
       for (const [field, text] of [['Conflicts', p.conflicts], ['Breaks', p.breaks]] as const) {
         if (text) for (const g of parseRelations(text, where(field))) for (const rel of g) negative.push({ ...rel, field });
       }
-      const q = p as BinaryPackage & OptionalFields;
       r = {
         preDepends: p.preDepends ? parseRelations(p.preDepends, where('Pre-Depends')) : [],
         depends: p.depends ? parseRelations(p.depends, where('Depends')) : [],
         negative,
         soft: [
-          ...(q.recommends ? parseRelations(q.recommends, where('Recommends')) : []),
-          ...(q.suggests ? parseRelations(q.suggests, where('Suggests')) : []),
+          ...(p.recommends ? parseRelations(p.recommends, where('Recommends')) : []),
+          ...(p.suggests ? parseRelations(p.suggests, where('Suggests')) : []),
         ],
       };
       this.parsed.set(index, r);
@@ -162,14 +151,13 @@ export class PackageUniverse {
    * each name, as a package or as the target of a relation (pkgcachegen.cc NewPackage, called for every relation
    * target; deblistparser.cc NewVersion reads Pre-Depends, Depends, Conflicts, Breaks, Recommends, Suggests,
    * Replaces, Enhances, then Provides). This rebuilds that order from the same fields, scanning only as far as
-   * needed. Recommends, Suggests and Enhances are read when the records carry them (BinaryPackage does not
-   * declare them yet); without them a name first met there ranks later than in apt.
+   * needed.
    */
   mentionRank(name: string): number {
     const known = this.mentions.get(name);
     if (known !== undefined) return known;
     while (this.mentionScan < this.pkgs.length && !this.mentions.has(name)) {
-      const p = this.pkgs[this.mentionScan++] as BinaryPackage & OptionalFields;
+      const p = this.pkgs[this.mentionScan++]!;
       this.mention(p.name);
       for (const text of [p.preDepends, p.depends, p.conflicts, p.breaks, p.recommends, p.suggests, p.replaces, p.enhances, p.provides]) {
         if (text) this.mentionAll(text);
@@ -851,8 +839,7 @@ function isEssential(p: BinaryPackage): boolean {
 
 /** apt's Flag::Important: `Important: yes` or `Protected: yes` when the record carries them, and apt itself. */
 function isImportant(p: BinaryPackage): boolean {
-  const q = p as BinaryPackage & OptionalFields;
-  return q.important === true || q.protected === true || p.name === 'apt';
+  return p.important || p.name === 'apt';
 }
 
 interface Request {

@@ -18,6 +18,7 @@ function pkg(name: string, version = '1.0-1', fields: Partial<BinaryPackage> = {
     sourceVersion: version,
     multiArch: 'no',
     essential: false,
+    important: false,
     priority: 'optional',
     filename: `pool/main/${name[0]}/${name}/${name}_${version}_${arch}.deb`,
     size: 1000,
