@@ -18,7 +18,8 @@ export const jsonOption = () => new Option('--json', 'print machine-readable JSO
 
 export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined {
   if (!flags.source || flags.source.length === 0) return undefined;
-  return flags.source.map((line, i) => parseSourceLine(line, `--source #${i + 1}`));
+  const onWarning = (message: string) => process.stderr.write(`warning: ${message}\n`);
+  return flags.source.map((line, i) => parseSourceLine(line, `--source #${i + 1}`, { onWarning }));
 }
 
 export function wantsProgress(flags: ArchiveFlags): boolean {

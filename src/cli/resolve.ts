@@ -28,7 +28,7 @@ export function resolveCommand(): Command {
       let archive;
       try {
         archive = await openArchive({
-          sources: sourcesFromFlags(flags) ?? loadAptSources(),
+          sources: sourcesFromFlags(flags) ?? loadAptSources({ onWarning: (message) => progress.onEvent({ kind: 'warning', message }) }),
           architectures: [architecture],
           cacheDir: flags.cache,
           offline: flags.offline,

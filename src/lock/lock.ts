@@ -87,7 +87,7 @@ export function inputsDigest(inputs: LockInputs): string {
 }
 
 /** The archive sources a spec resolves against: `--source` flags, else the spec's, else the machine's apt sources. */
-export function specSources(spec: Spec, override?: SourceEntry[]): SourceEntry[] {
+export function specSources(spec: Spec, override?: SourceEntry[], onWarning?: (message: string) => void): SourceEntry[] {
   if (override && override.length > 0) return override;
   if (spec.archive?.sources) {
     return spec.archive.sources.map((s, i) => ({
@@ -99,10 +99,12 @@ export function specSources(spec: Spec, override?: SourceEntry[]): SourceEntry[]
       where: `archive.sources[${i}]`,
     }));
   }
-  const fromApt = loadAptSources();
+  const fromApt = loadAptSources({ onWarning });
   const keyring = spec.archive?.keyring;
   return keyring ? fromApt.map((s) => ({ ...s, signedBy: s.signedBy ?? keyring })) : fromApt;
 }
+
+const warnTo = (onEvent?: (event: ArchiveEvent) => void) => (message: string) => onEvent?.({ kind: 'warning', message });
 
 export interface LockOptions {
   /** `--source` entries; they replace the spec's and the machine's sources. */
@@ -130,7 +132,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   const { spec } = loaded;
   const inputs = lockInputs(spec, options.sources);
   const archive = await openArchive({
-    sources: specSources(spec, options.sources),
+    sources: specSources(spec, options.sources, warnTo(options.onEvent)),
     architectures: inputs.architectures,
     cacheDir: options.cacheDir,
     offline: options.offline,
@@ -262,7 +264,7 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
   const current = lockInputs(loaded.spec, options.sources);
   const changes = lockFile.spec.digest === inputsDigest(current) ? [] : specChanges(lockFile.spec.inputs, current);
   const archive = await openArchive({
-    sources: specSources(loaded.spec, options.sources),
+    sources: specSources(loaded.spec, options.sources, warnTo(options.onEvent)),
     architectures: Object.keys(lockFile.architectures),
     cacheDir: options.cacheDir,
     offline: options.offline,

@@ -97,5 +97,6 @@ function describeNetworkError(e: unknown): string {
   if (err.name === 'TimeoutError') return 'timed out';
   const cause = err.cause;
   if (cause?.code) return `${cause.code}${cause.message ? `: ${cause.message}` : ''}`;
+  if (cause?.message) return `${err.message}: ${cause.message}`;
   return err.message ?? String(e);
 }
