@@ -21,8 +21,7 @@ export function progressReporter(enabled: boolean): { onEvent: (e: ArchiveEvent)
         return;
       }
       if (!multibar) return;
-      const name = e.kind === 'cache-hit' ? e.what : e.url.replace(/^.*\/dists\//, '');
-      if (e.kind === 'fetch-start') bars.set(e.url, multibar.create(e.size ?? 1, 0, { name }));
+      if (e.kind === 'fetch-start') bars.set(e.url, multibar.create(e.size ?? 1, 0, { name: e.label }));
       else if (e.kind === 'fetch-progress') {
         const bar = bars.get(e.url);
         if (bar) {

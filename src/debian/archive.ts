@@ -25,7 +25,7 @@ export interface OpenArchiveOptions {
 }
 
 export type ArchiveEvent =
-  | { kind: 'fetch-start'; url: string; size?: number }
+  | { kind: 'fetch-start'; url: string; size?: number; /** Short name for progress displays. */ label: string }
   | { kind: 'fetch-progress'; url: string; received: number; size?: number }
   | { kind: 'fetch-done'; url: string }
   | { kind: 'cache-hit'; what: string }
@@ -136,7 +136,7 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
     }
     options.onEvent?.({ kind: 'cache-hit', what: url });
   } else {
-    options.onEvent?.({ kind: 'fetch-start', url });
+    options.onEvent?.({ kind: 'fetch-start', url, label: `${suiteName}/InRelease` });
     bytes = await fetchBytes(url, options.fetch);
     options.onEvent?.({ kind: 'fetch-done', url });
   }
@@ -236,7 +236,7 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
     for (const url of urls) {
       let body: Uint8Array;
       try {
-        options.onEvent?.({ kind: 'fetch-start', url, size: variant.file.size });
+        options.onEvent?.({ kind: 'fetch-start', url, size: variant.file.size, label: `${job.suite.suite}/${variant.file.path}` });
         body = await fetchBytes(url, {
           ...options.fetch,
           onProgress: (received, size) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: size ?? variant.file.size }),
