@@ -140,7 +140,16 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
     bytes = await fetchBytes(url, options.fetch);
     options.onEvent?.({ kind: 'fetch-done', url });
   }
-  const release = await verifyInRelease(bytes, { keyring, url, suite: suiteName, now: options.now });
+  let release: VerifiedRelease;
+  try {
+    release = await verifyInRelease(bytes, { keyring, url, suite: suiteName, now: options.now });
+  } catch (e) {
+    // Offline, an expired Valid-Until means our cached copy is old, not that the mirror is stale.
+    if (options.offline && isPithError(e, 'RELEASE_EXPIRED')) {
+      throw new PithError('RELEASE_EXPIRED', `${e.message}; this copy came from the cache: run once without --offline to refresh it`, { cause: e });
+    }
+    throw e;
+  }
   if (!options.offline) {
     await store.setRef('inrelease', url, await store.put(bytes));
   }

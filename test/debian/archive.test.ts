@@ -69,6 +69,32 @@ describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
     assert.equal(offline.packages('amd64').length, 14);
   });
 
+  it('--offline with an expired cached InRelease says to refresh it', async () => {
+    const alt = join(scratch, 'archive-valid-until');
+    const day = 86_400_000;
+    // Relative to the real clock: the signature itself is made now.
+    const start = Date.now();
+    const suites = sampleSuites().map((s) => ({ ...s, date: new Date(start - day), validUntil: new Date(start + 7 * day) }));
+    await buildFixtureArchive(alt, suites, key);
+    const altServer = await serveArchive(alt);
+    const cache = newCache();
+    const at = (days: number) => ({
+      sources: [{ uri: altServer.url, suites: ['fixture'], components: ['main'], signedBy: keyring }],
+      architectures: ['amd64'],
+      cacheDir: cache,
+      now: new Date(start + days * day),
+    });
+    try {
+      await openArchive(at(0));
+      assert.equal((await openArchive({ ...at(2), offline: true })).packages('amd64').length, 13);
+      await assert.rejects(openArchive({ ...at(30), offline: true }), (e) =>
+        isPithError(e, 'RELEASE_EXPIRED') && e.message.includes('/dists/fixture/InRelease') && e.message.includes('run once without --offline'));
+      await assert.rejects(openArchive(at(30)), (e) => isPithError(e, 'RELEASE_EXPIRED') && !e.message.includes('--offline'));
+    } finally {
+      await altServer.close();
+    }
+  });
+
   it('--offline with an empty cache names what is missing', async () => {
     await assert.rejects(open(newCache(), { offline: true }), (e) =>
       isPithError(e, 'OFFLINE_MISSING') && e.message.includes(`InRelease of ${server.url}/dists/fixture/InRelease`) && e.message.includes('fixture-security'));
