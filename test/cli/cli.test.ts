@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { missingTools } from '../fixtures/apt.ts';
-import { buildFixtureArchive, generateFixtureKey, sampleSuites, serveArchive, writeKeyring, type ArchiveServer } from '../fixtures/archive.ts';
+import { startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
@@ -44,14 +44,11 @@ it('a malformed --source is an error naming the flag, without a stack trace', as
 });
 
 describe('against a fixture archive', { skip }, () => {
-  let server: ArchiveServer;
+  let server: FixtureArchive;
   let sources: string[];
   before(async () => {
-    const key = await generateFixtureKey();
-    await buildFixtureArchive(join(scratch, 'archive'), sampleSuites(), key);
-    const keyring = writeKeyring(scratch, key).binary;
-    server = await serveArchive(join(scratch, 'archive'));
-    sources = ['fixture', 'fixture-security'].flatMap((suite) => ['--source', `deb [signed-by=${keyring}] ${server.url} ${suite} main`]);
+    server = await startFixtureArchive(join(scratch, 'archive'));
+    sources = ['fixture', 'fixture-security'].flatMap((suite) => ['--source', `deb [signed-by=${server.keyring}] ${server.url} ${suite} main`]);
   });
   after(() => server?.close());
 
@@ -86,8 +83,7 @@ describe('against a fixture archive', { skip }, () => {
   it('lock writes pith.lock; lock --check exits 0 when clean and 3 on drift', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');
-    const keyring = join(scratch, 'key.gpg');
-    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${keyring}\narchitectures: [amd64]\npackages: [app]\n`);
+    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${server.keyring}\narchitectures: [amd64]\npackages: [app]\n`);
     const locked = await pith(['lock', spec]);
     assert.equal(locked.code, 0, locked.stderr);
     assert.match(locked.stdout, /amd64: 9 packages/);

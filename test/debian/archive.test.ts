@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isPithError, openArchive, type OpenArchiveOptions, type SourceEntry } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { buildFixtureArchive, generateFixtureKey, sampleSuites, serveArchive, writeKeyring, type ArchiveServer, type FixtureKey } from '../fixtures/archive.ts';
+import { generateFixtureKey, sampleSuites, startFixtureArchive, writeKeyring, type FixtureArchive, type FixtureKey, type FixtureSuite } from '../fixtures/archive.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-archive-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-let server: ArchiveServer;
+let server: FixtureArchive;
 let key: FixtureKey;
 let keyring: string;
 const root = join(scratch, 'archive');
@@ -29,12 +29,24 @@ const blobs = (cacheDir: string) => {
 };
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** The `fixture` suite alone of another fixture archive. */
+const openOne = (alt: FixtureArchive, extra: Partial<OpenArchiveOptions>) =>
+  openArchive({ sources: [{ uri: alt.url, suites: ['fixture'], components: ['main'], signedBy: alt.keyring }], architectures: ['amd64'], ...extra });
+
+/** Another archive signed by the same key, served for the duration of `use`. */
+async function withArchive(name: string, suites: FixtureSuite[], use: (alt: FixtureArchive) => Promise<void>): Promise<void> {
+  const alt = await startFixtureArchive(join(scratch, name), { suites, key });
+  try {
+    await use(alt);
+  } finally {
+    await alt.close();
+  }
+}
+
 describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
   before(async () => {
-    key = await generateFixtureKey();
-    await buildFixtureArchive(root, sampleSuites(), key);
-    keyring = writeKeyring(scratch, key).binary;
-    server = await serveArchive(root);
+    server = await startFixtureArchive(root);
+    ({ key, keyring } = server);
   });
   after(() => server?.close());
 
@@ -70,29 +82,19 @@ describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
   });
 
   it('--offline with an expired cached InRelease says to refresh it', async () => {
-    const alt = join(scratch, 'archive-valid-until');
     const day = 86_400_000;
     // Relative to the real clock: the signature itself is made now.
     const start = Date.now();
     const suites = sampleSuites().map((s) => ({ ...s, date: new Date(start - day), validUntil: new Date(start + 7 * day) }));
-    await buildFixtureArchive(alt, suites, key);
-    const altServer = await serveArchive(alt);
-    const cache = newCache();
-    const at = (days: number) => ({
-      sources: [{ uri: altServer.url, suites: ['fixture'], components: ['main'], signedBy: keyring }],
-      architectures: ['amd64'],
-      cacheDir: cache,
-      now: new Date(start + days * day),
-    });
-    try {
-      await openArchive(at(0));
-      assert.equal((await openArchive({ ...at(2), offline: true })).packages('amd64').length, 13);
-      await assert.rejects(openArchive({ ...at(30), offline: true }), (e) =>
+    await withArchive('archive-valid-until', suites, async (alt) => {
+      const cache = newCache();
+      const at = (days: number, offline = false) => openOne(alt, { cacheDir: cache, now: new Date(start + days * day), offline });
+      await at(0);
+      assert.equal((await at(2, true)).packages('amd64').length, 13);
+      await assert.rejects(at(30, true), (e) =>
         isPithError(e, 'RELEASE_EXPIRED') && e.message.includes('/dists/fixture/InRelease') && e.message.includes('run once without --offline'));
-      await assert.rejects(openArchive(at(30)), (e) => isPithError(e, 'RELEASE_EXPIRED') && !e.message.includes('--offline'));
-    } finally {
-      await altServer.close();
-    }
+      await assert.rejects(at(30), (e) => isPithError(e, 'RELEASE_EXPIRED') && !e.message.includes('--offline'));
+    });
   });
 
   it('--offline with an empty cache names what is missing', async () => {
@@ -101,40 +103,22 @@ describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
   });
 
   it('falls back to .gz when no .xz is listed, and to the plain path without Acquire-By-Hash', async () => {
-    const alt = join(scratch, 'archive-gz');
     const suites = sampleSuites().map((s) => ({ ...s, compressions: ['gz' as const], acquireByHash: false }));
-    await buildFixtureArchive(alt, suites, key);
-    const altServer = await serveArchive(alt);
-    try {
-      const archive = await openArchive({
-        sources: [{ uri: altServer.url, suites: ['fixture'], components: ['main'], signedBy: keyring }],
-        architectures: ['amd64'],
-        cacheDir: newCache(),
-      });
-      assert.ok(altServer.requests.includes('/dists/fixture/main/binary-amd64/Packages.gz'), altServer.requests.join('\n'));
-      assert.ok(!altServer.requests.some((r) => r.includes('by-hash')));
+    await withArchive('archive-gz', suites, async (alt) => {
+      const archive = await openOne(alt, { cacheDir: newCache() });
+      assert.ok(alt.requests.includes('/dists/fixture/main/binary-amd64/Packages.gz'), alt.requests.join('\n'));
+      assert.ok(!alt.requests.some((r) => r.includes('by-hash')));
       assert.equal(archive.packages('amd64').length, 13);
-    } finally {
-      await altServer.close();
-    }
+    });
   });
 
   it('fetches binary-all when the Release does not say No-Support-for-Architecture-all', async () => {
-    const alt = join(scratch, 'archive-all');
     const suites = sampleSuites().map((s) => ({ ...s, architectures: ['amd64', 'all'], noSupportForArchitectureAll: false }));
-    await buildFixtureArchive(alt, suites, key);
-    const altServer = await serveArchive(alt);
-    try {
-      const archive = await openArchive({
-        sources: [{ uri: altServer.url, suites: ['fixture'], components: ['main'], signedBy: keyring }],
-        architectures: ['amd64'],
-        cacheDir: newCache(),
-      });
-      assert.ok(altServer.requests.some((r) => r.startsWith('/dists/fixture/main/binary-all/')), altServer.requests.join('\n'));
+    await withArchive('archive-all', suites, async (alt) => {
+      const archive = await openOne(alt, { cacheDir: newCache() });
+      assert.ok(alt.requests.some((r) => r.startsWith('/dists/fixture/main/binary-all/')), alt.requests.join('\n'));
       assert.equal(archive.packages('amd64').filter((p) => p.name === 'init-system-helpers').length, 1);
-    } finally {
-      await altServer.close();
-    }
+    });
   });
 
   it('refuses a tampered InRelease and caches nothing', async () => {

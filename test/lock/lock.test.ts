@@ -5,16 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkLock, isPithError, loadLockFor, loadSpec, lock, readLock } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { buildFixtureArchive, generateFixtureKey, sampleSuites, serveArchive, writeKeyring, type ArchiveServer, type FixtureKey } from '../fixtures/archive.ts';
+import { sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-lock-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-let server: ArchiveServer;
-let key: FixtureKey;
+let server: FixtureArchive;
 let keyring: string;
-const root = join(scratch, 'archive');
 const cacheDir = join(scratch, 'cache');
 
 function writeSpec(dir: string, extra = ''): string {
@@ -41,10 +39,8 @@ ${extra}`,
 
 describe('pith.lock', { skip }, () => {
   before(async () => {
-    key = await generateFixtureKey();
-    await buildFixtureArchive(root, sampleSuites(), key);
-    keyring = writeKeyring(scratch, key).binary;
-    server = await serveArchive(root);
+    server = await startFixtureArchive(join(scratch, 'archive'));
+    keyring = server.keyring;
   });
   after(() => server?.close());
 
@@ -74,7 +70,7 @@ describe('pith.lock', { skip }, () => {
     assert.equal(libfoo.source, 'foo');
     const libgcc = pkgs.find((p) => p.name === 'libgcc-s1')!;
     assert.deepEqual([libgcc.source, libgcc.sourceVersion], ['gcc-12', '12.2.0-14']);
-    const deb = readFileSync(join(root, libfoo.filename));
+    const deb = readFileSync(join(server.root, libfoo.filename));
     assert.equal(deb.length, libfoo.size);
     assert.equal((await import('node:crypto')).createHash('sha256').update(deb).digest('hex'), libfoo.sha256);
     assert.deepEqual(lockFile.architectures.amd64!.excluded, [
@@ -110,11 +106,9 @@ describe('pith.lock', { skip }, () => {
     assert.deepEqual([clean.clean, clean.drift, clean.specChanges], [true, [], []]);
 
     // The archive moves on: a new security update replaces libfoo1 1.0-1+deb12u1.
-    const moved = join(scratch, 'archive-moved');
     const suites = sampleSuites();
     suites[1]!.components.main![0]!.version = '1.0-1+deb12u2';
-    await buildFixtureArchive(moved, suites, key);
-    const movedServer = await serveArchive(moved);
+    const movedServer = await startFixtureArchive(join(scratch, 'archive-moved'), { suites, key: server.key });
     try {
       writeFileSync(spec, readFileSync(spec, 'utf8').replace(server.url, movedServer.url));
       const report = await checkLock(spec, { cacheDir });
