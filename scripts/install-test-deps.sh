@@ -9,6 +9,8 @@ packages=(
   gzip
   ca-certificates
   debian-archive-keyring  # the default keyring for the machine's apt sources
+  skopeo       # skopeo inspect: the oracle for oci:, oci-archive: and docker-archive: outputs
+  umoci        # umoci unpack --rootless: unpacks our layouts into a rootfs the tests check
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

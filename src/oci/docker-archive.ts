@@ -1,0 +1,81 @@
+/**
+ * The `docker-archive:FILE[:NAME[:TAG]]` transport: the `docker save` format that `docker load` and
+ * `podman load` read — `manifest.json` naming the config and the layer files, the config blob, one file per layer.
+ *
+ * Layers are written uncompressed, as `<diff_id hex>.tar`, the way skopeo's docker-archive writer stores them.
+ * Recent docker daemons would also decompress gzip layers on load, but an uncompressed tar is the one form every
+ * `docker load` (and podman, and skopeo) has always accepted, and its file name and digest equal the diff_id
+ * in the config, which docker verifies. Each layer is decompressed here and checked against its diff_id first.
+ * A docker archive holds one platform: an image index is refused.
+ */
+import { resolve } from 'node:path';
+import { gunzip as gunzipCb } from 'node:zlib';
+import { promisify } from 'node:util';
+import { PithError } from '../errors.ts';
+import { digestHex, digestOf, MediaType } from './digest.ts';
+import { isImageIndex, platformString, type Image, type ImageIndex, type Layer } from './image.ts';
+import { createdEpoch } from './archive.ts';
+import { writeFileAtomicFrom, writeMember } from './files.ts';
+import { END_OF_ARCHIVE } from './tar.ts';
+
+const gunzip = promisify(gunzipCb);
+
+// Docker's reference grammar: optional registry host[:port], lower-case path components, optional tag.
+const HOST = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)';
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const NAME = new RegExp(`^${HOST}?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+
+/** "name" → "name:latest"; a registry port is not mistaken for a tag. */
+export function normaliseRepoTag(reference: string, where: string): string {
+  const slash = reference.lastIndexOf('/');
+  const colon = reference.lastIndexOf(':');
+  const [name, tag] = colon > slash ? [reference.slice(0, colon), reference.slice(colon + 1)] : [reference, 'latest'];
+  if (!NAME.test(name) || !TAG.test(tag)) {
+    throw new PithError('OCI_BAD_REFERENCE', `expected an image name like "app:1.0" or "registry.example:5000/team/app:1.0" (lower-case name, tag of letters, digits, . _ -) in ${where}, found ${JSON.stringify(reference)}`);
+  }
+  return `${name}:${tag}`;
+}
+
+export async function writeDockerArchive(file: string, x: Image | ImageIndex, options: { reference?: string } = {}): Promise<void> {
+  if (isImageIndex(x)) {
+    throw new PithError('OCI_DOCKER_ARCHIVE_INDEX', `a docker-archive holds one platform, found an index of ${x.images.length} (${x.images.map((i) => platformString(i.platform)).join(', ')}) for docker-archive:${file}; build it with one --arch, or write oci: / oci-archive: for all of them`);
+  }
+  const repoTag = options.reference === undefined ? undefined : normaliseRepoTag(options.reference, `docker-archive:${file}`);
+  const image = x;
+  for (const l of image.layers) {
+    if (l.mediaType !== MediaType.layerGzip && l.mediaType !== MediaType.layerTar) {
+      throw new PithError('OCI_LAYER_MEDIA_TYPE', `expected layers of type ${MediaType.layerGzip} or ${MediaType.layerTar} for a docker-archive, found ${l.mediaType} (${l.digest})`);
+    }
+  }
+  const mtime = createdEpoch(image);
+  const configName = `${digestHex(digestOf(image.configBytes))}.json`;
+  const layerNames = image.layers.map((l) => `${digestHex(l.diffId)}.tar`);
+  const manifest = [{ Config: configName, RepoTags: repoTag === undefined ? [] : [repoTag], Layers: layerNames }];
+
+  await writeFileAtomicFrom(resolve(file), async (write) => {
+    const done = new Set<string>();
+    for (const [i, l] of image.layers.entries()) {
+      if (done.has(layerNames[i]!)) continue;
+      done.add(layerNames[i]!);
+      await writeMember(write, layerNames[i]!, mtime, await uncompressed(l));
+    }
+    await writeMember(write, configName, mtime, image.configBytes);
+    await writeMember(write, 'manifest.json', mtime, new TextEncoder().encode(JSON.stringify(manifest) + '\n'));
+    await write(END_OF_ARCHIVE);
+  });
+}
+
+async function uncompressed(l: Layer): Promise<Uint8Array> {
+  const blob = await l.bytes();
+  const digest = digestOf(blob);
+  if (digest !== l.digest) {
+    throw new PithError('OCI_LAYER_MISMATCH', `expected layer bytes with digest ${l.digest}, found ${digest}`);
+  }
+  const tar = l.mediaType === MediaType.layerGzip ? new Uint8Array(await gunzip(blob)) : blob;
+  const diffId = digestOf(tar);
+  if (diffId !== l.diffId) {
+    throw new PithError('OCI_LAYER_MISMATCH', `expected layer ${l.digest} to decompress to diff_id ${l.diffId}, found ${diffId}`);
+  }
+  return tar;
+}

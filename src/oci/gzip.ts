@@ -1,0 +1,48 @@
+/**
+ * Fixed gzip settings for layer blobs.
+ *
+ * Node's zlib writes a 10-byte header with no file name, no comment, no header CRC and MTIME 0 — nothing taken
+ * from the input or the clock. XFL is a function of the level (2 for level 9, "maximum compression"). The one
+ * byte that depends on the host is OS: zlib fills it from the platform it was compiled for (3 = Unix on Linux,
+ * but 19 on macOS and 10 on Windows builds), so it is overwritten with 3 here. The header carries no CRC of
+ * itself (FHCRC is off), so patching that byte keeps the stream valid.
+ *
+ * The deflate stream itself is a function of the zlib implementation: Node bundles Chromium's zlib, whose output
+ * differs from stock zlib's for the same level (checked: level 9 on the same input gives different bytes than
+ * Debian's zlib 1.2.13). Compressed bytes are therefore reproducible for a given Node zlib, which is why
+ * `GZIP_SETTINGS` names its version: it belongs in any cache key for compressed layers. The diff_id, the SHA-256
+ * of the uncompressed tar, does not depend on any of this.
+ */
+import { gzip as gzipCb, gzipSync, constants } from 'node:zlib';
+import { promisify } from 'node:util';
+import { PithError } from '../errors.ts';
+
+export const GZIP_LEVEL = 9;
+
+/** Identifies everything that determines the compressed bytes besides the input. */
+export const GZIP_SETTINGS = `node-zlib-${process.versions.zlib}:level=${GZIP_LEVEL}:os=3`;
+
+/** The header every layer blob starts with: magic, deflate, no flags, MTIME 0, XFL 2 (level 9), OS 3 (Unix). */
+export const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03]);
+
+const OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: constants.Z_DEFAULT_STRATEGY };
+const gzipAsync = promisify(gzipCb);
+
+export function gzipLayerSync(tar: Uint8Array): Uint8Array {
+  return fixHeader(gzipSync(tar, OPTIONS));
+}
+
+/** Same bytes as `gzipLayerSync`, compressed on libuv's thread pool so several layers compress in parallel. */
+export async function gzipLayer(tar: Uint8Array): Promise<Uint8Array> {
+  return fixHeader(await gzipAsync(tar, OPTIONS));
+}
+
+function fixHeader(out: Buffer): Uint8Array {
+  out[9] = 0x03;
+  for (let i = 0; i < GZIP_HEADER.length; i++) {
+    if (out[i] !== GZIP_HEADER[i]) {
+      throw new PithError('OCI_GZIP_HEADER', `expected zlib to write the gzip header ${Buffer.from(GZIP_HEADER).toString('hex')}, found ${out.subarray(0, 10).toString('hex')} (zlib ${process.versions.zlib})`);
+    }
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}

@@ -1,0 +1,244 @@
+/**
+ * The `oci:DIR[:TAG]` transport: an OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/…`).
+ *
+ * A new layout is assembled in a temp directory beside DIR and renamed into place. An existing layout is updated
+ * in place: blobs are content-addressed, so adding them never changes what the current `index.json` refers to,
+ * and `index.json` — the only mutable file — is replaced atomically last. If anything fails before that, the
+ * blobs this write added are removed again, so the previous layout is left exactly as it was.
+ */
+import { promises as fs } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { PithError } from '../errors.ts';
+import { canonicalJson } from '../json.ts';
+import { writeFileAtomic } from '../cache/store.ts';
+import { digestHex, digestOf, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
+import { isImageIndex, type Image, type ImageIndex } from './image.ts';
+import { tempSibling } from './files.ts';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
+
+export interface Blob {
+  digest: Digest;
+  size: number;
+  bytes(): Promise<Uint8Array>;
+}
+
+// The OCI image-layout grammar for ref.name: components of alphanumerics joined by separators, split by "/".
+const COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+
+export function checkTag(tag: string, where: string): void {
+  if (!REF.test(tag)) {
+    throw new PithError('OCI_BAD_TAG', `expected a tag made of letters, digits and the separators - . _ : @ + / (like "1.0" or "latest") in ${where}, found ${JSON.stringify(tag)}`);
+  }
+}
+
+/** Every blob the image or index needs, once each (images in an index may share layers), in a stable order. */
+export function blobsOf(x: Image | ImageIndex): Blob[] {
+  const out = new Map<Digest, Blob>();
+  const add = (b: Blob) => {
+    if (!out.has(b.digest)) out.set(b.digest, b);
+  };
+  const addBytes = (bytes: Uint8Array) => add({ digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes });
+  const images = isImageIndex(x) ? x.images : [x];
+  for (const img of images) {
+    for (const l of img.layers) add(checkedLayerBlob(l));
+    addBytes(img.configBytes);
+    addBytes(img.manifestBytes);
+  }
+  if (isImageIndex(x)) addBytes(x.indexBytes);
+  return [...out.values()];
+}
+
+/** A layer's bytes are checked against its descriptor before they are stored under its digest. */
+function checkedLayerBlob(l: { digest: Digest; size: number; bytes(): Promise<Uint8Array> }): Blob {
+  return {
+    digest: l.digest,
+    size: l.size,
+    bytes: async () => {
+      const b = await l.bytes();
+      const d = digestOf(b);
+      if (d !== l.digest || b.byteLength !== l.size) {
+        throw new PithError('OCI_LAYER_MISMATCH', `expected layer bytes with digest ${l.digest} and size ${l.size}, found ${d} and size ${b.byteLength}`);
+      }
+      return b;
+    },
+  };
+}
+
+/** The descriptor `index.json` (or an archive's) lists for the top object. */
+export function topDescriptor(x: Image | ImageIndex, tag?: string): Descriptor {
+  const annotations = tag === undefined ? undefined : { [REF_NAME]: tag };
+  if (isImageIndex(x)) {
+    return { mediaType: MediaType.index, digest: x.digest, size: x.indexBytes.byteLength, ...(annotations ? { annotations } : {}) };
+  }
+  return {
+    mediaType: MediaType.manifest,
+    digest: x.digest,
+    size: x.manifestBytes.byteLength,
+    platform: x.platform,
+    ...(annotations ? { annotations } : {}),
+  };
+}
+
+export function indexJson(manifests: Descriptor[], extra: Record<string, unknown> = {}): Uint8Array {
+  return new TextEncoder().encode(canonicalJson({ ...extra, schemaVersion: 2, mediaType: MediaType.index, manifests }));
+}
+
+export interface LayoutResult {
+  /** What index.json now lists for this write. */
+  descriptor: Descriptor;
+  /** Blobs this write stored (the rest were present and intact). */
+  written: number;
+}
+
+export async function writeLayout(dir: string, x: Image | ImageIndex, options: { tag?: string } = {}): Promise<LayoutResult> {
+  const root = resolve(dir);
+  if (options.tag !== undefined) checkTag(options.tag, `oci:${dir}`);
+  const st = await fs.lstat(root).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (st !== null && !st.isDirectory()) {
+    throw new PithError('OCI_LAYOUT_NOT_DIR', `expected "${root}" to be a directory (or not to exist) for an OCI layout, found a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
+  }
+  if (st === null || (await fs.readdir(root)).length === 0) return writeFresh(root, x, options.tag);
+  return updateLayout(root, x, options.tag);
+}
+
+async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Promise<LayoutResult> {
+  const parent = dirname(root);
+  const pst = await fs.stat(parent).catch(() => null);
+  if (pst === null || !pst.isDirectory()) {
+    throw new PithError('OCI_NO_PARENT_DIR', `expected the directory "${parent}" to exist for the OCI layout "${basename(root)}", found ${pst === null ? 'nothing' : 'a non-directory'}`);
+  }
+  const staging = tempSibling(root);
+  try {
+    const blobDir = join(staging, 'blobs', 'sha256');
+    await fs.mkdir(blobDir, { recursive: true });
+    const blobs = blobsOf(x);
+    for (const b of blobs) await fs.writeFile(join(blobDir, digestHex(b.digest)), await b.bytes(), { flag: 'wx' });
+    const descriptor = topDescriptor(x, tag);
+    await fs.writeFile(join(staging, 'oci-layout'), OCI_LAYOUT);
+    await fs.writeFile(join(staging, 'index.json'), indexJson([descriptor]));
+    await syncTree(staging);
+    // rename(2) replaces an empty directory, so an existing empty DIR is taken over atomically too.
+    await fs.rename(staging, root);
+    return { descriptor, written: blobs.length };
+  } catch (e) {
+    await fs.rm(staging, { recursive: true, force: true });
+    if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new PithError('OCI_LAYOUT_CHANGED', `"${root}" was filled by someone else while the layout was written; nothing was changed`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+async function updateLayout(root: string, x: Image | ImageIndex, tag?: string): Promise<LayoutResult> {
+  const layoutFile = join(root, 'oci-layout');
+  const layoutText = await fs.readFile(layoutFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') {
+      throw new PithError('OCI_NOT_A_LAYOUT', `expected "${root}" to be empty or an OCI image layout, found a non-empty directory without an oci-layout file`);
+    }
+    throw e;
+  });
+  let version: unknown;
+  try {
+    version = (JSON.parse(layoutText) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  } catch {
+    version = undefined;
+  }
+  if (version !== '1.0.0') {
+    throw new PithError('OCI_NOT_A_LAYOUT', `expected ${layoutFile} to declare imageLayoutVersion "1.0.0", found ${JSON.stringify(layoutText.slice(0, 80))}`);
+  }
+  const index = await readIndexJson(join(root, 'index.json'));
+
+  // Blob paths must stay inside the layout: a symlinked blobs directory would send writes elsewhere.
+  const blobDir = join(root, 'blobs', 'sha256');
+  for (const d of [join(root, 'blobs'), blobDir]) {
+    const s = await fs.lstat(d).catch(() => null);
+    if (s === null) await fs.mkdir(d);
+    else if (!s.isDirectory()) {
+      throw new PithError('OCI_NOT_A_LAYOUT', `expected "${d}" to be a directory inside the layout, found a ${s.isSymbolicLink() ? 'symlink' : 'file'}`);
+    }
+  }
+
+  const created: string[] = [];
+  let written = 0;
+  try {
+    for (const b of blobsOf(x)) {
+      const path = join(blobDir, digestHex(b.digest));
+      const state = await blobState(path, b);
+      if (state === 'intact') continue;
+      await writeFileAtomic(path, await b.bytes());
+      if (state === 'absent') created.push(path);
+      written++;
+    }
+    const descriptor = topDescriptor(x, tag);
+    const manifests = index.manifests.filter((d) => refName(d) !== tag);
+    const at = index.manifests.findIndex((d) => refName(d) === tag);
+    manifests.splice(at === -1 ? manifests.length : at, 0, descriptor);
+    await writeFileAtomic(join(root, 'index.json'), indexJson(manifests, index.extra));
+    return { descriptor, written };
+  } catch (e) {
+    for (const p of created) await fs.rm(p, { force: true });
+    throw e;
+  }
+}
+
+function refName(d: Descriptor): string | undefined {
+  return d.annotations?.[REF_NAME];
+}
+
+async function blobState(path: string, b: Blob): Promise<'absent' | 'intact' | 'damaged'> {
+  const s = await fs.lstat(path).catch(() => null);
+  if (s === null) return 'absent';
+  if (!s.isFile() || s.size !== b.size) return 'damaged';
+  return digestOf(await fs.readFile(path)) === b.digest ? 'intact' : 'damaged';
+}
+
+export interface IndexJson {
+  manifests: Descriptor[];
+  /** Other top-level members (annotations, …), kept as found. */
+  extra: Record<string, unknown>;
+}
+
+export async function readIndexJson(path: string): Promise<IndexJson> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.readFile(path, 'utf8'));
+  } catch (e) {
+    throw new PithError('OCI_BAD_INDEX', `expected ${path} to hold an OCI image index as JSON, found ${(e as Error).message}`, { cause: e });
+  }
+  const obj = parsed as { schemaVersion?: unknown; manifests?: unknown };
+  if (obj === null || typeof obj !== 'object' || obj.schemaVersion !== 2 || !Array.isArray(obj.manifests)) {
+    throw new PithError('OCI_BAD_INDEX', `expected ${path} to have schemaVersion 2 and a "manifests" array`);
+  }
+  const manifests = obj.manifests.map((d: unknown, i: number) => {
+    const desc = d as Descriptor;
+    parseDigest(desc?.digest, `${path} manifests[${i}]`);
+    return desc;
+  });
+  const { schemaVersion: _v, manifests: _m, mediaType: _t, ...extra } = parsed as Record<string, unknown>;
+  return { manifests, extra };
+}
+
+/** fsync every file and directory under `dir`, so the rename publishes data that is on disk. */
+async function syncTree(dir: string): Promise<void> {
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) await syncTree(p);
+    else await syncPath(p);
+  }
+  await syncPath(dir);
+}
+
+async function syncPath(p: string): Promise<void> {
+  const h = await fs.open(p, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Deterministic POSIX (pax) tar: the layer format, and the container format of oci-archive and docker-archive.
+ *
+ * Headers are encoded here rather than through tar-stream's `pack`, for three reasons: `pack` is a stream, while a
+ * layer is assembled in memory and its bytes are wanted synchronously; `pack` silently saturates uid/gid above
+ * 0o777777 to 777777 instead of recording them; and when it falls back to pax it writes "PaxHeader" as the entry's
+ * own ustar name. The encoding follows Go's archive/tar (what docker, umoci and skopeo read with): ustar fields
+ * when a value fits, a pax extended header ('x') carrying only the values that do not, records sorted by key.
+ * Nothing here reads the clock, the locale, the time zone or the umask.
+ */
+import type { FsEntry } from '../fs/entry.ts';
+import { PithError } from '../errors.ts';
+
+const BLOCK = 512;
+const encoder = new TextEncoder();
+
+export type TarType = 'file' | 'hardlink' | 'symlink' | 'dir';
+
+const TYPEFLAG: Record<TarType, number> = { file: 0x30, hardlink: 0x31, symlink: 0x32, dir: 0x35 };
+
+export interface TarHeader {
+  /** As stored: relative, no leading "/", directories ending in "/". */
+  name: string;
+  type: TarType;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Content size; 0 for everything but files. */
+  size: number;
+  mtime: number;
+  linkname?: string;
+}
+
+/** The header block(s) for one member: a pax extended header first when a value does not fit ustar. */
+export function encodeHeader(h: TarHeader): Uint8Array {
+  const pax: Array<[string, string]> = [];
+  const block = new Uint8Array(BLOCK);
+
+  const name = encoder.encode(h.name);
+  if (isPortable(h.name) && name.length <= 100) block.set(name, 0);
+  else {
+    pax.push(['path', h.name]);
+    block.set(fallbackName(h.name, 100), 0);
+  }
+  writeOctal(block, 100, 8, h.mode & 0o7777);
+  numeric(block, 108, 8, h.uid, 'uid', pax);
+  numeric(block, 116, 8, h.gid, 'gid', pax);
+  numeric(block, 124, 12, h.size, 'size', pax);
+  numeric(block, 136, 12, h.mtime, 'mtime', pax);
+  block[156] = TYPEFLAG[h.type];
+  if (h.linkname !== undefined) {
+    const link = encoder.encode(h.linkname);
+    if (isPortable(h.linkname) && link.length <= 100) block.set(link, 157);
+    else {
+      pax.push(['linkpath', h.linkname]);
+      block.set(fallbackName(h.linkname, 100), 157);
+    }
+  }
+  block.set(encoder.encode('ustar\u000000'), 257);
+  // uname/gname (265, 297) stay empty: the image has no user database for a name to be resolved against.
+  writeOctal(block, 329, 8, 0);
+  writeOctal(block, 337, 8, 0);
+  checksum(block);
+  if (pax.length === 0) return block;
+
+  pax.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const body = encoder.encode(pax.map(([k, v]) => paxRecord(k, v)).join(''));
+  const xh = new Uint8Array(BLOCK);
+  xh.set(fallbackName(`PaxHeaders/${baseName(h.name)}`, 100), 0);
+  writeOctal(xh, 100, 8, 0o644);
+  writeOctal(xh, 108, 8, 0);
+  writeOctal(xh, 116, 8, 0);
+  writeOctal(xh, 124, 12, body.length);
+  writeOctal(xh, 136, 12, fitsOctal(h.mtime, 12) ? h.mtime : 0);
+  xh[156] = 0x78; // 'x': extended header for the next member only
+  xh.set(encoder.encode('ustar\u000000'), 257);
+  writeOctal(xh, 329, 8, 0);
+  writeOctal(xh, 337, 8, 0);
+  checksum(xh);
+  const out = new Uint8Array(BLOCK + padded(body.length) + BLOCK);
+  out.set(xh, 0);
+  out.set(body, BLOCK);
+  out.set(block, BLOCK + padded(body.length));
+  return out;
+}
+
+/** Zero bytes that bring `size` up to a whole block. */
+export function padding(size: number): Uint8Array {
+  return new Uint8Array(padded(size) - size);
+}
+
+/** Two zero blocks end an archive. No padding to a 10240-byte record: Go and tar-stream omit it too. */
+export const END_OF_ARCHIVE = new Uint8Array(2 * BLOCK);
+
+export interface LayerTarOptions {
+  /** Seconds since the epoch; every mtime later than this is clamped to it. */
+  sourceDateEpoch: number;
+}
+
+/**
+ * The uncompressed layer tar for `entries`. Members are ordered by the UTF-8 bytes of their path, which puts a
+ * directory before everything under it (a parent's path is a prefix of its children's). Hardlinked files are
+ * written as one file member (the group's first path in that order) and link members for the others: a tar
+ * reader can only link to a path it has already extracted, and the content, mode and owner belong to the shared
+ * inode, so which path carries them does not change the extracted tree.
+ */
+export function layerTar(entries: readonly FsEntry[], options: LayerTarOptions): Uint8Array {
+  const epoch = options.sourceDateEpoch;
+  if (!Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new PithError('OCI_BAD_EPOCH', `expected SOURCE_DATE_EPOCH to be a non-negative whole number of seconds, found ${epoch}`);
+  }
+  const byPath = new Map<string, FsEntry>();
+  for (const e of entries) {
+    checkPath(e.path, 'entry');
+    if (byPath.has(e.path)) throw new PithError('OCI_DUPLICATE_PATH', `expected each path once in a layer, found "${e.path}" twice`);
+    byPath.set(e.path, e);
+  }
+
+  // Every hardlink resolves to the file entry owning the inode; the group's members are then ordered with the rest.
+  const inodeOf = new Map<string, string>();
+  for (const e of entries) {
+    if (e.type !== 'hardlink') continue;
+    checkPath(e.target, `hardlink target of "${e.path}"`);
+    let target = e.target;
+    const seen = new Set([e.path]);
+    for (;;) {
+      const t = byPath.get(target);
+      if (t === undefined) {
+        throw new PithError('OCI_HARDLINK_TARGET', `hardlink "${e.path}" points to "${target}", which is not in the same layer; expected its target file alongside it`);
+      }
+      if (t.type === 'file') break;
+      if (t.type !== 'hardlink' || seen.has(target)) {
+        throw new PithError('OCI_HARDLINK_TARGET', `hardlink "${e.path}" must lead to a regular file, found ${seen.has(target) ? 'a cycle' : `a ${t.type}`} at "${target}"`);
+      }
+      seen.add(target);
+      target = t.target;
+    }
+    inodeOf.set(e.path, target);
+  }
+
+  const sorted = [...byPath.keys()].map((p) => ({ p, key: Buffer.from(p, 'utf8') }));
+  sorted.sort((a, b) => Buffer.compare(a.key, b.key));
+
+  const roots = new Set(inodeOf.values());
+  const firstPathOfInode = new Map<string, string>();
+  const chunks: Uint8Array[] = [];
+  for (const { p } of sorted) {
+    const e = byPath.get(p)!;
+    const name = p.slice(1);
+    const inode = inodeOf.get(p) ?? (roots.has(p) ? p : undefined);
+    if (inode !== undefined) {
+      const owner = byPath.get(inode) as FsEntry & { type: 'file' };
+      const mtime = clamp(owner.mtime, epoch);
+      const first = firstPathOfInode.get(inode);
+      if (first === undefined) {
+        firstPathOfInode.set(inode, p);
+        pushFile(chunks, name, owner, mtime);
+      } else {
+        chunks.push(encodeHeader({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) }));
+      }
+      continue;
+    }
+    const mtime = clamp(e.mtime, epoch);
+    switch (e.type) {
+      case 'file':
+        pushFile(chunks, name, e, mtime);
+        break;
+      case 'dir':
+        chunks.push(encodeHeader({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime }));
+        break;
+      case 'symlink':
+        if (e.target === '' || e.target.includes('\0')) {
+          throw new PithError('OCI_BAD_SYMLINK', `expected symlink "${e.path}" to have a non-empty target without NUL bytes, found ${JSON.stringify(e.target)}`);
+        }
+        // A symlink's own mode is meaningless on Linux; 0777 is what the kernel reports and what tar tools write.
+        chunks.push(encodeHeader({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target }));
+        break;
+      case 'hardlink':
+        break; // every hardlink belongs to an inode group, written above
+    }
+  }
+  chunks.push(END_OF_ARCHIVE);
+  return concat(chunks);
+}
+
+function pushFile(chunks: Uint8Array[], name: string, e: { mode: number; uid: number; gid: number; content: Uint8Array }, mtime: number): void {
+  chunks.push(encodeHeader({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.content.byteLength, mtime }));
+  chunks.push(e.content, padding(e.content.byteLength));
+}
+
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.byteLength;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+function clamp(mtime: number, epoch: number): number {
+  if (!Number.isFinite(mtime)) throw new PithError('OCI_BAD_MTIME', `expected a finite mtime, found ${mtime}`);
+  return Math.max(0, Math.min(Math.floor(mtime), epoch));
+}
+
+function checkPath(path: string, what: string): void {
+  const ok = path.startsWith('/') && path !== '/' && !path.endsWith('/') && !path.includes('\0')
+    && path.slice(1).split('/').every((c) => c !== '' && c !== '.' && c !== '..');
+  if (!ok) {
+    throw new PithError('OCI_BAD_PATH', `expected the ${what} path to be absolute and normalised (like "/usr/bin/env", not "/" itself), found ${JSON.stringify(path)}`);
+  }
+}
+
+/** Printable ASCII only: anything else goes into a pax record, which is UTF-8 by definition. */
+function isPortable(s: string): boolean {
+  return /^[\x20-\x7e]*$/.test(s);
+}
+
+/** What a reader without pax support sees: printable ASCII, truncated to the field. */
+function fallbackName(s: string, max: number): Uint8Array {
+  return encoder.encode(s.replace(/[^\x20-\x7e]/g, '_').slice(0, max));
+}
+
+function baseName(name: string): string {
+  const trimmed = name.endsWith('/') ? name.slice(0, -1) : name;
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1);
+}
+
+function fitsOctal(value: number, field: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0 && value < 8 ** (field - 1);
+}
+
+function numeric(block: Uint8Array, off: number, field: number, value: number, key: string, pax: Array<[string, string]>): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new PithError('OCI_BAD_HEADER', `expected tar ${key} to be a non-negative whole number, found ${value}`);
+  }
+  if (fitsOctal(value, field)) writeOctal(block, off, field, value);
+  else {
+    pax.push([key, String(value)]);
+    writeOctal(block, off, field, 0);
+  }
+}
+
+/** Zero-padded octal filling the field but its last byte, which stays NUL (Go's and GNU tar's layout). */
+function writeOctal(block: Uint8Array, off: number, field: number, value: number): void {
+  block.set(encoder.encode(value.toString(8).padStart(field - 1, '0')), off);
+}
+
+function checksum(block: Uint8Array): void {
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.set(encoder.encode(sum.toString(8).padStart(6, '0')), 148);
+  block[154] = 0;
+  block[155] = 0x20;
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  const bodyLen = encoder.encode(body).length;
+  let len = bodyLen + String(bodyLen).length;
+  if (String(len).length !== String(bodyLen).length) len = bodyLen + String(len).length;
+  return `${len}${body}`;
+}
+
+function padded(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK;
+}
