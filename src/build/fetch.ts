@@ -1,0 +1,75 @@
+import { ContentStore, defaultCacheDir } from '../cache/store.ts';
+import { PithError } from '../errors.ts';
+import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
+import { sha256Hex } from '../cache/store.ts';
+import type { LockedPackage, LockFile } from '../lock/lock.ts';
+
+export interface FetchDebsOptions {
+  cacheDir?: string;
+  offline?: boolean;
+  /** Downloads in flight at once (default 6). */
+  concurrency?: number;
+  fetch?: Omit<FetchOptions, 'onProgress'>;
+  onProgress?: (event: { name: string; received: number; size: number; done: boolean }) => void;
+}
+
+export interface FetchedDeb {
+  pkg: LockedPackage;
+  bytes: Uint8Array;
+}
+
+/** The archive URI a locked package is fetched from: the lock records which configured suite served it. */
+export function debUrl(lock: LockFile, pkg: LockedPackage): string {
+  const source = lock.sources.find((s) => s.suite === pkg.suite);
+  if (!source) {
+    throw new PithError('LOCK_INVALID', `the lock lists ${pkg.name} ${pkg.version} from suite "${pkg.suite}", but no source with that suite`);
+  }
+  return `${source.uri}/${pkg.filename}`;
+}
+
+/**
+ * Fetches the .debs of locked packages, in parallel up to a bound, each checked against the size and SHA256 the
+ * lock pins before it is used or cached; cached blobs are re-verified on read, so a warm build never re-downloads.
+ */
+export async function fetchDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions = {}): Promise<FetchedDeb[]> {
+  const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
+  const results: FetchedDeb[] = new Array(packages.length);
+  const missing: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < packages.length) {
+      const i = next++;
+      const pkg = packages[i]!;
+      const cached = await store.get(pkg.sha256);
+      if (cached) {
+        results[i] = { pkg, bytes: cached };
+        options.onProgress?.({ name: pkg.name, received: pkg.size, size: pkg.size, done: true });
+        continue;
+      }
+      const url = debUrl(lock, pkg);
+      if (options.offline) {
+        missing.push(`${pkg.name} ${pkg.version} (${url})`);
+        continue;
+      }
+      const bytes = await fetchBytes(url, {
+        ...options.fetch,
+        onProgress: (received) => options.onProgress?.({ name: pkg.name, received, size: pkg.size, done: false }),
+      });
+      if (bytes.length !== pkg.size) {
+        throw new PithError('DEB_SIZE_MISMATCH', `${url}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
+      }
+      const digest = sha256Hex(bytes);
+      if (digest !== pkg.sha256) {
+        throw new PithError('DEB_HASH_MISMATCH', `${url}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
+      }
+      await store.put(bytes, pkg.sha256);
+      results[i] = { pkg, bytes };
+      options.onProgress?.({ name: pkg.name, received: bytes.length, size: pkg.size, done: true });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 6, packages.length) }, worker));
+  if (missing.length > 0) {
+    throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+  }
+  return results;
+}
