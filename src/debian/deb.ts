@@ -1,0 +1,434 @@
+/**
+ * Reads a .deb in memory: the `ar` container (written here, as the format is tiny), the control area and the data
+ * tar, decompressed as a stream so a hostile package hits the size and entry limits before it can exhaust memory.
+ * Nothing is ever written to the host: entries come back as FsEntry values for the image tree.
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import { createGunzip } from 'node:zlib';
+import tar, { type Header } from 'tar-stream';
+import xz from 'xz-decompress';
+import zstd from 'zstd-napi/binding.js';
+import { PithError } from '../errors.ts';
+import type { FsEntry } from '../fs/entry.ts';
+import { normalisePath } from '../fs/tree.ts';
+import { parseDeb822 } from './deb822.ts';
+
+export interface DebLimits {
+  /** Bytes of control.tar plus data.tar after decompression (default 4 GiB). */
+  maxUncompressed?: number;
+  /** Tar entries in control.tar plus data.tar (default 1,000,000). */
+  maxEntries?: number;
+}
+
+export const DEFAULT_DEB_LIMITS: Readonly<Required<DebLimits>> = Object.freeze({
+  maxUncompressed: 4 * 1024 ** 3,
+  maxEntries: 1_000_000,
+});
+
+export interface Deb {
+  /** The control file's fields, names lower-cased. */
+  control: Record<string, string>;
+  /** Every file of the control area by name: control, md5sums, conffiles, postinst, preinst, prerm, postrm, triggers, … */
+  controlFiles: Map<string, Uint8Array>;
+  /** data.tar in archive order; paths normalised and absolute, `/` itself left out. */
+  entries: FsEntry[];
+}
+
+export interface ArMember {
+  name: string;
+  /** Byte offset of the member's header in the archive, for error messages. */
+  offset: number;
+  data: Uint8Array;
+}
+
+type Compression = 'none' | 'gzip' | 'xz' | 'zstd';
+
+const COMPRESSIONS: Record<string, Compression> = { '': 'none', '.gz': 'gzip', '.xz': 'xz', '.zst': 'zstd' };
+/** Valid in old or foreign debs but not supported here; named so the error says so rather than "unexpected member". */
+const REFUSED = new Map([['.bz2', 'bzip2'], ['.lzma', 'lzma']]);
+
+const AR_MAGIC = '!<arch>\n';
+const AR_HEADER = 60;
+
+const latin1 = (b: Uint8Array, start = 0, end = b.length) => Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+
+function malformed(where: string, message: string, cause?: unknown): PithError {
+  return new PithError('DEB_MALFORMED', `${where}: ${message}`, { cause, details: { deb: where } });
+}
+
+/** Splits an ar archive into its members (the common System V/GNU format dpkg-deb writes; no long-name table). */
+export function parseAr(bytes: Uint8Array, where: string): ArMember[] {
+  if (bytes.length < AR_MAGIC.length || latin1(bytes, 0, AR_MAGIC.length) !== AR_MAGIC) {
+    throw malformed(where, `expected an ar archive starting with "!<arch>\\n", found ${JSON.stringify(latin1(bytes, 0, Math.min(bytes.length, 8)))}`);
+  }
+  const members: ArMember[] = [];
+  let pos = AR_MAGIC.length;
+  while (pos < bytes.length) {
+    if (bytes.length - pos < AR_HEADER) {
+      throw malformed(where, `expected a ${AR_HEADER}-byte ar member header at offset ${pos}, found only ${bytes.length - pos} bytes (truncated?)`);
+    }
+    if (bytes[pos + 58] !== 0x60 || bytes[pos + 59] !== 0x0a) {
+      throw malformed(where, `expected an ar member header ending in "\`\\n" at offset ${pos}, found ${JSON.stringify(latin1(bytes, pos + 58, pos + 60))}`);
+    }
+    const name = latin1(bytes, pos, pos + 16).trimEnd().replace(/\/$/, '');
+    const sizeField = latin1(bytes, pos + 48, pos + 58).trim();
+    if (!/^\d+$/.test(sizeField)) {
+      throw malformed(where, `expected a decimal size for ar member ${JSON.stringify(name)} at offset ${pos}, found ${JSON.stringify(sizeField)}`);
+    }
+    const size = Number(sizeField);
+    const start = pos + AR_HEADER;
+    if (start + size > bytes.length) {
+      throw malformed(where, `expected ${size} bytes of ar member ${JSON.stringify(name)} at offset ${start}, found only ${bytes.length - start} (truncated?)`);
+    }
+    members.push({ name, offset: pos, data: bytes.subarray(start, start + size) });
+    pos = start + size + (size & 1);
+  }
+  return members;
+}
+
+/** tar-stream's header, whose `type` is null for a typeflag it does not know (GNU sparse files, for one). */
+type TarHeader = Omit<Header, 'type'> & { type: Header['type'] | null };
+
+interface Budget {
+  limits: Required<DebLimits>;
+  bytes: number;
+  entries: number;
+}
+
+/**
+ * Reads a .deb held in memory. `where` names it in every error (its path or `package_version_arch.deb`).
+ * Member rules follow dpkg-deb: `debian-binary` first with format 2.x, then `control.tar*`, then `data.tar*`;
+ * members starting with `_` (signatures) are skipped and anything after data.tar is ignored.
+ */
+export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimits = {}): Promise<Deb> {
+  const budget: Budget = { limits: { ...DEFAULT_DEB_LIMITS, ...limits }, bytes: 0, entries: 0 };
+  const members = parseAr(bytes, where);
+  const first = members[0];
+  if (first === undefined || first.name !== 'debian-binary') {
+    throw malformed(where, `expected "debian-binary" as the first ar member, found ${first === undefined ? 'no members' : JSON.stringify(first.name)}`);
+  }
+  const version = latin1(first.data);
+  // dpkg-deb accepts any 2.x and ignores the rest of the member.
+  if (!/^2\.\d+\n/.test(version)) {
+    throw malformed(where, `expected debian-binary to hold format "2.0\\n", found ${JSON.stringify(version.slice(0, 16))}`);
+  }
+  let control: ArMember | undefined;
+  let data: ArMember | undefined;
+  for (const m of members.slice(1)) {
+    if (m.name.startsWith('_')) continue;
+    const kind = /^(control|data)\.tar(\.[a-z0-9]+)?$/.exec(m.name);
+    if (kind !== null && REFUSED.has(kind[2] ?? '')) {
+      throw new PithError(
+        'DEB_UNSUPPORTED_COMPRESSION',
+        `${where}: ${m.name} is compressed with ${REFUSED.get(kind[2]!)}; expected none, gzip, xz or zstd (what dpkg-deb builds today)`,
+        { details: { deb: where, member: m.name } },
+      );
+    }
+    if (kind === null || COMPRESSIONS[kind[2] ?? ''] === undefined) {
+      throw malformed(where, `expected control.tar{,.gz,.xz,.zst} then data.tar{,.gz,.xz,.zst}, found ar member ${JSON.stringify(m.name)} at offset ${m.offset}`);
+    }
+    if (kind[1] === 'control') {
+      if (control !== undefined) throw malformed(where, `expected one control member, found ${control.name} and ${m.name}`);
+      control = m;
+    } else {
+      if (control === undefined) throw malformed(where, `expected the control member before ${m.name}, found none`);
+      data = m;
+      break;
+    }
+  }
+  if (control === undefined || data === undefined) {
+    throw malformed(where, `expected control.tar* and data.tar* members, found ${members.map((m) => m.name).join(', ')}`);
+  }
+
+  // One member at a time: the xz decoder serialises on one context anyway.
+  const controlFiles = new Map<string, Uint8Array>();
+  await readMember(control, where, budget, (h, content) => {
+    const path = safePath(h.name, where, control!.name);
+    if (h.type === 'directory') return;
+    if ((h.type !== 'file' && h.type !== 'contiguous-file') || path === '/') {
+      throw unsupported(where, control!.name, h, path);
+    }
+    controlFiles.set(path.slice(1), content!);
+  });
+  const controlText = controlFiles.get('control');
+  if (controlText === undefined) {
+    throw malformed(where, `expected a "control" file in ${control.name}, found ${[...controlFiles.keys()].join(', ') || 'nothing'}`);
+  }
+  let stanzas;
+  try {
+    stanzas = parseDeb822(new TextDecoder().decode(controlText), { source: `${where}: control` });
+  } catch (e) {
+    throw malformed(where, `expected a valid control file: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+  if (stanzas.length !== 1) throw malformed(where, `expected one paragraph in the control file, found ${stanzas.length}`);
+
+  const entries: FsEntry[] = [];
+  /** What each path is so far, so a hardlink can be checked against what came before it. */
+  const seen = new Map<string, FsEntry>();
+  await readMember(data, where, budget, (h, content) => {
+    const path = safePath(h.name, where, data!.name);
+    const pax = h.pax as Record<string, string> | null | undefined;
+    const common = {
+      path,
+      uid: paxNumber(pax?.uid) ?? h.uid ?? 0,
+      gid: paxNumber(pax?.gid) ?? h.gid ?? 0,
+      mtime: Math.floor(paxNumber(pax?.mtime) ?? (h.mtime === undefined ? 0 : h.mtime.getTime() / 1000)),
+    };
+    const mode = (h.mode ?? 0) & 0o7777;
+    let entry: FsEntry;
+    switch (h.type) {
+      case 'directory':
+        if (path === '/') return;
+        entry = { type: 'dir', ...common, mode };
+        break;
+      case 'file':
+      case 'contiguous-file':
+        entry = { type: 'file', ...common, mode, content: content! };
+        break;
+      case 'symlink':
+        if (!h.linkname) throw malformed(where, `${data!.name}: expected a target for symlink ${path}, found none`);
+        entry = { type: 'symlink', ...common, target: h.linkname };
+        break;
+      case 'link': {
+        const target = safePath(h.linkname ?? '', where, data!.name);
+        const to = seen.get(target);
+        if (to?.type !== 'file' && to?.type !== 'hardlink') {
+          throw malformed(
+            where,
+            `${data!.name}: expected hardlink ${path} to name a file earlier in the archive, found ${to === undefined ? 'nothing' : `a ${to.type}`} at ${target}`,
+          );
+        }
+        entry = { type: 'hardlink', ...common, target: to.type === 'hardlink' ? to.target : target };
+        break;
+      }
+      default:
+        throw unsupported(where, data!.name, h, path);
+    }
+    if (path === '/') throw unsupported(where, data!.name, h, path);
+    seen.set(path, entry);
+    entries.push(entry);
+  });
+  return { control: stanzas[0]!.fields, controlFiles, entries };
+}
+
+function paxNumber(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function safePath(name: string, where: string, member: string): string {
+  try {
+    return normalisePath(name);
+  } catch {
+    throw new PithError('DEB_UNSAFE_PATH', `${where}: ${member}: expected entry paths inside the filesystem root, found ${JSON.stringify(name)}, which climbs above it`, {
+      details: { deb: where, entry: name },
+    });
+  }
+}
+
+function unsupported(where: string, member: string, h: TarHeader, path: string): PithError {
+  const kind = h.type === 'character-device' || h.type === 'block-device' ? `a ${h.type} (${h.devmajor ?? 0}:${h.devminor ?? 0})`
+    : h.type === 'fifo' ? 'a FIFO'
+    : h.type ? `a ${h.type}` : 'an entry of unknown type';
+  return new PithError(
+    'DEB_UNSUPPORTED_ENTRY',
+    `${where}: ${member}: ${path} is ${kind}; expected files, directories, symlinks or hardlinks (pith images carry no device nodes, FIFOs or sockets)`,
+    { details: { deb: where, entry: h.name, type: h.type } },
+  );
+}
+
+/** Decompresses one tar member as a stream and hands each entry (with a regular file's bytes) to `onEntry`. */
+async function readMember(member: ArMember, where: string, budget: Budget, onEntry: (h: TarHeader, content?: Uint8Array) => void): Promise<void> {
+  const compression = COMPRESSIONS[/\.tar(\.[a-z0-9]+)?$/.exec(member.name)?.[1] ?? '']!;
+  try {
+    await readTar(bounded(decompress(compression, member.data), member.name, where, budget), member.name, where, budget, onEntry);
+  } catch (e) {
+    if (e instanceof PithError) throw e;
+    throw malformed(where, `expected a valid ${member.name}, found: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+}
+
+async function* bounded(chunks: AsyncIterable<Uint8Array>, member: string, where: string, budget: Budget): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    budget.bytes += chunk.byteLength;
+    if (budget.bytes > budget.limits.maxUncompressed) {
+      throw new PithError(
+        'DEB_TOO_LARGE',
+        `${where}: expected at most ${budget.limits.maxUncompressed} bytes of uncompressed control and data, found more while reading ${member} (a decompression bomb?)`,
+        { details: { deb: where, member, limit: budget.limits.maxUncompressed } },
+      );
+    }
+    yield chunk;
+  }
+}
+
+function decompress(compression: Compression, data: Uint8Array): AsyncIterable<Uint8Array> {
+  switch (compression) {
+    case 'none':
+      return (async function* () {
+        yield data;
+      })();
+    case 'gzip':
+      return gunzip(data);
+    case 'xz':
+      return unxz(data);
+    case 'zstd':
+      return unzstd(data);
+  }
+}
+
+async function* gunzip(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  // zlib honours back-pressure within one input buffer, so output is produced only as fast as the tar is read.
+  const gz = createGunzip();
+  gz.end(data);
+  try {
+    for await (const chunk of gz) yield chunk as Buffer;
+  } finally {
+    gz.destroy();
+  }
+}
+
+/** xz-embedded's return codes, which the wasm decoder reports only as numbers. */
+const XZ_ERRORS: Record<string, string> = {
+  '2': 'unsupported integrity check',
+  '3': 'out of memory',
+  '4': 'memory limit exceeded',
+  '5': 'not xz data',
+  // xz-embedded checks none, CRC32 and CRC64 (what dpkg-deb and the xz tool write) but not SHA-256.
+  '6': 'unsupported stream options (an integrity check other than CRC32/CRC64, such as SHA-256?)',
+  '7': 'corrupt data',
+  '8': 'truncated or corrupt data',
+};
+
+async function* unxz(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  const input = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(data);
+      c.close();
+    },
+  });
+  const reader = new xz.XzReadableStream(input).getReader();
+  let finished = false;
+  let idle = 0;
+  try {
+    for (;;) {
+      let step: ReadableStreamReadResult<Uint8Array>;
+      try {
+        step = await reader.read();
+      } catch (e) {
+        const code = /error code (\d+)/.exec(e instanceof Error ? e.message : '')?.[1];
+        throw new Error(code !== undefined && XZ_ERRORS[code] !== undefined ? `xz: ${XZ_ERRORS[code]} (xz-embedded error ${code})` : String(e), { cause: e });
+      }
+      const { done, value } = step;
+      if (done) {
+        finished = true;
+        return;
+      }
+      if (value.byteLength > 0) {
+        idle = 0;
+        yield value;
+      } else if (++idle > 64) {
+        // xz-embedded reports a cut-short stream itself (XZ_BUF_ERROR); this only guards against spinning forever.
+        throw new Error('xz decoder makes no progress (truncated?)');
+      }
+    }
+  } finally {
+    // Cancelling frees the decoder's process-wide context; leaving it held would stall every later xz read.
+    if (!finished) await reader.cancel().catch(() => {});
+  }
+}
+
+async function* unzstd(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  // The library's DecompressStream pushes a whole input chunk's output at once; driving the context directly
+  // keeps each step to one output buffer, so the size limit bounds memory.
+  const dctx = new zstd.DCtx();
+  const outSize = zstd.dStreamOutSize();
+  let src = data;
+  let pending = 1;
+  for (;;) {
+    const out = Buffer.allocUnsafe(outSize);
+    const [ret, produced, consumed] = dctx.decompressStream(out, src);
+    src = src.subarray(consumed);
+    pending = ret;
+    if (produced > 0) yield out.subarray(0, produced);
+    if (src.byteLength === 0 && produced < outSize) break;
+    if (produced === 0 && consumed === 0) throw new Error('zstd decoder made no progress');
+  }
+  if (pending !== 0) throw new Error('zstd stream ends in the middle of a frame (truncated?)');
+}
+
+async function readTar(
+  chunks: AsyncIterable<Uint8Array>,
+  member: string,
+  where: string,
+  budget: Budget,
+  onEntry: (h: TarHeader, content?: Uint8Array) => void,
+): Promise<void> {
+  const extract = tar.extract();
+  let feedError: unknown;
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        extract.off('drain', done);
+        extract.off('close', done);
+        resolve();
+      };
+      extract.on('drain', done);
+      extract.on('close', done);
+    });
+  const feeding = (async () => {
+    try {
+      for await (const chunk of chunks) {
+        if (extract.destroyed) return;
+        if (!extract.write(chunk)) await drained();
+      }
+      if (!extract.destroyed) extract.end(undefined);
+    } catch (e) {
+      feedError = e;
+      extract.destroy(e as Error);
+    }
+  })();
+  try {
+    for await (const entry of extract) {
+      const h = entry.header;
+      if (++budget.entries > budget.limits.maxEntries) {
+        throw new PithError(
+          'DEB_TOO_LARGE',
+          `${where}: expected at most ${budget.limits.maxEntries} tar entries, found more in ${member} (at ${JSON.stringify(h.name)})`,
+          { details: { deb: where, member, limit: budget.limits.maxEntries } },
+        );
+      }
+      let content: Uint8Array | undefined;
+      if (h.type === 'file' || h.type === 'contiguous-file') {
+        if ((h.size ?? 0) > bufferConstants.MAX_LENGTH) {
+          throw new PithError('DEB_TOO_LARGE', `${where}: ${member}: ${h.name} is ${h.size} bytes; expected at most ${bufferConstants.MAX_LENGTH} per file`, {
+            details: { deb: where, member, entry: h.name },
+          });
+        }
+        // An exact, unpooled copy: content must not pin the decompressor's chunks or share a slab with other files.
+        const parts: Uint8Array[] = [];
+        let size = 0;
+        for await (const part of entry) {
+          parts.push(part as Uint8Array);
+          size += (part as Uint8Array).byteLength;
+        }
+        content = new Uint8Array(size);
+        let at = 0;
+        for (const part of parts) {
+          content.set(part, at);
+          at += part.byteLength;
+        }
+      } else {
+        entry.resume();
+      }
+      onEntry(h, content);
+    }
+  } catch (e) {
+    throw feedError ?? e;
+  } finally {
+    if (!extract.destroyed) extract.destroy(null);
+    await feeding;
+  }
+  if (feedError !== undefined) throw feedError;
+}
