@@ -42,9 +42,10 @@ export function lockCommand(): Command {
       } finally {
         progress.stop();
       }
+      const named = new Set(result.lock.spec.inputs.exclude.map((e) => e.name));
       for (const res of result.resolutions) {
         for (const ex of res.exclusions) {
-          if (ex.requiredBy.length > 0) process.stderr.write(`warning: ${res.architecture}: excluded ${ex.name}, which ${ex.requiredBy.join(', ')} depend(s) on\n`);
+          if (named.has(ex.name) && ex.requiredBy.length > 0) process.stderr.write(`warning: ${res.architecture}: excluded ${ex.name}, which ${ex.requiredBy.join(', ')} depend(s) on\n`);
         }
       }
       if (flags.json) {

@@ -145,9 +145,8 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   await readMember(control, where, budget, (h, content) => {
     const path = safePath(h.name, where, control!.name);
     if (h.type === 'directory') return;
-    if ((h.type !== 'file' && h.type !== 'contiguous-file') || path === '/') {
-      throw unsupported(where, control!.name, h, path);
-    }
+    if (path === '/') throw malformed(where, `${control!.name}: expected the root entry to be a directory, found a ${h.type ?? 'entry of unknown type'}`);
+    if (h.type !== 'file' && h.type !== 'contiguous-file') throw unsupported(where, control!.name, h, path);
     controlFiles.set(path.slice(1), content!);
   });
   const controlText = controlFiles.get('control');
@@ -167,6 +166,9 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   const seen = new Map<string, FsEntry>();
   await readMember(data, where, budget, (h, content) => {
     const path = safePath(h.name, where, data!.name);
+    if (path === '/' && h.type !== 'directory') {
+      throw malformed(where, `${data!.name}: expected the root entry ${JSON.stringify(h.name)} to be a directory, found a ${h.type ?? 'entry of unknown type'}`);
+    }
     const pax = h.pax as Record<string, string> | null | undefined;
     const common = {
       path,
@@ -204,7 +206,6 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
       default:
         throw unsupported(where, data!.name, h, path);
     }
-    if (path === '/') throw unsupported(where, data!.name, h, path);
     seen.set(path, entry);
     entries.push(entry);
   });

@@ -238,6 +238,12 @@ export interface ResolveOptions {
   architecture?: string;
   /** Packages to drop from apt's closure, with everything only they pulled in. */
   exclude?: Array<{ name: string; reason?: string }>;
+  /**
+   * Dependency edges to ignore after apt's closure is computed (e.g. ca-certificates → openssl, which only its
+   * maintainer script uses): the target stays only if something else still needs it. Each target that goes is
+   * reported as an exclusion with this reason.
+   */
+  ignoreDependencies?: Array<{ from: string; to: string; reason: string }>;
 }
 
 export interface ResolvedPackage {
@@ -1043,10 +1049,25 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
     }
     for (const st of closure) if (st.name === e.name) excludedBy.set(st, { name: e.name, reason: e.reason ?? 'excluded' });
   }
-  const kept = excludedBy.size === 0 ? new Set(closure) : reach(r, roots, new Set(excludedBy.keys()));
+  const ignored: IgnoredEdges = new Map();
+  for (const { from, to } of options.ignoreDependencies ?? []) {
+    if (!ignored.has(from)) ignored.set(from, new Set());
+    ignored.get(from)!.add(to);
+  }
+  // Exclusions remove what only the excluded pulled in, so only the requests anchor what stays (an Essential
+  // package a dependency brought in is not a root of its own here).
+  const kept = excludedBy.size === 0 && ignored.size === 0 ? new Set(closure) : reach(r, requested, new Set(excludedBy.keys()), false, ignored);
   const dropped = new Set(closure.filter((st) => !kept.has(st) && !excludedBy.has(st)));
   const exclusions: Exclusion[] = [];
-  for (const e of options.exclude ?? []) {
+  for (const { from, to, reason } of options.ignoreDependencies ?? []) {
+    const target = closure.find((st) => st.name === to);
+    if (!target || kept.has(target) || excludedBy.has(target) || exclusions.some((x) => x.name === to)) continue;
+    if (!closure.some((st) => st.name === from && kept.has(st))) continue;
+    excludedBy.set(target, { name: to, reason });
+    dropped.delete(target);
+  }
+  const allExclusions = [...(options.exclude ?? []), ...[...excludedBy.values()].filter((x) => !(options.exclude ?? []).some((e) => e.name === x.name))];
+  for (const e of allExclusions) {
     const mine = [...excludedBy].filter(([, x]) => x.name === e.name).map(([st]) => st);
     if (mine.length === 0 || exclusions.some((x) => x.name === e.name)) continue;
     const requiredBy = new Set<string>();
@@ -1121,21 +1142,27 @@ function cmp(a: string, b: string): number {
  * Dependency edges of a marked package: every marked package satisfying an alternative of a (Pre-)Depends, and
  * with `soft` of a Recommends or Suggests (apt's MarkPackage follows those too).
  */
-function edges(r: Resolver, st: PkgState, soft = false): PkgState[] {
+/** Ignored dependency edges: from-name → to-names. */
+type IgnoredEdges = Map<string, Set<string>>;
+
+function edges(r: Resolver, st: PkgState, soft = false, ignored?: IgnoredEdges): PkgState[] {
   const out: PkgState[] = [];
   const groups = soft ? [...r.criticalGroups(st.inst!), ...r.u.relationsOf(st.inst!).soft] : r.criticalGroups(st.inst!);
+  const skip = ignored?.get(st.name);
   for (const g of groups) {
-    for (const rel of g) for (const t of r.satisfiers(rel, st.arch, 'inst')) if (t !== st && !out.includes(t)) out.push(t);
+    for (const rel of g) {
+      for (const t of r.satisfiers(rel, st.arch, 'inst')) if (t !== st && !out.includes(t) && !skip?.has(t.name)) out.push(t);
+    }
   }
   return out;
 }
 
-function reach(r: Resolver, roots: PkgState[], blocked: Set<PkgState>, soft = false): Set<PkgState> {
+function reach(r: Resolver, roots: PkgState[], blocked: Set<PkgState>, soft = false, ignored?: IgnoredEdges): Set<PkgState> {
   const seen = new Set<PkgState>();
   const queue = roots.filter((s) => !blocked.has(s));
   for (const s of queue) seen.add(s);
   while (queue.length > 0) {
-    for (const t of edges(r, queue.shift()!, soft)) {
+    for (const t of edges(r, queue.shift()!, soft, ignored)) {
       if (seen.has(t) || blocked.has(t)) continue;
       seen.add(t);
       queue.push(t);

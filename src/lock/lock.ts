@@ -9,6 +9,7 @@ import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type Sui
 import { resolve, type Resolution } from '../debian/resolve.ts';
 import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
 import { compareVersions } from '../debian/version.ts';
+import { minimalDefaults } from './minimal.ts';
 
 export const LOCK_VERSION = 1;
 
@@ -140,10 +141,13 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
     now: options.now,
     onEvent: options.onEvent,
   });
+  const defaults = minimalDefaults(inputs.packages, inputs.keep);
+  const specExcludes = inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' }));
   const resolutions = inputs.architectures.map((arch) =>
     resolve(archive.universe(arch), inputs.packages, {
       architecture: arch,
-      exclude: inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' })),
+      exclude: [...specExcludes, ...defaults.exclude.filter((d) => !specExcludes.some((e) => e.name === d.name))],
+      ignoreDependencies: defaults.ignoreDependencies,
     }),
   );
   const lockFile: LockFile = {

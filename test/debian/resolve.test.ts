@@ -359,6 +359,35 @@ test('reachability after an exclusion avoids the excluded package', () => {
   assert.deepEqual(r.packages.find((p) => p.name === 'deeper')!.reason, ['app', 'b', 'deep2', 'deeper']);
 });
 
+test('an Essential package that only an excluded package pulled in goes with it', () => {
+  const u = universe([
+    pkg('app', '1', { depends: 'debconf' }),
+    pkg('debconf', '1', { preDepends: 'perl-base' }),
+    pkg('perl-base', '1', { essential: true, priority: 'required' }),
+  ]);
+  assert.deepEqual(names(resolve(u, ['app'])), ['app', 'debconf', 'perl-base']);
+  const r = resolve(u, ['app'], { exclude: [{ name: 'debconf' }] });
+  assert.deepEqual(names(r), ['app']);
+  assert.deepEqual(r.exclusions[0]!.alsoDropped, ['perl-base']);
+});
+
+test('an ignored dependency edge drops its target only when nothing else needs it', () => {
+  const u = universe([
+    pkg('ca-certificates', '1', { depends: 'openssl (>= 1.1.1)' }),
+    pkg('openssl', '3', { depends: 'libssl3' }),
+    pkg('libssl3', '3'),
+    pkg('client', '1', { depends: 'openssl' }),
+  ]);
+  const ignore = [{ from: 'ca-certificates', to: 'openssl', reason: 'postinst only' }];
+  const alone = resolve(u, ['ca-certificates'], { ignoreDependencies: ignore });
+  assert.deepEqual(names(alone), ['ca-certificates']);
+  assert.deepEqual(alone.exclusions, [{ name: 'openssl', reason: 'postinst only', requiredBy: ['ca-certificates'], alsoDropped: ['libssl3'] }]);
+  const needed = resolve(u, ['ca-certificates', 'client'], { ignoreDependencies: ignore });
+  assert.deepEqual(names(needed), ['ca-certificates', 'client', 'libssl3', 'openssl']);
+  assert.deepEqual(needed.exclusions, []);
+  assert.deepEqual(resolve(u, ['client'], { ignoreDependencies: ignore }).exclusions, [], 'an edge from a package not installed changes nothing');
+});
+
 test('excluding a requested package is an error', () => {
   const u = universe([pkg('app')]);
   throwsCode(() => resolve(u, ['app'], { exclude: [{ name: 'app' }] }), 'EXCLUDE_REQUESTED', 'app');

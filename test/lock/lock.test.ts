@@ -78,6 +78,20 @@ describe('pith.lock', { skip }, () => {
     ]);
   });
 
+  it('leaves out maintainer-script-only packages by default; keep brings one back', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = writeSpec(dir);
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace(/exclude:\n.*\n.*\n/, ''));
+    const minimal = (await lock(spec, { cacheDir })).lock.architectures.amd64!;
+    assert.ok(!minimal.packages.some((p) => p.name === 'init-system-helpers'));
+    assert.deepEqual(minimal.excluded.map((e) => [e.name, e.requiredBy]), [['init-system-helpers', ['app']]]);
+    assert.match(minimal.excluded[0]!.reason, /no init/);
+    writeFileSync(spec, readFileSync(spec, 'utf8') + 'keep: [init-system-helpers]\n');
+    const kept = (await lock(spec, { cacheDir })).lock.architectures.amd64!;
+    assert.ok(kept.packages.some((p) => p.name === 'init-system-helpers'));
+    assert.deepEqual(kept.excluded, []);
+  });
+
   it('a lock whose spec changed is an error that names what changed', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = writeSpec(dir);
