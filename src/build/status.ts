@@ -1,0 +1,110 @@
+/**
+ * Package metadata scanners read, written the way distroless does since images have no dpkg database:
+ * `/var/lib/dpkg/status.d/<package>` holding the package's control file as one stanza (no `Status:` line), and
+ * `/var/lib/dpkg/status.d/<package>.md5sums`. Syft and Trivy both read this layout.
+ */
+import { parseDeb822 } from '../debian/deb822.ts';
+import { PithError } from '../errors.ts';
+import type { FsTree } from '../fs/tree.ts';
+
+export const STATUS_D = '/var/lib/dpkg/status.d';
+
+export interface StatusPackage {
+  /** Fields with lower-cased names, as readDeb gives them; used only to check the raw text agrees. */
+  control: Record<string, string>;
+  /** The control area; its raw `control` file is what gets written, and `md5sums` when present. */
+  controlFiles: Map<string, Uint8Array>;
+  name: string;
+  architecture: string;
+  multiArch?: string;
+}
+
+/**
+ * Writes one status.d stanza (and md5sums) per package; returns the paths written, sorted. The stanza is the
+ * control file's own text, so field order, field-name case and `Source:` (with its parenthesised version when
+ * the binary version differs) are exactly the package's. One architecture per image, so plain `<package>` names
+ * are unambiguous; two packages of the same name are refused rather than silently overwriting each other.
+ */
+export function writeStatusD(tree: FsTree, packages: StatusPackage[], options: { sourceDateEpoch: number }): string[] {
+  const mtime = options.sourceDateEpoch;
+  const seen = new Map<string, StatusPackage>();
+  for (const p of packages) {
+    const other = seen.get(p.name);
+    if (other !== undefined) {
+      throw new PithError(
+        'STATUS_DUPLICATE',
+        `expected one package per name in an image's status.d, found ${p.name} twice (architectures ${other.architecture} and ${p.architecture})`,
+        { details: { package: p.name } },
+      );
+    }
+    seen.set(p.name, p);
+  }
+  const written: string[] = [];
+  for (const name of [...seen.keys()].sort()) {
+    const p = seen.get(name)!;
+    const stanza = statusStanza(p);
+    const path = `${STATUS_D}/${name}`;
+    put(tree, path, stanza, mtime, name);
+    written.push(path);
+    const md5sums = p.controlFiles.get('md5sums');
+    if (md5sums !== undefined && md5sums.byteLength > 0) {
+      put(tree, `${path}.md5sums`, md5sums, mtime, name);
+      written.push(`${path}.md5sums`);
+    }
+  }
+  return written;
+}
+
+/** The status.d stanza of one package: its raw control text, normalised to end in exactly one newline. */
+export function statusStanza(p: StatusPackage): Uint8Array {
+  const where = `${p.name}: control file`;
+  const raw = p.controlFiles.get('control');
+  if (raw === undefined) {
+    throw new PithError('STATUS_NO_CONTROL', `${p.name}: expected a control file in the package's control area, found ${[...p.controlFiles.keys()].sort().join(', ') || 'nothing'}`, {
+      details: { package: p.name },
+    });
+  }
+  // Control files are UTF-8 by policy; decoding and re-encoding keeps them byte-for-byte when they are.
+  const text = Buffer.from(raw).toString('utf8');
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  // dpkg-deb ignores blank lines around the paragraph; a scanner reading status.d would see a second, empty stanza.
+  while (lines.length > 0 && lines[0]!.trim() === '') lines.shift();
+  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+  // dpkg's status database has Status; distroless leaves it out and the scanners accept that. A control file should
+  // never carry one, but if it did it would claim a state the image does not have.
+  const kept: string[] = [];
+  let dropping = false;
+  for (const line of lines) {
+    if (/^\s/.test(line)) {
+      if (!dropping) kept.push(line);
+      continue;
+    }
+    dropping = /^status\s*:/i.test(line);
+    if (!dropping) kept.push(line);
+  }
+  const out = kept.join('\n') + '\n';
+  const stanzas = parseDeb822(out, { source: where });
+  if (stanzas.length !== 1) {
+    throw new PithError('STATUS_CONTROL_INVALID', `${where}: expected one paragraph, found ${stanzas.length}`, { details: { package: p.name } });
+  }
+  const f = stanzas[0]!.fields;
+  for (const required of ['package', 'version', 'architecture']) {
+    if (!f[required]) {
+      throw new PithError('STATUS_CONTROL_INVALID', `${where}: expected a ${required[0]!.toUpperCase() + required.slice(1)} field, found none`, { details: { package: p.name } });
+    }
+  }
+  if (f['package'] !== p.name) {
+    throw new PithError('STATUS_CONTROL_INVALID', `${where}: expected Package: ${p.name}, found Package: ${f['package']}`, { details: { package: p.name } });
+  }
+  return new Uint8Array(Buffer.from(out, 'utf8'));
+}
+
+function put(tree: FsTree, path: string, content: Uint8Array, mtime: number, owner: string): void {
+  if (tree.get(path) !== undefined) tree.remove(path);
+  for (const dir of ['/var', '/var/lib', '/var/lib/dpkg', STATUS_D]) {
+    if (tree.get(dir) === undefined) tree.add({ type: 'dir', path: dir, mode: 0o755, uid: 0, gid: 0, mtime });
+  }
+  // Owned by the package it describes, so layer grouping puts it beside the package's files: a rebuild that
+  // changes one package changes one layer.
+  tree.add({ type: 'file', path, mode: 0o644, uid: 0, gid: 0, mtime, content }, owner);
+}
