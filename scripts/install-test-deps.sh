@@ -7,7 +7,8 @@ packages=(
   dpkg         # dpkg --compare-versions: the version-ordering oracle; dpkg-deb builds fixture .debs
   xz-utils     # xz: compresses the fixture archive's Packages.xz
   gzip
-  ca-certificates
+  ca-certificates  # update-ca-certificates: the CA bundle's oracle (test/build/certificates.test.ts)
+  openssl      # openssl rehash, which update-ca-certificates runs; openssl req makes test certificates
   debian-archive-keyring  # the default keyring for the machine's apt sources
   skopeo       # skopeo inspect: the oracle for oci:, oci-archive: and docker-archive: outputs
   umoci        # umoci unpack --rootless: unpacks our layouts into a rootfs the tests check

@@ -64,8 +64,9 @@ export function statusStanza(p: StatusPackage): Uint8Array {
       details: { package: p.name },
     });
   }
-  // Control files are UTF-8 by policy; decoding and re-encoding keeps them byte-for-byte when they are.
-  const text = Buffer.from(raw).toString('utf8');
+  // Latin-1 maps every byte to one character and back, so the stanza keeps the control file's exact bytes even
+  // if a package breaks policy's UTF-8 rule; field names, the only thing looked at, are ASCII.
+  const text = Buffer.from(raw).toString('latin1');
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   // dpkg-deb ignores blank lines around the paragraph; a scanner reading status.d would see a second, empty stanza.
   while (lines.length > 0 && lines[0]!.trim() === '') lines.shift();
@@ -96,7 +97,7 @@ export function statusStanza(p: StatusPackage): Uint8Array {
   if (f['package'] !== p.name) {
     throw new PithError('STATUS_CONTROL_INVALID', `${where}: expected Package: ${p.name}, found Package: ${f['package']}`, { details: { package: p.name } });
   }
-  return new Uint8Array(Buffer.from(out, 'utf8'));
+  return new Uint8Array(Buffer.from(out, 'latin1'));
 }
 
 function put(tree: FsTree, path: string, content: Uint8Array, mtime: number, owner: string): void {
