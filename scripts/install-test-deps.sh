@@ -12,6 +12,9 @@ packages=(
   debian-archive-keyring  # the default keyring for the machine's apt sources
   skopeo       # skopeo inspect: the oracle for oci:, oci-archive: and docker-archive: outputs
   umoci        # umoci unpack --rootless: unpacks our layouts into a rootfs the tests check
+  runc         # runs the built images for real
+  gcc          # compiles the static test program the build tests put into an image
+  libc6-dev    # libc.a for gcc -static
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

@@ -26,3 +26,9 @@ export {
   type LockCheck,
   type Drift,
 } from './lock/lock.ts';
+export { FsTree, normalisePath } from './fs/tree.ts';
+export type { FsEntry } from './fs/entry.ts';
+export { readDeb, type Deb } from './debian/deb.ts';
+export { build, type BuildOptions, type BuildResult } from './build/build.ts';
+export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from './oci/image.ts';
+export { parseDestination, writeImage, type Destination } from './oci/transport.ts';

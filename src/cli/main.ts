@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isPithError } from '../errors.ts';
 import { EXIT_ERROR, EXIT_HELP, EXIT_OK, EXIT_USAGE } from './exit.ts';
+import { buildCommand } from './build.ts';
 import { lockCommand } from './lock.ts';
 import { resolveCommand } from './resolve.ts';
 
@@ -11,7 +12,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [resolveCommand(), lockCommand()]) {
+  for (const cmd of [resolveCommand(), lockCommand(), buildCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

@@ -1,0 +1,51 @@
+import { Command, Option } from 'commander';
+import { build } from '../index.ts';
+import { cacheOption, jsonOption, offlineOption } from './common.ts';
+
+interface BuildFlags {
+  arch?: string[];
+  output?: string[];
+  lock?: string;
+  cache?: string;
+  offline?: boolean;
+  json?: boolean;
+}
+
+const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+export function buildCommand(): Command {
+  return new Command('build')
+    .description('build the image a spec describes from its lock (created when missing): no maintainer script runs; the last line of output is the image digest')
+    .argument('<spec>', 'path to pith.yaml')
+    .addOption(new Option('--arch <arch>', 'build only this locked architecture; repeatable').argParser(repeatable))
+    .addOption(
+      new Option('--output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]; repeatable (default oci:<spec dir>/out:<name>)').argParser(repeatable),
+    )
+    .option('--lock <file>', 'the lock to build from (default pith.lock beside the spec)')
+    .addOption(cacheOption())
+    .addOption(offlineOption())
+    .addOption(jsonOption())
+    .action(async (spec: string, flags: BuildFlags) => {
+      const epoch = process.env.SOURCE_DATE_EPOCH;
+      const result = await build(spec, {
+        architectures: flags.arch,
+        outputs: flags.output,
+        lockPath: flags.lock,
+        cacheDir: flags.cache,
+        offline: flags.offline,
+        sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
+      });
+      if (flags.json) {
+        const { image: _image, ...summary } = result;
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        return;
+      }
+      if (result.lockCreated) process.stdout.write(`locked ${result.lockPath}\n`);
+      for (const arch of result.architectures) {
+        const bytes = arch.layers.reduce((n, l) => n + l.size, 0);
+        process.stdout.write(`${arch.architecture}: ${arch.layers.length} layers, ${(bytes / 1e6).toFixed(1)} MB compressed; ${arch.trimmed.length} paths trimmed; ${arch.excluded.length} packages left out; ${arch.scripts.length} maintainer scripts not run\n`);
+      }
+      for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
+      process.stdout.write(`${result.digest}\n`);
+    });
+}
