@@ -26,7 +26,7 @@ async function reachable(): Promise<string | undefined> {
 const problem = await reachable();
 if (problem && process.env.PITH_REQUIRE_INTEGRATION === '1') throw new Error(`PITH_REQUIRE_INTEGRATION=1 but ${problem}`);
 
-test('quick start: pith lock examples/base/pith.yaml against the machine\'s apt sources', { skip: problem }, () => {
+test('quick start: pith lock and pith build examples/base/pith.yaml against the machine\'s apt sources', { skip: problem }, () => {
   const spec = join(scratch, 'pith.yaml');
   copyFileSync(new URL('../../examples/base/pith.yaml', import.meta.url), spec);
   const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
@@ -41,6 +41,16 @@ test('quick start: pith lock examples/base/pith.yaml against the machine\'s apt 
   assert.ok(!names.includes('debconf'), 'excluded');
   assert.ok(!names.includes('bash') && !names.includes('coreutils') && !names.includes('dpkg'), 'no implicit Essential userland');
   assert.ok(lock.sources.every((s) => /^sha256:[0-9a-f]{64}$/.test(s.inRelease) && s.signer.length === 40));
+
+  // The main job: build the image from that lock; the last line of output is its digest.
+  const built = run(['build', spec]);
+  assert.equal(built.status, 0, built.stderr);
+  const digest = built.stdout.trim().split('\n').at(-1)!;
+  assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+  const again = run(['build', '--offline', spec]);
+  assert.equal(again.stdout.trim().split('\n').at(-1), digest, 'rebuilding from the cache gives the same digest');
+  const layout = JSON.parse(readFileSync(join(scratch, 'out', 'index.json'), 'utf8'));
+  assert.equal(layout.manifests[0].digest, digest);
 
   // The same lock again, from the cache alone; --check writes nothing.
   const locked = readFileSync(join(scratch, 'pith.lock'));
