@@ -113,30 +113,14 @@ function alwaysKept(tree: FsTree, path: string): boolean {
 /** Every entry (canonical path) a lookup of `path` passes through: each symlink followed and the final entry. */
 function trace(tree: FsTree, path: string): string[] | undefined {
   const visited: string[] = [];
-  const todo = path.split('/').reverse();
-  const stack: string[] = [];
-  let hops = 0;
-  while (todo.length > 0) {
-    const part = todo.pop()!;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      stack.pop();
-      continue;
-    }
-    const candidate = '/' + [...stack, part].join('/');
-    const entry = tree.get(candidate);
-    if (entry === undefined) return undefined;
-    if (entry.type === 'symlink') {
-      if (++hops > 40) return undefined;
-      visited.push(entry.path);
-      if (entry.target.startsWith('/')) stack.length = 0;
-      for (const p of entry.target.split('/').reverse()) todo.push(p);
-      continue;
-    }
-    if (todo.some((p) => p !== '' && p !== '.') && entry.type !== 'dir') return undefined;
-    stack.push(part);
+  let entry;
+  try {
+    entry = tree.resolve(path, { visited });
+  } catch {
+    return undefined; // a loop: nothing to keep whole
   }
-  if (stack.length > 0) visited.push('/' + stack.join('/'));
+  if (entry === undefined) return undefined;
+  if (entry.path !== '/') visited.push(entry.path);
   return visited;
 }
 

@@ -32,6 +32,8 @@ export interface AddOptions {
 export interface ResolveOptions {
   /** Follow a symlink in the last component too (default true), like stat() rather than lstat(). */
   followLast?: boolean;
+  /** Receives the path of every symlink the lookup follows, in order (e.g. to keep a link chain whole). */
+  visited?: string[];
 }
 
 /**
@@ -274,6 +276,7 @@ export class FsTree {
             details: { path },
           });
         }
+        options.visited?.push(candidate);
         if (entry.target.startsWith('/')) stack.length = 0;
         for (const p of entry.target.split('/').reverse()) todo.push(p);
         continue;
