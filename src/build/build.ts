@@ -18,7 +18,6 @@ import { writeStatusD } from './status.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_LAYER_BUDGET = 20;
-const STATUS_D = '/var/lib/dpkg/status.d/';
 
 export interface BuildOptions {
   /** Destinations (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME:TAG]`); default `oci:<spec dir>/out:<name>`. */
@@ -148,7 +147,7 @@ async function buildArch(
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
   if (tz) covered['tzdata'] = '/etc/localtime written by pith';
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered);
-  for (const f of specFiles) tree.add(f, '', { replaces: true });
+  for (const f of specFiles) tree.add(f, undefined, { replaces: true });
 
   const layers = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
@@ -218,7 +217,8 @@ interface PlannedLayer {
  * Layers, bottom first: the directory skeleton (every directory and the merged-/usr links, so modes are right
  * whatever layer a file arrives in); one layer per Debian source package, the largest ones, up to the budget;
  * one shared layer for the remaining packages; what pith wrote (accounts, CA bundle, …); the spec's own files.
- * Each package's dpkg metadata sits in its own layer, so a fix to one source package changes one layer.
+ * Each package's dpkg metadata (status.d, owned by the package) sits in its layer, so a fix to one source package
+ * changes one layer.
  */
 function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[], budget: number): PlannedLayer[] {
   const sourceOf = new Map(locked.map((p) => [p.name, p.source]));
@@ -236,7 +236,7 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
       files.push(entry);
       continue;
     }
-    const owner = entry.path.startsWith(STATUS_D) ? entry.path.slice(STATUS_D.length).replace(/\.md5sums$/, '') : tree.owner(entry.path);
+    const owner = tree.owner(entry.path);
     const source = owner ? sourceOf.get(owner) : undefined;
     if (!source) {
       pith.push(entry);
