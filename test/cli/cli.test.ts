@@ -80,6 +80,27 @@ describe('against a fixture archive', { skip }, () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
+  it('build prints the image digest last; --json summarises layers and what was left out', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${server.keyring}\narchitectures: [amd64]\npackages: [app]\n`);
+    const archive = join(dir, 'app.tar');
+    const built = await pith(['build', '--output', `oci-archive:${archive}:v1`, '--output', `docker-archive:${join(dir, 'docker.tar')}:app:v1`, spec]);
+    assert.equal(built.code, 0, built.stderr);
+    const lines = built.stdout.trim().split('\n');
+    assert.match(lines.at(-1)!, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(lines.includes(`wrote oci-archive:${archive}:v1`), built.stdout);
+    const json = await pith(['build', '--json', '--output', `oci:${join(dir, 'layout')}`, spec]);
+    assert.equal(json.code, 0, json.stderr);
+    const summary = JSON.parse(json.stdout);
+    assert.equal(summary.digest, lines.at(-1));
+    assert.deepEqual(summary.architectures[0].excluded.map((e: { name: string }) => e.name), ['init-system-helpers']);
+    assert.ok(summary.architectures[0].layers.every((l: { digest: string; size: number }) => /^sha256:/.test(l.digest) && l.size > 0));
+    const missing = await pith(['build', '--lock', join(dir, 'nope.lock'), spec]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^pith: .*nope\.lock: cannot read the lock/);
+  });
+
   it('lock writes pith.lock; lock --check exits 0 when clean and 3 on drift', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');
