@@ -1,12 +1,17 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve as resolvePath } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
+import { canonicalJson } from '../json.ts';
+import { GZIP_SETTINGS } from '../oci/gzip.ts';
 import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { FsTree, normalisePath } from '../fs/tree.ts';
 import { lock, loadLockFor, lockPathFor, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
-import { buildImage, buildIndex, platformForDebianArch, type Image, type ImageIndex } from '../oci/image.ts';
+import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer } from '../oci/image.ts';
+import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
 import { buildCaBundle } from './certificates.ts';
@@ -45,6 +50,8 @@ export interface LayerReport {
 export interface ArchBuild {
   architecture: string;
   digest: string;
+  /** The layers came from the build cache (an identical earlier build). */
+  cached: boolean;
   layers: LayerReport[];
   trimmed: Array<{ path: string; owner?: string; rule: string }>;
   scripts: Array<{ package: string; script: string; covered: string | null }>;
@@ -127,6 +134,61 @@ async function buildArch(
 ): Promise<{ image: Image; report: ArchBuild }> {
   const { spec } = loaded;
   const locked = [...lockFile.architectures[arch]!.packages].sort((a, b) => cmp(a.name, b.name));
+  const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
+  const key = buildKey(loaded, locked, arch, specFiles, sourceDateEpoch);
+  const cached = await loadBuild(store, key);
+  const assembled = cached ?? (await assemble(loaded, lockFile, locked, specFiles, sourceDateEpoch, options));
+  if (!cached) await saveBuild(store, key, assembled);
+  const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
+  if (spec.env?.PATH) env[0] = `PATH=${spec.env.PATH}`;
+  const platform = platformForDebianArch(arch);
+  const image = await buildImage({
+    layers: assembled.layers,
+    config: {
+      architecture: platform.architecture,
+      variant: platform.variant,
+      os: 'linux',
+      user: assembled.user,
+      env,
+      entrypoint: spec.entrypoint,
+      cmd: spec.cmd,
+      workingDir: spec.workdir,
+      exposedPorts: spec.expose,
+      labels: spec.labels,
+    },
+    sourceDateEpoch,
+    annotations: { 'org.opencontainers.image.title': spec.name, ...(spec.annotations ?? {}) },
+  });
+  const report: ArchBuild = {
+    architecture: arch,
+    digest: image.digest,
+    cached: cached !== null,
+    layers: image.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: l.diffId, comment: assembled.layerInfo[i]!.comment, packages: assembled.layerInfo[i]!.packages })),
+    trimmed: assembled.trimmed,
+    scripts: assembled.scripts,
+    excluded: lockFile.architectures[arch]!.excluded,
+  };
+  return { image, report };
+}
+
+/** What assembling one architecture produces: everything the image needs except its config. */
+interface Assembled {
+  layers: Layer[];
+  layerInfo: Array<{ comment: string; packages: string[] }>;
+  user: string;
+  trimmed: ArchBuild['trimmed'];
+  scripts: ArchBuild['scripts'];
+}
+
+async function assemble(
+  loaded: LoadedSpec,
+  lockFile: LockFile,
+  locked: LockedPackage[],
+  specFiles: FsEntry[],
+  sourceDateEpoch: number,
+  options: BuildOptions,
+): Promise<Assembled> {
+  const { spec } = loaded;
   const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onProgress: options.onProgress });
   const debs = await Promise.all(fetched.map(async ({ pkg, bytes }) => ({ pkg, deb: await readDeb(bytes, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`) })));
 
@@ -149,36 +211,96 @@ async function buildArch(
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
 
-  const layers = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
-  const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
-  if (spec.env?.PATH) env[0] = `PATH=${spec.env.PATH}`;
-  const platform = platformForDebianArch(arch);
-  const image = await buildImage({
-    layers: layers.map((l) => ({ entries: l.entries, comment: l.comment })),
-    config: {
-      architecture: platform.architecture,
-      variant: platform.variant,
-      os: 'linux',
-      user: accounts.user,
-      env,
-      entrypoint: spec.entrypoint,
-      cmd: spec.cmd,
-      workingDir: spec.workdir,
-      exposedPorts: spec.expose,
-      labels: spec.labels,
-    },
-    sourceDateEpoch,
-    annotations: { 'org.opencontainers.image.title': spec.name, ...(spec.annotations ?? {}) },
-  });
-  const report: ArchBuild = {
-    architecture: arch,
-    digest: image.digest,
-    layers: image.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: l.diffId, comment: layers[i]!.comment, packages: layers[i]!.packages })),
+  const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
+  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment })));
+  return {
+    layers,
+    layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),
+    user: accounts.user,
     trimmed,
     scripts,
-    excluded: lockFile.architectures[arch]!.excluded,
   };
-  return { image, report };
+}
+
+const BUILD_FORMAT = 'build-v1';
+let sourceDigest: string | undefined;
+
+/**
+ * Everything that decides the layers' bytes: the exact packages, the spec fields the tree depends on, the spec's
+ * files, the epoch, the gzip settings, and pith's own source (so a changed rule never serves a stale layer).
+ * The image config is not in it: it is rebuilt on every run, which costs nothing.
+ */
+function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, specFiles: FsEntry[], sourceDateEpoch: number): string {
+  const { spec } = loaded;
+  sourceDigest ??= digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
+  return sha256Hex(
+    canonicalJson({
+      format: BUILD_FORMAT,
+      pith: sourceDigest,
+      gzip: GZIP_SETTINGS,
+      arch,
+      sourceDateEpoch,
+      packages: locked.map((p) => `${p.name} ${p.version} ${p.architecture} ${p.sha256}`),
+      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers },
+      files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
+    }),
+  );
+}
+
+function digestOfSources(root: string): string {
+  const parts: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.ts')) parts.push(`${path.slice(root.length)} ${sha256Hex(readFileSync(path))}`);
+    }
+  };
+  walk(root);
+  return sha256Hex(parts.join('\n'));
+}
+
+interface BuildRecord {
+  format: string;
+  layers: Array<{ blob: string; diffId: Digest; comment: string; packages: string[] }>;
+  user: string;
+  trimmed: ArchBuild['trimmed'];
+  scripts: ArchBuild['scripts'];
+}
+
+/** A previous identical build's layers, each blob verified on read; null when anything is missing. */
+async function loadBuild(store: ContentStore, key: string): Promise<Assembled | null> {
+  const recordDigest = await store.getRef(BUILD_FORMAT, key);
+  const recordBytes = recordDigest ? await store.get(recordDigest) : null;
+  if (!recordBytes) return null;
+  const record = JSON.parse(recordBytes.toString('utf8')) as BuildRecord;
+  if (record.format !== BUILD_FORMAT) return null;
+  const layers: Layer[] = [];
+  for (const l of record.layers) {
+    const blob = await store.get(l.blob);
+    if (!blob) return null;
+    layers.push(layerFromBlob(new Uint8Array(blob), { diffId: l.diffId, history: l.comment }));
+  }
+  return {
+    layers,
+    layerInfo: record.layers.map((l) => ({ comment: l.comment, packages: l.packages })),
+    user: record.user,
+    trimmed: record.trimmed,
+    scripts: record.scripts,
+  };
+}
+
+async function saveBuild(store: ContentStore, key: string, assembled: Assembled): Promise<void> {
+  const layers = await Promise.all(
+    assembled.layers.map(async (l, i) => ({
+      blob: await store.put(await l.bytes()),
+      diffId: l.diffId,
+      comment: assembled.layerInfo[i]!.comment,
+      packages: assembled.layerInfo[i]!.packages,
+    })),
+  );
+  const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts };
+  await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
 }
 
 /** Adds a package's files; on a clash, the package that `Replaces` the other wins, in whichever order they come. */

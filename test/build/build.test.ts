@@ -100,6 +100,25 @@ entrypoint: [/usr/local/bin/hello]
     assert.equal(digest, first.digest);
   });
 
+  it('a warm rebuild reuses the cached layers; changing a spec file rebuilds', async () => {
+    const warmCache = join(scratch, 'warm-cache');
+    const cold = await build(spec, { cacheDir: warmCache, outputs: [`oci:${join(scratch, 'out-warm')}:hello`] });
+    assert.equal(cold.architectures[0]!.cached, false);
+    const warm = await build(spec, { cacheDir: warmCache, outputs: [`oci:${join(scratch, 'out-warm')}:hello`] });
+    assert.equal(warm.architectures[0]!.cached, true);
+    assert.equal(warm.digest, cold.digest);
+    assert.deepEqual(warm.architectures[0]!.trimmed, cold.architectures[0]!.trimmed);
+    const original = readFileSync(join(specDir, 'hello'));
+    try {
+      writeFileSync(join(specDir, 'hello'), Buffer.concat([original, Buffer.from('\0')]));
+      const changed = await build(spec, { cacheDir: warmCache, outputs: [`oci:${join(scratch, 'out-warm')}:hello`] });
+      assert.equal(changed.architectures[0]!.cached, false);
+      assert.notEqual(changed.digest, cold.digest);
+    } finally {
+      writeFileSync(join(specDir, 'hello'), original);
+    }
+  });
+
   it('runs under runc', { skip: runcSkip }, async () => {
     const out = join(scratch, 'out-run');
     await build(spec, { cacheDir, outputs: [`oci:${out}:hello`] });
