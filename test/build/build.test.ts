@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build, isPithError } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', gcc: 'gcc', skopeo: 'skopeo', umoci: 'umoci' });
 const runcSkip = skip ?? missingTools({ runc: 'runc' });
@@ -30,23 +30,7 @@ describe('pith build', { skip }, () => {
     writeFileSync(join(specDir, 'hello.c'), '#include <stdio.h>\n#include <unistd.h>\nint main(void){printf("hello from pith as %d\\n", (int)getuid());return 0;}\n');
     run('gcc', ['-static', '-O2', '-o', join(specDir, 'hello'), join(specDir, 'hello.c')]);
     spec = join(specDir, 'pith.yaml');
-    writeFileSync(
-      spec,
-      `name: hello
-archive:
-  sources:
-    - uri: ${server.url}
-      suites: [fixture, fixture-security]
-      components: [main]
-      signed-by: ${server.keyring}
-architectures: [amd64]
-packages: [app]
-files:
-  - from: hello
-    to: /usr/local/bin/hello
-entrypoint: [/usr/local/bin/hello]
-`,
-    );
+    writeFileSync(spec, fixtureSpec(server, 'packages: [app]\nfiles:\n  - from: hello\n    to: /usr/local/bin/hello\nentrypoint: [/usr/local/bin/hello]\n', 'hello'));
   });
   after(() => server?.close());
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { fetchDebs } from '../../src/build/fetch.ts';
 import { isPithError, lock, type LockFile } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-fetch-test-'));
@@ -19,7 +19,7 @@ describe('fetchDebs', { skip }, () => {
   before(async () => {
     server = await startFixtureArchive(join(scratch, 'archive'));
     const spec = join(scratch, 'pith.yaml');
-    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${server.keyring}\narchitectures: [amd64]\npackages: [app]\n`);
+    writeFileSync(spec, fixtureSpec(server));
     lockFile = (await lock(spec, { cacheDir: join(scratch, 'index-cache') })).lock;
   });
   after(() => server?.close());

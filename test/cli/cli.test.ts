@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { missingTools } from '../fixtures/apt.ts';
-import { startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
@@ -83,7 +83,7 @@ describe('against a fixture archive', { skip }, () => {
   it('build prints the image digest last; --json summarises layers and what was left out', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');
-    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${server.keyring}\narchitectures: [amd64]\npackages: [app]\n`);
+    writeFileSync(spec, fixtureSpec(server));
     const archive = join(dir, 'app.tar');
     const built = await pith(['build', '--output', `oci-archive:${archive}:v1`, '--output', `docker-archive:${join(dir, 'docker.tar')}:app:v1`, spec]);
     assert.equal(built.code, 0, built.stderr);
@@ -104,7 +104,7 @@ describe('against a fixture archive', { skip }, () => {
   it('lock writes pith.lock; lock --check exits 0 when clean and 3 on drift', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');
-    writeFileSync(spec, `name: app\narchive:\n  sources:\n    - uri: ${server.url}\n      suites: [fixture, fixture-security]\n      components: [main]\n      signed-by: ${server.keyring}\narchitectures: [amd64]\npackages: [app]\n`);
+    writeFileSync(spec, fixtureSpec(server));
     const locked = await pith(['lock', spec]);
     assert.equal(locked.code, 0, locked.stderr);
     assert.match(locked.stdout, /amd64: 8 packages \(.*\), excluded init-system-helpers/);

@@ -5,42 +5,24 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkLock, isPithError, loadLockFor, loadSpec, lock, readLock } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-lock-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 let server: FixtureArchive;
-let keyring: string;
 const cacheDir = join(scratch, 'cache');
 
 function writeSpec(dir: string, extra = ''): string {
   const path = join(dir, 'pith.yaml');
-  writeFileSync(
-    path,
-    `name: app
-archive:
-  sources:
-    - uri: ${server.url}
-      suites: [fixture, fixture-security]
-      components: [main]
-      signed-by: ${keyring}
-architectures: [amd64]
-packages:
-  - app
-exclude:
-  - name: init-system-helpers
-    reason: only maintainer scripts use it
-${extra}`,
-  );
+  writeFileSync(path, fixtureSpec(server, `packages:\n  - app\nexclude:\n  - name: init-system-helpers\n    reason: only maintainer scripts use it\n${extra}`));
   return path;
 }
 
 describe('pith.lock', { skip }, () => {
   before(async () => {
     server = await startFixtureArchive(join(scratch, 'archive'));
-    keyring = server.keyring;
   });
   after(() => server?.close());
 
