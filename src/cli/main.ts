@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isPithError } from '../errors.ts';
 import { EXIT_ERROR, EXIT_HELP, EXIT_OK, EXIT_USAGE } from './exit.ts';
 import { buildCommand } from './build.ts';
+import { initCommand } from './init.ts';
 import { lockCommand } from './lock.ts';
 import { resolveCommand } from './resolve.ts';
 
@@ -12,7 +13,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [resolveCommand(), lockCommand(), buildCommand()]) {
+  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

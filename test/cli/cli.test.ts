@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadSpec } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
@@ -41,6 +42,18 @@ it('a malformed --source is an error naming the flag, without a stack trace', as
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^pith: .*--source #1/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+it('init writes a starter spec that parses, and never overwrites it', async () => {
+  const dir = join(mkdtempSync(join(scratch, 'init-')), 'My App');
+  const r = await pith(['init', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  const { spec } = loadSpec(join(dir, 'pith.yaml'));
+  assert.equal(spec.name, 'my-app');
+  assert.deepEqual(spec.packages, ['ca-certificates', 'tzdata']);
+  const again = await pith(['init', dir]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /never overwrites/);
 });
 
 describe('against a fixture archive', { skip }, () => {
