@@ -199,7 +199,7 @@ async function assemble(
   const trimmed = trimPaths(tree, { exclude: spec.paths?.exclude, keep: spec.paths?.keep });
   const accounts = applyAccounts(tree, spec.accounts, { sourceDateEpoch });
   const ca = buildCaBundle(tree, { sourceDateEpoch });
-  const tz = applyTimezone(tree, 'UTC', { sourceDateEpoch });
+  const tz = applyTimezone(tree, spec.timezone ?? 'UTC', { sourceDateEpoch });
   writeStatusD(
     tree,
     debs.map(({ pkg, deb }) => ({ control: deb.control, controlFiles: deb.controlFiles, name: pkg.name, architecture: pkg.architecture, multiArch: deb.control['multi-arch'] })),
@@ -241,7 +241,7 @@ function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, spe
       arch,
       sourceDateEpoch,
       packages: locked.map((p) => `${p.name} ${p.version} ${p.architecture} ${p.sha256}`),
-      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers },
+      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers, timezone: spec.timezone },
       files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
     }),
   );

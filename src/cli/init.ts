@@ -43,6 +43,7 @@ packages:
 # cmd: []
 # env: { LANG: C.UTF-8 }
 # workdir: /home/nonroot
+# timezone: Europe/Paris     # /etc/localtime when tzdata is in (default UTC)
 # expose: [8080]
 # labels: { org.opencontainers.image.source: https://example.invalid/app }
 # paths:

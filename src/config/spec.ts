@@ -61,6 +61,8 @@ export const specSchema = z.strictObject({
   cmd: z.array(z.string()).optional(),
   env: z.record(z.string(), z.string()).optional(),
   workdir: z.string().startsWith('/').optional(),
+  /** /etc/localtime when tzdata is in the image (default UTC). */
+  timezone: z.string().regex(/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/, 'a zone name such as Europe/Paris').optional(),
   expose: z.array(z.union([z.number().int(), z.string()])).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),

@@ -119,6 +119,13 @@ describe('pith build', { skip }, () => {
     assert.equal(r.stdout, 'hello from pith as 65532\n');
   });
 
+  it('the spec\'s timezone reaches the build: a zone without tzdata in the image is refused by name', async () => {
+    const tz = join(specDir, 'tz.yaml');
+    writeFileSync(tz, readFileSync(spec, 'utf8') + 'timezone: Europe/Paris\n');
+    await assert.rejects(build(tz, { cacheDir, lockPath: join(specDir, 'pith.lock'), outputs: [`oci:${join(scratch, 'never-tz')}`] }), (e) =>
+      isPithError(e, 'TIMEZONE_NO_TZDATA') && e.message.includes('Europe/Paris'));
+  });
+
   it('a files: source that does not exist, or a destination that escapes, is refused by name', async () => {
     const bad = join(specDir, 'bad.yaml');
     writeFileSync(bad, readFileSync(spec, 'utf8').replace('from: hello', 'from: nope'));

@@ -24,6 +24,7 @@ const cases: Array<[string, string, RegExp]> = [
   ['missing name', 'packages: [bash]\n', /missing required key "name"/],
   ['wrong type', 'name: x1\npackages: bash\n', /^p\.yaml:2:11: packages: expected array, found "bash"$/],
   ['bad source uri', 'name: x1\npackages: [bash]\narchive:\n  sources:\n    - uri: ftp://h/debian\n      suites: [s]\n      components: [main]\n', /^p\.yaml:5:12: archive\.sources\.0\.uri: expected an http/],
+  ['bad timezone', 'name: x1\npackages: [bash]\ntimezone: ../etc\n', /^p\.yaml:3:11: timezone: expected a zone name such as Europe\/Paris, found "\.\.\/etc"$/],
   ['YAML syntax', 'name: x1\npackages: [bash\n', /^p\.yaml:\d+:\d+: invalid YAML/],
   ['duplicate key', 'name: x1\nname: x2\npackages: [bash]\n', /^p\.yaml:2:1: invalid YAML/],
 ];
