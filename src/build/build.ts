@@ -135,9 +135,10 @@ async function buildArch(
   const { spec } = loaded;
   const locked = [...lockFile.architectures[arch]!.packages].sort((a, b) => cmp(a.name, b.name));
   const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
-  const key = buildKey(loaded, locked, arch, specFiles, sourceDateEpoch);
+  const baseFiles = lockFile.architectures[arch]!.baseFiles;
+  const key = buildKey(loaded, baseFiles ? [...locked, baseFiles] : locked, arch, specFiles, sourceDateEpoch);
   const cached = await loadBuild(store, key);
-  const assembled = cached ?? (await assemble(loaded, lockFile, locked, specFiles, sourceDateEpoch, options));
+  const assembled = cached ?? (await assemble(loaded, lockFile, locked, arch, specFiles, sourceDateEpoch, options));
   if (!cached) await saveBuild(store, key, assembled);
   const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
   if (spec.env?.PATH) env[0] = `PATH=${spec.env.PATH}`;
@@ -184,6 +185,7 @@ async function assemble(
   loaded: LoadedSpec,
   lockFile: LockFile,
   locked: LockedPackage[],
+  arch: string,
   specFiles: FsEntry[],
   sourceDateEpoch: number,
   options: BuildOptions,
@@ -205,6 +207,7 @@ async function assemble(
     debs.map(({ pkg, deb }) => ({ control: deb.control, controlFiles: deb.controlFiles, name: pkg.name, architecture: pkg.architecture, multiArch: deb.control['multi-arch'] })),
     { sourceDateEpoch },
   );
+  await addOsRelease(tree, lockFile, arch, locked, options);
   const covered: Record<string, string> = {};
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
   if (tz) covered['tzdata'] = '/etc/localtime written by pith';
@@ -301,6 +304,24 @@ async function saveBuild(store: ContentStore, key: string, assembled: Assembled)
   );
   const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts };
   await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
+}
+
+/** What base-files contributes when it is not installed: the files that say which OS and release this is. */
+const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release', '/etc/debian_version'];
+
+/**
+ * Scanners identify the distribution from /etc/os-release and /etc/debian_version. When the image does not install
+ * base-files (minimal images rarely need its other contents), pith copies just those from the archive's base-files
+ * the lock pinned, as distroless does.
+ */
+async function addOsRelease(tree: FsTree, lockFile: LockFile, arch: string, locked: LockedPackage[], options: BuildOptions): Promise<void> {
+  const pinned = lockFile.architectures[arch]!.baseFiles;
+  if (!pinned || locked.some((p) => p.name === 'base-files')) return;
+  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline });
+  const deb = await readDeb(bytes!, `${pinned.name}_${pinned.version}_${pinned.architecture}.deb`);
+  for (const entry of deb.entries) {
+    if (OS_RELEASE_PATHS.includes(entry.path) && entry.type !== 'dir' && tree.get(entry.path) === undefined) tree.add(entry);
+  }
 }
 
 /** Adds a package's files; on a clash, the package that `Replaces` the other wins, in whichever order they come. */

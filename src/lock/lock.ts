@@ -8,6 +8,7 @@ import { canonicalJson } from '../json.ts';
 import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type SuiteRelease } from '../debian/archive.ts';
 import { resolve, type Resolution } from '../debian/resolve.ts';
 import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
+import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { minimalDefaults } from './minimal.ts';
 
@@ -42,11 +43,21 @@ export interface LockInputs {
   sources: Array<{ uri: string; suites: string[]; components: string[]; architectures?: string[]; signedBy?: string }> | 'apt';
 }
 
+export interface LockedArchitecture {
+  packages: LockedPackage[];
+  excluded: LockedExclusion[];
+  /**
+   * The archive's base-files, pinned even when the image does not install it: the build takes /etc/os-release
+   * and /etc/debian_version from it, which scanners need to know the image is Debian and which release.
+   */
+  baseFiles?: LockedPackage;
+}
+
 export interface LockFile {
   lockVersion: number;
   spec: { digest: string; inputs: LockInputs };
   sources: Array<Omit<SuiteRelease, 'components' | 'signer'> & { components: string[]; signer: string }>;
-  architectures: Record<string, { packages: LockedPackage[]; excluded: LockedExclusion[] }>;
+  architectures: Record<string, LockedArchitecture>;
 }
 
 /** Debian's name for the machine pith runs on. */
@@ -158,18 +169,9 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
       resolutions.map((res) => [
         res.architecture,
         {
-          packages: res.packages.map((p) => ({
-            name: p.name,
-            version: p.version,
-            architecture: p.architecture,
-            source: p.source,
-            sourceVersion: p.sourceVersion,
-            suite: p.package.origin.suite,
-            filename: p.filename,
-            size: p.size,
-            sha256: p.sha256,
-          })),
+          packages: res.packages.map((p) => lockedPackage(p.package)),
           excluded: res.exclusions.map((e) => ({ name: e.name, reason: e.reason, requiredBy: e.requiredBy, alsoDropped: e.alsoDropped })),
+          baseFiles: candidateOf(archive.packages(res.architecture), 'base-files'),
         },
       ]),
     ),
@@ -178,6 +180,27 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   const write = options.write ?? true;
   if (write) await writeLock(path, lockFile);
   return { lock: lockFile, path, written: write, resolutions, archive };
+}
+
+function lockedPackage(p: BinaryPackage): LockedPackage {
+  return {
+    name: p.name,
+    version: p.version,
+    architecture: p.architecture,
+    source: p.source,
+    sourceVersion: p.sourceVersion,
+    suite: p.origin.suite,
+    filename: p.filename,
+    size: p.size,
+    sha256: p.sha256,
+  };
+}
+
+/** The highest version of `name` the archive serves, as apt's candidate; undefined when it serves none. */
+function candidateOf(packages: BinaryPackage[], name: string): LockedPackage | undefined {
+  let best: BinaryPackage | undefined;
+  for (const p of packages) if (p.name === name && (best === undefined || compareVersions(p.version, best.version) > 0)) best = p;
+  return best && lockedPackage(best);
 }
 
 export async function writeLock(path: string, lockFile: LockFile): Promise<void> {

@@ -58,6 +58,10 @@ describe('pith build', { skip }, () => {
     assert.match(status, /^Version: 1\.0-1\+deb12u1$/m);
     assert.match(status, /^Source: foo$/m);
     assert.ok(statSync(join(rootfs, 'usr/share/doc/app/copyright')).isFile(), 'copyright files always stay');
+    // base-files is not installed, yet scanners still learn the OS and release from its files.
+    assert.equal(readFileSync(join(rootfs, 'etc/debian_version'), 'utf8'), '12.5\n');
+    assert.equal(readFileSync(join(rootfs, 'usr/lib/os-release'), 'utf8'), 'ID=debian\n');
+    assert.throws(() => statSync(join(rootfs, 'var/lib/dpkg/status.d/base-files')));
     assert.throws(() => statSync(join(rootfs, 'usr/bin/deb-systemd-helper')), 'init-system-helpers is left out by default');
     assert.deepEqual(result.architectures[0]!.excluded.map((e) => e.name), ['init-system-helpers']);
     assert.ok(result.architectures[0]!.layers.some((l) => l.comment === 'source foo: libfoo1'), JSON.stringify(result.architectures[0]!.layers.map((l) => l.comment)));

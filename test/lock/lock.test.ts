@@ -45,6 +45,7 @@ describe('pith.lock', { skip }, () => {
     const names = pkgs.map((p) => p.name);
     assert.deepEqual(names, [...names].sort(), 'packages sorted by name');
     assert.ok(!names.includes('base-files'), 'Essential packages are not added implicitly');
+    assert.deepEqual([lockFile.architectures.amd64!.baseFiles?.name, lockFile.architectures.amd64!.baseFiles?.version], ['base-files', '12.4+deb12u5'], 'base-files is pinned for os-release');
     assert.ok(!names.includes('init-system-helpers'), 'excluded');
     const libfoo = pkgs.find((p) => p.name === 'libfoo1')!;
     assert.equal(libfoo.version, '1.0-1+deb12u1');
