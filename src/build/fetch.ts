@@ -1,7 +1,6 @@
-import { ContentStore, defaultCacheDir } from '../cache/store.ts';
+import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
-import { sha256Hex } from '../cache/store.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
 
 export interface FetchDebsOptions {

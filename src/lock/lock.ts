@@ -196,10 +196,16 @@ function lockedPackage(p: BinaryPackage): LockedPackage {
   };
 }
 
-/** The highest version of `name` the archive serves, as apt's candidate; undefined when it serves none. */
+/** The entry with the highest version (apt's candidate among them); undefined for none. */
+function highest<T extends { version: string }>(list: Iterable<T>): T | undefined {
+  let best: T | undefined;
+  for (const p of list) if (best === undefined || compareVersions(p.version, best.version) > 0) best = p;
+  return best;
+}
+
+/** The highest version of `name` the archive serves; undefined when it serves none. */
 function candidateOf(packages: BinaryPackage[], name: string): LockedPackage | undefined {
-  let best: BinaryPackage | undefined;
-  for (const p of packages) if (p.name === name && (best === undefined || compareVersions(p.version, best.version) > 0)) best = p;
+  const best = highest(packages.filter((p) => p.name === name));
   return best && lockedPackage(best);
 }
 
@@ -315,7 +321,7 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
       } else if (same.sha256 !== locked.sha256) {
         drift.push({ architecture: arch, name: locked.name, locked: locked.version, kind: 'changed', detail: `${locked.name} ${locked.version} is served with SHA256 ${same.sha256}, locked ${locked.sha256}` });
       }
-      const best = served.reduce<(typeof served)[number] | undefined>((a, b) => (a === undefined || compareVersions(b.version, a.version) > 0 ? b : a), undefined);
+      const best = highest(served);
       if (best && compareVersions(best.version, locked.version) > 0) {
         drift.push({
           architecture: arch,
