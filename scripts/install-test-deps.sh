@@ -15,6 +15,15 @@ packages=(
   runc         # runs the built images for real
   gcc          # compiles the static test program the build tests put into an image
   libc6-dev    # libc.a for gcc -static
+  # The examples run under every runtime pith targets (test/integration/examples.test.ts, test/fixtures/runtimes.ts),
+  # started as DESIGN.md's table says. Their Depends suffice; no Recommends is needed: podman runs rootful with
+  # the vfs driver and no network (no fuse-overlayfs, slirp4netns, uidmap, netavark), dockerd with vfs, no iptables
+  # and no bridge (no apparmor here, no cgroupfs-mount), and qemu-user is called directly (no binfmt-support).
+  crun         # runs the unpacked bundle too (in a private mount namespace: see test/fixtures/runtimes.ts)
+  podman       # podman run oci-archive:… (with --runtime runc)
+  docker.io    # dockerd + its docker client: docker load of the docker-archive, docker run
+  qemu-user-static  # qemu-aarch64-static runs the arm64 image's entrypoint from its unpacked rootfs
+  libssl-dev   # OpenSSL headers: examples/base/hello.c links libssl dynamically
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

@@ -79,6 +79,16 @@ export async function openArchive(options: OpenArchiveOptions): Promise<Archive>
   const opened = await Promise.all(suites.map(({ source, suite }) => openSuite(ctx, source, suite)));
   const byArch = new Map<string, BinaryPackage[]>(options.architectures.map((a) => [a, []]));
   const jobs = opened.flatMap((o) => o.jobs);
+  if (ctx.missing.length === 0) {
+    // Without this, an architecture no source serves would surface later as "no package named …".
+    for (const arch of options.architectures.filter((a) => !jobs.some((j) => j.architecture === a))) {
+      const why = suites.map(({ source, suite }, i) => `  - ${source.uri} ${suite}: ${
+        source.architectures && !source.architectures.includes(arch)
+          ? `limited to ${source.architectures.join(', ')} by its architectures`
+          : `its Release lists ${opened[i]!.served.join(', ') || 'no architectures'}`}`);
+      throw new PithError('ARCHITECTURE_NOT_SERVED', `expected a source that serves architecture "${arch}", found none:\n${why.join('\n')}`);
+    }
+  }
   const loaded = await Promise.all(jobs.map((job) => loadIndex(ctx, job)));
   if (ctx.missing.length > 0) {
     throw new PithError(
@@ -121,7 +131,7 @@ interface Context {
   missing: string[];
 }
 
-async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): Promise<{ suite: SuiteRelease; jobs: IndexJob[] }> {
+async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): Promise<{ suite: SuiteRelease; jobs: IndexJob[]; served: string[] }> {
   const { options, store } = ctx;
   const base = `${source.uri}/dists/${suiteName}`;
   const url = `${base}/InRelease`;
@@ -132,7 +142,7 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
     bytes = digest ? await store.get(digest) : null;
     if (!bytes) {
       ctx.missing.push(`InRelease of ${url}`);
-      return { suite: placeholderSuite(source, suiteName), jobs: [] };
+      return { suite: placeholderSuite(source, suiteName), jobs: [], served: [] };
     }
     options.onEvent?.({ kind: 'cache-hit', what: url });
   } else {
@@ -186,7 +196,7 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
       jobs.push({ url: base, release, suite, component, architecture });
     }
   }
-  return { suite, jobs };
+  return { suite, jobs, served: release.architectures };
 }
 
 function placeholderSuite(source: SourceEntry, suite: string): SuiteRelease {

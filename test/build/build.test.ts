@@ -7,9 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import { build, isPithError } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { assertRan, runcRun, runtimeMissing, unpackBundle } from '../fixtures/runtimes.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', gcc: 'gcc', skopeo: 'skopeo', umoci: 'umoci' });
-const runcSkip = skip ?? missingTools({ runc: 'runc' });
+const runcSkip = skip ?? runtimeMissing('runc');
 const scratch = mkdtempSync(join(tmpdir(), 'pith-build-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -111,16 +112,8 @@ describe('pith build', { skip }, () => {
     const out = join(scratch, 'out-run');
     await build(spec, { cacheDir, outputs: [`oci:${out}:hello`] });
     const bundle = join(scratch, 'bundle-run');
-    run('umoci', ['unpack', '--image', `${out}:hello`, bundle]);
-    const configPath = join(bundle, 'config.json');
-    const config = JSON.parse(readFileSync(configPath, 'utf8'));
-    config.process.terminal = false;
-    writeFileSync(configPath, JSON.stringify(config));
-    const id = `pith-test-${process.pid}`;
-    const r = spawnSync('runc', ['run', '-b', bundle, id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    spawnSync('runc', ['delete', '-f', id]);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, 'hello from pith as 65532\n');
+    await unpackBundle(`${out}:hello`, bundle);
+    assert.equal(assertRan(await runcRun(bundle)), 'hello from pith as 65532\n');
   });
 
   it('the spec\'s timezone reaches the build: a zone without tzdata in the image is refused by name', async () => {

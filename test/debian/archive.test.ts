@@ -121,6 +121,14 @@ describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
     });
   });
 
+  it('an architecture no source serves is refused by name, saying why for each source', async () => {
+    await assert.rejects(open(newCache(), { architectures: ['amd64', 'arm64'] }), (e) =>
+      isPithError(e, 'ARCHITECTURE_NOT_SERVED') && e.message.includes('"arm64"') && e.message.includes(`${server.url} fixture: its Release lists amd64`));
+    const limited = sources().map((s) => ({ ...s, architectures: ['arm64'] }));
+    await assert.rejects(openArchive({ sources: limited, architectures: ['amd64'], cacheDir: newCache() }), (e) =>
+      isPithError(e, 'ARCHITECTURE_NOT_SERVED') && e.message.includes('"amd64"') && e.message.includes('fixture-security: limited to arm64 by its architectures'));
+  });
+
   it('refuses a tampered InRelease and caches nothing', async () => {
     const cache = newCache();
     server.fault({ kind: 'tamper', match: /\/dists\/fixture\/InRelease$/ });
