@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ContentStore, defaultCacheDir, isPithError, writeFileAtomic } from 'pith';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'pith-store-'));
+const scratch = mkdtempSync(join(tmpdir(), 'pith-store-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const tmp = () => mkdtempSync(join(scratch, 'store-'));
 
 test('a blob round-trips under its SHA256', async () => {
   const store = new ContentStore(tmp());

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -39,4 +39,5 @@ test('a missing spec file is a clear error', () => {
   assert.throws(() => loadSpec(join(dir, 'nope.yaml')), (e) => isPithError(e, 'SPEC_NOT_FOUND') && /nope\.yaml: cannot read the spec \(ENOENT\)/.test(e.message));
   writeFileSync(join(dir, 'ok.yaml'), 'name: ok\npackages: [libc6]\n');
   assert.equal(loadSpec(join(dir, 'ok.yaml')).dir, dir);
+  rmSync(dir, { recursive: true, force: true });
 });
