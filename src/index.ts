@@ -34,3 +34,15 @@ export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from 
 export { parseDestination, writeImage, type Destination } from './oci/transport.ts';
 export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './build/elf.ts';
 export { ContentsIndex, parseContents, isLibraryPath } from './debian/contents.ts';
+export {
+  verifyLibraries,
+  planLibraries,
+  specElfNeeds,
+  needsChanges,
+  defaultLibraryDirs,
+  type ElfNeeds,
+  type LibrariesMode,
+  type LibraryClosure,
+  type LibraryProvision,
+  type LockedLibraries,
+} from './build/closure.ts';
