@@ -15,6 +15,8 @@ packages=(
   runc         # runs the built images for real
   gcc          # compiles the static test program the build tests put into an image
   libc6-dev    # libc.a for gcc -static
+  libssl-dev   # OpenSSL headers: the library-closure test links a program against libssl and libcrypto
+  binutils     # readelf: the ELF reader's oracle (test/build/elf.test.ts)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

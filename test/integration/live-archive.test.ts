@@ -6,25 +6,13 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { loadAptSources, readLock } from 'pith';
+import { readLock } from 'pith';
+import { liveArchiveProblem } from '../fixtures/live.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-live-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function reachable(): Promise<string | undefined> {
-  const sources = loadAptSources().filter((s) => /^https?:/.test(s.uri));
-  if (sources.length === 0) return 'no http(s) apt sources on this machine';
-  const url = `${sources[0]!.uri}/dists/${sources[0]!.suites[0]}/InRelease`;
-  try {
-    const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(15_000) });
-    return res.ok ? undefined : `${url} answered ${res.status}`;
-  } catch (e) {
-    return `${url} is unreachable (${(e as Error).message})`;
-  }
-}
-
-const problem = await reachable();
-if (problem && process.env.PITH_REQUIRE_INTEGRATION === '1') throw new Error(`PITH_REQUIRE_INTEGRATION=1 but ${problem}`);
+const problem = await liveArchiveProblem();
 
 test('quick start: pith lock and pith build examples/base/pith.yaml against the machine\'s apt sources', { skip: problem }, () => {
   const spec = join(scratch, 'pith.yaml');
