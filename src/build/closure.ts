@@ -119,17 +119,8 @@ export function defaultLibraryDirs(arch: string): string[] {
  * (taken from the process's working directory) and other tokens ($LIB, $PLATFORM) are not searched.
  */
 function expandSearchPath(dirs: string[] | undefined, origin: string): string[] {
-  const out: string[] = [];
-  for (const d of dirs ?? []) {
-    const expanded = d.replace(/\$(ORIGIN\b|\{ORIGIN\})/g, origin);
-    if (!expanded.startsWith('/') || expanded.includes('$')) continue;
-    try {
-      out.push(normalisePath(expanded));
-    } catch {
-      // above / : nothing to search
-    }
-  }
-  return out;
+  const expanded = (dirs ?? []).map((d) => d.replace(/\$(ORIGIN\b|\{ORIGIN\})/g, origin));
+  return insideImage(expanded.filter((d) => d.startsWith('/') && !d.includes('$')));
 }
 
 function checkArchitecture(elf: SpecElf, arch: string): void {
@@ -182,7 +173,7 @@ export function planLibraries(elfs: SpecElf[], arch: string, options: PlanOption
   for (const elf of elfs) {
     checkArchitecture(elf, arch);
     const { file, interpreter, needed } = elf.needs;
-    if (interpreter !== undefined && !meet(interpreter, file, [normalisePath(interpreter)])) {
+    if (interpreter !== undefined && !meet(interpreter, file, insideImage([interpreter]))) {
       missing.push(`${file} needs the program interpreter ${interpreter}: ${whereElse(options.contents, posix.basename(interpreter))}`);
     }
     const origin = posix.dirname(file);
@@ -191,7 +182,7 @@ export function planLibraries(elfs: SpecElf[], arch: string, options: PlanOption
       ...defaultLibraryDirs(arch),
     ];
     for (const soname of needed) {
-      const candidates = soname.includes('/') ? [normalisePath(soname)] : searched.map((d) => posix.join(d, soname));
+      const candidates = soname.includes('/') ? insideImage([soname]) : searched.map((d) => posix.join(d, soname));
       if (!meet(soname, file, candidates)) {
         const dirs = [...new Set(candidates.map((c) => posix.dirname(usrMergedPath(c))))].join(', ');
         missing.push(`${file} needs ${soname}: no file from the spec and no package in Contents-${arch} ships it in ${dirs}${whereElse(options.contents, soname, '; ')}`);
@@ -208,6 +199,17 @@ export function planLibraries(elfs: SpecElf[], arch: string, options: PlanOption
   const provides = [...rows.values()].sort((a, b) => cmp(a.need, b.need) || cmp(a.path, b.path));
   const add = [...new Set(provides.filter((p) => p.added).map((p) => p.package!))].sort();
   return { provides, add };
+}
+
+/** The paths that name a place in the image, normalised; one that climbs above / names none. */
+function insideImage(paths: string[]): string[] {
+  return paths.flatMap((p) => {
+    try {
+      return [normalisePath(p)];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** A hint naming where a file of that name does exist, off the search path. */
