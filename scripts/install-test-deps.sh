@@ -23,7 +23,8 @@ packages=(
   podman       # podman run oci-archive:… (with --runtime runc)
   docker.io    # dockerd + its docker client: docker load of the docker-archive, docker run
   qemu-user-static  # qemu-aarch64-static runs the arm64 image's entrypoint from its unpacked rootfs
-  libssl-dev   # OpenSSL headers: examples/base/hello.c links libssl dynamically
+  libssl-dev   # OpenSSL headers: examples/base/hello.c and the library-closure tests link libssl dynamically
+  binutils     # readelf: the ELF reader's oracle (test/build/elf.test.ts)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

@@ -4,11 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { canonicalJson } from '../json.ts';
 import { GZIP_SETTINGS } from '../oci/gzip.ts';
-import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
+import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
-import { FsTree, normalisePath } from '../fs/tree.ts';
+import { FsTree } from '../fs/tree.ts';
 import { lock, loadLockFor, lockPathFor, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
 import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -20,6 +20,10 @@ import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
 import { writeStatusD } from './status.ts';
+import { readSpecFiles } from './files.ts';
+import { verifyLibraries, type LibrariesMode, type LibraryClosure, type LibraryProvision } from './closure.ts';
+
+export { readSpecFiles };
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_LAYER_BUDGET = 20;
@@ -56,6 +60,8 @@ export interface ArchBuild {
   trimmed: Array<{ path: string; owner?: string; rule: string }>;
   scripts: Array<{ package: string; script: string; covered: string | null }>;
   excluded: LockFile['architectures'][string]['excluded'];
+  /** The spec's ELF files' library closure, as verified in the image, and the packages the lock added for it. */
+  libraries: { mode: LibrariesMode; files: LibraryClosure[]; added: LibraryProvision[] };
 }
 
 export interface BuildResult {
@@ -168,6 +174,11 @@ async function buildArch(
     trimmed: assembled.trimmed,
     scripts: assembled.scripts,
     excluded: lockFile.architectures[arch]!.excluded,
+    libraries: {
+      mode: spec.libraries ?? 'auto',
+      files: assembled.libraries,
+      added: (lockFile.architectures[arch]!.libraries?.provides ?? []).filter((p) => p.added),
+    },
   };
   return { image, report };
 }
@@ -179,6 +190,7 @@ interface Assembled {
   user: string;
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
+  libraries: LibraryClosure[];
 }
 
 async function assemble(
@@ -213,6 +225,7 @@ async function assemble(
   if (tz) covered['tzdata'] = '/etc/localtime written by pith';
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
+  const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment })));
@@ -222,6 +235,7 @@ async function assemble(
     user: accounts.user,
     trimmed,
     scripts,
+    libraries,
   };
 }
 
@@ -244,7 +258,7 @@ function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, spe
       arch,
       sourceDateEpoch,
       packages: locked.map((p) => `${p.name} ${p.version} ${p.architecture} ${p.sha256}`),
-      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers, timezone: spec.timezone },
+      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers, timezone: spec.timezone, libraries: spec.libraries },
       files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
     }),
   );
@@ -269,6 +283,7 @@ interface BuildRecord {
   user: string;
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
+  libraries: LibraryClosure[];
 }
 
 /** A previous identical build's layers, each blob verified on read; null when anything is missing. */
@@ -290,6 +305,7 @@ async function loadBuild(store: ContentStore, key: string): Promise<Assembled | 
     user: record.user,
     trimmed: record.trimmed,
     scripts: record.scripts,
+    libraries: record.libraries ?? [],
   };
 }
 
@@ -302,7 +318,7 @@ async function saveBuild(store: ContentStore, key: string, assembled: Assembled)
       packages: assembled.layerInfo[i]!.packages,
     })),
   );
-  const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts };
+  const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts, libraries: assembled.libraries };
   await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
 }
 
@@ -407,45 +423,6 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
   if (pith.length) layers.push({ comment: 'pith: accounts, CA bundle, time zone', packages: [], entries: pith });
   if (files.length) layers.push({ comment: 'files from the spec', packages: [], entries: files });
   return layers;
-}
-
-/**
- * The spec's `files:` read from the host, relative to the spec. Only regular files, only into the image: a
- * destination that climbs out of `/` is an error, and nothing is ever written on the host.
- */
-export function readSpecFiles(loaded: LoadedSpec, sourceDateEpoch: number): FsEntry[] {
-  return (loaded.spec.files ?? []).map((f, i) => {
-    const where = `${loaded.path}: files[${i}]`;
-    const from = resolvePath(loaded.dir, f.from);
-    let st;
-    try {
-      st = statSync(from);
-    } catch {
-      throw new PithError('SPEC_FILE_MISSING', `${where}: expected a file at ${from} (from: ${f.from}), found nothing`);
-    }
-    if (!st.isFile()) throw new PithError('SPEC_FILE_MISSING', `${where}: expected a regular file at ${from}, found ${st.isDirectory() ? 'a directory' : 'something else'}`);
-    let to: string;
-    try {
-      to = normalisePath(f.to);
-    } catch {
-      throw new PithError('PATH_ESCAPES', `${where}: expected a destination inside the image, found "${f.to}"`);
-    }
-    if (to === '/') throw new PithError('PATH_ESCAPES', `${where}: expected a file path, found "/"`);
-    const mode = f.mode === undefined ? (st.mode & 0o111 ? 0o755 : 0o644) : typeof f.mode === 'number' ? f.mode : parseInt(f.mode, 8);
-    const [uid, gid] = ownerIds(f.owner, loaded.spec, where);
-    return { type: 'file', path: to, mode, uid, gid, mtime: sourceDateEpoch, content: new Uint8Array(readFileSync(from)) } satisfies FsEntry;
-  });
-}
-
-function ownerIds(owner: string | number | undefined, spec: Spec, where: string): [number, number] {
-  if (owner === undefined) return [0, 0];
-  if (typeof owner === 'number') return [owner, owner];
-  const m = /^(\d+)(?::(\d+))?$/.exec(owner);
-  if (m) return [Number(m[1]), Number(m[2] ?? m[1])];
-  const users = [{ name: 'root', uid: 0, gid: 0 }, { name: 'nonroot', uid: 65532, gid: 65532 }, ...(spec.accounts?.users ?? [])];
-  const user = users.find((u) => u.name === owner);
-  if (!user) throw new PithError('SPEC_INVALID', `${where}: owner: expected a uid[:gid] or a known user (${users.map((u) => u.name).join(', ')}), found "${owner}"`);
-  return [user.uid, user.gid ?? user.uid];
 }
 
 function cmp(a: string, b: string): number {

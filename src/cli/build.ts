@@ -44,6 +44,11 @@ export function buildCommand(): Command {
       for (const arch of result.architectures) {
         const bytes = arch.layers.reduce((n, l) => n + l.size, 0);
         process.stdout.write(`${arch.architecture}: ${arch.layers.length} layers, ${(bytes / 1e6).toFixed(1)} MB compressed; ${arch.trimmed.length} paths trimmed; ${arch.excluded.length} packages left out; ${arch.scripts.length} maintainer scripts not run\n`);
+        const { files, added } = arch.libraries;
+        if (files.length > 0) {
+          const addedNames = [...new Set(added.map((a) => a.package))].sort();
+          process.stdout.write(`${arch.architecture}: the shared libraries of ${files.map((f) => f.file).join(', ')} resolve in the image${addedNames.length ? ` (the lock added ${addedNames.join(', ')})` : ''}\n`);
+        }
       }
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
       process.stdout.write(`${result.digest}\n`);
