@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(
   apt          # apt-get -s: the resolver's oracle; apt-helper
-  dpkg         # dpkg --compare-versions: the version-ordering oracle; dpkg-deb builds fixture .debs
+  dpkg         # dpkg --compare-versions: the version-ordering oracle; dpkg-deb builds fixture .debs;
+               # update-alternatives: the oracle for the alternatives pith writes
   xz-utils     # xz: compresses the fixture archive's Packages.xz
   gzip
   ca-certificates  # update-ca-certificates: the CA bundle's oracle (test/build/certificates.test.ts)

@@ -14,6 +14,7 @@ import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDeb
 import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
+import { applyAlternatives } from './alternatives.ts';
 import { buildCaBundle } from './certificates.ts';
 import { fetchDebs } from './fetch.ts';
 import { applyTimezone } from './localtime.ts';
@@ -54,7 +55,7 @@ export interface ArchBuild {
   cached: boolean;
   layers: LayerReport[];
   trimmed: Array<{ path: string; owner?: string; rule: string }>;
-  scripts: Array<{ package: string; script: string; covered: string | null }>;
+  scripts: Array<{ package: string; script: string; covered: string | null; note?: string }>;
   excluded: LockFile['architectures'][string]['excluded'];
 }
 
@@ -199,6 +200,8 @@ async function assemble(
   for (const { pkg, deb } of debs) unpack(tree, pkg, deb, replacesOf);
 
   const trimmed = trimPaths(tree, { exclude: spec.paths?.exclude, keep: spec.paths?.keep });
+  // After trimming, as dpkg's path-exclude would: update-alternatives links no slave to a trimmed man page.
+  const alternatives = applyAlternatives(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, architecture: pkg.architecture, control: deb.control, controlFiles: deb.controlFiles })), { architecture: arch, sourceDateEpoch });
   const accounts = applyAccounts(tree, spec.accounts, { sourceDateEpoch });
   const ca = buildCaBundle(tree, { sourceDateEpoch });
   const tz = applyTimezone(tree, spec.timezone ?? 'UTC', { sourceDateEpoch });
@@ -208,10 +211,10 @@ async function assemble(
     { sourceDateEpoch },
   );
   await addOsRelease(tree, lockFile, arch, locked, options);
-  const covered: Record<string, string> = {};
+  const covered: Record<string, string> = { ...alternatives.covered };
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
   if (tz) covered['tzdata'] = '/etc/localtime written by pith';
-  const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered);
+  const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);

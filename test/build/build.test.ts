@@ -66,6 +66,13 @@ describe('pith build', { skip }, () => {
     assert.deepEqual(result.architectures[0]!.excluded.map((e) => e.name), ['init-system-helpers']);
     assert.ok(result.architectures[0]!.layers.some((l) => l.comment === 'source foo: libfoo1'), JSON.stringify(result.architectures[0]!.layers.map((l) => l.comment)));
     assert.equal(result.architectures[0]!.layers.at(-1)!.comment, 'files from the spec');
+    // mawk's postinst registers awk with update-alternatives: the links it would have made are there.
+    assert.equal(readlinkSync(join(rootfs, 'usr/bin/awk')), '/etc/alternatives/awk');
+    assert.equal(readlinkSync(join(rootfs, 'etc/alternatives/awk')), '/usr/bin/mawk');
+    assert.equal(readlinkSync(join(rootfs, 'usr/bin/nawk')), '/etc/alternatives/nawk');
+    assert.match(readFileSync(join(rootfs, 'var/lib/dpkg/alternatives/awk'), 'utf8'), /^auto\n\/usr\/bin\/awk\nawk\.1\.gz\n/);
+    const mawk = result.architectures[0]!.scripts.filter((s) => s.package === 'mawk');
+    assert.deepEqual(mawk.map((s) => [s.script, s.covered?.replace(/:.*/, '')]), [['postinst', 'update-alternatives links written by pith (awk)'], ['prerm', 'not needed']]);
   });
 
   it('is reproducible bit for bit: another cache, TZ, umask and locale give the same digest', async () => {
