@@ -16,6 +16,7 @@ packages=(
   runc         # runs the built images for real
   gcc          # compiles the static test program the build tests put into an image
   libc6-dev    # libc.a for gcc -static
+  bsdutils     # script: runs pith build on a pseudo-terminal to see its progress bars
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

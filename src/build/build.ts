@@ -5,6 +5,7 @@ import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { canonicalJson } from '../json.ts';
 import { GZIP_SETTINGS } from '../oci/gzip.ts';
 import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
+import type { ArchiveEvent } from '../debian/archive.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
@@ -36,7 +37,8 @@ export interface BuildOptions {
   offline?: boolean;
   /** Overrides the epoch taken from the lock (the newest Release date); `SOURCE_DATE_EPOCH` in the CLI. */
   sourceDateEpoch?: number;
-  onProgress?: (event: { name: string; received: number; size: number; done: boolean }) => void;
+  /** Downloads (indexes when the lock is made, then .debs) and warnings, as `lock` reports them. */
+  onEvent?: (event: ArchiveEvent) => void;
 }
 
 export interface LayerReport {
@@ -83,7 +85,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   let lockCreated = false;
   if (!existsSync(lockPath)) {
     if (options.lockPath) readLock(lockPath); // a lock named explicitly must exist: raises LOCK_NOT_FOUND
-    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline })).lock;
+    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent })).lock;
     lockCreated = true;
   } else {
     lockFile = loadLockFor(loaded, lockPath);
@@ -192,7 +194,7 @@ async function assemble(
   options: BuildOptions,
 ): Promise<Assembled> {
   const { spec } = loaded;
-  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onProgress: options.onProgress });
+  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
   const debs = await Promise.all(fetched.map(async ({ pkg, bytes }) => ({ pkg, deb: await readDeb(bytes, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`) })));
 
   const tree = new FsTree({ mergedUsr: true });
@@ -320,7 +322,7 @@ const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release', '/etc/debian
 async function addOsRelease(tree: FsTree, lockFile: LockFile, arch: string, locked: LockedPackage[], options: BuildOptions): Promise<void> {
   const pinned = lockFile.architectures[arch]!.baseFiles;
   if (!pinned || locked.some((p) => p.name === 'base-files')) return;
-  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline });
+  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
   const deb = await readDeb(bytes!, `${pinned.name}_${pinned.version}_${pinned.architecture}.deb`);
   for (const entry of deb.entries) {
     if (OS_RELEASE_PATHS.includes(entry.path) && entry.type !== 'dir' && tree.get(entry.path) === undefined) tree.add(entry);
