@@ -17,6 +17,7 @@ packages=(
   gcc          # compiles the static test program the build tests put into an image
   libc6-dev    # libc.a for gcc -static
   bsdutils     # script: runs pith build on a pseudo-terminal to see its progress bars
+  tar          # unpacks real .debs for the update-alternatives oracle (test/build/alternatives.test.ts)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
