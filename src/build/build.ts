@@ -5,6 +5,7 @@ import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { canonicalJson } from '../json.ts';
 import { GZIP_SETTINGS } from '../oci/gzip.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
+import type { ArchiveEvent } from '../debian/archive.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
@@ -14,6 +15,7 @@ import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDeb
 import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
+import { applyAlternatives } from './alternatives.ts';
 import { buildCaBundle } from './certificates.ts';
 import { fetchDebs } from './fetch.ts';
 import { applyTimezone } from './localtime.ts';
@@ -39,7 +41,8 @@ export interface BuildOptions {
   offline?: boolean;
   /** Overrides the epoch taken from the lock (the newest Release date); `SOURCE_DATE_EPOCH` in the CLI. */
   sourceDateEpoch?: number;
-  onProgress?: (event: { name: string; received: number; size: number; done: boolean }) => void;
+  /** Downloads (indexes when the lock is made, then .debs) and warnings, as `lock` reports them. */
+  onEvent?: (event: ArchiveEvent) => void;
 }
 
 export interface LayerReport {
@@ -58,7 +61,7 @@ export interface ArchBuild {
   cached: boolean;
   layers: LayerReport[];
   trimmed: Array<{ path: string; owner?: string; rule: string }>;
-  scripts: Array<{ package: string; script: string; covered: string | null }>;
+  scripts: Array<{ package: string; script: string; covered: string | null; note?: string }>;
   excluded: LockFile['architectures'][string]['excluded'];
   /** The spec's ELF files' library closure, as verified in the image, and the packages the lock added for it. */
   libraries: { mode: LibrariesMode; files: LibraryClosure[]; added: LibraryProvision[] };
@@ -88,7 +91,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   let lockCreated = false;
   if (!existsSync(lockPath)) {
     if (options.lockPath) readLock(lockPath); // a lock named explicitly must exist: raises LOCK_NOT_FOUND
-    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline })).lock;
+    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent })).lock;
     lockCreated = true;
   } else {
     lockFile = loadLockFor(loaded, lockPath);
@@ -203,7 +206,7 @@ async function assemble(
   options: BuildOptions,
 ): Promise<Assembled> {
   const { spec } = loaded;
-  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onProgress: options.onProgress });
+  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
   const debs = await Promise.all(fetched.map(async ({ pkg, bytes }) => ({ pkg, deb: await readDeb(bytes, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`) })));
 
   const tree = new FsTree({ mergedUsr: true });
@@ -211,6 +214,8 @@ async function assemble(
   for (const { pkg, deb } of debs) unpack(tree, pkg, deb, replacesOf);
 
   const trimmed = trimPaths(tree, { exclude: spec.paths?.exclude, keep: spec.paths?.keep });
+  // After trimming, as dpkg's path-exclude would: update-alternatives links no slave to a trimmed man page.
+  const alternatives = applyAlternatives(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, architecture: pkg.architecture, control: deb.control, controlFiles: deb.controlFiles })), { architecture: arch, sourceDateEpoch });
   const accounts = applyAccounts(tree, spec.accounts, { sourceDateEpoch });
   const ca = buildCaBundle(tree, { sourceDateEpoch });
   const tz = applyTimezone(tree, spec.timezone ?? 'UTC', { sourceDateEpoch });
@@ -220,10 +225,10 @@ async function assemble(
     { sourceDateEpoch },
   );
   await addOsRelease(tree, lockFile, arch, locked, options);
-  const covered: Record<string, string> = {};
+  const covered: Record<string, string> = { ...alternatives.covered };
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
   if (tz) covered['tzdata'] = '/etc/localtime written by pith';
-  const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered);
+  const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
   const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
 
@@ -333,7 +338,7 @@ const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release', '/etc/debian
 async function addOsRelease(tree: FsTree, lockFile: LockFile, arch: string, locked: LockedPackage[], options: BuildOptions): Promise<void> {
   const pinned = lockFile.architectures[arch]!.baseFiles;
   if (!pinned || locked.some((p) => p.name === 'base-files')) return;
-  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline });
+  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
   const deb = await readDeb(bytes!, `${pinned.name}_${pinned.version}_${pinned.architecture}.deb`);
   for (const entry of deb.entries) {
     if (OS_RELEASE_PATHS.includes(entry.path) && entry.type !== 'dir' && tree.get(entry.path) === undefined) tree.add(entry);

@@ -1,4 +1,5 @@
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
+import type { ArchiveEvent } from '../debian/archive.ts';
 import { PithError } from '../errors.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
@@ -9,7 +10,8 @@ export interface FetchDebsOptions {
   /** Downloads in flight at once (default 6). */
   concurrency?: number;
   fetch?: Omit<FetchOptions, 'onProgress'>;
-  onProgress?: (event: { name: string; received: number; size: number; done: boolean }) => void;
+  /** Download progress, as the archive reports its index downloads (so one progress display serves both). */
+  onEvent?: (event: ArchiveEvent) => void;
 }
 
 export interface FetchedDeb {
@@ -40,9 +42,10 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       const i = next++;
       const pkg = packages[i]!;
       const cached = await store.get(pkg.sha256);
+      const label = `${pkg.name} ${pkg.version}`;
       if (cached) {
         results[i] = { pkg, bytes: cached };
-        options.onProgress?.({ name: pkg.name, received: pkg.size, size: pkg.size, done: true });
+        options.onEvent?.({ kind: 'cache-hit', what: label });
         continue;
       }
       const url = debUrl(lock, pkg);
@@ -50,9 +53,10 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
         missing.push(`${pkg.name} ${pkg.version} (${url})`);
         continue;
       }
+      options.onEvent?.({ kind: 'fetch-start', url, size: pkg.size, label });
       const bytes = await fetchBytes(url, {
         ...options.fetch,
-        onProgress: (received) => options.onProgress?.({ name: pkg.name, received, size: pkg.size, done: false }),
+        onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: pkg.size }),
       });
       if (bytes.length !== pkg.size) {
         throw new PithError('DEB_SIZE_MISMATCH', `${url}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
@@ -63,7 +67,7 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       }
       await store.put(bytes, pkg.sha256);
       results[i] = { pkg, bytes };
-      options.onProgress?.({ name: pkg.name, received: bytes.length, size: pkg.size, done: true });
+      options.onEvent?.({ kind: 'fetch-done', url });
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 6, packages.length) }, worker));

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption } from './common.ts';
+import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
+import { progressReporter } from './progress.ts';
 
 interface BuildFlags {
   arch?: string[];
@@ -27,14 +28,21 @@ export function buildCommand(): Command {
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
       const epoch = process.env.SOURCE_DATE_EPOCH;
-      const result = await build(spec, {
-        architectures: flags.arch,
-        outputs: flags.output,
-        lockPath: flags.lock,
-        cacheDir: flags.cache,
-        offline: flags.offline,
-        sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
-      });
+      const progress = progressReporter(wantsProgress(flags));
+      let result;
+      try {
+        result = await build(spec, {
+          architectures: flags.arch,
+          outputs: flags.output,
+          lockPath: flags.lock,
+          cacheDir: flags.cache,
+          offline: flags.offline,
+          sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
+          onEvent: progress.onEvent,
+        });
+      } finally {
+        progress.stop();
+      }
       if (flags.json) {
         const { image: _image, ...summary } = result;
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

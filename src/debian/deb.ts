@@ -93,7 +93,17 @@ interface Budget {
   limits: Required<DebLimits>;
   bytes: number;
   entries: number;
+  /** Why maxUncompressed is what it is, when the package's Installed-Size lowered it. */
+  why?: string;
 }
+
+/**
+ * A data.tar is about as large as the Installed-Size its control file declares: tar headers and padding included,
+ * real packages stay within a few percent of it. Twice that plus this slack bounds a member that would decompress
+ * to far more (a decompression bomb) long before the absolute limit.
+ */
+const INSTALLED_SIZE_FACTOR = 2;
+const INSTALLED_SIZE_SLACK = 1 << 20;
 
 /**
  * Reads a .deb held in memory. `where` names it in every error (its path or `package_version_arch.deb`).
@@ -160,6 +170,14 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
     throw malformed(where, `expected a valid control file: ${e instanceof Error ? e.message : String(e)}`, e);
   }
   if (stanzas.length !== 1) throw malformed(where, `expected one paragraph in the control file, found ${stanzas.length}`);
+  const declared = stanzas[0]!.fields['installed-size'];
+  if (declared !== undefined && /^\d+$/.test(declared)) {
+    const cap = budget.bytes + Number(declared) * 1024 * INSTALLED_SIZE_FACTOR + INSTALLED_SIZE_SLACK;
+    if (cap < budget.limits.maxUncompressed) {
+      budget.limits.maxUncompressed = cap;
+      budget.why = `twice its Installed-Size of ${declared} KiB, plus 1 MiB`;
+    }
+  }
 
   const entries: FsEntry[] = [];
   /** What each path is so far, so a hardlink can be checked against what came before it. */
@@ -256,7 +274,7 @@ async function* bounded(chunks: AsyncIterable<Uint8Array>, member: string, where
     if (budget.bytes > budget.limits.maxUncompressed) {
       throw new PithError(
         'DEB_TOO_LARGE',
-        `${where}: expected at most ${budget.limits.maxUncompressed} bytes of uncompressed control and data, found more while reading ${member} (a decompression bomb?)`,
+        `${where}: expected at most ${budget.limits.maxUncompressed} bytes of uncompressed control and data${budget.why ? ` (${budget.why})` : ''}, found more while reading ${member} (a decompression bomb?)`,
         { details: { deb: where, member, limit: budget.limits.maxUncompressed } },
       );
     }

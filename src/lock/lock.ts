@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { arch as nodeArch } from 'node:process';
-import { dirname, join } from 'node:path';
-import { writeFileAtomic, sha256Hex } from '../cache/store.ts';
+import { basename, dirname, join } from 'node:path';
+import { removeStaleTemps, writeFileAtomic, sha256Hex } from '../cache/store.ts';
 import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
@@ -233,6 +233,7 @@ function candidateOf(packages: BinaryPackage[], name: string): LockedPackage | u
 }
 
 export async function writeLock(path: string, lockFile: LockFile): Promise<void> {
+  await removeStaleTemps(dirname(path), basename(path)); // what a killed pith left beside the lock
   await writeFileAtomic(path, canonicalJson(lockFile));
 }
 
