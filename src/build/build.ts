@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
@@ -19,6 +19,7 @@ import { fetchDebs } from './fetch.ts';
 import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
+import { digestOfSources } from './source-digest.ts';
 import { writeStatusD } from './status.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -226,6 +227,8 @@ async function assemble(
 }
 
 const BUILD_FORMAT = 'build-v1';
+/** Defined by the bundler (scripts/bundle.ts) as the digest of the sources it bundled; absent when run from src/. */
+declare const PITH_SOURCE_DIGEST: string | undefined;
 let sourceDigest: string | undefined;
 
 /**
@@ -235,7 +238,7 @@ let sourceDigest: string | undefined;
  */
 function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, specFiles: FsEntry[], sourceDateEpoch: number): string {
   const { spec } = loaded;
-  sourceDigest ??= digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
+  sourceDigest ??= typeof PITH_SOURCE_DIGEST === 'string' ? PITH_SOURCE_DIGEST : digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
   return sha256Hex(
     canonicalJson({
       format: BUILD_FORMAT,
@@ -248,19 +251,6 @@ function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, spe
       files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
     }),
   );
-}
-
-function digestOfSources(root: string): string {
-  const parts: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.ts')) parts.push(`${path.slice(root.length)} ${sha256Hex(readFileSync(path))}`);
-    }
-  };
-  walk(root);
-  return sha256Hex(parts.join('\n'));
 }
 
 interface BuildRecord {
