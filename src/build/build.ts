@@ -10,7 +10,7 @@ import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { FsTree, normalisePath } from '../fs/tree.ts';
 import { lock, loadLockFor, lockPathFor, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
-import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer } from '../oci/image.ts';
+import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
@@ -46,6 +46,8 @@ export interface LayerReport {
   /** What the layer holds: `source:NAME`, `packages`, `pith`, `files`, `filesystem`. */
   comment: string;
   packages: string[];
+  /** The compressed blob came from the cache (the same tar was compressed before): no compression ran for it. */
+  cached: boolean;
 }
 
 export interface ArchBuild {
@@ -165,7 +167,14 @@ async function buildArch(
     architecture: arch,
     digest: image.digest,
     cached: cached !== null,
-    layers: image.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: l.diffId, comment: assembled.layerInfo[i]!.comment, packages: assembled.layerInfo[i]!.packages })),
+    layers: image.layers.map((l, i) => ({
+      digest: l.digest,
+      size: l.size,
+      diffId: l.diffId,
+      comment: assembled.layerInfo[i]!.comment,
+      packages: assembled.layerInfo[i]!.packages,
+      cached: assembled.blobsFromCache.has(l.diffId),
+    })),
     trimmed: assembled.trimmed,
     scripts: assembled.scripts,
     excluded: lockFile.architectures[arch]!.excluded,
@@ -180,6 +189,8 @@ interface Assembled {
   user: string;
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
+  /** diffIds of the layers whose compressed blob came from the cache. */
+  blobsFromCache: ReadonlySet<Digest>;
 }
 
 async function assemble(
@@ -216,13 +227,15 @@ async function assemble(
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
-  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment })));
+  const blobCache = layerBlobCache(new ContentStore(options.cacheDir ?? defaultCacheDir()));
+  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache })));
   return {
     layers,
     layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),
     user: accounts.user,
     trimmed,
     scripts,
+    blobsFromCache: blobCache.hits,
   };
 }
 
@@ -280,20 +293,45 @@ async function loadBuild(store: ContentStore, key: string): Promise<Assembled | 
     user: record.user,
     trimmed: record.trimmed,
     scripts: record.scripts,
+    blobsFromCache: new Set(layers.map((l) => l.diffId)),
   };
 }
 
+/** Records a build; its layer blobs are in the store already, put there (or found there) by `layerBlobCache`. */
 async function saveBuild(store: ContentStore, key: string, assembled: Assembled): Promise<void> {
-  const layers = await Promise.all(
-    assembled.layers.map(async (l, i) => ({
-      blob: await store.put(await l.bytes()),
-      diffId: l.diffId,
-      comment: assembled.layerInfo[i]!.comment,
-      packages: assembled.layerInfo[i]!.packages,
-    })),
-  );
+  const layers = assembled.layers.map((l, i) => ({
+    blob: l.digest.slice('sha256:'.length),
+    diffId: l.diffId,
+    comment: assembled.layerInfo[i]!.comment,
+    packages: assembled.layerInfo[i]!.packages,
+  }));
   const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts };
   await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
+}
+
+const LAYER_BLOB_FORMAT = 'layer-gzip-v1';
+
+/**
+ * Beneath the whole-build record, each layer's compressed blob is cached by its diffId and the gzip settings (all
+ * that determines its bytes), so a build in which one package changed compresses only that package's layer again.
+ * The store re-hashes a blob on every read; a ref to a missing or damaged blob is a miss.
+ */
+function layerBlobCache(store: ContentStore): LayerBlobCache & { hits: Set<Digest> } {
+  const hits = new Set<Digest>();
+  const key = (diffId: Digest) => `${GZIP_SETTINGS} ${diffId}`;
+  return {
+    hits,
+    async get(diffId) {
+      const digest = await store.getRef(LAYER_BLOB_FORMAT, key(diffId));
+      const blob = digest ? await store.get(digest) : null;
+      if (!blob) return null;
+      hits.add(diffId);
+      return new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+    },
+    async put(diffId, blob) {
+      await store.setRef(LAYER_BLOB_FORMAT, key(diffId), await store.put(blob));
+    },
+  };
 }
 
 /** What base-files contributes when it is not installed: the files that say which OS and release this is. */
