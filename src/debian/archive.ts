@@ -1,5 +1,4 @@
 import { gunzipSync } from 'node:zlib';
-import xz from 'xz-decompress';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
@@ -7,6 +6,7 @@ import { PACKAGE_ROWS_FORMAT, packagesFromRows, packagesToRows, parsePackagesInd
 import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } from './release.ts';
 import { PackageUniverse } from './resolve.ts';
 import type { SourceEntry } from './sources.ts';
+import { unxz } from './xz.ts';
 
 export const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -193,9 +193,12 @@ function placeholderSuite(source: SourceEntry, suite: string): SuiteRelease {
   return { uri: source.uri, suite, inRelease: '', date: '', signer: '', components: source.components };
 }
 
+/** Bounds a decompressed index, so a decompression bomb fails before it exhausts memory (Debian's largest is under 100 MB). */
+const MAX_INDEX_BYTES = 1024 ** 3;
+
 const COMPRESSIONS = [
-  { ext: '.xz', decompress: unxz },
-  { ext: '.gz', decompress: async (b: Uint8Array) => new Uint8Array(gunzipSync(b)) },
+  { ext: '.xz', decompress: (b: Uint8Array, maxOutput: number) => unxz(b, { maxOutput }) },
+  { ext: '.gz', decompress: async (b: Uint8Array, maxOutput: number) => new Uint8Array(gunzipSync(b, { maxOutputLength: maxOutput })) },
   { ext: '', decompress: async (b: Uint8Array) => b },
 ];
 
@@ -272,7 +275,7 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
 async function decodeIndex(
   ctx: Context,
   body: Uint8Array,
-  variant: { decompress: (b: Uint8Array) => Promise<Uint8Array> },
+  variant: { decompress: (b: Uint8Array, maxOutput: number) => Promise<Uint8Array> },
   plain: ReleaseFile | undefined,
   origin: IndexOrigin,
   where: string,
@@ -281,7 +284,7 @@ async function decodeIndex(
 ): Promise<BinaryPackage[]> {
   let text: Uint8Array;
   try {
-    text = await variant.decompress(body);
+    text = await variant.decompress(body, MAX_INDEX_BYTES);
   } catch (e) {
     throw new PithError('INDEX_CORRUPT', `${where}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
   }
@@ -306,9 +309,4 @@ function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releas
       `${url}: expected SHA256 ${expected.sha256} as listed in ${releaseUrl}/InRelease, found ${digest}; nothing was cached`,
     );
   }
-}
-
-async function unxz(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new xz.XzReadableStream(new Blob([new Uint8Array(data)]).stream());
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
