@@ -2,7 +2,8 @@
  * xz decompression for .deb members and Packages.xz indexes. The host's `xz` (xz-utils) runs as a child process
  * when it is on PATH: it decodes several times faster than the built-in WebAssembly decoder (xz-decompress, about
  * 30 MB/s) and several of them run at once, where the wasm decoder serialises every stream in the process on one
- * context. The wasm decoder remains the fallback, so pith needs nothing installed; `PITH_XZ=wasm` forces it.
+ * context. Small streams (control.tar members) stay in-process, where decoding costs less than starting a process.
+ * The wasm decoder remains the fallback, so pith needs nothing installed; `PITH_XZ=wasm` or `host` forces one.
  *
  * Both yield the same bytes; they differ only in what they refuse: xz-embedded cannot check a SHA-256 integrity
  * check (xz-utils, like dpkg's liblzma, can). Errors are plain `Error`s saying what went wrong; each caller turns
@@ -17,31 +18,42 @@ import xz from 'xz-decompress';
 export type XzDecoder = 'host' | 'wasm';
 
 export interface XzOptions {
-  /** Default: `PITH_XZ` if set to `host` or `wasm`, else `host` when `xz` is on PATH, else `wasm`. */
+  /** Default: `chooseXzDecoder` for the input's size. */
   decoder?: XzDecoder;
   /** The decoder stops and an error is raised once the output would exceed this many bytes. */
   maxOutput?: number;
 }
 
-let hostXz: boolean | undefined;
+/** Below this many compressed bytes the wasm decoder is quicker than spawning xz (a fork of this whole process). */
+const IN_PROCESS_BELOW = 64 * 1024;
 
-export function defaultXzDecoder(env: NodeJS.ProcessEnv = process.env): XzDecoder {
+/** Whether a PATH holds an executable xz, looked up once per PATH. */
+const xzOnPath = new Map<string, boolean>();
+
+/** `PITH_XZ` if set to `host` or `wasm`; else the host's xz for a stream of `inputBytes` or more when xz is on PATH. */
+export function chooseXzDecoder(inputBytes: number, env: NodeJS.ProcessEnv = process.env): XzDecoder {
   if (env.PITH_XZ === 'wasm' || env.PITH_XZ === 'host') return env.PITH_XZ;
-  hostXz ??= (env.PATH ?? '').split(delimiter).some((dir) => {
-    if (dir === '') return false;
-    try {
-      accessSync(join(dir, 'xz'), fsConstants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  return hostXz ? 'host' : 'wasm';
+  if (inputBytes < IN_PROCESS_BELOW) return 'wasm';
+  const path = env.PATH ?? '';
+  let found = xzOnPath.get(path);
+  if (found === undefined) {
+    found = path.split(delimiter).some((dir) => {
+      if (dir === '') return false;
+      try {
+        accessSync(join(dir, 'xz'), fsConstants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    xzOnPath.set(path, found);
+  }
+  return found ? 'host' : 'wasm';
 }
 
 /** Decompresses an xz stream held in memory, chunk by chunk; stopping early ends the decoder. */
 export async function* unxzStream(data: Uint8Array, options: XzOptions = {}): AsyncGenerator<Uint8Array> {
-  const chunks = (options.decoder ?? defaultXzDecoder()) === 'host' ? hostUnxz(data) : wasmUnxz(data);
+  const chunks = (options.decoder ?? chooseXzDecoder(data.byteLength)) === 'host' ? hostUnxz(data) : wasmUnxz(data);
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.byteLength;

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { defaultXzDecoder, unxz, unxzStream, type XzDecoder } from '../../src/debian/xz.ts';
+import { chooseXzDecoder, unxz, unxzStream, type XzDecoder } from '../../src/debian/xz.ts';
 import { missingTools } from '../fixtures/apt.ts';
 
 const skip = missingTools({ xz: 'xz-utils' });
@@ -16,9 +16,13 @@ function xz(data: Uint8Array, ...args: string[]): Uint8Array {
 }
 
 describe('choosing the decoder', () => {
-  it('uses the host xz when it is on PATH, the built-in wasm decoder otherwise; PITH_XZ overrides', { skip }, () => {
-    assert.equal(defaultXzDecoder({ PATH: process.env.PATH }), 'host');
-    assert.equal(defaultXzDecoder({ PATH: process.env.PATH, PITH_XZ: 'wasm' }), 'wasm');
+  it('uses the host xz when it is on PATH, except for small streams, and the built-in wasm decoder otherwise; PITH_XZ overrides', { skip }, () => {
+    const PATH = process.env.PATH;
+    assert.equal(chooseXzDecoder(1 << 20, { PATH }), 'host');
+    assert.equal(chooseXzDecoder(4096, { PATH }), 'wasm');
+    assert.equal(chooseXzDecoder(1 << 20, { PATH, PITH_XZ: 'wasm' }), 'wasm');
+    assert.equal(chooseXzDecoder(4096, { PATH, PITH_XZ: 'host' }), 'host');
+    assert.equal(chooseXzDecoder(1 << 20, { PATH: '/nonexistent' }), 'wasm');
   });
 });
 
