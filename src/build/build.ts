@@ -15,7 +15,7 @@ import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
 import { buildCaBundle } from './certificates.ts';
-import { fetchDebs } from './fetch.ts';
+import { fetchAndReadDebs, fetchDebs } from './fetch.ts';
 import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
@@ -203,8 +203,7 @@ async function assemble(
   options: BuildOptions,
 ): Promise<Assembled> {
   const { spec } = loaded;
-  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onProgress: options.onProgress });
-  const debs = await Promise.all(fetched.map(async ({ pkg, bytes }) => ({ pkg, deb: await readDeb(bytes, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`) })));
+  const debs = await fetchAndReadDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onProgress: options.onProgress });
 
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, relationNames(deb.control['replaces'])]));
