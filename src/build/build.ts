@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
@@ -11,16 +11,17 @@ import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { FsTree } from '../fs/tree.ts';
 import { lock, loadLockFor, lockPathFor, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
-import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer } from '../oci/image.ts';
+import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
 import { applyAlternatives } from './alternatives.ts';
 import { buildCaBundle } from './certificates.ts';
-import { fetchDebs } from './fetch.ts';
+import { fetchAndReadDebs, fetchDebs } from './fetch.ts';
 import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
+import { digestOfSources } from './source-digest.ts';
 import { writeStatusD } from './status.ts';
 import { readSpecFiles } from './files.ts';
 import { verifyLibraries, type LibrariesMode, type LibraryClosure, type LibraryProvision } from './closure.ts';
@@ -52,6 +53,8 @@ export interface LayerReport {
   /** What the layer holds: `source:NAME`, `packages`, `pith`, `files`, `filesystem`. */
   comment: string;
   packages: string[];
+  /** The compressed blob came from the cache (the same tar was compressed before): no compression ran for it. */
+  cached: boolean;
 }
 
 export interface ArchBuild {
@@ -173,7 +176,14 @@ async function buildArch(
     architecture: arch,
     digest: image.digest,
     cached: cached !== null,
-    layers: image.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: l.diffId, comment: assembled.layerInfo[i]!.comment, packages: assembled.layerInfo[i]!.packages })),
+    layers: image.layers.map((l, i) => ({
+      digest: l.digest,
+      size: l.size,
+      diffId: l.diffId,
+      comment: assembled.layerInfo[i]!.comment,
+      packages: assembled.layerInfo[i]!.packages,
+      cached: assembled.blobsFromCache.has(l.diffId),
+    })),
     trimmed: assembled.trimmed,
     scripts: assembled.scripts,
     excluded: lockFile.architectures[arch]!.excluded,
@@ -194,6 +204,8 @@ interface Assembled {
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
   libraries: LibraryClosure[];
+  /** diffIds of the layers whose compressed blob came from the cache. */
+  blobsFromCache: ReadonlySet<Digest>;
 }
 
 async function assemble(
@@ -206,8 +218,7 @@ async function assemble(
   options: BuildOptions,
 ): Promise<Assembled> {
   const { spec } = loaded;
-  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
-  const debs = await Promise.all(fetched.map(async ({ pkg, bytes }) => ({ pkg, deb: await readDeb(bytes, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`) })));
+  const debs = await fetchAndReadDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
 
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, relationNames(deb.control['replaces'])]));
@@ -233,7 +244,8 @@ async function assemble(
   const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
-  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment })));
+  const blobCache = layerBlobCache(new ContentStore(options.cacheDir ?? defaultCacheDir()));
+  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache })));
   return {
     layers,
     layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),
@@ -241,10 +253,13 @@ async function assemble(
     trimmed,
     scripts,
     libraries,
+    blobsFromCache: blobCache.hits,
   };
 }
 
 const BUILD_FORMAT = 'build-v1';
+/** Defined by the bundler (scripts/bundle.ts) as the digest of the sources it bundled; absent when run from src/. */
+declare const PITH_SOURCE_DIGEST: string | undefined;
 let sourceDigest: string | undefined;
 
 /**
@@ -254,7 +269,7 @@ let sourceDigest: string | undefined;
  */
 function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, specFiles: FsEntry[], sourceDateEpoch: number): string {
   const { spec } = loaded;
-  sourceDigest ??= digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
+  sourceDigest ??= typeof PITH_SOURCE_DIGEST === 'string' ? PITH_SOURCE_DIGEST : digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
   return sha256Hex(
     canonicalJson({
       format: BUILD_FORMAT,
@@ -267,19 +282,6 @@ function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, spe
       files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
     }),
   );
-}
-
-function digestOfSources(root: string): string {
-  const parts: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.ts')) parts.push(`${path.slice(root.length)} ${sha256Hex(readFileSync(path))}`);
-    }
-  };
-  walk(root);
-  return sha256Hex(parts.join('\n'));
 }
 
 interface BuildRecord {
@@ -311,20 +313,45 @@ async function loadBuild(store: ContentStore, key: string): Promise<Assembled | 
     trimmed: record.trimmed,
     scripts: record.scripts,
     libraries: record.libraries ?? [],
+    blobsFromCache: new Set(layers.map((l) => l.diffId)),
   };
 }
 
+/** Records a build; its layer blobs are in the store already, put there (or found there) by `layerBlobCache`. */
 async function saveBuild(store: ContentStore, key: string, assembled: Assembled): Promise<void> {
-  const layers = await Promise.all(
-    assembled.layers.map(async (l, i) => ({
-      blob: await store.put(await l.bytes()),
-      diffId: l.diffId,
-      comment: assembled.layerInfo[i]!.comment,
-      packages: assembled.layerInfo[i]!.packages,
-    })),
-  );
+  const layers = assembled.layers.map((l, i) => ({
+    blob: l.digest.slice('sha256:'.length),
+    diffId: l.diffId,
+    comment: assembled.layerInfo[i]!.comment,
+    packages: assembled.layerInfo[i]!.packages,
+  }));
   const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts, libraries: assembled.libraries };
   await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
+}
+
+const LAYER_BLOB_FORMAT = 'layer-gzip-v1';
+
+/**
+ * Beneath the whole-build record, each layer's compressed blob is cached by its diffId and the gzip settings (all
+ * that determines its bytes), so a build in which one package changed compresses only that package's layer again.
+ * The store re-hashes a blob on every read; a ref to a missing or damaged blob is a miss.
+ */
+function layerBlobCache(store: ContentStore): LayerBlobCache & { hits: Set<Digest> } {
+  const hits = new Set<Digest>();
+  const key = (diffId: Digest) => `${GZIP_SETTINGS} ${diffId}`;
+  return {
+    hits,
+    async get(diffId) {
+      const digest = await store.getRef(LAYER_BLOB_FORMAT, key(diffId));
+      const blob = digest ? await store.get(digest) : null;
+      if (!blob) return null;
+      hits.add(diffId);
+      return new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+    },
+    async put(diffId, blob) {
+      await store.setRef(LAYER_BLOB_FORMAT, key(diffId), await store.put(blob));
+    },
+  };
 }
 
 /** What base-files contributes when it is not installed: the files that say which OS and release this is. */
@@ -425,7 +452,7 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
     const packages = shared.flatMap(([, g]) => [...g.packages]).sort();
     layers.push({ comment: `packages: ${packages.join(' ')}`, packages, entries: shared.flatMap(([, g]) => g.entries) });
   }
-  if (pith.length) layers.push({ comment: 'pith: accounts, CA bundle, time zone', packages: [], entries: pith });
+  if (pith.length) layers.push({ comment: 'pith: what maintainer scripts would have made (accounts, CA bundle, time zone, alternatives) and os-release', packages: [], entries: pith });
   if (files.length) layers.push({ comment: 'files from the spec', packages: [], entries: files });
   return layers;
 }

@@ -1,5 +1,6 @@
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import type { ArchiveEvent } from '../debian/archive.ts';
+import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError } from '../errors.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
@@ -12,6 +13,8 @@ export interface FetchDebsOptions {
   fetch?: Omit<FetchOptions, 'onProgress'>;
   /** Download progress, as the archive reports its index downloads (so one progress display serves both). */
   onEvent?: (event: ArchiveEvent) => void;
+  /** Called with each verified .deb as soon as it is at hand (from the cache or the network). */
+  onFetched?: (deb: FetchedDeb) => void;
 }
 
 export interface FetchedDeb {
@@ -45,6 +48,7 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       const label = `${pkg.name} ${pkg.version}`;
       if (cached) {
         results[i] = { pkg, bytes: cached };
+        options.onFetched?.(results[i]!);
         options.onEvent?.({ kind: 'cache-hit', what: label });
         continue;
       }
@@ -67,6 +71,7 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       }
       await store.put(bytes, pkg.sha256);
       results[i] = { pkg, bytes };
+      options.onFetched?.(results[i]!);
       options.onEvent?.({ kind: 'fetch-done', url });
     }
   };
@@ -75,4 +80,25 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
     throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
   }
   return results;
+}
+
+/**
+ * `fetchDebs`, each .deb read (`readDeb`) as soon as it is verified, so decompressing the first packages overlaps
+ * downloading the rest. In the order of `packages`.
+ */
+export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
+  const reading = new Map<LockedPackage, Promise<Deb>>();
+  const fetched = await fetchDebs(lock, packages, {
+    ...options,
+    onFetched: (f) => {
+      options.onFetched?.(f);
+      const deb = readDeb(f.bytes, `${f.pkg.name}_${f.pkg.version}_${f.pkg.architecture}.deb`);
+      deb.catch(() => {}); // awaited below; a failed download must not leave this rejection unobserved
+      reading.set(f.pkg, deb);
+    },
+  }).catch(async (e: unknown) => {
+    await Promise.allSettled(reading.values());
+    throw e;
+  });
+  return Promise.all(fetched.map(async ({ pkg }) => ({ pkg, deb: await reading.get(pkg)! })));
 }

@@ -1,6 +1,5 @@
 import { gunzipSync } from 'node:zlib';
 import { dirname } from 'node:path/posix';
-import xz from 'xz-decompress';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { CONTENTS_FORMAT, ContentsIndex, parseContents } from './contents.ts';
@@ -9,6 +8,7 @@ import { PACKAGE_ROWS_FORMAT, packagesFromRows, packagesToRows, parsePackagesInd
 import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } from './release.ts';
 import { PackageUniverse } from './resolve.ts';
 import type { SourceEntry } from './sources.ts';
+import { unxz } from './xz.ts';
 
 export const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -235,9 +235,12 @@ function placeholderSuite(source: SourceEntry, suite: string): SuiteRelease {
   return { uri: source.uri, suite, inRelease: '', date: '', signer: '', components: source.components };
 }
 
+/** Bounds a decompressed index, so a decompression bomb fails before it exhausts memory (Debian's largest is under 100 MB). */
+const MAX_INDEX_BYTES = 1024 ** 3;
+
 const COMPRESSIONS = [
-  { ext: '.xz', decompress: unxz },
-  { ext: '.gz', decompress: async (b: Uint8Array) => new Uint8Array(gunzipSync(b)) },
+  { ext: '.xz', decompress: (b: Uint8Array, maxOutput: number) => unxz(b, { maxOutput }) },
+  { ext: '.gz', decompress: async (b: Uint8Array, maxOutput: number) => new Uint8Array(gunzipSync(b, { maxOutputLength: maxOutput })) },
   { ext: '', decompress: async (b: Uint8Array) => b },
 ];
 
@@ -370,7 +373,7 @@ async function loadContentsFile(ctx: Context, o: OpenedSuite, path: string, plai
 async function decodeIndex(
   ctx: Context,
   body: Uint8Array,
-  variant: { decompress: (b: Uint8Array) => Promise<Uint8Array> },
+  variant: Pick<Variant, 'decompress'>,
   plain: ReleaseFile | undefined,
   origin: IndexOrigin,
   where: string,
@@ -387,14 +390,14 @@ async function decodeIndex(
 /** Decompresses a file whose compressed bytes were verified, and checks the result against the Release too. */
 async function decompressVerified(
   body: Uint8Array,
-  variant: { decompress: (b: Uint8Array) => Promise<Uint8Array> },
+  variant: Pick<Variant, 'decompress'>,
   plain: ReleaseFile | undefined,
   where: string,
   releaseUrl: string,
 ): Promise<Uint8Array> {
   let text: Uint8Array;
   try {
-    text = await variant.decompress(body);
+    text = await variant.decompress(body, MAX_INDEX_BYTES);
   } catch (e) {
     throw new PithError('INDEX_CORRUPT', `${where}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
   }
@@ -416,9 +419,4 @@ function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releas
       `${url}: expected SHA256 ${expected.sha256} as listed in ${releaseUrl}/InRelease, found ${digest}; nothing was cached`,
     );
   }
-}
-
-async function unxz(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new xz.XzReadableStream(new Blob([new Uint8Array(data)]).stream());
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }

@@ -119,6 +119,33 @@ describe('pith build', { skip }, () => {
     }
   });
 
+  it('when one package changes, only its layer is compressed again; the image is the one a cold build makes', async () => {
+    const layerCache = join(scratch, 'layer-cache');
+    // The same spec twice: without the security suite (libfoo1 1.0-1), then with it (libfoo1 1.0-1+deb12u1).
+    const specIn = (name: string, text: string) => {
+      const dir = mkdtempSync(join(scratch, `${name}-`));
+      writeFileSync(join(dir, 'pith.yaml'), text);
+      return join(dir, 'pith.yaml');
+    };
+    const updated = fixtureSpec(server, 'packages: [app]\n');
+    const before = await build(specIn('before', updated.replace('suites: [fixture, fixture-security]', 'suites: [fixture]')), {
+      cacheDir: layerCache,
+      outputs: [`oci:${join(scratch, 'out-before')}:app`],
+    });
+    assert.ok(before.architectures[0]!.layers.every((l) => !l.cached), 'a cold build compresses every layer');
+    const after = await build(specIn('after', updated), { cacheDir: layerCache, outputs: [`oci:${join(scratch, 'out-after')}:app`] });
+    assert.equal(after.architectures[0]!.cached, false, 'not the same build');
+    const changed = after.architectures[0]!.layers.filter((l) => !l.cached);
+    assert.deepEqual(changed.map((l) => l.comment), ['source foo: libfoo1']);
+    const unchanged = after.architectures[0]!.layers.filter((l) => l.cached);
+    assert.ok(unchanged.length >= 3);
+    for (const l of unchanged) assert.ok(before.architectures[0]!.layers.some((b) => b.digest === l.digest), `${l.comment}: the blob of the earlier build`);
+
+    const cold = await build(specIn('cold', updated), { cacheDir: join(scratch, 'layer-cache-cold'), outputs: [`oci:${join(scratch, 'out-cold')}:app`] });
+    assert.equal(cold.digest, after.digest);
+    assert.deepEqual(cold.architectures[0]!.layers.map((l) => l.digest), after.architectures[0]!.layers.map((l) => l.digest));
+  });
+
   it('runs under runc', { skip: runcSkip }, async () => {
     const out = join(scratch, 'out-run');
     await build(spec, { cacheDir, outputs: [`oci:${out}:hello`] });

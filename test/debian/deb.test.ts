@@ -419,22 +419,37 @@ describe('readDeb on hostile and broken debs', () => {
     });
   }
 
-  it('says why an xz stream it cannot check is refused (SHA-256; dpkg-deb writes CRC64)', { skip }, async () => {
+  /** Runs `fn` with the host's xz or the built-in wasm decoder (src/debian/xz.ts), as PITH_XZ chooses. */
+  async function withXz(decoder: 'host' | 'wasm', fn: () => Promise<void>): Promise<void> {
+    const saved = process.env.PITH_XZ;
+    process.env.PITH_XZ = decoder;
+    try {
+      await fn();
+    } finally {
+      if (saved === undefined) delete process.env.PITH_XZ;
+      else process.env.PITH_XZ = saved;
+    }
+  }
+
+  it('reads an xz stream with a SHA-256 check with the host xz, and says why the wasm decoder refuses it', { skip }, async () => {
     const data = run('xz', ['-c', '-0', '--check=sha256'], { input: await tarOf(benignData) });
     const deb = ar([['debian-binary', enc('2.0\n')], ['control.tar.gz', gzipSync(await tarOf([{ name: './control', content: CONTROL }]))], ['data.tar.xz', data]]);
-    await rejectsCode(readDeb(deb, 'sha.deb'), 'DEB_MALFORMED', 'sha.deb', 'data.tar.xz', 'SHA-256');
+    await withXz('host', async () => assert.equal((await readDeb(deb, 'sha.deb')).entries.length, 3));
+    await withXz('wasm', () => rejectsCode(readDeb(deb, 'sha.deb'), 'DEB_MALFORMED', 'sha.deb', 'data.tar.xz', 'SHA-256'));
   });
 
-  it('leaves the xz decoder usable after a refused package', { skip, timeout: 30_000 }, async () => {
-    // The refusal comes while most of the xz stream is still unread; a decoder left held would hang the next read.
-    const hostile = await craftedDeb([{ name: './dev-null', type: 'character-device', devmajor: 1, devminor: 3 }, { name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
-    await rejectsCode(readDeb(hostile, 'dev.deb'), 'DEB_UNSUPPORTED_ENTRY');
-    const big = await craftedDeb([{ name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
-    await rejectsCode(readDeb(big, 'bomb.deb', { maxUncompressed: 100_000 }), 'DEB_TOO_LARGE');
-    await rejectsCode(readDeb(big, 'few.deb', { maxEntries: 1 }), 'DEB_TOO_LARGE');
-    const fine = await readDeb(await craftedDeb(benignData, { compression: 'xz' }), 'fine.deb');
-    assert.equal(fine.entries.length, 3);
-  });
+  for (const decoder of ['host', 'wasm'] as const) {
+    it(`leaves the ${decoder} xz decoder usable after refused packages`, { skip, timeout: 30_000 }, () => withXz(decoder, async () => {
+      // The refusal comes while most of the xz stream is still unread; a decoder left held would hang the next read.
+      const hostile = await craftedDeb([{ name: './dev-null', type: 'character-device', devmajor: 1, devminor: 3 }, { name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
+      await rejectsCode(readDeb(hostile, 'dev.deb'), 'DEB_UNSUPPORTED_ENTRY');
+      const big = await craftedDeb([{ name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
+      await rejectsCode(readDeb(big, 'bomb.deb', { maxUncompressed: 100_000 }), 'DEB_TOO_LARGE');
+      await rejectsCode(readDeb(big, 'few.deb', { maxEntries: 1 }), 'DEB_TOO_LARGE');
+      const fine = await readDeb(await craftedDeb(benignData, { compression: 'xz' }), 'fine.deb');
+      assert.equal(fine.entries.length, 3);
+    }));
+  }
 
   it('checks the ar members the way dpkg-deb does', async () => {
     const control = gzipSync(await tarOf([{ name: './control', content: CONTROL }]));
