@@ -48,7 +48,10 @@ export interface BuildOptions {
 
 export interface LayerReport {
   digest: string;
+  /** Compressed, as pulled. */
   size: number;
+  /** The uncompressed tar, as unpacked on a node. */
+  uncompressedSize: number;
   diffId: string;
   /** What the layer holds: `source:NAME`, `packages`, `pith`, `files`, `filesystem`. */
   comment: string;
@@ -63,6 +66,8 @@ export interface ArchBuild {
   /** The layers came from the build cache (an identical earlier build). */
   cached: boolean;
   layers: LayerReport[];
+  /** Sums over the layers. */
+  size: { compressed: number; uncompressed: number };
   trimmed: Array<{ path: string; owner?: string; rule: string }>;
   scripts: Array<{ package: string; script: string; covered: string | null; note?: string }>;
   excluded: LockFile['architectures'][string]['excluded'];
@@ -172,18 +177,21 @@ async function buildArch(
     sourceDateEpoch,
     annotations: { 'org.opencontainers.image.title': spec.name, ...(spec.annotations ?? {}) },
   });
+  const layers: LayerReport[] = image.layers.map((l, i) => ({
+    digest: l.digest,
+    size: l.size,
+    uncompressedSize: l.uncompressedSize!,
+    diffId: l.diffId,
+    comment: assembled.layerInfo[i]!.comment,
+    packages: assembled.layerInfo[i]!.packages,
+    cached: assembled.blobsFromCache.has(l.diffId),
+  }));
   const report: ArchBuild = {
     architecture: arch,
     digest: image.digest,
     cached: cached !== null,
-    layers: image.layers.map((l, i) => ({
-      digest: l.digest,
-      size: l.size,
-      diffId: l.diffId,
-      comment: assembled.layerInfo[i]!.comment,
-      packages: assembled.layerInfo[i]!.packages,
-      cached: assembled.blobsFromCache.has(l.diffId),
-    })),
+    layers,
+    size: { compressed: layers.reduce((n, l) => n + l.size, 0), uncompressed: layers.reduce((n, l) => n + l.uncompressedSize, 0) },
     trimmed: assembled.trimmed,
     scripts: assembled.scripts,
     excluded: lockFile.architectures[arch]!.excluded,
@@ -257,7 +265,7 @@ async function assemble(
   };
 }
 
-const BUILD_FORMAT = 'build-v1';
+const BUILD_FORMAT = 'build-v2';
 /** Defined by the bundler (scripts/bundle.ts) as the digest of the sources it bundled; absent when run from src/. */
 declare const PITH_SOURCE_DIGEST: string | undefined;
 let sourceDigest: string | undefined;
@@ -286,7 +294,7 @@ function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, spe
 
 interface BuildRecord {
   format: string;
-  layers: Array<{ blob: string; diffId: Digest; comment: string; packages: string[] }>;
+  layers: Array<{ blob: string; diffId: Digest; uncompressedSize: number; comment: string; packages: string[] }>;
   user: string;
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
@@ -304,7 +312,7 @@ async function loadBuild(store: ContentStore, key: string): Promise<Assembled | 
   for (const l of record.layers) {
     const blob = await store.get(l.blob);
     if (!blob) return null;
-    layers.push(layerFromBlob(new Uint8Array(blob), { diffId: l.diffId, history: l.comment }));
+    layers.push(layerFromBlob(new Uint8Array(blob), { diffId: l.diffId, uncompressedSize: l.uncompressedSize, history: l.comment }));
   }
   return {
     layers,
@@ -322,6 +330,7 @@ async function saveBuild(store: ContentStore, key: string, assembled: Assembled)
   const layers = assembled.layers.map((l, i) => ({
     blob: l.digest.slice('sha256:'.length),
     diffId: l.diffId,
+    uncompressedSize: l.uncompressedSize!,
     comment: assembled.layerInfo[i]!.comment,
     packages: assembled.layerInfo[i]!.packages,
   }));

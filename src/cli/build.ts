@@ -50,8 +50,7 @@ export function buildCommand(): Command {
       }
       if (result.lockCreated) process.stdout.write(`locked ${result.lockPath}\n`);
       for (const arch of result.architectures) {
-        const bytes = arch.layers.reduce((n, l) => n + l.size, 0);
-        process.stdout.write(`${arch.architecture}: ${arch.layers.length} layers, ${(bytes / 1e6).toFixed(1)} MB compressed; ${arch.trimmed.length} paths trimmed; ${arch.excluded.length} packages left out; ${arch.scripts.length} maintainer scripts not run\n`);
+        process.stdout.write(`${arch.architecture}: ${arch.layers.length} layers, ${(arch.size.compressed / 1e6).toFixed(1)} MB compressed (${(arch.size.uncompressed / 1e6).toFixed(1)} MB unpacked); ${arch.trimmed.length} paths trimmed; ${arch.excluded.length} packages left out; ${arch.scripts.length} maintainer scripts not run\n`);
         const { files, added } = arch.libraries;
         if (files.length > 0) {
           const addedNames = [...new Set(added.map((a) => a.package))].sort();

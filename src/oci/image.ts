@@ -17,6 +17,8 @@ export interface Layer {
   size: number;
   /** SHA-256 of the uncompressed tar: what the config's rootfs lists and runtimes verify after decompressing. */
   diffId: Digest;
+  /** Bytes of the uncompressed tar, when known (what a node's disk holds after pulling). */
+  uncompressedSize?: number;
   bytes(): Promise<Uint8Array>;
   /** The config history's `created_by` for this layer, e.g. the packages in it. */
   history?: string;
@@ -158,16 +160,17 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
     blob = await gzipLayer(tar);
     await options.blobCache?.put(diffId, blob);
   }
-  return layerFromBlob(blob, { diffId, history: options.comment });
+  return layerFromBlob(blob, { diffId, uncompressedSize: tar.byteLength, history: options.comment });
 }
 
 /** A layer from a compressed blob already at hand (e.g. the cache); `diffId` is trusted, the digest computed. */
-export function layerFromBlob(blob: Uint8Array, options: { diffId: Digest; history?: string; mediaType?: string }): Layer {
+export function layerFromBlob(blob: Uint8Array, options: { diffId: Digest; uncompressedSize?: number; history?: string; mediaType?: string }): Layer {
   return {
     mediaType: options.mediaType ?? MediaType.layerGzip,
     digest: digestOf(blob),
     size: blob.byteLength,
     diffId: options.diffId,
+    ...(options.uncompressedSize === undefined ? {} : { uncompressedSize: options.uncompressedSize }),
     bytes: async () => blob,
     ...(options.history === undefined ? {} : { history: options.history }),
   };

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { loadSpec } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
@@ -108,7 +109,16 @@ describe('against a fixture archive', { skip }, () => {
     const summary = JSON.parse(json.stdout);
     assert.equal(summary.digest, lines.at(-1));
     assert.deepEqual(summary.architectures[0].excluded.map((e: { name: string }) => e.name), ['init-system-helpers']);
-    assert.ok(summary.architectures[0].layers.every((l: { digest: string; size: number }) => /^sha256:/.test(l.digest) && l.size > 0));
+    const layers: Array<{ digest: string; size: number; uncompressedSize: number }> = summary.architectures[0].layers;
+    for (const l of layers) {
+      const blob = readFileSync(join(dir, 'layout', 'blobs', 'sha256', l.digest.slice('sha256:'.length)));
+      assert.equal(blob.length, l.size, `${l.digest}: compressed size`);
+      assert.equal(gunzipSync(blob).length, l.uncompressedSize, `${l.digest}: uncompressed size`);
+    }
+    assert.deepEqual(summary.architectures[0].size, {
+      compressed: layers.reduce((n, l) => n + l.size, 0),
+      uncompressed: layers.reduce((n, l) => n + l.uncompressedSize, 0),
+    });
     const missing = await pith(['build', '--lock', join(dir, 'nope.lock'), spec]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^pith: .*nope\.lock: cannot read the lock/);
