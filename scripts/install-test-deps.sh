@@ -24,6 +24,8 @@ packages=(
   docker.io    # dockerd + its docker client: docker load of the docker-archive, docker run
   qemu-user-static  # qemu-aarch64-static runs the arm64 image's entrypoint from its unpacked rootfs
   libssl-dev   # OpenSSL headers: examples/base/hello.c links libssl dynamically
+  docker-registry  # the real registry push, pull and copy run against (test/fixtures/registry.ts)
+  apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
