@@ -1,12 +1,14 @@
 /**
- * Output destinations, named as skopeo names them. Every transport writes from the same `Image`/`ImageIndex`
- * model, so adding one (a registry, a daemon) means adding a module here, not touching the build.
+ * Image locations, named as skopeo names them — outputs of a build, and sources and destinations of a copy. Every
+ * transport reads into and writes from the same `Image`/`ImageIndex` model, so any source copies to any
+ * destination through one code path, and adding a transport means adding a module here, not touching the build.
  */
 import { PithError } from '../errors.ts';
 import type { Image, ImageIndex } from './image.ts';
 import { checkTag, writeLayout } from './layout.ts';
 import { writeOciArchive } from './archive.ts';
 import { normaliseRepoTag, writeDockerArchive } from './docker-archive.ts';
+import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from './read.ts';
 
 export type Destination =
   | { transport: 'oci'; path: string; tag?: string }
@@ -48,6 +50,41 @@ export function parseDestination(text: string): Destination {
 export function formatDestination(d: Destination): string {
   const ref = d.transport === 'docker-archive' ? d.reference : d.tag;
   return `${d.transport}:${d.path}${ref === undefined ? '' : `:${ref}`}`;
+}
+
+/** Reads the image or index at a location (parsed as `parseDestination` parses). */
+export async function readImage(source: Destination | string): Promise<Image | ImageIndex> {
+  const s = typeof source === 'string' ? parseDestination(source) : source;
+  switch (s.transport) {
+    case 'oci':
+      return readLayout(s.path, { tag: s.tag });
+    case 'oci-archive':
+      return readOciArchive(s.path, { tag: s.tag });
+    case 'docker-archive':
+      return readDockerArchive(s.path, { reference: s.reference });
+  }
+}
+
+export interface CopyOptions {
+  /** Copy only this platform of an index, e.g. "linux/arm64". */
+  platform?: string;
+}
+
+export interface CopyResult {
+  source: string;
+  destination: string;
+  /** Of what was written: the index's, or the image's when one platform was chosen. */
+  digest: string;
+}
+
+/** Copies an image or index from any transport to any other. */
+export async function copyImage(source: Destination | string, destination: Destination | string, options: CopyOptions = {}): Promise<CopyResult> {
+  const s = typeof source === 'string' ? parseDestination(source) : source;
+  const d = typeof destination === 'string' ? parseDestination(destination) : destination;
+  const read = await readImage(s);
+  const x = options.platform === undefined ? read : selectPlatform(read, options.platform);
+  await writeImage(d, x);
+  return { source: formatDestination(s), destination: formatDestination(d), digest: x.digest };
 }
 
 export async function writeImage(destination: Destination | string, x: Image | ImageIndex): Promise<void> {
