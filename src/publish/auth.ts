@@ -54,7 +54,8 @@ export type TokenFetch = (url: string, init: RequestInit, what: string) => Promi
 /** One registry's authentication state: the last challenge, the credentials, and cached tokens. */
 export class Authenticator {
   private challenge: Challenge | undefined;
-  private readonly tokens = new Map<string, CachedToken>();
+  /** In flight or received, so parallel requests for the same scopes share one token request. */
+  private readonly tokens = new Map<string, Promise<CachedToken>>();
 
   constructor(
     private readonly registry: string,
@@ -68,8 +69,9 @@ export class Authenticator {
     if (c) this.challenge = c;
   }
 
-  get scheme(): Challenge['scheme'] | undefined {
-    return this.challenge?.scheme;
+  /** The registry's last challenge: undefined when it asked for no authentication. */
+  get current(): Challenge | undefined {
+    return this.challenge;
   }
 
   /** The Authorization header for a request needing `scopes`, or undefined when the registry asked for none. */
@@ -84,24 +86,34 @@ export class Authenticator {
       return `Basic ${Buffer.from(`${creds.username ?? ''}:${creds.password}`).toString('base64')}`;
     }
     const key = scopeKey(scopes);
-    const cached = this.tokens.get(key);
-    if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
-    const fresh = await this.requestToken(c, scopes);
-    this.tokens.set(key, fresh);
-    return `Bearer ${fresh.token}`;
+    let pending = this.tokens.get(key);
+    if (pending) {
+      const token = await pending.catch(() => undefined);
+      if (!token || token.expiresAt <= Date.now()) pending = undefined;
+    }
+    if (!pending) {
+      pending = this.requestToken(c, scopes);
+      this.tokens.set(key, pending);
+      pending.catch(() => { if (this.tokens.get(key) === pending) this.tokens.delete(key); });
+    }
+    return `Bearer ${(await pending).token}`;
   }
 
   /**
    * After a 401: take its challenge, forget the token that was refused, and say whether a retry can help — once
    * per request, and only when a fresh token (or credentials for basic) could differ from what was sent.
    */
-  async refresh(header: string | null, scopes: readonly string[]): Promise<boolean> {
+  async refresh(header: string | null, scopes: readonly string[], sent: string | undefined): Promise<boolean> {
     const before = this.challenge;
     this.observe(header);
     const c = this.challenge;
     if (!c) return false;
     if (c.scheme === 'basic') return before?.scheme !== 'basic';
-    this.tokens.delete(scopeKey(scopes));
+    // Parallel requests refused the same token all land here: only the first drops it, the rest reuse its successor.
+    const key = scopeKey(scopes);
+    const current = this.tokens.get(key);
+    const token = await current?.catch(() => undefined);
+    if (current && (!token || `Bearer ${token.token}` === sent)) this.tokens.delete(key);
     return true;
   }
 

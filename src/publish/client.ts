@@ -170,7 +170,7 @@ export class RegistryClient {
       const authorization = sameOrigin ? await this.auth.header(r.scopes) : undefined;
       if (authorization) headers.authorization = authorization;
       const res = await this.send(url, { method: r.method, headers, body: r.body as BodyInit | undefined }, r.what, r.retry ?? true);
-      if (res.status === 401 && authTries === 0 && sameOrigin && (await this.auth.refresh(res.headers.get('www-authenticate'), r.scopes))) {
+      if (res.status === 401 && authTries === 0 && sameOrigin && (await this.auth.refresh(res.headers.get('www-authenticate'), r.scopes, authorization))) {
         await res.body?.cancel();
         continue;
       }
