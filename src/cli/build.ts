@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../index.ts';
 import { cacheOption, jsonOption, offlineOption } from './common.ts';
+import { insecureOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
   arch?: string[];
@@ -9,6 +10,8 @@ interface BuildFlags {
   cache?: string;
   offline?: boolean;
   json?: boolean;
+  push?: string[];
+  insecure?: string[];
 }
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -24,6 +27,8 @@ export function buildCommand(): Command {
     .option('--lock <file>', 'the lock to build from (default pith.lock beside the spec)')
     .addOption(cacheOption())
     .addOption(offlineOption())
+    .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
+    .addOption(insecureOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
       const epoch = process.env.SOURCE_DATE_EPOCH;
@@ -34,6 +39,8 @@ export function buildCommand(): Command {
         cacheDir: flags.cache,
         offline: flags.offline,
         sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
+        push: flags.push,
+        registry: registryOptions(flags),
       });
       if (flags.json) {
         const { image: _image, ...summary } = result;
