@@ -102,7 +102,9 @@ async function pushBlobOnce(
       if (await client.blobExists(repository, blob.digest, scopes)) return 'uploaded';
       stats.restarted++;
       location = undefined;
-      await sleep(retryDelay(session, client.options.retry?.baseDelayMs ?? 250));
+      const delayMs = retryDelay(session, client.options.retry?.baseDelayMs ?? 250);
+      client.options.onRetry?.({ what: `the upload of ${blob.digest} to ${client.domain}/${repository}`, attempt: session, reason: `${(e as Error).message}; starting a new upload`, delayMs });
+      await sleep(delayMs);
     }
   }
 }
@@ -160,7 +162,9 @@ async function sendChunks(client: RegistryClient, location: string, blob: BlobTo
       const outOfStep = isPithError(e) && e.details?.status === 416;
       if (!retryable(e) && !outOfStep) throw e;
       if (++failures >= attempts) throw e;
-      await sleep(retryDelay(failures, client.options.retry?.baseDelayMs ?? 250, isPithError(e) ? (e.details?.retryAfterMs as number | undefined) : undefined));
+      const delayMs = retryDelay(failures, client.options.retry?.baseDelayMs ?? 250, isPithError(e) ? (e.details?.retryAfterMs as number | undefined) : undefined);
+      client.options.onRetry?.({ what: `bytes ${offset}-${end - 1} of ${blob.digest}`, attempt: failures, reason: `${(e as Error).message}; resuming where the registry says it stands`, delayMs });
+      await sleep(delayMs);
       const status = await uploadStatus(client, location, blob.digest, scopes);
       if (status === undefined) throw new SessionLost(`the registry no longer knows the upload of ${blob.digest}`);
       stats.resumed++;
