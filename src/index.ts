@@ -37,4 +37,5 @@ export { parseReference, formatReference, type Reference } from './oci/reference
 export { pushImage, type PushSummary } from './publish/push.ts';
 export { readRemote } from './publish/pull.ts';
 export { login, logout, type LoginResult } from './publish/login.ts';
+export { attachArtifact, listReferrers, artifactManifest, fallbackTag, type Artifact, type AttachResult, type Referrers, type ReferrerDescriptor } from './publish/referrers.ts';
 export type { RegistryOptions } from './publish/client.ts';
