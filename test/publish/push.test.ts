@@ -128,5 +128,10 @@ describe('push and pull against docker-registry', { skip }, () => {
       pushImage(`pith-test.invalid:${port}/team/x:1`, img, fresh({ retry: { attempts: 1 } })),
       (e) => isPithError(e, 'REGISTRY_CONNECTION') && /https:\/\/pith-test\.invalid/.test(e.message) && /--insecure/.test(e.message),
     );
+    // Named with --insecure, the same registry is tried over plain HTTP once HTTPS fails.
+    await assert.rejects(
+      pushImage(`pith-test.invalid:${port}/team/x:1`, img, fresh({ retry: { attempts: 1 }, insecure: [`pith-test.invalid:${port}`] })),
+      (e) => isPithError(e, 'REGISTRY_CONNECTION') && /http:\/\/pith-test\.invalid/.test(e.message),
+    );
   });
 });
