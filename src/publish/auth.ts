@@ -118,11 +118,7 @@ export class Authenticator {
   }
 
   private async requestToken(c: Challenge, scopes: readonly string[]): Promise<CachedToken> {
-    if (!c.realm) throw new PithError('REGISTRY_AUTH_CHALLENGE', `expected a realm in the Bearer challenge of ${this.registry}, found ${JSON.stringify(c)}`);
-    const realm = new URL(c.realm);
-    if (realm.protocol !== 'https:' && !isLoopbackHost(realm.hostname)) {
-      throw new PithError('REGISTRY_AUTH_CHALLENGE', `${this.registry} sends clients to the token server ${c.realm} over plain HTTP; pith sends credentials only over HTTPS (or to a loopback address)`);
-    }
+    const realm = tokenRealm(c, this.registry);
     const all = [...new Set([...scopes, ...(c.scope ? c.scope.split(' ') : [])])];
     const creds = await this.credentials();
     const what = `a token for ${all.join(' ') || 'access'} from ${realm.origin}${realm.pathname}`;
@@ -157,6 +153,20 @@ export class Authenticator {
     const lifetime = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000;
     return { token, expiresAt: Date.now() + lifetime * 0.9 };
   }
+}
+
+/** The token server's URL from a Bearer challenge; credentials go only to HTTPS ones, or over loopback. */
+export function tokenRealm(c: Challenge, registry: string): URL {
+  let realm: URL;
+  try {
+    realm = new URL(c.realm ?? '');
+  } catch {
+    throw new PithError('REGISTRY_AUTH_CHALLENGE', `expected a token server URL as the realm of the Bearer challenge of ${registry}, found ${JSON.stringify(c.realm ?? null)}`);
+  }
+  if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && isLoopbackHost(realm.hostname))) {
+    throw new PithError('REGISTRY_AUTH_CHALLENGE', `${registry} sends clients to the token server ${c.realm}; pith sends credentials only over HTTPS (or plain HTTP to a loopback address)`);
+  }
+  return realm;
 }
 
 function scopeKey(scopes: readonly string[]): string {

@@ -197,16 +197,18 @@ export class RegistryClient {
   }
 
   /**
-   * A GET whose whole body is wanted: a connection that drops while the body arrives is retried like one that
-   * drops before the answer.
+   * A GET whose whole body is wanted, refused as soon as it grows past `limit` bytes (a registry cannot make pith
+   * hold more than the descriptor promised): a connection that drops while the body arrives is retried like one
+   * that drops before the answer.
    */
-  async getBytes(r: Omit<RegistryRequest, 'method'>): Promise<{ bytes: Uint8Array; res: Response }> {
+  async getBytes(r: Omit<RegistryRequest, 'method'>, limit: number): Promise<{ bytes: Uint8Array; res: Response }> {
     const attempts = Math.max(1, this.options.retry?.attempts ?? 6);
     for (let attempt = 1; ; attempt++) {
       const res = await this.request({ ...r, method: 'GET' });
       try {
-        return { bytes: new Uint8Array(await res.arrayBuffer()), res };
+        return { bytes: await readLimited(res, limit, `${r.what} (${this.domain})`), res };
       } catch (e) {
+        if (isPithError(e)) throw e;
         if (attempt >= attempts) throw new PithError('REGISTRY_CONNECTION', `${r.what}: the body broke off after ${attempts} attempts (${describeNetworkError(e)})`, { cause: e });
         const delayMs = retryDelay(attempt, this.options.retry?.baseDelayMs ?? 250);
         this.options.onRetry?.({ what: r.what, attempt, reason: describeNetworkError(e), delayMs });
@@ -226,7 +228,7 @@ export class RegistryClient {
   /** A blob's bytes, refused unless they are exactly what the descriptor names. */
   async getBlob(repository: string, d: Pick<Descriptor, 'digest' | 'size'>, scopes: readonly string[]): Promise<Uint8Array> {
     const url = `/v2/${repository}/blobs/${d.digest}`;
-    const { bytes } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` });
+    const { bytes } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
     return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`);
   }
 
@@ -237,7 +239,7 @@ export class RegistryClient {
   async getManifest(repository: string, reference: string, scopes: readonly string[], expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<{ bytes: Uint8Array; digest: Digest; mediaType: string }> {
     const url = `/v2/${repository}/manifests/${reference}`;
     const where = `${this.domain}/${repository} (GET ${url})`;
-    const { bytes, res } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` });
+    const { bytes, res } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` }, expected?.size ?? MANIFEST_LIMIT);
     const digest = digestOf(bytes);
     const stated = res.headers.get('docker-content-digest');
     const want = expected ?? (reference.startsWith('sha256:') ? { digest: reference as Digest, size: bytes.byteLength } : stated?.startsWith('sha256:') ? { digest: stated as Digest, size: bytes.byteLength } : undefined);
@@ -271,6 +273,39 @@ export class RegistryClient {
 }
 
 /** A URL for a message: upload state tokens are long and say nothing to a reader. */
+/**
+ * The largest manifest read when no descriptor gives its size: the distribution spec's 4 MiB, the least a
+ * registry must accept.
+ */
+export const MANIFEST_LIMIT = 4 << 20;
+
+/** A response body, refused (REGISTRY_TOO_LARGE) once it passes `limit` bytes, whatever Content-Length said. */
+async function readLimited(res: Response, limit: number, what: string): Promise<Uint8Array> {
+  const tooLarge = (n: number | string) => new PithError('REGISTRY_TOO_LARGE', `${what}: expected at most ${limit} bytes, the registry sends ${n}`);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await res.body?.cancel();
+    throw tooLarge(declared);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await res.body?.cancel().catch(() => undefined);
+      throw tooLarge(`more`);
+    }
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 function redact(url: string): string {
   return url.replace(/([?&]_state=)[^&]+/, '$1…');
 }

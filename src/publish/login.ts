@@ -6,6 +6,7 @@
 import { PithError } from '../errors.ts';
 import { removeCredentials, storeCredentials, type Credentials, type StoredCredentials } from './credentials.ts';
 import { RegistryClient, type RegistryOptions } from './client.ts';
+import { tokenRealm } from './auth.ts';
 
 export interface LoginResult extends StoredCredentials {
   registry: string;
@@ -21,8 +22,7 @@ export async function login(registry: string, creds: { username: string; passwor
   const refused = (detail: string) =>
     new PithError('REGISTRY_LOGIN_FAILED', `expected ${registry} to accept the user "${creds.username}", it refused (${detail}); nothing was saved`);
   if (challenge?.scheme === 'bearer') {
-    if (!challenge.realm) throw refused('its Bearer challenge names no token server');
-    const url = new URL(challenge.realm);
+    const url = tokenRealm(challenge, registry);
     if (challenge.service) url.searchParams.set('service', challenge.service);
     url.searchParams.set('offline_token', 'true');
     url.searchParams.set('client_id', 'pith');

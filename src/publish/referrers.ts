@@ -12,7 +12,7 @@ import { canonicalJson } from '../json.ts';
 import { describe, digestHex, digestOf, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
 import { formatReference, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
 import { repositoryScope } from './auth.ts';
-import { RegistryClient, type RegistryOptions } from './client.ts';
+import { MANIFEST_LIMIT, RegistryClient, type RegistryOptions } from './client.ts';
 import { emptyStats, pushBlob } from './upload.ts';
 
 /** The OCI empty descriptor's content: artifacts with nothing to configure use it as their config. */
@@ -127,7 +127,7 @@ export async function listReferrers(reference: string | Reference, options: Regi
   const { bytes, res } = await client.getBytes({
     url: `/v2/${ref.path}/referrers/${subject}${query}`, scopes, ok: [200, 404], headers: { accept: MediaType.index },
     what: `the referrers of ${formatReference({ ...ref, digest: subject })}`,
-  });
+  }, MANIFEST_LIMIT);
   const keep = (ds: ReferrerDescriptor[]) => (options.artifactType ? ds.filter((d) => d.artifactType === options.artifactType) : ds);
   if (res.status === 200) {
     return { subject, via: 'api', referrers: keep(manifestsOf(bytes, `the referrers of ${subject} in ${ref.domain}/${ref.path}`)) };

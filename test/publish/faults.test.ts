@@ -120,7 +120,7 @@ describe('through a fault-injecting proxy', { skip }, () => {
     }
   });
 
-  it('altered bytes are refused with REGISTRY_DIGEST_MISMATCH: a layer, a config, a manifest by tag — and nothing is written', async () => {
+  it('altered bytes are refused with REGISTRY_DIGEST_MISMATCH (a layer, a config, a manifest by tag), too many with REGISTRY_TOO_LARGE — and nothing is written', async () => {
     const img = await sampleImage('altered');
     await pushImage(`${registry.host}/team/altered:1`, img, options());
     const cases: Array<[string, (r: ProxiedRequest) => boolean]> = [
@@ -139,6 +139,15 @@ describe('through a fault-injecting proxy', { skip }, () => {
       } finally {
         await proxy.close();
       }
+    }
+    // A blob longer than its descriptor says is cut off at the size promised, not read to the end.
+    const flood = await FaultProxy.start(registry.url, (r) =>
+      r.url.endsWith(img.layers[1]!.digest) ? { kind: 'respond', status: 200, headers: { 'content-type': 'application/octet-stream' }, body: 'x'.repeat(1 << 20) } : undefined);
+    try {
+      await assert.rejects(copyImage(`docker://${flood.host}/team/altered:1`, `oci:${join(scratch, 'flood')}`, { registry: options() }),
+        (e) => isPithError(e, 'REGISTRY_TOO_LARGE') && e.message.includes(`at most ${img.layers[1]!.size} bytes`));
+    } finally {
+      await flood.close();
     }
     // Through an honest path the same image reads fine.
     assert.equal((await readRemote(`${registry.host}/team/altered:1`, options())).digest, img.digest);
