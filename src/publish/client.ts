@@ -14,6 +14,7 @@ import { isPithError, PithError } from '../errors.ts';
 import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
 import { checkContent } from '../oci/read.ts';
+import { concat } from '../oci/tar.ts';
 import { Authenticator, isLoopbackHost } from './auth.ts';
 import { findCredentials, type Credentials } from './credentials.ts';
 
@@ -297,13 +298,7 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
     }
     chunks.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concat(chunks);
 }
 
 function redact(url: string): string {
