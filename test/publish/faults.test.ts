@@ -120,6 +120,35 @@ describe('through a fault-injecting proxy', { skip }, () => {
     }
   });
 
+  it('a pull downloads layers over parallel connections while the writer takes them one at a time', async () => {
+    const img = await sampleImage('parallel');
+    await pushImage(`${registry.host}/team/parallel:1`, img, options());
+    // The first layer request is held until a second one arrives: that only happens if they overlap.
+    let release: (() => void) | undefined;
+    let layerRequests = 0;
+    let overlapped = false;
+    const proxy = await FaultProxy.start(registry.url, async (r) => {
+      if (r.method !== 'GET' || !img.layers.some((l) => r.url.endsWith(l.digest))) return undefined;
+      if (++layerRequests === 1) {
+        await new Promise<void>((ok) => {
+          release = ok;
+          setTimeout(ok, 10_000);
+        });
+        release = undefined;
+      } else if (release) {
+        overlapped = true;
+        release();
+      }
+      return undefined;
+    });
+    try {
+      await copyImage(`docker://${proxy.host}/team/parallel:1`, `oci:${join(scratch, 'parallel')}`, { registry: options() });
+      assert.ok(overlapped, 'a second layer download started while the first was in flight');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('altered bytes are refused with REGISTRY_DIGEST_MISMATCH (a layer, a config, a manifest by tag), too many with REGISTRY_TOO_LARGE — and nothing is written', async () => {
     const img = await sampleImage('altered');
     await pushImage(`${registry.host}/team/altered:1`, img, options());
