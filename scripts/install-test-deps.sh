@@ -28,6 +28,8 @@ packages=(
   binutils     # readelf: the ELF reader's oracle (test/build/elf.test.ts)
   bsdutils     # script: runs pith build on a pseudo-terminal to see its progress bars
   tar          # unpacks real .debs for the update-alternatives oracle (test/build/alternatives.test.ts)
+  docker-registry  # the real registry push, pull and copy run against (test/fixtures/registry.ts)
+  apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

@@ -46,3 +46,10 @@ export {
   type LibraryProvision,
   type LockedLibraries,
 } from './build/closure.ts';
+export { copyImage, readImage, type CopyOptions, type CopyResult } from './oci/transport.ts';
+export { parseReference, formatReference, type Reference } from './oci/reference.ts';
+export { pushImage, type PushSummary } from './publish/push.ts';
+export { readRemote } from './publish/pull.ts';
+export { login, logout, type LoginResult } from './publish/login.ts';
+export { attachArtifact, listReferrers, artifactManifest, fallbackTag, type Artifact, type AttachResult, type Referrers, type ReferrerDescriptor } from './publish/referrers.ts';
+export type { RegistryOptions } from './publish/client.ts';

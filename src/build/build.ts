@@ -14,6 +14,7 @@ import { lock, loadLockFor, lockPathFor, readLock, type LockedPackage, type Lock
 import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
+import type { RegistryOptions } from '../publish/client.ts';
 import { applyAccounts } from './accounts.ts';
 import { applyAlternatives } from './alternatives.ts';
 import { buildCaBundle } from './certificates.ts';
@@ -44,6 +45,10 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Downloads (indexes when the lock is made, then .debs) and warnings, as `lock` reports them. */
   onEvent?: (event: ArchiveEvent) => void;
+  /** Registry references pushed to after the outputs are written (`docker://REF` outputs, in addition to them). */
+  push?: string[];
+  /** For pushes: insecure registries, credentials, parallelism. */
+  registry?: RegistryOptions;
 }
 
 export interface LayerReport {
@@ -105,6 +110,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     lockFile = loadLockFor(loaded, lockPath);
   }
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
+  for (const ref of options.push ?? []) destinations.push(parseDestination(`docker://${ref.replace(/^docker:\/\//, '')}`));
   const architectures = options.architectures?.length ? options.architectures : Object.keys(lockFile.architectures).sort();
   for (const arch of architectures) {
     if (!lockFile.architectures[arch]) {
@@ -122,7 +128,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     reports.push(report);
   }
   const image: Image | ImageIndex = images.length === 1 ? images[0]! : buildIndex(images);
-  for (const dest of destinations) await writeImage(dest, image);
+  for (const dest of destinations) await writeImage(dest, image, options.registry);
   return {
     digest: image.digest,
     outputs: destinations.map(formatDestination),

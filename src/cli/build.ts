@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../index.ts';
 import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
+import { insecureOption, registryOptions } from './registry.ts';
 import { progressReporter } from './progress.ts';
 
 interface BuildFlags {
@@ -10,6 +11,8 @@ interface BuildFlags {
   cache?: string;
   offline?: boolean;
   json?: boolean;
+  push?: string[];
+  insecure?: string[];
 }
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -25,6 +28,8 @@ export function buildCommand(): Command {
     .option('--lock <file>', 'the lock to build from (default pith.lock beside the spec)')
     .addOption(cacheOption())
     .addOption(offlineOption())
+    .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
+    .addOption(insecureOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
       const epoch = process.env.SOURCE_DATE_EPOCH;
@@ -39,6 +44,8 @@ export function buildCommand(): Command {
           offline: flags.offline,
           sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
           onEvent: progress.onEvent,
+          push: flags.push,
+          registry: registryOptions(flags),
         });
       } finally {
         progress.stop();

@@ -5,6 +5,10 @@ import { buildCommand } from './build.ts';
 import { initCommand } from './init.ts';
 import { lockCommand } from './lock.ts';
 import { resolveCommand } from './resolve.ts';
+import { pushCommand } from './push.ts';
+import { pullCommand } from './pull.ts';
+import { copyCommand } from './copy.ts';
+import { loginCommand, logoutCommand } from './login.ts';
 
 export function program(): Command {
   const prog = new Command('pith')
@@ -13,7 +17,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand()]) {
+  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

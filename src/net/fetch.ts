@@ -56,10 +56,7 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
       if (options.signal?.aborted) throw e;
       lastProblem = describeNetworkError(e);
     }
-    if (attempt < attempts) {
-      const delay = retryAfterMs ?? Math.random() * backoff * 2 ** (attempt - 1);
-      await new Promise((r) => setTimeout(r, Math.min(delay, 30_000)));
-    }
+    if (attempt < attempts) await sleep(retryDelay(attempt, backoff, retryAfterMs));
   }
   throw new PithError('NETWORK', `${url}: could not fetch after ${attempts} attempts (last: ${lastProblem})`);
 }
@@ -85,14 +82,29 @@ async function readBody(
   return Buffer.concat(chunks, received);
 }
 
-function parseRetryAfter(value: string): number | undefined {
+/**
+ * The wait before retry number `attempt` (1 for the first): the server's Retry-After when it gave one, else
+ * exponential backoff from `baseMs` with full jitter (a random point in the window, so clients that failed together
+ * do not retry together). Capped at 30 s.
+ */
+export function retryDelay(attempt: number, baseMs: number, retryAfterMs?: number): number {
+  return Math.min(retryAfterMs ?? Math.random() * baseMs * 2 ** (attempt - 1), 30_000);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Retry-After as delay-seconds or an HTTP date, in ms from now. */
+export function parseRetryAfter(value: string): number | undefined {
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-function describeNetworkError(e: unknown): string {
+/** What failed in a `fetch` that threw: the socket error code (ECONNRESET, …) when there is one. */
+export function describeNetworkError(e: unknown): string {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err.name === 'TimeoutError') return 'timed out';
   const cause = err.cause;

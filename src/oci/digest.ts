@@ -38,6 +38,18 @@ export const MediaType = {
   layerTar: 'application/vnd.oci.image.layer.v1.tar',
 } as const;
 
+/** Docker's image manifest schema 2, which registries still serve for images docker pushed; pith reads them as is. */
+export const DockerMediaType = {
+  manifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  manifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  config: 'application/vnd.docker.container.image.v1+json',
+  layerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+} as const;
+
+export function isGzipLayer(mediaType: string): boolean {
+  return mediaType === MediaType.layerGzip || mediaType === DockerMediaType.layerGzip;
+}
+
 export interface Platform {
   architecture: string;
   os: string;

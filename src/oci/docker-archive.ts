@@ -12,19 +12,14 @@ import { resolve } from 'node:path';
 import { gunzip as gunzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import { PithError } from '../errors.ts';
-import { digestHex, digestOf, MediaType } from './digest.ts';
+import { digestHex, digestOf, DockerMediaType, isGzipLayer, MediaType } from './digest.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex, type Layer } from './image.ts';
 import { createdEpoch } from './archive.ts';
 import { writeFileAtomicFrom, writeMember } from './files.ts';
 import { END_OF_ARCHIVE } from './tar.ts';
+import { NAME, TAG } from './reference.ts';
 
 const gunzip = promisify(gunzipCb);
-
-// Docker's reference grammar: optional registry host[:port], lower-case path components, optional tag.
-const HOST = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)';
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const NAME = new RegExp(`^${HOST}?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
 
 /** "name" → "name:latest"; a registry port is not mistaken for a tag. */
 export function normaliseRepoTag(reference: string, where: string): string {
@@ -44,8 +39,8 @@ export async function writeDockerArchive(file: string, x: Image | ImageIndex, op
   const repoTag = options.reference === undefined ? undefined : normaliseRepoTag(options.reference, `docker-archive:${file}`);
   const image = x;
   for (const l of image.layers) {
-    if (l.mediaType !== MediaType.layerGzip && l.mediaType !== MediaType.layerTar) {
-      throw new PithError('OCI_LAYER_MEDIA_TYPE', `expected layers of type ${MediaType.layerGzip} or ${MediaType.layerTar} for a docker-archive, found ${l.mediaType} (${l.digest})`);
+    if (!isGzipLayer(l.mediaType) && l.mediaType !== MediaType.layerTar) {
+      throw new PithError('OCI_LAYER_MEDIA_TYPE', `expected layers of type ${MediaType.layerGzip}, ${DockerMediaType.layerGzip} or ${MediaType.layerTar} for a docker-archive, found ${l.mediaType} (${l.digest})`);
     }
   }
   const mtime = createdEpoch(image);
@@ -72,7 +67,7 @@ async function uncompressed(l: Layer): Promise<Uint8Array> {
   if (digest !== l.digest) {
     throw new PithError('OCI_LAYER_MISMATCH', `expected layer bytes with digest ${l.digest}, found ${digest}`);
   }
-  const tar = l.mediaType === MediaType.layerGzip ? new Uint8Array(await gunzip(blob)) : blob;
+  const tar = isGzipLayer(l.mediaType) ? new Uint8Array(await gunzip(blob)) : blob;
   const diffId = digestOf(tar);
   if (diffId !== l.diffId) {
     throw new PithError('OCI_LAYER_MISMATCH', `expected layer ${l.digest} to decompress to diff_id ${l.diffId}, found ${diffId}`);

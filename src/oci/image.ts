@@ -44,7 +44,8 @@ export interface OciConfig {
 
 export interface OciManifest {
   schemaVersion: 2;
-  mediaType: typeof MediaType.manifest;
+  /** OCI's, or docker's schema 2 (`DockerMediaType.manifest`) for an image read from a registry or layout. */
+  mediaType: string;
   config: Descriptor;
   layers: Descriptor[];
   annotations?: Record<string, string>;
@@ -52,7 +53,8 @@ export interface OciManifest {
 
 export interface OciIndex {
   schemaVersion: 2;
-  mediaType: typeof MediaType.index;
+  /** OCI's, or docker's manifest list (`DockerMediaType.manifestList`) for an index read from elsewhere. */
+  mediaType: string;
   manifests: Descriptor[];
   annotations?: Record<string, string>;
 }

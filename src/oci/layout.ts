@@ -70,10 +70,10 @@ function checkedLayerBlob(l: { digest: Digest; size: number; bytes(): Promise<Ui
 export function topDescriptor(x: Image | ImageIndex, tag?: string): Descriptor {
   const annotations = tag === undefined ? undefined : { [REF_NAME]: tag };
   if (isImageIndex(x)) {
-    return { mediaType: MediaType.index, digest: x.digest, size: x.indexBytes.byteLength, ...(annotations ? { annotations } : {}) };
+    return { mediaType: x.index.mediaType, digest: x.digest, size: x.indexBytes.byteLength, ...(annotations ? { annotations } : {}) };
   }
   return {
-    mediaType: MediaType.manifest,
+    mediaType: x.manifest.mediaType,
     digest: x.digest,
     size: x.manifestBytes.byteLength,
     platform: x.platform,
@@ -207,9 +207,17 @@ export interface IndexJson {
 }
 
 export async function readIndexJson(path: string): Promise<IndexJson> {
+  return parseIndexJson(await fs.readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') throw new PithError('OCI_BAD_INDEX', `expected ${path} to hold an OCI image index, found no such file`);
+    throw e;
+  }), path);
+}
+
+/** `path` names where the text came from (a file, or a member of an archive). */
+export function parseIndexJson(text: string, path: string): IndexJson {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await fs.readFile(path, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new PithError('OCI_BAD_INDEX', `expected ${path} to hold an OCI image index as JSON, found ${(e as Error).message}`, { cause: e });
   }

@@ -1,32 +1,45 @@
 /**
- * Output destinations, named as skopeo names them. Every transport writes from the same `Image`/`ImageIndex`
- * model, so adding one (a registry, a daemon) means adding a module here, not touching the build.
+ * Image locations, named as skopeo names them — outputs of a build, and sources and destinations of a copy. Every
+ * transport reads into and writes from the same `Image`/`ImageIndex` model, so any source copies to any
+ * destination through one code path, and adding a transport means adding a module here, not touching the build.
  */
 import { PithError } from '../errors.ts';
 import type { Image, ImageIndex } from './image.ts';
 import { checkTag, writeLayout } from './layout.ts';
 import { writeOciArchive } from './archive.ts';
 import { normaliseRepoTag, writeDockerArchive } from './docker-archive.ts';
+import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from './read.ts';
+import { parseReference } from './reference.ts';
+import type { RegistryOptions } from '../publish/client.ts';
+import { readRemote } from '../publish/pull.ts';
+import { pushImage, type PushSummary } from '../publish/push.ts';
 
 export type Destination =
   | { transport: 'oci'; path: string; tag?: string }
   | { transport: 'oci-archive'; path: string; tag?: string }
-  | { transport: 'docker-archive'; path: string; reference?: string };
+  | { transport: 'docker-archive'; path: string; reference?: string }
+  | { transport: 'docker'; reference: string };
 
-export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const;
 
-const FORMS = 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME[:TAG]]';
+const FORMS = 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME[:TAG]] or docker://REFERENCE';
 
 /**
  * Splits at the first ":" after the transport, as containers/image does: the path cannot contain ":", and
- * everything after it is the tag (OCI ref names may themselves contain ":") or the docker reference.
+ * everything after it is the tag (OCI ref names may themselves contain ":") or the docker reference. A registry
+ * is `docker://` and a reference as docker writes it (registry/repository:tag or @digest).
  */
 export function parseDestination(text: string): Destination {
   const colon = text.indexOf(':');
   const transport = colon === -1 ? '' : text.slice(0, colon);
   if (!(TRANSPORTS as readonly string[]).includes(transport)) {
-    const hint = transport === 'docker' ? ' (pushing to a registry is not an output yet)' : colon === -1 ? ' (no transport prefix)' : '';
-    throw new PithError('OCI_UNKNOWN_TRANSPORT', `expected an output destination ${FORMS}, found ${JSON.stringify(text)}${hint}`);
+    throw new PithError('OCI_UNKNOWN_TRANSPORT', `expected an image location ${FORMS}, found ${JSON.stringify(text)}${colon === -1 ? ' (no transport prefix)' : ''}`);
+  }
+  if (transport === 'docker') {
+    if (!text.startsWith('docker://')) throw new PithError('OCI_BAD_DESTINATION', `expected "docker://" and a reference, found ${JSON.stringify(text)}`);
+    const reference = text.slice('docker://'.length);
+    parseReference(reference, text);
+    return { transport, reference };
   }
   const rest = text.slice(colon + 1);
   const sep = rest.indexOf(':');
@@ -46,21 +59,70 @@ export function parseDestination(text: string): Destination {
 }
 
 export function formatDestination(d: Destination): string {
+  if (d.transport === 'docker') return `docker://${d.reference}`;
   const ref = d.transport === 'docker-archive' ? d.reference : d.tag;
   return `${d.transport}:${d.path}${ref === undefined ? '' : `:${ref}`}`;
 }
 
-export async function writeImage(destination: Destination | string, x: Image | ImageIndex): Promise<void> {
+/** Reads the image or index at a location (parsed as `parseDestination` parses). */
+export async function readImage(source: Destination | string, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
+  const s = typeof source === 'string' ? parseDestination(source) : source;
+  switch (s.transport) {
+    case 'docker':
+      return readRemote(s.reference, options);
+    case 'oci':
+      return readLayout(s.path, { tag: s.tag });
+    case 'oci-archive':
+      return readOciArchive(s.path, { tag: s.tag });
+    case 'docker-archive':
+      return readDockerArchive(s.path, { reference: s.reference });
+  }
+}
+
+export interface CopyOptions {
+  /** Copy only this platform of an index, e.g. "linux/arm64". */
+  platform?: string;
+  /** For `docker://` sources and destinations. */
+  registry?: RegistryOptions;
+}
+
+export interface CopyResult {
+  source: string;
+  destination: string;
+  /** Of what was written: the index's, or the image's when one platform was chosen. */
+  digest: string;
+  /** What a `docker://` destination was sent. */
+  push?: PushSummary;
+}
+
+/** Copies an image or index from any transport to any other. */
+export async function copyImage(source: Destination | string, destination: Destination | string, options: CopyOptions = {}): Promise<CopyResult> {
+  const s = typeof source === 'string' ? parseDestination(source) : source;
+  const d = typeof destination === 'string' ? parseDestination(destination) : destination;
+  const read = await readImage(s, options.registry);
+  const x = options.platform === undefined ? read : selectPlatform(read, options.platform);
+  const { push } = await writeImage(d, x, options.registry);
+  return { source: formatDestination(s), destination: formatDestination(d), digest: x.digest, ...(push ? { push } : {}) };
+}
+
+export interface WriteResult {
+  /** For a `docker://` destination: what was uploaded, skipped and mounted. */
+  push?: PushSummary;
+}
+
+export async function writeImage(destination: Destination | string, x: Image | ImageIndex, options: RegistryOptions = {}): Promise<WriteResult> {
   const d = typeof destination === 'string' ? parseDestination(destination) : destination;
   switch (d.transport) {
+    case 'docker':
+      return { push: await pushImage(d.reference, x, options) };
     case 'oci':
       await writeLayout(d.path, x, { tag: d.tag });
-      return;
+      return {};
     case 'oci-archive':
       await writeOciArchive(d.path, x, { tag: d.tag });
-      return;
+      return {};
     case 'docker-archive':
       await writeDockerArchive(d.path, x, { reference: d.reference });
-      return;
+      return {};
   }
 }

@@ -16,6 +16,8 @@ test('destinations parse as skopeo names them', () => {
     ['docker-archive:d.tar', { transport: 'docker-archive', path: 'd.tar' }],
     ['docker-archive:d.tar:app:1.0', { transport: 'docker-archive', path: 'd.tar', reference: 'app:1.0' }],
     ['docker-archive:d.tar:localhost:5000/team/app:1', { transport: 'docker-archive', path: 'd.tar', reference: 'localhost:5000/team/app:1' }],
+    ['docker://127.0.0.1:5000/team/app:1', { transport: 'docker', reference: '127.0.0.1:5000/team/app:1' }],
+    [`docker://app@sha256:${'0'.repeat(64)}`, { transport: 'docker', reference: `app@sha256:${'0'.repeat(64)}` }],
   ];
   for (const [text, expected] of cases) {
     assert.deepEqual(parseDestination(text), expected, text);
@@ -27,7 +29,8 @@ test('unknown transports and malformed destinations say what was expected', () =
   const cases: Array<[string, string, RegExp]> = [
     ['/just/a/path', 'OCI_UNKNOWN_TRANSPORT', /oci:DIR\[:TAG\].*no transport prefix/],
     ['dir:/x', 'OCI_UNKNOWN_TRANSPORT', /found "dir:\/x"/],
-    ['docker://registry/x:1', 'OCI_UNKNOWN_TRANSPORT', /registry is not an output yet/],
+    ['docker:registry/x:1', 'OCI_BAD_DESTINATION', /expected "docker:\/\/"/],
+    ['docker://Registry/X:1', 'OCI_BAD_REFERENCE', /lower-case/],
     ['oci:', 'OCI_BAD_DESTINATION', /expected a path after "oci:"/],
     ['oci:/x:', 'OCI_BAD_DESTINATION', /expected a tag/],
     ['oci:/x:bad tag', 'OCI_BAD_TAG', /"bad tag"/],

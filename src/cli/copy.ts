@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { copyImage } from '../index.ts';
+import { jsonOption } from './common.ts';
+import { describePush, insecureOption, jobsOption, platformOption, registryOptions, type RegistryFlags } from './registry.ts';
+
+export function copyCommand(): Command {
+  return new Command('copy')
+    .description('copy an image or index between any two of oci:, oci-archive:, docker-archive: and docker://; the last line of output is the digest')
+    .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REFERENCE')
+    .argument('<destination>', 'the same forms')
+    .addOption(platformOption())
+    .addOption(insecureOption())
+    .addOption(jobsOption())
+    .addOption(jsonOption())
+    .action(async (source: string, destination: string, flags: RegistryFlags & { platform?: string }) => {
+      const result = await copyImage(source, destination, { platform: flags.platform, registry: registryOptions(flags) });
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`${result.push ? describePush(result.push) : `wrote ${result.destination}`}\n${result.digest}\n`);
+    });
+}

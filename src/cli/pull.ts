@@ -1,0 +1,23 @@
+import { Command, Option } from 'commander';
+import { copyImage } from '../index.ts';
+import { jsonOption } from './common.ts';
+import { insecureOption, jobsOption, platformOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+
+export function pullCommand(): Command {
+  return new Command('pull')
+    .description('pull an image or index from a registry, every digest verified, into a local output; the last line of output is the digest')
+    .argument('<reference>', 'registry/repository[:tag|@digest], with or without docker://')
+    .addOption(new Option('--output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]').makeOptionMandatory())
+    .addOption(platformOption())
+    .addOption(insecureOption())
+    .addOption(jobsOption())
+    .addOption(jsonOption())
+    .action(async (reference: string, flags: RegistryFlags & { output: string; platform?: string }) => {
+      const result = await copyImage(remote(reference), flags.output, { platform: flags.platform, registry: registryOptions(flags) });
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(`wrote ${result.destination}\n${result.digest}\n`);
+    });
+}

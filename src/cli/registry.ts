@@ -1,0 +1,36 @@
+import { Option } from 'commander';
+import type { PushSummary, RegistryOptions } from '../index.ts';
+
+export interface RegistryFlags {
+  insecure?: string[];
+  jobs?: string;
+  json?: boolean;
+}
+
+export const insecureOption = () =>
+  new Option('--insecure <registry>', 'allow plain HTTP to this registry (host[:port]); loopback registries always may; repeatable')
+    .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+
+export const jobsOption = () => new Option('--jobs <n>', 'blobs transferred in parallel (default 4)');
+
+export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'of an index, take only this platform, e.g. linux/arm64');
+
+/** Registry options from the flags; retries are reported on stderr, since they explain a slow run. */
+export function registryOptions(flags: RegistryFlags): RegistryOptions {
+  const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+  return {
+    insecure: flags.insecure ?? [],
+    ...(jobs !== undefined && Number.isInteger(jobs) && jobs > 0 ? { jobs } : {}),
+    onRetry: (e) => process.stderr.write(`pith: ${e.what}: ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s\n`),
+  };
+}
+
+/** A registry reference given with or without the `docker://` prefix. */
+export function remote(reference: string): string {
+  return reference.startsWith('docker://') ? reference : `docker://${reference}`;
+}
+
+export function describePush(p: PushSummary): string {
+  const mb = (p.bytesSent / 1e6).toFixed(1);
+  return `pushed ${p.reference}: ${p.blobs.uploaded} blobs uploaded (${mb} MB sent), ${p.blobs.skipped} already there, ${p.blobs.mounted} mounted; ${p.manifests.pushed} manifests written`;
+}

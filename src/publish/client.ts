@@ -1,0 +1,328 @@
+/**
+ * The HTTP side of the OCI distribution API, on Node's built-in `fetch`: one `RegistryClient` per registry (and
+ * repository, for per-repository credentials) finds the scheme, authenticates, retries, and turns answers into
+ * bytes that are checked against their digests or into errors that name the registry, the repository and the
+ * request.
+ *
+ * - Scheme: HTTPS; plain HTTP only for loopback registries and those named in `insecure` (as docker and podman
+ *   allow), and then only after HTTPS failed to connect.
+ * - Retries: connection failures, 5xx and 429 are retried with exponential backoff and full jitter, honouring
+ *   Retry-After. Requests whose effect must be checked before repeating them (an upload chunk) pass
+ *   `retry: false` and get a `retryable` error to act on.
+ */
+import { isPithError, PithError } from '../errors.ts';
+import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
+import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
+import { checkContent } from '../oci/read.ts';
+import { concat } from '../oci/tar.ts';
+import { Authenticator, isLoopbackHost } from './auth.ts';
+import { findCredentials, type Credentials } from './credentials.ts';
+
+export interface RegistryOptions {
+  /** Registries (host[:port]) that may be reached over plain HTTP besides loopback ones. */
+  insecure?: readonly string[];
+  /** Where credentials are looked up (DOCKER_CONFIG, HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH). */
+  env?: NodeJS.ProcessEnv;
+  /** Use these instead of looking any up. */
+  credentials?: Credentials;
+  /** Blob transfers in parallel (default 4). */
+  jobs?: number;
+  /** Blobs up to this size go in one PUT, larger ones in PATCH chunks of this size (default 32 MiB). */
+  chunkSize?: number;
+  /** Attempts per request, the first included (default 6), and the first backoff (default 250 ms). */
+  retry?: { attempts?: number; baseDelayMs?: number };
+  /** Told about every retry, for a warning on stderr. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  what: string;
+  attempt: number;
+  reason: string;
+  delayMs: number;
+}
+
+export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RegistryRequest {
+  method: Method;
+  /** A path ("/v2/…") or an absolute URL the registry handed out (an upload's Location). */
+  url: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  /** Token scopes the request needs, e.g. "repository:team/app:pull,push". */
+  scopes: readonly string[];
+  /** Statuses the caller handles; any other is an error. */
+  ok: readonly number[];
+  /** Retry failures (default true). */
+  retry?: boolean;
+  /** For messages, e.g. "the upload of sha256:… to team/app". */
+  what: string;
+}
+
+export const ACCEPT_MANIFESTS = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+const clients = new WeakMap<RegistryOptions, Map<string, RegistryClient>>();
+const DEFAULT_OPTIONS: RegistryOptions = {};
+
+export class RegistryClient {
+  readonly auth: Authenticator;
+  private baseUrl: Promise<string> | undefined;
+
+  private constructor(readonly domain: string, readonly options: RegistryOptions, repository: string | undefined) {
+    const env = options.env ?? process.env;
+    let creds: Promise<Credentials | undefined> | undefined;
+    this.auth = new Authenticator(
+      domain,
+      () => (creds ??= options.credentials ? Promise.resolve(options.credentials) : findCredentials(domain, repository, env)),
+      (url, init, what) => this.send(url, init, what, true),
+    );
+  }
+
+  /** The client for a registry, shared by every caller with the same options object. */
+  static open(domain: string, options: RegistryOptions = DEFAULT_OPTIONS, repository?: string): RegistryClient {
+    let byKey = clients.get(options);
+    if (!byKey) clients.set(options, (byKey = new Map()));
+    const key = `${domain}/${repository ?? ''}`;
+    let client = byKey.get(key);
+    if (!client) byKey.set(key, (client = new RegistryClient(domain, options, repository)));
+    return client;
+  }
+
+  get jobs(): number {
+    return Math.max(1, this.options.jobs ?? 4);
+  }
+
+  get chunkSize(): number {
+    return Math.max(1 << 16, this.options.chunkSize ?? 32 << 20);
+  }
+
+  /** "https://host" or "http://host", found by pinging /v2/ once; the ping's challenge primes authentication. */
+  base(): Promise<string> {
+    this.baseUrl ??= this.ping();
+    return this.baseUrl;
+  }
+
+  private async ping(): Promise<string> {
+    const host = this.domain.replace(/:\d+$/, '');
+    const http = isLoopbackHost(host) || (this.options.insecure ?? []).includes(this.domain);
+    const what = `the API version check of ${this.domain}`;
+    const answer = async (base: string, retry: boolean) => {
+      const res = await this.send(`${base}/v2/`, { method: 'GET' }, what, retry);
+      await res.body?.cancel();
+      if (res.status === 401) this.auth.observe(res.headers.get('www-authenticate'));
+      else if (!res.ok) throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: is ${this.domain} a registry?`);
+      return base;
+    };
+    try {
+      return await answer(`https://${this.domain}`, !http);
+    } catch (e) {
+      if (!isPithError(e, 'REGISTRY_CONNECTION')) throw e;
+      if (http) return answer(`http://${this.domain}`, true);
+      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1 and registries named with --insecure`, { cause: e });
+    }
+  }
+
+  /** `fetch` with retries on connection failures, 5xx and 429 (when `retry`); any status is returned. */
+  async send(url: string, init: RequestInit, what: string, retry: boolean): Promise<Response> {
+    const attempts = retry ? Math.max(1, this.options.retry?.attempts ?? 6) : 1;
+    const base = this.options.retry?.baseDelayMs ?? 250;
+    for (let attempt = 1; ; attempt++) {
+      let reason: string;
+      let retryAfter: number | undefined;
+      try {
+        const res = await fetch(url, { ...init, redirect: 'follow' });
+        if (attempt >= attempts || (res.status !== 429 && res.status < 500)) return res;
+        await res.body?.cancel();
+        reason = `${res.status} ${res.statusText}`;
+        const ra = res.headers.get('retry-after');
+        if (ra !== null) retryAfter = parseRetryAfter(ra);
+      } catch (e) {
+        if (attempt >= attempts) {
+          throw new PithError('REGISTRY_CONNECTION', `${what}: ${init.method ?? 'GET'} ${redact(url)} failed${attempts > 1 ? ` after ${attempts} attempts` : ''} (${describeNetworkError(e)})`, {
+            cause: e,
+            details: { retryable: true },
+          });
+        }
+        reason = describeNetworkError(e);
+      }
+      const delayMs = retryDelay(attempt, base, retryAfter);
+      this.options.onRetry?.({ what, attempt, reason, delayMs });
+      await sleep(delayMs);
+    }
+  }
+
+  /**
+   * A request with authentication: the header for its scopes, and after a 401 one fresh token (or the basic
+   * credentials the registry now asks for) and one more try. A status outside `ok` is a PithError carrying the
+   * registry's own error codes.
+   */
+  async request(r: RegistryRequest): Promise<Response> {
+    const base = await this.base();
+    const url = new URL(r.url, base).href;
+    const sameOrigin = new URL(url).origin === new URL(base).origin;
+    for (let authTries = 0; ; authTries++) {
+      const headers: Record<string, string> = { ...r.headers };
+      const authorization = sameOrigin ? await this.auth.header(r.scopes) : undefined;
+      if (authorization) headers.authorization = authorization;
+      const res = await this.send(url, { method: r.method, headers, body: r.body as BodyInit | undefined }, r.what, r.retry ?? true);
+      if (res.status === 401 && authTries === 0 && sameOrigin && (await this.auth.refresh(res.headers.get('www-authenticate'), r.scopes, authorization))) {
+        await res.body?.cancel();
+        continue;
+      }
+      if (r.ok.includes(res.status)) return res;
+      throw await this.errorFor(r, url, res);
+    }
+  }
+
+  private async errorFor(r: RegistryRequest, url: string, res: Response): Promise<PithError> {
+    const text = r.method === 'HEAD' ? '' : await res.text().catch(() => '');
+    let codes = '';
+    try {
+      const errors = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors ?? [];
+      codes = errors.map((e) => `${e.code ?? '?'}${e.message ? `: ${e.message}` : ''}`).join('; ');
+    } catch {
+      codes = text.trim().slice(0, 200);
+    }
+    const code = res.status === 401 ? 'REGISTRY_UNAUTHORIZED' : res.status === 403 ? 'REGISTRY_DENIED' : res.status === 404 ? 'REGISTRY_NOT_FOUND' : 'REGISTRY_HTTP';
+    const hint = res.status === 401 || res.status === 403 ? `; check the credentials for ${this.domain} (\`pith login ${this.domain}\`)` : '';
+    const ra = res.headers.get('retry-after');
+    return new PithError(code, `${r.what}: expected ${r.ok.join(' or ')} from ${r.method} ${redact(url)}, found ${res.status} ${res.statusText}${codes ? ` (${codes})` : ''}${hint}`, {
+      details: { status: res.status, retryable: res.status === 429 || res.status >= 500, ...(ra !== null ? { retryAfterMs: parseRetryAfter(ra) } : {}) },
+    });
+  }
+
+  /**
+   * A GET whose whole body is wanted, refused as soon as it grows past `limit` bytes (a registry cannot make pith
+   * hold more than the descriptor promised): a connection that drops while the body arrives is retried like one
+   * that drops before the answer.
+   */
+  async getBytes(r: Omit<RegistryRequest, 'method'>, limit: number): Promise<{ bytes: Uint8Array; res: Response }> {
+    const attempts = Math.max(1, this.options.retry?.attempts ?? 6);
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.request({ ...r, method: 'GET' });
+      try {
+        return { bytes: await readLimited(res, limit, `${r.what} (${this.domain})`), res };
+      } catch (e) {
+        if (isPithError(e)) throw e;
+        if (attempt >= attempts) throw new PithError('REGISTRY_CONNECTION', `${r.what}: the body broke off after ${attempts} attempts (${describeNetworkError(e)})`, { cause: e });
+        const delayMs = retryDelay(attempt, this.options.retry?.baseDelayMs ?? 250);
+        this.options.onRetry?.({ what: r.what, attempt, reason: describeNetworkError(e), delayMs });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- API operations
+
+  async blobExists(repository: string, digest: Digest, scopes: readonly string[]): Promise<boolean> {
+    const res = await this.request({ method: 'HEAD', url: `/v2/${repository}/blobs/${digest}`, scopes, ok: [200, 404], what: `the check for ${digest} in ${this.domain}/${repository}` });
+    await res.body?.cancel();
+    return res.status === 200;
+  }
+
+  /** A blob's bytes, refused unless they are exactly what the descriptor names. */
+  async getBlob(repository: string, d: Pick<Descriptor, 'digest' | 'size'>, scopes: readonly string[]): Promise<Uint8Array> {
+    const url = `/v2/${repository}/blobs/${d.digest}`;
+    const { bytes } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
+    return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`);
+  }
+
+  /**
+   * A manifest or index by tag or digest, with its digest: by digest the bytes must hash to it; by tag they must
+   * hash to the Docker-Content-Digest the registry states (when it states one), else the registry is lying.
+   */
+  async getManifest(repository: string, reference: string, scopes: readonly string[], expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<{ bytes: Uint8Array; digest: Digest; mediaType: string }> {
+    const url = `/v2/${repository}/manifests/${reference}`;
+    const where = `${this.domain}/${repository} (GET ${url})`;
+    const { bytes, res } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` }, expected?.size ?? MANIFEST_LIMIT);
+    const digest = digestOf(bytes);
+    const stated = res.headers.get('docker-content-digest');
+    const want = expected ?? (reference.startsWith('sha256:') ? { digest: reference as Digest, size: bytes.byteLength } : stated?.startsWith('sha256:') ? { digest: stated as Digest, size: bytes.byteLength } : undefined);
+    if (want) checkContent(bytes, want, 'REGISTRY_DIGEST_MISMATCH', `${where}: the registry sent a manifest other than the one its digest names`);
+    const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+    return { bytes, digest, mediaType };
+  }
+
+  /** The digest a tag or digest resolves to now, or undefined when there is no such manifest. */
+  async manifestDigest(repository: string, reference: string, scopes: readonly string[]): Promise<Digest | undefined> {
+    const res = await this.request({ method: 'HEAD', url: `/v2/${repository}/manifests/${reference}`, headers: { accept: ACCEPT_MANIFESTS }, scopes, ok: [200, 404], what: `the check for the manifest ${reference} in ${this.domain}/${repository}` });
+    await res.body?.cancel();
+    if (res.status === 404) return undefined;
+    const stated = res.headers.get('docker-content-digest');
+    return stated?.startsWith('sha256:') ? (stated as Digest) : undefined;
+  }
+
+  async putManifest(repository: string, reference: string, bytes: Uint8Array, mediaType: string, scopes: readonly string[]): Promise<Response> {
+    const res = await this.request({
+      method: 'PUT', url: `/v2/${repository}/manifests/${reference}`, headers: { 'content-type': mediaType }, body: bytes, scopes, ok: [201, 200, 202],
+      what: `the upload of the manifest ${reference} to ${this.domain}/${repository}`,
+    });
+    await res.body?.cancel();
+    const stated = res.headers.get('docker-content-digest');
+    const digest = digestOf(bytes);
+    if (stated?.startsWith('sha256:') && stated !== digest) {
+      throw new PithError('REGISTRY_DIGEST_MISMATCH', `expected ${this.domain}/${repository} to store the manifest ${reference} as ${digest}, it answered ${stated}`);
+    }
+    return res;
+  }
+}
+
+/** A URL for a message: upload state tokens are long and say nothing to a reader. */
+/**
+ * The largest manifest read when no descriptor gives its size: the distribution spec's 4 MiB, the least a
+ * registry must accept.
+ */
+export const MANIFEST_LIMIT = 4 << 20;
+
+/** A response body, refused (REGISTRY_TOO_LARGE) once it passes `limit` bytes, whatever Content-Length said. */
+async function readLimited(res: Response, limit: number, what: string): Promise<Uint8Array> {
+  const tooLarge = (n: number | string) => new PithError('REGISTRY_TOO_LARGE', `${what}: expected at most ${limit} bytes, the registry sends ${n}`);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await res.body?.cancel();
+    throw tooLarge(declared);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await res.body?.cancel().catch(() => undefined);
+      throw tooLarge(`more`);
+    }
+    chunks.push(chunk);
+  }
+  return concat(chunks);
+}
+
+function redact(url: string): string {
+  return url.replace(/([?&]_state=)[^&]+/, '$1…');
+}
+
+// ------------------------------------------------------------------------------------------------ known blob places
+
+/**
+ * Where blobs were seen (pulled from, pushed to) by the clients sharing one options object — one pith run —
+ * per registry: a later push to another repository of the same registry can mount them from there instead of
+ * uploading them again (the distribution API's cross-repository mount).
+ */
+const seen = new WeakMap<RegistryOptions, Map<string, Set<string>>>();
+
+export function noteBlob(client: RegistryClient, repository: string, digest: Digest): void {
+  let places = seen.get(client.options);
+  if (!places) seen.set(client.options, (places = new Map()));
+  const key = `${client.domain}/${digest}`;
+  let repos = places.get(key);
+  if (!repos) places.set(key, (repos = new Set()));
+  repos.add(repository);
+}
+
+export function blobLocations(client: RegistryClient, digest: Digest): string[] {
+  return [...(seen.get(client.options)?.get(`${client.domain}/${digest}`) ?? [])];
+}

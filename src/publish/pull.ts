@@ -1,0 +1,109 @@
+/**
+ * Reading an image or index from a registry into the `Image`/`ImageIndex` model, so it can be written to any
+ * transport (`pith pull`, `pith copy`). Manifests, indexes and configs are fetched when the image is opened;
+ * layers when a writer asks for their bytes. Every manifest and blob is checked against its digest and size on
+ * arrival: a registry (or anything between) that sends other bytes is refused with REGISTRY_DIGEST_MISMATCH.
+ */
+import { MediaType, DockerMediaType, type Descriptor, type Digest } from '../oci/digest.ts';
+import { isImageIndex, type Image, type ImageIndex } from '../oci/image.ts';
+import { readGraph, type ContentSource } from '../oci/read.ts';
+import { formatReference, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
+import { repositoryScope } from './auth.ts';
+import { noteBlob, RegistryClient, type RegistryOptions } from './client.ts';
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set([MediaType.manifest, MediaType.index, DockerMediaType.manifest, DockerMediaType.manifestList]);
+
+export interface RemoteOrigin {
+  domain: string;
+  repository: string;
+}
+
+/** The registry and repository an image was read from, so a push to the same registry can mount its blobs. */
+const origins = new WeakMap<Image | ImageIndex, RemoteOrigin>();
+
+export function remoteOrigin(x: Image | ImageIndex): RemoteOrigin | undefined {
+  return origins.get(x);
+}
+
+export async function readRemote(reference: string | Reference, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const scopes = [repositoryScope(ref.path, ['pull'])];
+  const top = await client.getManifest(ref.path, manifestReference(ref), scopes);
+  const blobs = new Prefetcher((d) => client.getBlob(ref.path, d, scopes), client.jobs, PREFETCH_BUDGET);
+  const source: ContentSource = {
+    where: `docker://${formatReference(ref)}`,
+    manifest: async (d) => (await client.getManifest(ref.path, d.digest, scopes, d)).bytes,
+    blob: (d) => blobs.get(d),
+  };
+  const x = await readGraph(
+    { mediaType: KNOWN_TYPES.has(top.mediaType) ? top.mediaType : '', digest: top.digest, size: top.bytes.byteLength },
+    top.bytes,
+    source,
+  );
+  const origin = { domain: ref.domain, repository: ref.path };
+  origins.set(x, origin);
+  for (const img of isImageIndex(x) ? x.images : [x]) {
+    origins.set(img, origin);
+    const digests: Digest[] = [img.manifest.config.digest, ...img.layers.map((l) => l.digest)];
+    for (const d of digests) noteBlob(client, ref.path, d);
+    blobs.enqueue(img.layers);
+  }
+  return x;
+}
+
+/** Bytes of layers downloaded ahead of the writer and not yet handed to it, at most. */
+const PREFETCH_BUDGET = 256 << 20;
+
+/**
+ * Layer downloads for one image: once a writer asks for a layer, the layers after it in manifest order start
+ * downloading too — up to `jobs` at a time, while what waits unclaimed stays under a memory budget — so a writer
+ * that takes layers one at a time still gets them over parallel connections. Each prefetched body is handed out
+ * once and then forgotten; anything not queued (the configs, read as the image opens) is fetched when asked for.
+ */
+class Prefetcher {
+  private queue: Array<Pick<Descriptor, 'digest' | 'size'>> = [];
+  private readonly started = new Map<Digest, { size: number; bytes: Promise<Uint8Array> }>();
+  private held = 0;
+  private active = 0;
+
+  constructor(
+    private readonly fetch: (d: Pick<Descriptor, 'digest' | 'size'>) => Promise<Uint8Array>,
+    private readonly jobs: number,
+    private readonly budget: number,
+  ) {}
+
+  enqueue(ds: ReadonlyArray<Pick<Descriptor, 'digest' | 'size'>>): void {
+    for (const d of ds) if (!this.queue.some((q) => q.digest === d.digest)) this.queue.push({ digest: d.digest, size: d.size });
+  }
+
+  get(d: Pick<Descriptor, 'digest' | 'size'>): Promise<Uint8Array> {
+    const early = this.started.get(d.digest);
+    this.queue = this.queue.filter((q) => q.digest !== d.digest);
+    let bytes: Promise<Uint8Array>;
+    if (early) {
+      this.started.delete(d.digest);
+      this.held -= early.size;
+      bytes = early.bytes;
+    } else {
+      bytes = this.fetch(d);
+    }
+    this.pump();
+    return bytes;
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.active < this.jobs && (this.held === 0 || this.held + this.queue[0]!.size <= this.budget)) {
+      const d = this.queue.shift()!;
+      this.active++;
+      this.held += d.size;
+      const bytes = this.fetch(d).finally(() => {
+        this.active--;
+        this.pump();
+      });
+      // A failed download is reported to the writer that asks for the layer, not as an unhandled rejection.
+      bytes.catch(() => undefined);
+      this.started.set(d.digest, { size: d.size, bytes });
+    }
+  }
+}

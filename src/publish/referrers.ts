@@ -1,0 +1,136 @@
+/**
+ * Referrers (OCI distribution spec 1.1): documents about an image — an SBOM, a signature, an attestation — stored
+ * as artifact manifests whose `subject` names the image, and found again from the image's digest.
+ *
+ * Registries that implement the referrers API index such manifests themselves (they say so with an `OCI-Subject`
+ * header when one is pushed) and list them at `GET /v2/<name>/referrers/<digest>`. For the others the spec's
+ * fallback applies: an image index tagged `sha256-<hex of the subject digest>` lists the referrers, and whoever
+ * pushes one adds it there. Both are handled here, the same way for reading and for writing.
+ */
+import { PithError } from '../errors.ts';
+import { canonicalJson } from '../json.ts';
+import { describe, digestHex, digestOf, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
+import { formatReference, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
+import { repositoryScope } from './auth.ts';
+import { MANIFEST_LIMIT, RegistryClient, type RegistryOptions } from './client.ts';
+import { emptyStats, pushBlob } from './upload.ts';
+
+/** The OCI empty descriptor's content: artifacts with nothing to configure use it as their config. */
+export const EMPTY_JSON = { mediaType: 'application/vnd.oci.empty.v1+json', bytes: new TextEncoder().encode('{}') } as const;
+
+export interface ReferrerDescriptor extends Descriptor {
+  artifactType?: string;
+}
+
+export interface Artifact {
+  /** What the artifact is, e.g. "application/spdx+json". */
+  artifactType: string;
+  /** Its documents, each stored as a blob (a "layer" of the artifact manifest). */
+  blobs: Array<{ mediaType: string; bytes: Uint8Array; annotations?: Record<string, string> }>;
+  annotations?: Record<string, string>;
+}
+
+/** The tag the fallback schema keeps a subject's referrers under. */
+export function fallbackTag(subject: Digest): string {
+  return `sha256-${digestHex(subject)}`;
+}
+
+/** An OCI 1.1 artifact manifest about `subject`. */
+export function artifactManifest(subject: Descriptor, artifact: Artifact): { bytes: Uint8Array; digest: Digest; descriptor: ReferrerDescriptor } {
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.manifest,
+    artifactType: artifact.artifactType,
+    config: describe(EMPTY_JSON.mediaType, EMPTY_JSON.bytes),
+    layers: artifact.blobs.map((b) => describe(b.mediaType, b.bytes, b.annotations ? { annotations: b.annotations } : undefined)),
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    ...(artifact.annotations ? { annotations: artifact.annotations } : {}),
+  };
+  const bytes = new TextEncoder().encode(canonicalJson(manifest));
+  const descriptor: ReferrerDescriptor = {
+    mediaType: MediaType.manifest,
+    digest: digestOf(bytes),
+    size: bytes.byteLength,
+    artifactType: artifact.artifactType,
+    ...(artifact.annotations ? { annotations: artifact.annotations } : {}),
+  };
+  return { bytes, digest: descriptor.digest, descriptor };
+}
+
+async function subjectOf(client: RegistryClient, ref: Reference, scopes: readonly string[]): Promise<Descriptor> {
+  const m = await client.getManifest(ref.path, manifestReference(ref), scopes);
+  return { mediaType: m.mediaType || MediaType.manifest, digest: m.digest, size: m.bytes.byteLength };
+}
+
+export interface AttachResult {
+  /** The artifact manifest's digest. */
+  digest: Digest;
+  subject: Digest;
+  /** 'api': the registry indexes referrers itself; 'tag': the fallback index was updated. */
+  via: 'api' | 'tag';
+}
+
+/** Pushes an artifact about the image at `reference` (a tag or digest) and makes it findable from the image. */
+export async function attachArtifact(reference: string | Reference, artifact: Artifact, options: RegistryOptions = {}): Promise<AttachResult> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const scopes = [repositoryScope(ref.path, ['pull', 'push'])];
+  const subject = await subjectOf(client, ref, scopes);
+  const stats = emptyStats();
+  for (const b of [EMPTY_JSON, ...artifact.blobs]) {
+    const bytes = b.bytes;
+    await pushBlob(client, ref.path, { digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats });
+  }
+  const { bytes, digest, descriptor } = artifactManifest(subject, artifact);
+  const res = await client.putManifest(ref.path, digest, bytes, MediaType.manifest, scopes);
+  if (res.headers.get('oci-subject') === subject.digest) return { digest, subject: subject.digest, via: 'api' };
+
+  const tag = fallbackTag(subject.digest);
+  const current = await fallbackIndex(client, ref.path, tag, scopes);
+  if (!current.some((d) => d.digest === digest)) {
+    const index = { schemaVersion: 2, mediaType: MediaType.index, manifests: [...current, descriptor] };
+    await client.putManifest(ref.path, tag, new TextEncoder().encode(canonicalJson(index)), MediaType.index, scopes);
+  }
+  return { digest, subject: subject.digest, via: 'tag' };
+}
+
+async function fallbackIndex(client: RegistryClient, repository: string, tag: string, scopes: readonly string[]): Promise<ReferrerDescriptor[]> {
+  if ((await client.manifestDigest(repository, tag, scopes)) === undefined) return [];
+  const { bytes } = await client.getManifest(repository, tag, scopes);
+  return manifestsOf(bytes, `the referrers index ${tag} in ${client.domain}/${repository}`);
+}
+
+function manifestsOf(bytes: Uint8Array, where: string): ReferrerDescriptor[] {
+  let parsed: { manifests?: unknown };
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes)) as { manifests?: unknown };
+  } catch (e) {
+    throw new PithError('REGISTRY_BAD_RESPONSE', `expected an image index as JSON for ${where}, found ${(e as Error).message}`);
+  }
+  if (!Array.isArray(parsed.manifests)) throw new PithError('REGISTRY_BAD_RESPONSE', `expected a "manifests" array in ${where}, found none`);
+  return parsed.manifests as ReferrerDescriptor[];
+}
+
+export interface Referrers {
+  subject: Digest;
+  via: 'api' | 'tag';
+  referrers: ReferrerDescriptor[];
+}
+
+/** The artifacts about the image at `reference`, optionally only those of one artifact type. */
+export async function listReferrers(reference: string | Reference, options: RegistryOptions & { artifactType?: string } = {}): Promise<Referrers> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const scopes = [repositoryScope(ref.path, ['pull'])];
+  const subject = ref.digest ?? (await subjectOf(client, ref, scopes)).digest;
+  const query = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';
+  const { bytes, res } = await client.getBytes({
+    url: `/v2/${ref.path}/referrers/${subject}${query}`, scopes, ok: [200, 404], headers: { accept: MediaType.index },
+    what: `the referrers of ${formatReference({ ...ref, digest: subject })}`,
+  }, MANIFEST_LIMIT);
+  const keep = (ds: ReferrerDescriptor[]) => (options.artifactType ? ds.filter((d) => d.artifactType === options.artifactType) : ds);
+  if (res.status === 200) {
+    return { subject, via: 'api', referrers: keep(manifestsOf(bytes, `the referrers of ${subject} in ${ref.domain}/${ref.path}`)) };
+  }
+  return { subject, via: 'tag', referrers: keep(await fallbackIndex(client, ref.path, fallbackTag(subject), scopes)) };
+}

@@ -1,0 +1,120 @@
+/**
+ * The registry commands as a user runs them — `pith push`, `pull`, `copy`, `login`, `logout`, `build --push` —
+ * against a real docker-registry: the digest is the last line of output, `--json` summarises what was sent.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readImage, writeImage } from '../../src/oci/transport.ts';
+import { missingTools } from '../fixtures/apt.ts';
+import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { Registry, registryMissing } from '../fixtures/registry.ts';
+import { sampleImage } from '../publish/helpers.ts';
+
+const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
+const scratch = mkdtempSync(join(tmpdir(), 'pith-cli-registry-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Runs pith with a HOME of the test's own, so no credentials of the machine are read or written. */
+function pith(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { PATH: process.env.PATH, HOME: join(scratch, 'home'), XDG_CACHE_HOME: join(scratch, 'xdg'), ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end(options.stdin ?? '');
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const lastLine = (s: string) => s.trim().split('\n').at(-1);
+
+describe('registry commands', { skip: registryMissing() }, () => {
+  let registry: Registry;
+  let layout: string;
+  let digest: string;
+  before(async () => {
+    registry = await Registry.start(join(scratch, 'registry'));
+    const img = await sampleImage('cli');
+    layout = join(scratch, 'layout');
+    await writeImage(`oci:${layout}:v1`, img);
+    digest = img.digest;
+  });
+  after(() => registry?.stop());
+
+  it('push prints what it sent and the digest last; a re-push sends nothing', async () => {
+    const r = await pith(['push', `oci:${layout}:v1`, `${registry.host}/cli/app:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(lastLine(r.stdout), digest);
+    assert.match(r.stdout, /3 blobs uploaded/);
+    const again = await pith(['push', '--json', `oci:${layout}:v1`, `docker://${registry.host}/cli/app:1`]);
+    assert.equal(again.code, 0, again.stderr);
+    const summary = JSON.parse(again.stdout);
+    assert.deepEqual([summary.source, summary.digest, summary.blobs, summary.bytesSent], [`oci:${layout}:v1`, digest, { total: 3, uploaded: 0, skipped: 3, mounted: 0 }, 0]);
+  });
+
+  it('pull writes the output and prints the digest last', async () => {
+    const out = join(scratch, 'pulled.tar');
+    const r = await pith(['pull', `${registry.host}/cli/app:1`, '--output', `oci-archive:${out}:x`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(lastLine(r.stdout), digest);
+    assert.equal((await readImage(`oci-archive:${out}:x`)).digest, digest);
+    const missing = await pith(['pull', `${registry.host}/cli/app:nope`, '--output', `oci:${join(scratch, 'never')}`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^pith: the manifest nope of 127\.0\.0\.1:\d+\/cli\/app: .*404 Not Found \(MANIFEST_UNKNOWN/);
+    assert.doesNotMatch(missing.stderr, /\n\s+at /);
+  });
+
+  it('copy between repositories mounts; --json has the push summary', async () => {
+    const r = await pith(['copy', '--json', `docker://${registry.host}/cli/app:1`, `docker://${registry.host}/cli/copy:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.digest, digest);
+    assert.deepEqual(result.push.blobs, { total: 3, uploaded: 0, skipped: 0, mounted: 3 });
+  });
+
+  it('login writes docker config.json as docker does; logout removes the entry', async () => {
+    const dockerConfig = join(scratch, 'docker-config');
+    const env = { DOCKER_CONFIG: dockerConfig };
+    const r = await pith(['login', registry.host, '-u', 'someone', '--password-stdin'], { stdin: 'pw\n', env });
+    assert.equal(r.code, 0, r.stderr);
+    const saved = JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8'));
+    assert.deepEqual(saved, { auths: { [registry.host]: { auth: Buffer.from('someone:pw').toString('base64') } } });
+    const out = await pith(['logout', registry.host], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /removed/);
+    assert.deepEqual(JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8')), { auths: {} });
+  });
+});
+
+describe('build --push', { skip: registryMissing() ?? missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' }) }, () => {
+  let registry: Registry;
+  let server: FixtureArchive;
+  before(async () => {
+    registry = await Registry.start(join(scratch, 'registry-build'));
+    server = await startFixtureArchive(join(scratch, 'archive'));
+  });
+  after(async () => {
+    await registry?.stop();
+    await server?.close();
+  });
+
+  it('writes the outputs and pushes the same digest', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server));
+    const r = await pith(['build', spec, '--output', `oci:${join(dir, 'out')}:app`, '--push', `${registry.host}/built/app:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    const digest = lastLine(r.stdout)!;
+    assert.ok(r.stdout.includes(`wrote docker://${registry.host}/built/app:1`), r.stdout);
+    assert.equal((await readImage(`oci:${join(dir, 'out')}:app`)).digest, digest);
+    const res = await fetch(`${registry.url}/v2/built/app/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(res.headers.get('docker-content-digest'), digest);
+  });
+});
