@@ -2,6 +2,7 @@ import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import type { ArchiveEvent } from '../debian/archive.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError } from '../errors.ts';
+import { forEachBounded } from '../net/bounded.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
 
@@ -39,43 +40,38 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
   const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
   const results: FetchedDeb[] = new Array(packages.length);
   const missing: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < packages.length) {
-      const i = next++;
-      const pkg = packages[i]!;
-      const cached = await store.get(pkg.sha256);
-      const label = `${pkg.name} ${pkg.version}`;
-      if (cached) {
-        results[i] = { pkg, bytes: cached };
-        options.onFetched?.(results[i]!);
-        options.onEvent?.({ kind: 'cache-hit', what: label });
-        continue;
-      }
-      const url = debUrl(lock, pkg);
-      if (options.offline) {
-        missing.push(`${pkg.name} ${pkg.version} (${url})`);
-        continue;
-      }
-      options.onEvent?.({ kind: 'fetch-start', url, size: pkg.size, label });
-      const bytes = await fetchBytes(url, {
-        ...options.fetch,
-        onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: pkg.size }),
-      });
-      if (bytes.length !== pkg.size) {
-        throw new PithError('DEB_SIZE_MISMATCH', `${url}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
-      }
-      const digest = sha256Hex(bytes);
-      if (digest !== pkg.sha256) {
-        throw new PithError('DEB_HASH_MISMATCH', `${url}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
-      }
-      await store.put(bytes, pkg.sha256);
-      results[i] = { pkg, bytes };
+  // The first failure stops new downloads and is thrown once those in flight have settled.
+  await forEachBounded(packages, options.concurrency ?? 6, async (pkg, i) => {
+    const cached = await store.get(pkg.sha256);
+    const label = `${pkg.name} ${pkg.version}`;
+    if (cached) {
+      results[i] = { pkg, bytes: cached };
       options.onFetched?.(results[i]!);
-      options.onEvent?.({ kind: 'fetch-done', url });
+      options.onEvent?.({ kind: 'cache-hit', what: label });
+      return;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 6, packages.length) }, worker));
+    const url = debUrl(lock, pkg);
+    if (options.offline) {
+      missing.push(`${pkg.name} ${pkg.version} (${url})`);
+      return;
+    }
+    options.onEvent?.({ kind: 'fetch-start', url, size: pkg.size, label });
+    const bytes = await fetchBytes(url, {
+      ...options.fetch,
+      onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: pkg.size }),
+    });
+    if (bytes.length !== pkg.size) {
+      throw new PithError('DEB_SIZE_MISMATCH', `${url}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
+    }
+    const digest = sha256Hex(bytes);
+    if (digest !== pkg.sha256) {
+      throw new PithError('DEB_HASH_MISMATCH', `${url}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
+    }
+    await store.put(bytes, pkg.sha256);
+    results[i] = { pkg, bytes };
+    options.onFetched?.(results[i]!);
+    options.onEvent?.({ kind: 'fetch-done', url });
+  });
   if (missing.length > 0) {
     throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
   }
