@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(
   apt          # apt-get -s: the resolver's oracle; apt-helper
-  dpkg         # dpkg --compare-versions: the version-ordering oracle; dpkg-deb builds fixture .debs
+  dpkg         # dpkg --compare-versions: the version-ordering oracle; dpkg-deb builds fixture .debs;
+               # update-alternatives: the oracle for the alternatives pith writes
   xz-utils     # xz: compresses the fixture archive's Packages.xz
   gzip
   ca-certificates  # update-ca-certificates: the CA bundle's oracle (test/build/certificates.test.ts)
@@ -23,7 +24,10 @@ packages=(
   podman       # podman run oci-archive:… (with --runtime runc)
   docker.io    # dockerd + its docker client: docker load of the docker-archive, docker run
   qemu-user-static  # qemu-aarch64-static runs the arm64 image's entrypoint from its unpacked rootfs
-  libssl-dev   # OpenSSL headers: examples/base/hello.c links libssl dynamically
+  libssl-dev   # OpenSSL headers: examples/base/hello.c and the library-closure tests link libssl dynamically
+  binutils     # readelf: the ELF reader's oracle (test/build/elf.test.ts)
+  bsdutils     # script: runs pith build on a pseudo-terminal to see its progress bars
+  tar          # unpacks real .debs for the update-alternatives oracle (test/build/alternatives.test.ts)
   docker-registry  # the real registry push, pull and copy run against (test/fixtures/registry.ts)
   apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
 )

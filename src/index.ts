@@ -32,3 +32,17 @@ export { readDeb, type Deb } from './debian/deb.ts';
 export { build, type BuildOptions, type BuildResult } from './build/build.ts';
 export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from './oci/image.ts';
 export { parseDestination, writeImage, type Destination } from './oci/transport.ts';
+export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './build/elf.ts';
+export { ContentsIndex, parseContents, isLibraryPath } from './debian/contents.ts';
+export {
+  verifyLibraries,
+  planLibraries,
+  specElfNeeds,
+  needsChanges,
+  defaultLibraryDirs,
+  type ElfNeeds,
+  type LibrariesMode,
+  type LibraryClosure,
+  type LibraryProvision,
+  type LockedLibraries,
+} from './build/closure.ts';

@@ -1,25 +1,32 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { canonicalJson } from '../json.ts';
 import { GZIP_SETTINGS } from '../oci/gzip.ts';
-import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
+import { loadSpec, type LoadedSpec } from '../config/spec.ts';
+import type { ArchiveEvent } from '../debian/archive.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError, isPithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
-import { FsTree, normalisePath } from '../fs/tree.ts';
+import { FsTree } from '../fs/tree.ts';
 import { lock, loadLockFor, lockPathFor, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
-import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer } from '../oci/image.ts';
+import { buildImage, buildIndex, layerFromBlob, layerFromEntries, platformForDebianArch, type Image, type ImageIndex, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseDestination, writeImage, formatDestination, type Destination } from '../oci/transport.ts';
 import { applyAccounts } from './accounts.ts';
+import { applyAlternatives } from './alternatives.ts';
 import { buildCaBundle } from './certificates.ts';
-import { fetchDebs } from './fetch.ts';
+import { fetchAndReadDebs, fetchDebs } from './fetch.ts';
 import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
+import { digestOfSources } from './source-digest.ts';
 import { writeStatusD } from './status.ts';
+import { readSpecFiles } from './files.ts';
+import { verifyLibraries, type LibrariesMode, type LibraryClosure, type LibraryProvision } from './closure.ts';
+
+export { readSpecFiles };
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_LAYER_BUDGET = 20;
@@ -35,7 +42,8 @@ export interface BuildOptions {
   offline?: boolean;
   /** Overrides the epoch taken from the lock (the newest Release date); `SOURCE_DATE_EPOCH` in the CLI. */
   sourceDateEpoch?: number;
-  onProgress?: (event: { name: string; received: number; size: number; done: boolean }) => void;
+  /** Downloads (indexes when the lock is made, then .debs) and warnings, as `lock` reports them. */
+  onEvent?: (event: ArchiveEvent) => void;
 }
 
 export interface LayerReport {
@@ -45,6 +53,8 @@ export interface LayerReport {
   /** What the layer holds: `source:NAME`, `packages`, `pith`, `files`, `filesystem`. */
   comment: string;
   packages: string[];
+  /** The compressed blob came from the cache (the same tar was compressed before): no compression ran for it. */
+  cached: boolean;
 }
 
 export interface ArchBuild {
@@ -54,8 +64,10 @@ export interface ArchBuild {
   cached: boolean;
   layers: LayerReport[];
   trimmed: Array<{ path: string; owner?: string; rule: string }>;
-  scripts: Array<{ package: string; script: string; covered: string | null }>;
+  scripts: Array<{ package: string; script: string; covered: string | null; note?: string }>;
   excluded: LockFile['architectures'][string]['excluded'];
+  /** The spec's ELF files' library closure, as verified in the image, and the packages the lock added for it. */
+  libraries: { mode: LibrariesMode; files: LibraryClosure[]; added: LibraryProvision[] };
 }
 
 export interface BuildResult {
@@ -82,7 +94,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   let lockCreated = false;
   if (!existsSync(lockPath)) {
     if (options.lockPath) readLock(lockPath); // a lock named explicitly must exist: raises LOCK_NOT_FOUND
-    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline })).lock;
+    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent })).lock;
     lockCreated = true;
   } else {
     lockFile = loadLockFor(loaded, lockPath);
@@ -164,10 +176,22 @@ async function buildArch(
     architecture: arch,
     digest: image.digest,
     cached: cached !== null,
-    layers: image.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: l.diffId, comment: assembled.layerInfo[i]!.comment, packages: assembled.layerInfo[i]!.packages })),
+    layers: image.layers.map((l, i) => ({
+      digest: l.digest,
+      size: l.size,
+      diffId: l.diffId,
+      comment: assembled.layerInfo[i]!.comment,
+      packages: assembled.layerInfo[i]!.packages,
+      cached: assembled.blobsFromCache.has(l.diffId),
+    })),
     trimmed: assembled.trimmed,
     scripts: assembled.scripts,
     excluded: lockFile.architectures[arch]!.excluded,
+    libraries: {
+      mode: spec.libraries ?? 'auto',
+      files: assembled.libraries,
+      added: (lockFile.architectures[arch]!.libraries?.provides ?? []).filter((p) => p.added),
+    },
   };
   return { image, report };
 }
@@ -179,6 +203,9 @@ interface Assembled {
   user: string;
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
+  libraries: LibraryClosure[];
+  /** diffIds of the layers whose compressed blob came from the cache. */
+  blobsFromCache: ReadonlySet<Digest>;
 }
 
 async function assemble(
@@ -191,14 +218,15 @@ async function assemble(
   options: BuildOptions,
 ): Promise<Assembled> {
   const { spec } = loaded;
-  const fetched = await fetchDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onProgress: options.onProgress });
-  const debs = await Promise.all(fetched.map(async ({ pkg, bytes }) => ({ pkg, deb: await readDeb(bytes, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`) })));
+  const debs = await fetchAndReadDebs(lockFile, locked, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
 
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, relationNames(deb.control['replaces'])]));
   for (const { pkg, deb } of debs) unpack(tree, pkg, deb, replacesOf);
 
   const trimmed = trimPaths(tree, { exclude: spec.paths?.exclude, keep: spec.paths?.keep });
+  // After trimming, as dpkg's path-exclude would: update-alternatives links no slave to a trimmed man page.
+  const alternatives = applyAlternatives(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, architecture: pkg.architecture, control: deb.control, controlFiles: deb.controlFiles })), { architecture: arch, sourceDateEpoch });
   const accounts = applyAccounts(tree, spec.accounts, { sourceDateEpoch });
   const ca = buildCaBundle(tree, { sourceDateEpoch });
   const tz = applyTimezone(tree, spec.timezone ?? 'UTC', { sourceDateEpoch });
@@ -208,24 +236,30 @@ async function assemble(
     { sourceDateEpoch },
   );
   await addOsRelease(tree, lockFile, arch, locked, options);
-  const covered: Record<string, string> = {};
+  const covered: Record<string, string> = { ...alternatives.covered };
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
   if (tz) covered['tzdata'] = '/etc/localtime written by pith';
-  const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered);
+  const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
+  const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
-  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment })));
+  const blobCache = layerBlobCache(new ContentStore(options.cacheDir ?? defaultCacheDir()));
+  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache })));
   return {
     layers,
     layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),
     user: accounts.user,
     trimmed,
     scripts,
+    libraries,
+    blobsFromCache: blobCache.hits,
   };
 }
 
 const BUILD_FORMAT = 'build-v1';
+/** Defined by the bundler (scripts/bundle.ts) as the digest of the sources it bundled; absent when run from src/. */
+declare const PITH_SOURCE_DIGEST: string | undefined;
 let sourceDigest: string | undefined;
 
 /**
@@ -235,7 +269,7 @@ let sourceDigest: string | undefined;
  */
 function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, specFiles: FsEntry[], sourceDateEpoch: number): string {
   const { spec } = loaded;
-  sourceDigest ??= digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
+  sourceDigest ??= typeof PITH_SOURCE_DIGEST === 'string' ? PITH_SOURCE_DIGEST : digestOfSources(join(dirname(fileURLToPath(import.meta.url)), '..'));
   return sha256Hex(
     canonicalJson({
       format: BUILD_FORMAT,
@@ -244,23 +278,10 @@ function buildKey(loaded: LoadedSpec, locked: LockedPackage[], arch: string, spe
       arch,
       sourceDateEpoch,
       packages: locked.map((p) => `${p.name} ${p.version} ${p.architecture} ${p.sha256}`),
-      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers, timezone: spec.timezone },
+      spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers, timezone: spec.timezone, libraries: spec.libraries },
       files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
     }),
   );
-}
-
-function digestOfSources(root: string): string {
-  const parts: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.ts')) parts.push(`${path.slice(root.length)} ${sha256Hex(readFileSync(path))}`);
-    }
-  };
-  walk(root);
-  return sha256Hex(parts.join('\n'));
 }
 
 interface BuildRecord {
@@ -269,6 +290,7 @@ interface BuildRecord {
   user: string;
   trimmed: ArchBuild['trimmed'];
   scripts: ArchBuild['scripts'];
+  libraries: LibraryClosure[];
 }
 
 /** A previous identical build's layers, each blob verified on read; null when anything is missing. */
@@ -290,20 +312,46 @@ async function loadBuild(store: ContentStore, key: string): Promise<Assembled | 
     user: record.user,
     trimmed: record.trimmed,
     scripts: record.scripts,
+    libraries: record.libraries ?? [],
+    blobsFromCache: new Set(layers.map((l) => l.diffId)),
   };
 }
 
+/** Records a build; its layer blobs are in the store already, put there (or found there) by `layerBlobCache`. */
 async function saveBuild(store: ContentStore, key: string, assembled: Assembled): Promise<void> {
-  const layers = await Promise.all(
-    assembled.layers.map(async (l, i) => ({
-      blob: await store.put(await l.bytes()),
-      diffId: l.diffId,
-      comment: assembled.layerInfo[i]!.comment,
-      packages: assembled.layerInfo[i]!.packages,
-    })),
-  );
-  const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts };
+  const layers = assembled.layers.map((l, i) => ({
+    blob: l.digest.slice('sha256:'.length),
+    diffId: l.diffId,
+    comment: assembled.layerInfo[i]!.comment,
+    packages: assembled.layerInfo[i]!.packages,
+  }));
+  const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts, libraries: assembled.libraries };
   await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
+}
+
+const LAYER_BLOB_FORMAT = 'layer-gzip-v1';
+
+/**
+ * Beneath the whole-build record, each layer's compressed blob is cached by its diffId and the gzip settings (all
+ * that determines its bytes), so a build in which one package changed compresses only that package's layer again.
+ * The store re-hashes a blob on every read; a ref to a missing or damaged blob is a miss.
+ */
+function layerBlobCache(store: ContentStore): LayerBlobCache & { hits: Set<Digest> } {
+  const hits = new Set<Digest>();
+  const key = (diffId: Digest) => `${GZIP_SETTINGS} ${diffId}`;
+  return {
+    hits,
+    async get(diffId) {
+      const digest = await store.getRef(LAYER_BLOB_FORMAT, key(diffId));
+      const blob = digest ? await store.get(digest) : null;
+      if (!blob) return null;
+      hits.add(diffId);
+      return new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+    },
+    async put(diffId, blob) {
+      await store.setRef(LAYER_BLOB_FORMAT, key(diffId), await store.put(blob));
+    },
+  };
 }
 
 /** What base-files contributes when it is not installed: the files that say which OS and release this is. */
@@ -317,7 +365,7 @@ const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release', '/etc/debian
 async function addOsRelease(tree: FsTree, lockFile: LockFile, arch: string, locked: LockedPackage[], options: BuildOptions): Promise<void> {
   const pinned = lockFile.architectures[arch]!.baseFiles;
   if (!pinned || locked.some((p) => p.name === 'base-files')) return;
-  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline });
+  const [{ bytes }] = await fetchDebs(lockFile, [pinned], { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent });
   const deb = await readDeb(bytes!, `${pinned.name}_${pinned.version}_${pinned.architecture}.deb`);
   for (const entry of deb.entries) {
     if (OS_RELEASE_PATHS.includes(entry.path) && entry.type !== 'dir' && tree.get(entry.path) === undefined) tree.add(entry);
@@ -404,48 +452,9 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
     const packages = shared.flatMap(([, g]) => [...g.packages]).sort();
     layers.push({ comment: `packages: ${packages.join(' ')}`, packages, entries: shared.flatMap(([, g]) => g.entries) });
   }
-  if (pith.length) layers.push({ comment: 'pith: accounts, CA bundle, time zone', packages: [], entries: pith });
+  if (pith.length) layers.push({ comment: 'pith: what maintainer scripts would have made (accounts, CA bundle, time zone, alternatives) and os-release', packages: [], entries: pith });
   if (files.length) layers.push({ comment: 'files from the spec', packages: [], entries: files });
   return layers;
-}
-
-/**
- * The spec's `files:` read from the host, relative to the spec. Only regular files, only into the image: a
- * destination that climbs out of `/` is an error, and nothing is ever written on the host.
- */
-export function readSpecFiles(loaded: LoadedSpec, sourceDateEpoch: number): FsEntry[] {
-  return (loaded.spec.files ?? []).map((f, i) => {
-    const where = `${loaded.path}: files[${i}]`;
-    const from = resolvePath(loaded.dir, f.from);
-    let st;
-    try {
-      st = statSync(from);
-    } catch {
-      throw new PithError('SPEC_FILE_MISSING', `${where}: expected a file at ${from} (from: ${f.from}), found nothing`);
-    }
-    if (!st.isFile()) throw new PithError('SPEC_FILE_MISSING', `${where}: expected a regular file at ${from}, found ${st.isDirectory() ? 'a directory' : 'something else'}`);
-    let to: string;
-    try {
-      to = normalisePath(f.to);
-    } catch {
-      throw new PithError('PATH_ESCAPES', `${where}: expected a destination inside the image, found "${f.to}"`);
-    }
-    if (to === '/') throw new PithError('PATH_ESCAPES', `${where}: expected a file path, found "/"`);
-    const mode = f.mode === undefined ? (st.mode & 0o111 ? 0o755 : 0o644) : typeof f.mode === 'number' ? f.mode : parseInt(f.mode, 8);
-    const [uid, gid] = ownerIds(f.owner, loaded.spec, where);
-    return { type: 'file', path: to, mode, uid, gid, mtime: sourceDateEpoch, content: new Uint8Array(readFileSync(from)) } satisfies FsEntry;
-  });
-}
-
-function ownerIds(owner: string | number | undefined, spec: Spec, where: string): [number, number] {
-  if (owner === undefined) return [0, 0];
-  if (typeof owner === 'number') return [owner, owner];
-  const m = /^(\d+)(?::(\d+))?$/.exec(owner);
-  if (m) return [Number(m[1]), Number(m[2] ?? m[1])];
-  const users = [{ name: 'root', uid: 0, gid: 0 }, { name: 'nonroot', uid: 65532, gid: 65532 }, ...(spec.accounts?.users ?? [])];
-  const user = users.find((u) => u.name === owner);
-  if (!user) throw new PithError('SPEC_INVALID', `${where}: owner: expected a uid[:gid] or a known user (${users.map((u) => u.name).join(', ')}), found "${owner}"`);
-  return [user.uid, user.gid ?? user.uid];
 }
 
 function cmp(a: string, b: string): number {

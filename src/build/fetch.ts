@@ -1,4 +1,6 @@
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
+import type { ArchiveEvent } from '../debian/archive.ts';
+import { readDeb, type Deb } from '../debian/deb.ts';
 import { PithError } from '../errors.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
@@ -9,7 +11,10 @@ export interface FetchDebsOptions {
   /** Downloads in flight at once (default 6). */
   concurrency?: number;
   fetch?: Omit<FetchOptions, 'onProgress'>;
-  onProgress?: (event: { name: string; received: number; size: number; done: boolean }) => void;
+  /** Download progress, as the archive reports its index downloads (so one progress display serves both). */
+  onEvent?: (event: ArchiveEvent) => void;
+  /** Called with each verified .deb as soon as it is at hand (from the cache or the network). */
+  onFetched?: (deb: FetchedDeb) => void;
 }
 
 export interface FetchedDeb {
@@ -40,9 +45,11 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       const i = next++;
       const pkg = packages[i]!;
       const cached = await store.get(pkg.sha256);
+      const label = `${pkg.name} ${pkg.version}`;
       if (cached) {
         results[i] = { pkg, bytes: cached };
-        options.onProgress?.({ name: pkg.name, received: pkg.size, size: pkg.size, done: true });
+        options.onFetched?.(results[i]!);
+        options.onEvent?.({ kind: 'cache-hit', what: label });
         continue;
       }
       const url = debUrl(lock, pkg);
@@ -50,9 +57,10 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
         missing.push(`${pkg.name} ${pkg.version} (${url})`);
         continue;
       }
+      options.onEvent?.({ kind: 'fetch-start', url, size: pkg.size, label });
       const bytes = await fetchBytes(url, {
         ...options.fetch,
-        onProgress: (received) => options.onProgress?.({ name: pkg.name, received, size: pkg.size, done: false }),
+        onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: pkg.size }),
       });
       if (bytes.length !== pkg.size) {
         throw new PithError('DEB_SIZE_MISMATCH', `${url}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
@@ -63,7 +71,8 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       }
       await store.put(bytes, pkg.sha256);
       results[i] = { pkg, bytes };
-      options.onProgress?.({ name: pkg.name, received: bytes.length, size: pkg.size, done: true });
+      options.onFetched?.(results[i]!);
+      options.onEvent?.({ kind: 'fetch-done', url });
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 6, packages.length) }, worker));
@@ -71,4 +80,25 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
     throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
   }
   return results;
+}
+
+/**
+ * `fetchDebs`, each .deb read (`readDeb`) as soon as it is verified, so decompressing the first packages overlaps
+ * downloading the rest. In the order of `packages`.
+ */
+export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
+  const reading = new Map<LockedPackage, Promise<Deb>>();
+  const fetched = await fetchDebs(lock, packages, {
+    ...options,
+    onFetched: (f) => {
+      options.onFetched?.(f);
+      const deb = readDeb(f.bytes, `${f.pkg.name}_${f.pkg.version}_${f.pkg.architecture}.deb`);
+      deb.catch(() => {}); // awaited below; a failed download must not leave this rejection unobserved
+      reading.set(f.pkg, deb);
+    },
+  }).catch(async (e: unknown) => {
+    await Promise.allSettled(reading.values());
+    throw e;
+  });
+  return Promise.all(fetched.map(async ({ pkg }) => ({ pkg, deb: await reading.get(pkg)! })));
 }

@@ -12,6 +12,8 @@ export interface ScriptReportEntry {
   script: MaintainerScript;
   /** The replacement that covers what the script would have done; null when nothing does. */
   covered: string | null;
+  /** For a script not covered: what pith did replace of it, and what it did not. */
+  note?: string;
 }
 
 export const NOT_NEEDED_REMOVAL = 'not needed: prerm and postrm run only on removal or upgrade, and an image is rebuilt, never changed in place';
@@ -59,9 +61,13 @@ function onlyMaintscriptHelper(body: string): boolean {
  * `covered` maps a package name (its preinst, config, postinst and triggers) or `package/script` (that one only) to the replacement the
  * build applied, e.g. `{ 'ca-certificates': 'CA bundle built by pith (146 certificates)', tzdata: '/etc/localtime
  * written by pith' }`; it takes precedence over the built-in table. Sorted by package, then script, whatever the
- * input order.
+ * input order. `notes` (by `package/script`) says what was replaced of a script that stays uncovered.
  */
-export function scriptReport(packages: Array<{ name: string; controlFiles: Map<string, Uint8Array> }>, covered: Record<string, string> = {}): ScriptReportEntry[] {
+export function scriptReport(
+  packages: Array<{ name: string; controlFiles: Map<string, Uint8Array> }>,
+  covered: Record<string, string> = {},
+  notes: Record<string, string> = {},
+): ScriptReportEntry[] {
   const out: ScriptReportEntry[] = [];
   for (const p of [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     for (const script of MAINTAINER_SCRIPTS) {
@@ -75,7 +81,8 @@ export function scriptReport(packages: Array<{ name: string; controlFiles: Map<s
         if (script === 'triggers' && onlyLdconfig(body)) why = NOT_NEEDED_LDCONFIG;
         else if (script !== 'triggers' && onlyMaintscriptHelper(body)) why = NOT_NEEDED_MAINTSCRIPT_HELPER;
       }
-      out.push({ package: p.name, script, covered: why });
+      const note = why === null ? notes[`${p.name}/${script}`] : undefined;
+      out.push(note === undefined ? { package: p.name, script, covered: why } : { package: p.name, script, covered: why, note });
     }
   }
   return out;

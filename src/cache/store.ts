@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PithError } from '../errors.ts';
 
 /** `$XDG_CACHE_HOME/pith`, else `~/.cache/pith`. */
@@ -87,11 +87,43 @@ export class ContentStore {
   }
 }
 
+/** A unique temp path beside `path`, named after it and this process: where an atomic write is prepared. */
+export function tempSibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/**
+ * Removes what interrupted writers left in `dir` (beside `name` only, when given): temp siblings made by processes
+ * that no longer run, as a killed build cannot clean up after itself. A live process's, another pith's included,
+ * are left alone.
+ */
+export async function removeStaleTemps(dir: string, name?: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{12}$/.exec(n);
+    if (!m || (name !== undefined && m[1] !== name) || processAlive(Number(m[2]))) continue;
+    await fs.rm(join(dir, n), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Writes `path` atomically: a unique temp file beside it, fsync, then rename over the target. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tempSibling(path);
   const handle = await fs.open(tmp, 'wx', mode);
   try {
     await handle.writeFile(data);

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption } from './common.ts';
+import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
+import { progressReporter } from './progress.ts';
 
 interface BuildFlags {
   arch?: string[];
@@ -27,14 +28,21 @@ export function buildCommand(): Command {
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
       const epoch = process.env.SOURCE_DATE_EPOCH;
-      const result = await build(spec, {
-        architectures: flags.arch,
-        outputs: flags.output,
-        lockPath: flags.lock,
-        cacheDir: flags.cache,
-        offline: flags.offline,
-        sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
-      });
+      const progress = progressReporter(wantsProgress(flags));
+      let result;
+      try {
+        result = await build(spec, {
+          architectures: flags.arch,
+          outputs: flags.output,
+          lockPath: flags.lock,
+          cacheDir: flags.cache,
+          offline: flags.offline,
+          sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
+          onEvent: progress.onEvent,
+        });
+      } finally {
+        progress.stop();
+      }
       if (flags.json) {
         const { image: _image, ...summary } = result;
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
@@ -44,6 +52,11 @@ export function buildCommand(): Command {
       for (const arch of result.architectures) {
         const bytes = arch.layers.reduce((n, l) => n + l.size, 0);
         process.stdout.write(`${arch.architecture}: ${arch.layers.length} layers, ${(bytes / 1e6).toFixed(1)} MB compressed; ${arch.trimmed.length} paths trimmed; ${arch.excluded.length} packages left out; ${arch.scripts.length} maintainer scripts not run\n`);
+        const { files, added } = arch.libraries;
+        if (files.length > 0) {
+          const addedNames = [...new Set(added.map((a) => a.package))].sort();
+          process.stdout.write(`${arch.architecture}: the shared libraries of ${files.map((f) => f.file).join(', ')} resolve in the image${addedNames.length ? ` (the lock added ${addedNames.join(', ')})` : ''}\n`);
+        }
       }
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
       process.stdout.write(`${result.digest}\n`);

@@ -33,6 +33,7 @@ packages:
 #   - from: ./app
 #     to: /usr/local/bin/app
 #     mode: "0755"
+# libraries: auto          # the packages shipping your program's shared libraries join the lock (check: verify only; off)
 
 # accounts:                # root, nonroot (65532) and nobody always exist
 #   users:

@@ -49,11 +49,13 @@ export function lockCommand(): Command {
         }
       }
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ path: result.path, spec: result.lock.spec.digest, sources: result.lock.sources, architectures: Object.fromEntries(Object.entries(result.lock.architectures).map(([a, v]) => [a, { packages: v.packages.length, excluded: v.excluded.map((e) => e.name) }])) }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ path: result.path, spec: result.lock.spec.digest, sources: result.lock.sources, architectures: Object.fromEntries(Object.entries(result.lock.architectures).map(([a, v]) => [a, { packages: v.packages.length, excluded: v.excluded.map((e) => e.name), libraries: v.libraries }])) }, null, 2) + '\n');
       } else {
         for (const [arch, v] of Object.entries(result.lock.architectures)) {
           const bytes = v.packages.reduce((n, p) => n + p.size, 0);
           process.stdout.write(`${arch}: ${v.packages.length} packages (${(bytes / 1e6).toFixed(1)} MB)${v.excluded.length ? `, excluded ${v.excluded.map((e) => e.name).join(', ')}` : ''}\n`);
+          const added = [...new Set((v.libraries?.provides ?? []).filter((p) => p.added).map((p) => p.package))].sort();
+          if (added.length) process.stdout.write(`${arch}: added ${added.join(', ')} for the shared libraries of ${v.libraries!.needs.map((n) => n.file).join(', ')}\n`);
         }
         process.stdout.write(`wrote ${result.path}\n`);
       }

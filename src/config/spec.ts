@@ -50,6 +50,8 @@ export const specSchema = z.strictObject({
       }),
     )
     .optional(),
+  /** ELF files from `files:` must find their libraries in the image: auto adds the packages that ship them, check only verifies. */
+  libraries: z.enum(['auto', 'check', 'off']).optional(),
   accounts: z
     .strictObject({
       users: z.array(userSchema).optional(),

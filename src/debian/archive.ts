@@ -1,12 +1,14 @@
 import { gunzipSync } from 'node:zlib';
-import xz from 'xz-decompress';
+import { dirname } from 'node:path/posix';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { isPithError, PithError } from '../errors.ts';
+import { CONTENTS_FORMAT, ContentsIndex, parseContents } from './contents.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import { PACKAGE_ROWS_FORMAT, packagesFromRows, packagesToRows, parsePackagesIndex, type BinaryPackage, type IndexOrigin } from './packages.ts';
 import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } from './release.ts';
 import { PackageUniverse } from './resolve.ts';
 import type { SourceEntry } from './sources.ts';
+import { unxz } from './xz.ts';
 
 export const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -54,6 +56,12 @@ export interface Archive {
   packages(arch: string): BinaryPackage[];
   /** A resolver universe over `packages(arch)`, built once per architecture. */
   universe(arch: string): PackageUniverse;
+  /**
+   * The library paths of every configured suite's `Contents-<arch>` (for each component whose verified Release
+   * lists one), fetched on first use only, since they are large, and cached in their compact filtered form.
+   * Contents-all is not read: an `Architecture: all` package ships no shared objects.
+   */
+  contents(arch: string): Promise<ContentsIndex>;
 }
 
 interface IndexJob {
@@ -90,12 +98,7 @@ export async function openArchive(options: OpenArchiveOptions): Promise<Archive>
     }
   }
   const loaded = await Promise.all(jobs.map((job) => loadIndex(ctx, job)));
-  if (ctx.missing.length > 0) {
-    throw new PithError(
-      'OFFLINE_MISSING',
-      `--offline: the cache at ${store.root} lacks what is needed:\n${ctx.missing.map((m) => `  - ${m}`).join('\n')}\nRun once without --offline to fill it.`,
-    );
-  }
+  throwIfMissing(ctx);
   jobs.forEach((job, i) => {
     const packages = loaded[i]!;
     if (job.architecture === 'all') {
@@ -105,6 +108,7 @@ export async function openArchive(options: OpenArchiveOptions): Promise<Archive>
     }
   });
   const universes = new Map<string, PackageUniverse>();
+  const contents = new Map<string, Promise<ContentsIndex>>();
   const packages = (arch: string): BinaryPackage[] => {
     const list = byArch.get(arch);
     if (!list) throw new PithError('UNKNOWN_ARCHITECTURE', `architecture "${arch}" was not loaded; loaded: ${options.architectures.join(', ')}`);
@@ -122,7 +126,24 @@ export async function openArchive(options: OpenArchiveOptions): Promise<Archive>
       }
       return u;
     },
+    contents(arch) {
+      let c = contents.get(arch);
+      if (!c) {
+        c = loadContents({ options, store, missing: [] }, opened, arch);
+        contents.set(arch, c);
+        c.catch(() => contents.delete(arch));
+      }
+      return c;
+    },
   };
+}
+
+function throwIfMissing(ctx: Context): void {
+  if (ctx.missing.length === 0) return;
+  throw new PithError(
+    'OFFLINE_MISSING',
+    `--offline: the cache at ${ctx.store.root} lacks what is needed:\n${ctx.missing.map((m) => `  - ${m}`).join('\n')}\nRun once without --offline to fill it.`,
+  );
 }
 
 interface Context {
@@ -131,7 +152,18 @@ interface Context {
   missing: string[];
 }
 
-async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): Promise<{ suite: SuiteRelease; jobs: IndexJob[]; served: string[] }> {
+interface OpenedSuite {
+  suite: SuiteRelease;
+  /** Absent when --offline found no cached InRelease (recorded in `missing`). */
+  release?: VerifiedRelease;
+  /** `<uri>/dists/<suite>` */
+  base: string;
+  jobs: IndexJob[];
+  /** The architectures its Release lists (empty when unknown offline). */
+  served: string[];
+}
+
+async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): Promise<OpenedSuite> {
   const { options, store } = ctx;
   const base = `${source.uri}/dists/${suiteName}`;
   const url = `${base}/InRelease`;
@@ -142,7 +174,7 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
     bytes = digest ? await store.get(digest) : null;
     if (!bytes) {
       ctx.missing.push(`InRelease of ${url}`);
-      return { suite: placeholderSuite(source, suiteName), jobs: [], served: [] };
+      return { suite: placeholderSuite(source, suiteName), base, jobs: [], served: [] };
     }
     options.onEvent?.({ kind: 'cache-hit', what: url });
   } else {
@@ -196,18 +228,29 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
       jobs.push({ url: base, release, suite, component, architecture });
     }
   }
-  return { suite, jobs, served: release.architectures };
+  return { suite, release, base, jobs, served: release.architectures };
 }
 
 function placeholderSuite(source: SourceEntry, suite: string): SuiteRelease {
   return { uri: source.uri, suite, inRelease: '', date: '', signer: '', components: source.components };
 }
 
+/** Bounds a decompressed index, so a decompression bomb fails before it exhausts memory (Debian's largest is under 100 MB). */
+const MAX_INDEX_BYTES = 1024 ** 3;
+
 const COMPRESSIONS = [
-  { ext: '.xz', decompress: unxz },
-  { ext: '.gz', decompress: async (b: Uint8Array) => new Uint8Array(gunzipSync(b)) },
+  { ext: '.xz', decompress: (b: Uint8Array, maxOutput: number) => unxz(b, { maxOutput }) },
+  { ext: '.gz', decompress: async (b: Uint8Array, maxOutput: number) => new Uint8Array(gunzipSync(b, { maxOutputLength: maxOutput })) },
   { ext: '', decompress: async (b: Uint8Array) => b },
 ];
+
+type Variant = (typeof COMPRESSIONS)[number] & { file: ReleaseFile };
+
+/** The compressed forms of `path` the verified Release lists (preferred first), and the uncompressed entry. */
+function listedVariants(release: VerifiedRelease, path: string): { plain?: ReleaseFile; variants: Variant[] } {
+  const variants = COMPRESSIONS.map((c) => ({ ...c, file: release.files.get(path + c.ext) })).filter((v): v is Variant => v.file !== undefined);
+  return { plain: release.files.get(path), variants };
+}
 
 async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> {
   const { store, options } = ctx;
@@ -221,10 +264,7 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
     component: job.component,
     architecture: job.architecture,
   };
-  const plain = job.release.files.get(path);
-  const variants = COMPRESSIONS.map((c) => ({ ...c, file: job.release.files.get(path + c.ext) })).filter(
-    (v): v is typeof v & { file: ReleaseFile } => v.file !== undefined,
-  );
+  const { plain, variants } = listedVariants(job.release, path);
   if (variants.length === 0) {
     throw new PithError('INDEX_MISSING', `${job.url}/InRelease lists no ${path}{.xz,.gz,} index`);
   }
@@ -246,16 +286,27 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
     ctx.missing.push(`index ${where} (SHA256 ${indexKey})`);
     return [];
   }
+  const { body, variant, url } = await fetchListed(ctx, job.url, job.release, variants, job.suite.suite);
+  const packages = await decodeIndex(ctx, body, variant, plain, origin, url, job.url, indexKey);
+  // Cache the index as fetched only after it decoded and parsed: a broken index must not poison later runs.
+  await store.put(body, variant.file.sha256);
+  return packages;
+}
+
+/**
+ * Fetches the first of `variants` the mirror serves (by hash when the Release offers it, else by name; a 404
+ * moves on to the next) and checks its size and SHA256 against the verified Release before returning it.
+ */
+async function fetchListed(ctx: Context, base: string, release: VerifiedRelease, variants: Variant[], suiteName: string): Promise<{ body: Uint8Array; variant: Variant; url: string }> {
+  const { options } = ctx;
   let lastNotFound: PithError | undefined;
   for (const variant of variants) {
-    const dir = `${job.url}/${job.component}/binary-${job.architecture}`;
-    const urls = job.release.acquireByHash
-      ? [`${dir}/by-hash/SHA256/${variant.file.sha256}`, `${job.url}/${variant.file.path}`]
-      : [`${job.url}/${variant.file.path}`];
+    const byHash = `${base}/${dirname(variant.file.path)}/by-hash/SHA256/${variant.file.sha256}`;
+    const urls = release.acquireByHash ? [byHash, `${base}/${variant.file.path}`] : [`${base}/${variant.file.path}`];
     for (const url of urls) {
       let body: Uint8Array;
       try {
-        options.onEvent?.({ kind: 'fetch-start', url, size: variant.file.size, label: `${job.suite.suite}/${variant.file.path}` });
+        options.onEvent?.({ kind: 'fetch-start', url, size: variant.file.size, label: `${suiteName}/${variant.file.path}` });
         body = await fetchBytes(url, {
           ...options.fetch,
           onProgress: (received, size) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: size ?? variant.file.size }),
@@ -268,38 +319,90 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
         }
         throw e;
       }
-      verifyFile(body, variant.file, url, job.url);
-      const packages = await decodeIndex(ctx, body, variant, plain, origin, url, job.url, indexKey);
-      // Cache the index as fetched only after it decoded and parsed: a broken index must not poison later runs.
-      await store.put(body, variant.file.sha256);
-      return packages;
+      verifyFile(body, variant.file, url, base);
+      return { body, variant, url };
     }
   }
-  throw lastNotFound ?? new PithError('INDEX_MISSING', `${where}: no index could be fetched`);
+  throw lastNotFound ?? new PithError('INDEX_MISSING', `${base}/${variants[0]?.file.path}: no index could be fetched`);
+}
+
+/**
+ * The library rows of `Contents-<arch>` across the opened suites and their components. Each file is cached by the
+ * SHA256 its verified Release lists, in the compact form only: the full index is never stored.
+ */
+async function loadContents(ctx: Context, opened: OpenedSuite[], arch: string): Promise<ContentsIndex> {
+  const jobs: Array<Promise<ContentsIndex>> = [];
+  for (const o of opened) {
+    if (!o.release) continue;
+    for (const component of o.suite.components) {
+      const path = `${component}/Contents-${arch}`;
+      const listed = listedVariants(o.release, path);
+      if (listed.variants.length === 0) {
+        ctx.options.onEvent?.({ kind: 'warning', message: `${o.base}/InRelease lists no ${path}; libraries in ${o.suite.suite}/${component} cannot be looked up` });
+        continue;
+      }
+      jobs.push(loadContentsFile(ctx, o, path, listed.plain, listed.variants));
+    }
+  }
+  const indexes = await Promise.all(jobs);
+  throwIfMissing(ctx);
+  return ContentsIndex.merge(indexes);
+}
+
+async function loadContentsFile(ctx: Context, o: OpenedSuite, path: string, plain: ReleaseFile | undefined, variants: Variant[]): Promise<ContentsIndex> {
+  const { store, options } = ctx;
+  const where = `${o.base}/${path}`;
+  const key = (plain ?? variants[0]!.file).sha256;
+  const cached = await store.getRef(CONTENTS_FORMAT, key);
+  const text = cached ? await store.get(cached) : null;
+  if (text) {
+    options.onEvent?.({ kind: 'cache-hit', what: where });
+    return ContentsIndex.fromText(text.toString('utf8'), [where]);
+  }
+  if (options.offline) {
+    ctx.missing.push(`index ${where} (SHA256 ${key})`);
+    return new ContentsIndex(new Map(), []);
+  }
+  const { body, variant, url } = await fetchListed(ctx, o.base, o.release!, variants, o.suite.suite);
+  const index = parseContents(await decompressVerified(body, variant, plain, url, o.base), where);
+  await store.setRef(CONTENTS_FORMAT, key, await store.put(Buffer.from(index.toText())));
+  return index;
 }
 
 /** Decompresses a verified index, checks the result against the Release too, parses it and caches the rows. */
 async function decodeIndex(
   ctx: Context,
   body: Uint8Array,
-  variant: { decompress: (b: Uint8Array) => Promise<Uint8Array> },
+  variant: Pick<Variant, 'decompress'>,
   plain: ReleaseFile | undefined,
   origin: IndexOrigin,
   where: string,
   releaseUrl: string,
   indexKey: string,
 ): Promise<BinaryPackage[]> {
-  let text: Uint8Array;
-  try {
-    text = await variant.decompress(body);
-  } catch (e) {
-    throw new PithError('INDEX_CORRUPT', `${where}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
-  }
-  if (plain) verifyFile(text, plain, `${where} (decompressed)`, releaseUrl);
+  const text = await decompressVerified(body, variant, plain, where, releaseUrl);
   const packages = parsePackagesIndex(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), origin, where);
   const rowsDigest = await ctx.store.put(Buffer.from(packagesToRows(packages)));
   await ctx.store.setRef(PACKAGE_ROWS_FORMAT, indexKey, rowsDigest);
   return packages;
+}
+
+/** Decompresses a file whose compressed bytes were verified, and checks the result against the Release too. */
+async function decompressVerified(
+  body: Uint8Array,
+  variant: Pick<Variant, 'decompress'>,
+  plain: ReleaseFile | undefined,
+  where: string,
+  releaseUrl: string,
+): Promise<Uint8Array> {
+  let text: Uint8Array;
+  try {
+    text = await variant.decompress(body, MAX_INDEX_BYTES);
+  } catch (e) {
+    throw new PithError('INDEX_CORRUPT', `${where}: matched its SHA256 but does not decompress: ${(e as Error).message}`, { cause: e });
+  }
+  if (plain) verifyFile(text, plain, `${where} (decompressed)`, releaseUrl);
+  return text;
 }
 
 function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releaseUrl: string): void {
@@ -316,9 +419,4 @@ function verifyFile(body: Uint8Array, expected: ReleaseFile, url: string, releas
       `${url}: expected SHA256 ${expected.sha256} as listed in ${releaseUrl}/InRelease, found ${digest}; nothing was cached`,
     );
   }
-}
-
-async function unxz(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new xz.XzReadableStream(new Blob([new Uint8Array(data)]).stream());
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }

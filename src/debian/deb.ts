@@ -6,12 +6,12 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 import tar, { type Header } from 'tar-stream';
-import xz from 'xz-decompress';
 import zstd from 'zstd-napi/binding.js';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { normalisePath } from '../fs/tree.ts';
 import { parseDeb822 } from './deb822.ts';
+import { unxzStream } from './xz.ts';
 
 export interface DebLimits {
   /** Bytes of control.tar plus data.tar after decompression (default 4 GiB). */
@@ -93,7 +93,17 @@ interface Budget {
   limits: Required<DebLimits>;
   bytes: number;
   entries: number;
+  /** Why maxUncompressed is what it is, when the package's Installed-Size lowered it. */
+  why?: string;
 }
+
+/**
+ * A data.tar is about as large as the Installed-Size its control file declares: tar headers and padding included,
+ * real packages stay within a few percent of it. Twice that plus this slack bounds a member that would decompress
+ * to far more (a decompression bomb) long before the absolute limit.
+ */
+const INSTALLED_SIZE_FACTOR = 2;
+const INSTALLED_SIZE_SLACK = 1 << 20;
 
 /**
  * Reads a .deb held in memory. `where` names it in every error (its path or `package_version_arch.deb`).
@@ -140,7 +150,6 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
     throw malformed(where, `expected control.tar* and data.tar* members, found ${members.map((m) => m.name).join(', ')}`);
   }
 
-  // One member at a time: the xz decoder serialises on one context anyway.
   const controlFiles = new Map<string, Uint8Array>();
   await readMember(control, where, budget, (h, content) => {
     const path = safePath(h.name, where, control!.name);
@@ -160,6 +169,14 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
     throw malformed(where, `expected a valid control file: ${e instanceof Error ? e.message : String(e)}`, e);
   }
   if (stanzas.length !== 1) throw malformed(where, `expected one paragraph in the control file, found ${stanzas.length}`);
+  const declared = stanzas[0]!.fields['installed-size'];
+  if (declared !== undefined && /^\d+$/.test(declared)) {
+    const cap = budget.bytes + Number(declared) * 1024 * INSTALLED_SIZE_FACTOR + INSTALLED_SIZE_SLACK;
+    if (cap < budget.limits.maxUncompressed) {
+      budget.limits.maxUncompressed = cap;
+      budget.why = `twice its Installed-Size of ${declared} KiB, plus 1 MiB`;
+    }
+  }
 
   const entries: FsEntry[] = [];
   /** What each path is so far, so a hardlink can be checked against what came before it. */
@@ -256,7 +273,7 @@ async function* bounded(chunks: AsyncIterable<Uint8Array>, member: string, where
     if (budget.bytes > budget.limits.maxUncompressed) {
       throw new PithError(
         'DEB_TOO_LARGE',
-        `${where}: expected at most ${budget.limits.maxUncompressed} bytes of uncompressed control and data, found more while reading ${member} (a decompression bomb?)`,
+        `${where}: expected at most ${budget.limits.maxUncompressed} bytes of uncompressed control and data${budget.why ? ` (${budget.why})` : ''}, found more while reading ${member} (a decompression bomb?)`,
         { details: { deb: where, member, limit: budget.limits.maxUncompressed } },
       );
     }
@@ -273,7 +290,7 @@ function decompress(compression: Compression, data: Uint8Array): AsyncIterable<U
     case 'gzip':
       return gunzip(data);
     case 'xz':
-      return unxz(data);
+      return unxzStream(data);
     case 'zstd':
       return unzstd(data);
   }
@@ -287,56 +304,6 @@ async function* gunzip(data: Uint8Array): AsyncGenerator<Uint8Array> {
     for await (const chunk of gz) yield chunk as Buffer;
   } finally {
     gz.destroy();
-  }
-}
-
-/** xz-embedded's return codes, which the wasm decoder reports only as numbers. */
-const XZ_ERRORS: Record<string, string> = {
-  '2': 'unsupported integrity check',
-  '3': 'out of memory',
-  '4': 'memory limit exceeded',
-  '5': 'not xz data',
-  // xz-embedded checks none, CRC32 and CRC64 (what dpkg-deb and the xz tool write) but not SHA-256.
-  '6': 'unsupported stream options (an integrity check other than CRC32/CRC64, such as SHA-256?)',
-  '7': 'corrupt data',
-  '8': 'truncated or corrupt data',
-};
-
-async function* unxz(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  const input = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(data);
-      c.close();
-    },
-  });
-  const reader = new xz.XzReadableStream(input).getReader();
-  let finished = false;
-  let idle = 0;
-  try {
-    for (;;) {
-      let step: ReadableStreamReadResult<Uint8Array>;
-      try {
-        step = await reader.read();
-      } catch (e) {
-        const code = /error code (\d+)/.exec(e instanceof Error ? e.message : '')?.[1];
-        throw new Error(code !== undefined && XZ_ERRORS[code] !== undefined ? `xz: ${XZ_ERRORS[code]} (xz-embedded error ${code})` : String(e), { cause: e });
-      }
-      const { done, value } = step;
-      if (done) {
-        finished = true;
-        return;
-      }
-      if (value.byteLength > 0) {
-        idle = 0;
-        yield value;
-      } else if (++idle > 64) {
-        // xz-embedded reports a cut-short stream itself (XZ_BUF_ERROR); this only guards against spinning forever.
-        throw new Error('xz decoder makes no progress (truncated?)');
-      }
-    }
-  } finally {
-    // Cancelling frees the decoder's process-wide context; leaving it held would stall every later xz read.
-    if (!finished) await reader.cancel().catch(() => {});
   }
 }
 

@@ -10,7 +10,15 @@ export interface Deb822Stanza {
 export interface Deb822Options {
   /** Shown in errors as `file:line`. */
   source?: string;
+  /**
+   * Lower-case names of the only fields to return; the others are skipped without being read (and so without the
+   * duplicate check). Parsing a Packages index for the few fields pith uses is twice as fast.
+   */
+  only?: ReadonlySet<string>;
 }
+
+/** The key of a field `only` leaves out; never a real key, as a field line must not start with its colon. */
+const SKIPPED = '';
 
 /**
  * Parses deb822 text (Packages, Release, .sources, control files): paragraphs separated by blank lines,
@@ -26,6 +34,8 @@ export function parseDeb822(text: string, options: Deb822Options = {}): Deb822St
   let lineNo = 0;
   let pos = 0;
   const len = text.length;
+  // Field names repeat in every paragraph: each spelling is lower-cased (and checked against `only`) once.
+  const keys = new Map<string, string>();
   if (text.charCodeAt(0) === 0xfeff) pos = 1;
   while (pos < len) {
     let end = text.indexOf('\n', pos);
@@ -50,13 +60,13 @@ export function parseDeb822(text: string, options: Deb822Options = {}): Deb822St
           fields = null;
         }
       } else {
-        if (fields === null || lastKey === '') {
+        if (fields === null) {
           throw new PithError(
             'DEB822_SYNTAX',
             `${where(options, lineNo)}: expected a "Field: value" line, found a continuation line outside a field: ${JSON.stringify(text.slice(pos, lineEnd))}`,
           );
         }
-        fields[lastKey] += '\n' + content;
+        if (lastKey !== SKIPPED) fields[lastKey] += '\n' + content;
       }
     } else {
       const colon = text.indexOf(':', pos);
@@ -66,22 +76,33 @@ export function parseDeb822(text: string, options: Deb822Options = {}): Deb822St
           `${where(options, lineNo)}: expected a "Field: value" line, found ${JSON.stringify(text.slice(pos, lineEnd))}`,
         );
       }
-      const key = text.slice(pos, colon).toLowerCase();
+      const name = text.slice(pos, colon);
+      let key = keys.get(name);
+      if (key === undefined) {
+        key = name.toLowerCase();
+        if (options.only !== undefined && !options.only.has(key)) key = SKIPPED;
+        keys.set(name, key);
+      }
+      if (fields === null) {
+        fields = Object.create(null) as Record<string, string>;
+        startLine = lineNo;
+      }
+      lastKey = key;
+      if (key === SKIPPED) {
+        pos = end + 1;
+        continue;
+      }
       let vs = colon + 1;
       while (vs < lineEnd && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
       let ve = lineEnd;
       while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-      if (fields === null) {
-        fields = Object.create(null) as Record<string, string>;
-        startLine = lineNo;
-      } else if (key in fields) {
+      if (key in fields) {
         throw new PithError(
           'DEB822_SYNTAX',
           `${where(options, lineNo)}: field "${text.slice(pos, colon)}" appears twice in one paragraph`,
         );
       }
       fields[key] = text.slice(vs, ve);
-      lastKey = key;
     }
     pos = end + 1;
   }

@@ -55,9 +55,16 @@ export interface BinaryPackage {
   origin: IndexOrigin;
 }
 
+/** The fields a BinaryPackage is made of; an index's others (descriptions, checksums pith does not use…) go unread. */
+const INDEX_FIELDS: ReadonlySet<string> = new Set([
+  'package', 'version', 'architecture', 'source', 'multi-arch', 'essential', 'priority', 'depends', 'pre-depends', 'provides',
+  'conflicts', 'breaks', 'replaces', 'recommends', 'suggests', 'enhances', 'important', 'protected', 'filename', 'size',
+  'sha256', 'maintainer',
+]);
+
 /** Turns a Packages index into records. `where` names the index in errors (URL or cache path). */
 export function parsePackagesIndex(text: string, origin: IndexOrigin, where: string): BinaryPackage[] {
-  const stanzas = parseDeb822(text, { source: where });
+  const stanzas = parseDeb822(text, { source: where, only: INDEX_FIELDS });
   const out: BinaryPackage[] = new Array(stanzas.length);
   let n = 0;
   for (const { fields: f, line } of stanzas) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { PithError } from '../errors.ts';
 import { parseDeb822 } from './deb822.ts';
 
@@ -43,6 +43,9 @@ export interface Keyring {
 
 /** apt's default for Acquire::Max-FutureTime. */
 export const DEFAULT_MAX_FUTURE_SKEW_SECONDS = 10;
+
+/** openpgp is large and only InRelease verification needs it: loaded on first use, so a build from a lock starts faster. */
+const pgp = () => import('openpgp');
 
 const ARMOR_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
 
@@ -103,7 +106,7 @@ async function readKeyringFile(path: string): Promise<Keyring> {
     );
   } else {
     try {
-      keys = (await openpgp.readKeys({ binaryKeys: bytes })).map((k) => k.toPublic());
+      keys = (await (await pgp()).readKeys({ binaryKeys: bytes })).map((k) => k.toPublic());
     } catch (e) {
       throw new PithError('KEYRING_INVALID', `${path}: expected OpenPGP public keys, found data openpgp cannot read: ${(e as Error).message}`, { cause: e });
     }
@@ -120,7 +123,7 @@ async function readArmored(text: string, source: string): Promise<openpgp.Public
   const keys: openpgp.PublicKey[] = [];
   for (const block of blocks) {
     try {
-      keys.push(...(await openpgp.readKeys({ armoredKeys: block })).map((k) => k.toPublic()));
+      keys.push(...(await (await pgp()).readKeys({ armoredKeys: block })).map((k) => k.toPublic()));
     } catch (e) {
       throw new PithError('KEYRING_INVALID', `${source}: expected OpenPGP public keys, found an armored block openpgp cannot read: ${(e as Error).message}`, { cause: e });
     }
@@ -163,7 +166,7 @@ export async function verifyInRelease(bytes: Uint8Array, options: VerifyInReleas
 
   let message: openpgp.CleartextMessage;
   try {
-    message = await openpgp.readCleartextMessage({ cleartextMessage: armored });
+    message = await (await pgp()).readCleartextMessage({ cleartextMessage: armored });
   } catch (e) {
     throw new PithError('RELEASE_NOT_SIGNED', `${url}: expected a clearsigned InRelease, found a message openpgp cannot read: ${(e as Error).message}`, { cause: e });
   }

@@ -59,6 +59,15 @@ export function normalisePath(p: string): string {
   return '/' + out.join('/');
 }
 
+/**
+ * Where a normalised path really lives in a merged-/usr tree: `/lib/x86_64-linux-gnu/libc.so.6` is
+ * `/usr/lib/x86_64-linux-gnu/libc.so.6`. Other paths are returned as they are.
+ */
+export function usrMergedPath(normalised: string): string {
+  const top = topOf(normalised);
+  return USR_ALIASES.has(top) && normalised !== '/' + top ? '/usr' + normalised : normalised;
+}
+
 const ROOT: DirEntry = Object.freeze({ type: 'dir', path: '/', mode: 0o755, uid: 0, gid: 0, mtime: 0 });
 
 function parentOf(path: string): string {
@@ -343,11 +352,7 @@ export class FsTree {
 
   #canonical(path: string): string {
     const p = normalisePath(path);
-    if (this.isMergedUsr) {
-      const top = topOf(p);
-      if (USR_ALIASES.has(top) && p !== '/' + top) return '/usr' + p;
-    }
-    return p;
+    return this.isMergedUsr ? usrMergedPath(p) : p;
   }
 
   #isAliasTarget(target: string, top: string): boolean {

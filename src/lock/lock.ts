@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { arch as nodeArch } from 'node:process';
-import { dirname, join } from 'node:path';
-import { writeFileAtomic, sha256Hex } from '../cache/store.ts';
+import { basename, dirname, join } from 'node:path';
+import { removeStaleTemps, writeFileAtomic, sha256Hex } from '../cache/store.ts';
 import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
@@ -11,6 +11,8 @@ import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
 import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { minimalDefaults } from './minimal.ts';
+import { lockLibraries, lockedNeedsChanges, type LockedLibraries } from '../build/closure.ts';
+import { readSpecFiles } from '../build/files.ts';
 
 export const LOCK_VERSION = 1;
 
@@ -41,6 +43,8 @@ export interface LockInputs {
   keep: string[];
   architectures: string[];
   sources: Array<{ uri: string; suites: string[]; components: string[]; architectures?: string[]; signedBy?: string }> | 'apt';
+  /** The spec's `libraries:` when not the default `auto` (absent for auto, so older locks keep their digest). */
+  libraries?: 'check' | 'off';
 }
 
 export interface LockedArchitecture {
@@ -51,6 +55,8 @@ export interface LockedArchitecture {
    * and /etc/debian_version from it, which scanners need to know the image is Debian and which release.
    */
   baseFiles?: LockedPackage;
+  /** With `libraries: auto`: what the spec's ELF files need, and which package meets each need (and was added). */
+  libraries?: LockedLibraries;
 }
 
 export interface LockFile {
@@ -91,6 +97,7 @@ export function lockInputs(spec: Spec, sourcesOverride?: SourceEntry[]): LockInp
     keep: spec.keep ?? [],
     architectures: spec.architectures ?? [hostArchitecture()],
     sources: overridden ?? specSources ?? 'apt',
+    libraries: spec.libraries === 'check' || spec.libraries === 'off' ? spec.libraries : undefined,
   };
 }
 
@@ -154,13 +161,28 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   });
   const defaults = minimalDefaults(inputs.packages, inputs.keep);
   const specExcludes = inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' }));
-  const resolutions = inputs.architectures.map((arch) =>
-    resolve(archive.universe(arch), inputs.packages, {
+  const resolveFor = (arch: string, extra: string[]) =>
+    resolve(archive.universe(arch), [...inputs.packages, ...extra], {
       architecture: arch,
       exclude: [...specExcludes, ...defaults.exclude.filter((d) => !specExcludes.some((e) => e.name === d.name))],
       ignoreDependencies: defaults.ignoreDependencies,
-    }),
-  );
+    });
+  // libraries: auto — the packages that ship what the spec's own binaries need join the resolution.
+  const libraryFiles = inputs.libraries === undefined ? readSpecFiles(loaded, 0) : [];
+  const libraries = new Map<string, LockedLibraries>();
+  const resolutions: Resolution[] = [];
+  for (const arch of inputs.architectures) {
+    const closed = await lockLibraries({
+      files: libraryFiles,
+      architecture: arch,
+      resolution: resolveFor(arch, []),
+      resolveWith: (extra) => resolveFor(arch, extra),
+      available: archive.packages(arch).map((p) => p.name),
+      contents: () => archive.contents(arch),
+    });
+    if (closed.libraries) libraries.set(arch, closed.libraries);
+    resolutions.push(closed.resolution);
+  }
   const lockFile: LockFile = {
     lockVersion: LOCK_VERSION,
     spec: { digest: inputsDigest(inputs), inputs },
@@ -172,6 +194,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
           packages: res.packages.map((p) => lockedPackage(p.package)),
           excluded: res.exclusions.map((e) => ({ name: e.name, reason: e.reason, requiredBy: e.requiredBy, alsoDropped: e.alsoDropped })),
           baseFiles: candidateOf(archive.packages(res.architecture), 'base-files'),
+          libraries: libraries.get(res.architecture),
         },
       ]),
     ),
@@ -210,6 +233,7 @@ function candidateOf(packages: BinaryPackage[], name: string): LockedPackage | u
 }
 
 export async function writeLock(path: string, lockFile: LockFile): Promise<void> {
+  await removeStaleTemps(dirname(path), basename(path)); // what a killed pith left beside the lock
   await writeFileAtomic(path, canonicalJson(lockFile));
 }
 
@@ -248,6 +272,7 @@ export function specChanges(locked: LockInputs, current: LockInputs): string[] {
   listDiff('architectures', locked.architectures, current.architectures);
   const describe = (s: LockInputs['sources']) => (s === 'apt' ? ["the machine's apt sources"] : s.map((x) => `${x.uri} ${x.suites.join(',')} ${x.components.join(',')}`));
   if (canonicalJson(locked.sources) !== canonicalJson(current.sources)) listDiff('sources', describe(locked.sources), describe(current.sources));
+  if (locked.libraries !== current.libraries) changes.push(`libraries: ${locked.libraries ?? 'auto'} → ${current.libraries ?? 'auto'}`);
   if (changes.length === 0 && canonicalJson(locked) !== canonicalJson(current)) changes.push('exclusion reasons, source keyrings or architectures filters changed');
   return changes;
 }
@@ -256,8 +281,8 @@ export function specChanges(locked: LockInputs, current: LockInputs): string[] {
 export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.path), sourcesOverride?: SourceEntry[]): LockFile {
   const lockFile = readLock(lockPath);
   const current = lockInputs(loaded.spec, sourcesOverride);
-  if (lockFile.spec.digest !== inputsDigest(current)) {
-    const changes = specChanges(lockFile.spec.inputs, current);
+  const changes = lockFile.spec.digest !== inputsDigest(current) ? specChanges(lockFile.spec.inputs, current) : libraryChanges(loaded, lockFile, current);
+  if (changes.length > 0) {
     throw new PithError(
       'LOCK_STALE',
       `${lockPath}: the lock was made from a different spec; ${loaded.path} changed since:\n${changes.map((c) => `  - ${c}`).join('\n')}\nRun "pith lock ${loaded.path}" to re-lock.`,
@@ -265,6 +290,12 @@ export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.pa
     );
   }
   return lockFile;
+}
+
+/** With `libraries: auto`, the spec's binaries' changed library needs, which the lock's resolution depends on. */
+function libraryChanges(loaded: LoadedSpec, lockFile: LockFile, current: LockInputs): string[] {
+  if (current.libraries !== undefined) return [];
+  return lockedNeedsChanges(readSpecFiles(loaded, 0), lockFile.architectures).map((c) => `libraries: ${c}`);
 }
 
 export interface Drift {
@@ -295,7 +326,7 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
   const path = lockPathFor(loaded.path);
   const lockFile = readLock(path);
   const current = lockInputs(loaded.spec, options.sources);
-  const changes = lockFile.spec.digest === inputsDigest(current) ? [] : specChanges(lockFile.spec.inputs, current);
+  const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
   const archive = await openArchive({
     sources: specSources(loaded.spec, options.sources, warnTo(options.onEvent)),
     architectures: Object.keys(lockFile.architectures),

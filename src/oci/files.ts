@@ -3,21 +3,18 @@
  * tar members for the archive transports. A failure at any point removes the temp file and leaves the target as
  * it was.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { removeStaleTemps, tempSibling } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
 import { encodeHeader, padding } from './tar.ts';
 
 export type Sink = (chunk: Uint8Array) => Promise<void>;
 
-export function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-}
-
 /** Streams `produce`'s chunks into `path` atomically (temp file, fsync, rename). */
 export async function writeFileAtomicFrom(path: string, produce: (write: Sink) => Promise<void>, mode = 0o644): Promise<void> {
   await checkParent(path);
+  await removeStaleTemps(dirname(path), basename(path));
   const tmp = tempSibling(path);
   const handle = await fs.open(tmp, 'wx', mode);
   let renamed = false;

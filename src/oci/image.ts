@@ -142,11 +142,24 @@ export function platformForDebianArch(arch: string): Platform {
   return { ...p };
 }
 
-/** A gzip layer built from filesystem entries, held in memory. */
-export async function layerFromEntries(entries: readonly FsEntry[], options: { sourceDateEpoch: number; comment?: string }): Promise<Layer> {
+/**
+ * Compressed layer blobs by the digest of the tar they compress. The gzip output is a function of the tar and
+ * `GZIP_SETTINGS` alone, so a cache keyed by both may hand back a blob instead of compressing again.
+ */
+export interface LayerBlobCache {
+  get(diffId: Digest): Promise<Uint8Array | null>;
+  put(diffId: Digest, blob: Uint8Array): Promise<void>;
+}
+
+/** A gzip layer built from filesystem entries, held in memory; compressed only when `blobCache` lacks the tar's blob. */
+export async function layerFromEntries(entries: readonly FsEntry[], options: { sourceDateEpoch: number; comment?: string; blobCache?: LayerBlobCache }): Promise<Layer> {
   const tar = layerTar(entries, { sourceDateEpoch: options.sourceDateEpoch });
   const diffId = digestOf(tar);
-  const blob = await gzipLayer(tar);
+  let blob = await options.blobCache?.get(diffId);
+  if (!blob) {
+    blob = await gzipLayer(tar);
+    await options.blobCache?.put(diffId, blob);
+  }
   return layerFromBlob(blob, { diffId, history: options.comment });
 }
 

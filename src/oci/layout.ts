@@ -10,10 +10,9 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { writeFileAtomic } from '../cache/store.ts';
+import { removeStaleTemps, tempSibling, writeFileAtomic } from '../cache/store.ts';
 import { digestHex, digestOf, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
 import { isImageIndex, type Image, type ImageIndex } from './image.ts';
-import { tempSibling } from './files.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
@@ -113,6 +112,7 @@ async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Pr
   if (pst === null || !pst.isDirectory()) {
     throw new PithError('OCI_NO_PARENT_DIR', `expected the directory "${parent}" to exist for the OCI layout "${basename(root)}", found ${pst === null ? 'nothing' : 'a non-directory'}`);
   }
+  await removeStaleTemps(parent, basename(root));
   const staging = tempSibling(root);
   try {
     const blobDir = join(staging, 'blobs', 'sha256');
@@ -164,6 +164,8 @@ async function updateLayout(root: string, x: Image | ImageIndex, tag?: string): 
     }
   }
 
+  await removeStaleTemps(blobDir);
+  await removeStaleTemps(root, 'index.json');
   const created: string[] = [];
   let written = 0;
   try {

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build, isPithError } from 'pith';
+import { build, isPithError, lock } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixturePackage } from '../fixtures/archive.ts';
 import { assertRan, runcRun, runtimeMissing, unpackBundle } from '../fixtures/runtimes.ts';
+
+
+const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', gcc: 'gcc', skopeo: 'skopeo', umoci: 'umoci' });
 const runcSkip = skip ?? runtimeMissing('runc');
@@ -67,6 +71,13 @@ describe('pith build', { skip }, () => {
     assert.deepEqual(result.architectures[0]!.excluded.map((e) => e.name), ['init-system-helpers']);
     assert.ok(result.architectures[0]!.layers.some((l) => l.comment === 'source foo: libfoo1'), JSON.stringify(result.architectures[0]!.layers.map((l) => l.comment)));
     assert.equal(result.architectures[0]!.layers.at(-1)!.comment, 'files from the spec');
+    // mawk's postinst registers awk with update-alternatives: the links it would have made are there.
+    assert.equal(readlinkSync(join(rootfs, 'usr/bin/awk')), '/etc/alternatives/awk');
+    assert.equal(readlinkSync(join(rootfs, 'etc/alternatives/awk')), '/usr/bin/mawk');
+    assert.equal(readlinkSync(join(rootfs, 'usr/bin/nawk')), '/etc/alternatives/nawk');
+    assert.match(readFileSync(join(rootfs, 'var/lib/dpkg/alternatives/awk'), 'utf8'), /^auto\n\/usr\/bin\/awk\nawk\.1\.gz\n/);
+    const mawk = result.architectures[0]!.scripts.filter((s) => s.package === 'mawk');
+    assert.deepEqual(mawk.map((s) => [s.script, s.covered?.replace(/:.*/, '')]), [['postinst', 'update-alternatives links written by pith (awk)'], ['prerm', 'not needed']]);
   });
 
   it('is reproducible bit for bit: another cache, TZ, umask and locale give the same digest', async () => {
@@ -108,6 +119,33 @@ describe('pith build', { skip }, () => {
     }
   });
 
+  it('when one package changes, only its layer is compressed again; the image is the one a cold build makes', async () => {
+    const layerCache = join(scratch, 'layer-cache');
+    // The same spec twice: without the security suite (libfoo1 1.0-1), then with it (libfoo1 1.0-1+deb12u1).
+    const specIn = (name: string, text: string) => {
+      const dir = mkdtempSync(join(scratch, `${name}-`));
+      writeFileSync(join(dir, 'pith.yaml'), text);
+      return join(dir, 'pith.yaml');
+    };
+    const updated = fixtureSpec(server, 'packages: [app]\n');
+    const before = await build(specIn('before', updated.replace('suites: [fixture, fixture-security]', 'suites: [fixture]')), {
+      cacheDir: layerCache,
+      outputs: [`oci:${join(scratch, 'out-before')}:app`],
+    });
+    assert.ok(before.architectures[0]!.layers.every((l) => !l.cached), 'a cold build compresses every layer');
+    const after = await build(specIn('after', updated), { cacheDir: layerCache, outputs: [`oci:${join(scratch, 'out-after')}:app`] });
+    assert.equal(after.architectures[0]!.cached, false, 'not the same build');
+    const changed = after.architectures[0]!.layers.filter((l) => !l.cached);
+    assert.deepEqual(changed.map((l) => l.comment), ['source foo: libfoo1']);
+    const unchanged = after.architectures[0]!.layers.filter((l) => l.cached);
+    assert.ok(unchanged.length >= 3);
+    for (const l of unchanged) assert.ok(before.architectures[0]!.layers.some((b) => b.digest === l.digest), `${l.comment}: the blob of the earlier build`);
+
+    const cold = await build(specIn('cold', updated), { cacheDir: join(scratch, 'layer-cache-cold'), outputs: [`oci:${join(scratch, 'out-cold')}:app`] });
+    assert.equal(cold.digest, after.digest);
+    assert.deepEqual(cold.architectures[0]!.layers.map((l) => l.digest), after.architectures[0]!.layers.map((l) => l.digest));
+  });
+
   it('runs under runc', { skip: runcSkip }, async () => {
     const out = join(scratch, 'out-run');
     await build(spec, { cacheDir, outputs: [`oci:${out}:hello`] });
@@ -132,5 +170,144 @@ describe('pith build', { skip }, () => {
     await assert.rejects(build(bad, { cacheDir, lockPath: join(specDir, 'pith.lock'), outputs: [`oci:${join(scratch, 'never')}`] }), (e) =>
       isPithError(e, 'PATH_ESCAPES') && e.message.includes('/../../etc/evil'));
     assert.throws(() => statSync(join(scratch, 'never')));
+  });
+});
+
+describe('pith build: bad input', { skip }, () => {
+  // Names no real file has: a package that reached the host would leave one of these behind.
+  const marker = `pith-escape-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+  const hostile: FixturePackage[] = [
+    { name: 'evil-dotdot', version: '1.0-1', rawData: [{ name: `./usr/../../../../../../../tmp/${marker}-dotdot`, content: 'climbed out\n' }] },
+    {
+      name: 'evil-contained',
+      version: '1.0-1',
+      rawData: [
+        { name: `/tmp/${marker}-absolute`, content: 'absolute\n' },
+        { name: './usr/', type: 'directory', mode: 0o755 },
+        { name: './usr/lib/', type: 'directory', mode: 0o755 },
+        { name: './usr/lib/evil', type: 'symlink', linkname: '../../../../../../../../tmp' },
+        { name: `./usr/lib/evil/${marker}-through-link`, content: 'through a link\n' },
+        { name: './usr/bin/', type: 'directory', mode: 0o755 },
+        { name: './usr/bin/shadow', type: 'symlink', linkname: '/etc/shadow' },
+      ],
+    },
+    { name: 'evil-device', version: '1.0-1', rawData: [{ name: './dev/', type: 'directory', mode: 0o755 }, { name: './dev/pith-null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 }] },
+    // 64 MiB of zeros gzip to 64 KiB; the package claims 4 KiB installed.
+    { name: 'evil-bomb', version: '1.0-1', extraFields: { 'Installed-Size': '4' }, rawData: [{ name: './usr/share/zeros', content: new Uint8Array(64 << 20) }] },
+  ];
+  let server: FixtureArchive;
+  before(async () => {
+    const suites = sampleSuites();
+    suites[0]!.components.main!.push(...hostile);
+    server = await startFixtureArchive(join(scratch, 'hostile-archive'), { suites });
+  });
+  after(() => server?.close());
+
+  const specFor = (rest: string, name: string) => {
+    const dir = mkdtempSync(join(scratch, `${name}-`));
+    const path = join(dir, 'pith.yaml');
+    writeFileSync(path, fixtureSpec(server, rest, name));
+    return { dir, path };
+  };
+  const refused = async (pkg: string, code: string, ...mentions: string[]) => {
+    const { dir, path } = specFor(`packages: [${pkg}]\n`, pkg);
+    const out = join(dir, 'out');
+    await assert.rejects(build(path, { cacheDir: join(scratch, 'hostile-cache'), outputs: [`oci:${out}`] }), (e) => {
+      assert.ok(isPithError(e, code), `expected ${code}, got ${String(e)}`);
+      for (const m of [pkg, ...mentions]) assert.ok(e.message.includes(m), `"${m}" in: ${e.message}`);
+      return true;
+    });
+    assert.ok(!existsSync(out), 'no output');
+  };
+
+  it('refuses a package whose data.tar climbs out with ../, naming it and the path; nothing reaches the host', async () => {
+    await refused('evil-dotdot', 'DEB_UNSAFE_PATH', `${marker}-dotdot`, 'climbs above');
+    assert.ok(!existsSync(`/tmp/${marker}-dotdot`));
+  });
+
+  it('keeps absolute paths and symlinks that point outside inside the image: the link stays a link', async () => {
+    const { dir, path } = specFor('packages: [evil-contained]\n', 'contained');
+    const out = join(dir, 'out');
+    await build(path, { cacheDir: join(scratch, 'hostile-cache'), outputs: [`oci:${out}:x`] });
+    const rootfs = join(dir, 'bundle', 'rootfs');
+    run('umoci', ['unpack', '--rootless', '--image', `${out}:x`, join(dir, 'bundle')]);
+    assert.equal(readFileSync(join(rootfs, 'tmp', `${marker}-absolute`), 'utf8'), 'absolute\n');
+    assert.equal(readlinkSync(join(rootfs, 'usr/lib/evil')), '../../../../../../../../tmp');
+    assert.equal(readFileSync(join(rootfs, 'tmp', `${marker}-through-link`), 'utf8'), 'through a link\n', 'written through the link, inside the image');
+    assert.equal(readlinkSync(join(rootfs, 'usr/bin/shadow')), '/etc/shadow');
+    for (const leak of ['absolute', 'through-link']) assert.ok(!existsSync(`/tmp/${marker}-${leak}`), `nothing on the host: ${leak}`);
+  });
+
+  it('refuses device nodes, naming the package and the path', async () => {
+    // Refused rather than dropped: Debian packages ship no device nodes (the runtime provides /dev), so one is a
+    // hostile or foreign package, and an image silently missing a file its package expects would fail later.
+    await refused('evil-device', 'DEB_UNSUPPORTED_ENTRY', '/dev/pith-null', 'character-device (1:3)');
+  });
+
+  it('stops a decompression bomb at the size its package declares', async () => {
+    await refused('evil-bomb', 'DEB_TOO_LARGE', 'Installed-Size of 4 KiB', 'decompression bomb');
+  });
+
+  it('refuses a .deb whose bytes differ from the lock; nothing is cached and no output appears', async () => {
+    const { dir, path } = specFor('packages: [app]\n', 'tampered');
+    const cacheDir = join(dir, 'cache');
+    const libfoo = (await lock(path, { cacheDir })).lock.architectures.amd64!.packages.find((p) => p.name === 'libfoo1')!;
+    server.fault({ kind: 'tamper', match: /\/libfoo1_.*\.deb$/ });
+    try {
+      await assert.rejects(build(path, { cacheDir, outputs: [`oci:${join(dir, 'out')}`] }), (e) =>
+        isPithError(e, 'DEB_HASH_MISMATCH') && e.message.includes(libfoo.filename) && e.message.includes(libfoo.sha256));
+    } finally {
+      server.fault(null);
+    }
+    assert.ok(!existsSync(join(dir, 'out')));
+    assert.ok(!existsSync(join(cacheDir, 'blobs', 'sha256', libfoo.sha256)));
+  });
+
+  it('a build killed with SIGKILL leaves no partial output, and a re-run succeeds and clears what it left', async () => {
+    const { dir, path } = specFor('packages: [app]\nfiles:\n  - from: big.bin\n    to: /opt/big.bin\n', 'killed');
+    writeFileSync(join(dir, 'big.bin'), randomBytes(24 << 20)); // incompressible: writing the outputs takes a while
+    const archive = join(dir, 'img.tar');
+    const layout = join(dir, 'layout');
+    const args = ['build', path, '--output', `oci-archive:${archive}:x`, '--output', `oci:${layout}:x`, '--cache', join(dir, 'cache')];
+    const pith = () => spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = (child: ReturnType<typeof spawn>) => new Promise<number | null>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.on('exit', resolve)));
+    /** Waits (for an event, not a time) until `seen` holds or the child has exited; whether it held. */
+    const until = async (child: ReturnType<typeof spawn>, seen: () => boolean) => {
+      while (child.exitCode === null && child.signalCode === null) {
+        if (seen()) return true;
+        await new Promise((r) => setImmediate(r));
+      }
+      return seen();
+    };
+    const inspect = (ref: string) => spawnSync('skopeo', ['inspect', ref], { encoding: 'utf8' }).status === 0;
+
+    // Killed while downloading: the .deb of app never finishes arriving.
+    server.fault({ kind: 'stall', match: /\/app_.*\.deb$/ });
+    server.requests.length = 0;
+    try {
+      const child = pith();
+      assert.ok(await until(child, () => server.requests.some((r) => /\/app_.*\.deb$/.test(r))), 'the build reached the download');
+      child.kill('SIGKILL');
+      await exited(child);
+    } finally {
+      server.fault(null);
+    }
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('img.tar') || n.includes('layout')), [], 'nothing at or beside the destinations');
+
+    // Killed while writing the outputs (or just after they were done): each destination is absent or complete.
+    const child = pith();
+    await until(child, () => readdirSync(dir).some((n) => n.startsWith('.img.tar.tmp-') || n.startsWith('.layout.tmp-')));
+    child.kill('SIGKILL');
+    await exited(child);
+    if (existsSync(archive)) assert.ok(inspect(`oci-archive:${archive}:x`), 'a complete archive');
+    if (existsSync(layout)) assert.ok(inspect(`oci:${layout}:x`), 'a complete layout');
+
+    const rerun = pith();
+    let stderr = '';
+    rerun.stderr!.on('data', (d) => (stderr += d));
+    assert.equal(await exited(rerun), 0, stderr);
+    assert.ok(inspect(`oci-archive:${archive}:x`));
+    assert.ok(inspect(`oci:${layout}:x`));
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp-')), [], 'the killed run\'s temp files are gone');
   });
 });

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fetchDebs } from '../../src/build/fetch.ts';
+import { fetchAndReadDebs, fetchDebs } from '../../src/build/fetch.ts';
 import { isPithError, lock, type LockFile } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
@@ -49,6 +49,22 @@ describe('fetchDebs', { skip }, () => {
     }
     const blobs = join(cacheDir, 'blobs', 'sha256');
     assert.deepEqual(existsSync(blobs) ? readdirSync(blobs) : [], []);
+  });
+
+  it('fetchAndReadDebs reads each .deb as it arrives, giving them back in the lock\'s order', async () => {
+    const cacheDir = mkdtempSync(join(scratch, 'cache-'));
+    const pkgs = lockFile.architectures.amd64!.packages;
+    const arrived: string[] = [];
+    const debs = await fetchAndReadDebs(lockFile, pkgs, { cacheDir, onFetched: ({ pkg }) => arrived.push(pkg.name) });
+    assert.deepEqual(debs.map((d) => d.pkg.name), pkgs.map((p) => p.name));
+    assert.deepEqual([...arrived].sort(), pkgs.map((p) => p.name).sort());
+    for (const { pkg, deb } of debs) assert.equal(deb.control['package'], pkg.name);
+    server.fault({ kind: 'tamper', match: /\.deb$/ });
+    try {
+      await assert.rejects(fetchAndReadDebs(lockFile, pkgs, { cacheDir: mkdtempSync(join(scratch, 'cache-')) }), (e) => isPithError(e, 'DEB_HASH_MISMATCH'));
+    } finally {
+      server.fault(null);
+    }
   });
 
   it('--offline names every package the cache lacks', async () => {

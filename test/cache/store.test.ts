@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ContentStore, defaultCacheDir, isPithError, writeFileAtomic } from 'pith';
+import { removeStaleTemps, tempSibling } from '../../src/cache/store.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-store-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -53,6 +54,22 @@ test('writeFileAtomic leaves no temp files and replaces the target whole', async
   await writeFileAtomic(path, 'two');
   assert.equal(readFileSync(path, 'utf8'), 'two');
   assert.deepEqual(readdirSync(join(dir, 'a')), ['file']);
+});
+
+test('removeStaleTemps clears what dead writers left, and nothing a live process is writing', async () => {
+  const dir = tmp();
+  const dead = spawnSync('true').pid!; // exited and reaped: no process has this id now
+  const mine = tempSibling(join(dir, 'out.tar'));
+  assert.match(mine, new RegExp(`/\\.out\\.tar\\.tmp-${process.pid}-[0-9a-f]{12}$`));
+  writeFileSync(mine, 'in progress');
+  writeFileSync(join(dir, `.out.tar.tmp-${dead}-0123456789ab`), 'left by a killed build');
+  mkdirSync(join(dir, `.layout.tmp-${dead}-0123456789ab`));
+  writeFileSync(join(dir, `.other.tmp-${dead}-0123456789ab`), 'another target');
+  writeFileSync(join(dir, 'out.tar'), 'the output');
+  await removeStaleTemps(dir, 'out.tar');
+  assert.deepEqual(readdirSync(dir).sort(), [`.layout.tmp-${dead}-0123456789ab`, `.other.tmp-${dead}-0123456789ab`, mine.slice(dir.length + 1), 'out.tar'].sort());
+  await removeStaleTemps(dir);
+  assert.deepEqual(readdirSync(dir).sort(), [mine.slice(dir.length + 1), 'out.tar'].sort());
 });
 
 test('two processes writing the same blobs concurrently never expose a partial file', async () => {

@@ -114,6 +114,44 @@ describe('against a fixture archive', { skip }, () => {
     assert.match(missing.stderr, /^pith: .*nope\.lock: cannot read the lock/);
   });
 
+  it('build draws progress bars for the .deb downloads on a terminal only; --json is unaffected', { skip: missingTools({ script: 'bsdutils' }) }, async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server));
+    assert.equal((await pith(['lock', spec])).code, 0);
+    /** pith on a pseudo-terminal (script(1)): what the terminal showed, stdout and stderr together. */
+    const onTerminal = (args: string[], onOutput: (transcript: string) => void = () => {}) =>
+      new Promise<{ code: number; transcript: string }>((resolve) => {
+        const command = [process.execPath, bin, ...args].map((a) => `'${a}'`).join(' ');
+        const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let transcript = '';
+        child.stdout.on('data', (d) => onOutput((transcript += d)));
+        child.on('close', (code) => resolve({ code: code ?? -1, transcript }));
+      });
+    const plain = (t: string) => t.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+
+    // app's .deb stalls half-way until its bar has been drawn: a download slow enough to see, without a timer.
+    server.fault({ kind: 'stall', match: /\/app_.*\.deb$/ });
+    let drawn = false;
+    const tty = await onTerminal(['build', '--cache', join(dir, 'cache-tty'), '--output', `oci:${join(dir, 'tty')}`, spec], (t) => {
+      if (!drawn && /\u2591+ \d+% \| app 2\.0-1/.test(plain(t))) {
+        drawn = true;
+        server.fault(null);
+      }
+    });
+    server.fault(null);
+    assert.equal(tty.code, 0, tty.transcript);
+    assert.ok(drawn, `a bar for app 2.0-1 in: ${JSON.stringify(tty.transcript)}`);
+    assert.match(plain(tty.transcript).trim().split('\n').at(-1)!, /^sha256:[0-9a-f]{64}$/);
+
+    const quiet = await pith(['build', '--cache', join(dir, 'cache-pipe'), '--output', `oci:${join(dir, 'pipe')}`, spec]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '', 'no progress bars when stderr is not a terminal');
+    const json = await onTerminal(['build', '--json', '--cache', join(dir, 'cache-json'), '--output', `oci:${join(dir, 'json')}`, spec]);
+    assert.equal(json.code, 0, json.transcript);
+    assert.equal(JSON.parse(json.transcript.replace(/\r/g, '')).digest, plain(tty.transcript).trim().split('\n').at(-1), 'only the JSON, even on a terminal');
+  });
+
   it('lock writes pith.lock; lock --check exits 0 when clean and 3 on drift', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');

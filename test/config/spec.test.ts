@@ -17,6 +17,11 @@ test('exclusions are names or {name, reason}', () => {
   assert.deepEqual(spec.exclude, [{ name: 'foo', reason: undefined }, { name: 'bar', reason: 'because' }]);
 });
 
+test('libraries: auto (the default), check or off', () => {
+  assert.equal(parseSpec('name: x1\npackages: [bash]\n', 'p.yaml').libraries, undefined);
+  assert.equal(parseSpec('name: x1\npackages: [bash]\nlibraries: check\n', 'p.yaml').libraries, 'check');
+});
+
 const cases: Array<[string, string, RegExp]> = [
   ['unknown key', 'name: x1\npackages: [bash]\npackges: [curl]\n', /^p\.yaml:3:1: unknown key "packges" in \(top level\)$/],
   ['unknown nested key', 'name: x1\npackages: [bash]\narchive:\n  keyrng: /k\n', /^p\.yaml:4:3: unknown key "keyrng" in archive$/],
@@ -25,6 +30,7 @@ const cases: Array<[string, string, RegExp]> = [
   ['wrong type', 'name: x1\npackages: bash\n', /^p\.yaml:2:11: packages: expected array, found "bash"$/],
   ['bad source uri', 'name: x1\npackages: [bash]\narchive:\n  sources:\n    - uri: ftp://h/debian\n      suites: [s]\n      components: [main]\n', /^p\.yaml:5:12: archive\.sources\.0\.uri: expected an http/],
   ['bad timezone', 'name: x1\npackages: [bash]\ntimezone: ../etc\n', /^p\.yaml:3:11: timezone: expected a zone name such as Europe\/Paris, found "\.\.\/etc"$/],
+  ['bad libraries mode', 'name: x1\npackages: [bash]\nlibraries: yes\n', /^p\.yaml:3:12: libraries: .*"auto".*"check".*"off".*found "yes"$/],
   ['YAML syntax', 'name: x1\npackages: [bash\n', /^p\.yaml:\d+:\d+: invalid YAML/],
   ['duplicate key', 'name: x1\nname: x2\npackages: [bash]\n', /^p\.yaml:2:1: invalid YAML/],
 ];

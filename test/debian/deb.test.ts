@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import tar, { type Header } from 'tar-stream';
 import { compress as zstdCompress } from 'zstd-napi';
 import { isPithError } from '../../src/errors.ts';
 import type { FsEntry } from '../../src/fs/entry.ts';
 import { FsTree } from '../../src/fs/tree.ts';
 import { DEFAULT_DEB_LIMITS, parseAr, readDeb, type Deb } from '../../src/debian/deb.ts';
 import { missingTools } from '../fixtures/apt.ts';
+import { ar, tarOf as tarMembers, type TarItem } from '../fixtures/debs.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-deb-test-'));
@@ -39,33 +39,7 @@ async function rejectsCode(p: Promise<unknown>, code: string, ...mentions: strin
 // ---------------------------------------------------------------------------------------------------------------
 // Hand-made debs: a tiny ar writer and tar-stream, for archives dpkg-deb would never build.
 
-/** An ar archive as dpkg-deb lays it out (System V names, even padding). */
-function ar(members: Array<[string, Uint8Array]>): Uint8Array {
-  const parts: Buffer[] = [Buffer.from('!<arch>\n')];
-  for (const [name, data] of members) {
-    const field = (v: string, width: number) => v.padEnd(width, ' ');
-    parts.push(Buffer.from(field(name, 16) + field('0', 12) + field('0', 6) + field('0', 6) + field('100644', 8) + field(String(data.length), 10) + '`\n', 'latin1'));
-    parts.push(Buffer.from(data));
-    if (data.length % 2 === 1) parts.push(Buffer.from('\n'));
-  }
-  return Buffer.concat(parts);
-}
-
-type TarItem = Partial<Header> & { name: string; content?: Uint8Array | string };
-
-async function tarOf(items: TarItem[]): Promise<Uint8Array> {
-  const pack = tar.pack();
-  const out: Uint8Array[] = [];
-  const collected = (async () => {
-    for await (const chunk of pack) out.push(chunk as Uint8Array);
-  })();
-  for (const { content, ...header } of items) {
-    pack.entry({ mtime: new Date(EPOCH * 1000), uid: 0, gid: 0, ...header }, typeof content === 'string' ? enc(content) : (content ?? new Uint8Array()));
-  }
-  pack.finalize();
-  await collected;
-  return Buffer.concat(out);
-}
+const tarOf = (items: TarItem[]) => tarMembers(items, EPOCH);
 
 const CONTROL = 'Package: crafted\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: Pith Tests <tests@example.org>\nDescription: a hand-made package\n';
 
@@ -405,6 +379,14 @@ describe('readDeb on hostile and broken debs', () => {
     });
   }
 
+  it('stops a package that inflates to far more than its Installed-Size, without any limit given', async () => {
+    const withSize = (kib: number) => [{ name: './', type: 'directory' as const, mode: 0o755 }, { name: './control', content: `${CONTROL}Installed-Size: ${kib}\n`, mode: 0o644 }];
+    const data = [...benignData, { name: './usr/bin/zeros', content: new Uint8Array(32 << 20) }];
+    await rejectsCode(readDeb(await craftedDeb(data, { control: withSize(4) }), 'bomb.deb'), 'DEB_TOO_LARGE', 'bomb.deb', 'Installed-Size of 4 KiB', 'data.tar');
+    // Declared honestly (32 MiB and a little), it reads.
+    assert.equal((await readDeb(await craftedDeb(data, { control: withSize(32 * 1024 + 4) }), 'honest.deb')).entries.length, 4);
+  });
+
   it('stops at limits.maxEntries', async () => {
     const many = Array.from({ length: 50 }, (_, i) => ({ name: `./usr/bin/f${i}`, content: '' }));
     const deb = await craftedDeb([...benignData, ...many]);
@@ -437,22 +419,37 @@ describe('readDeb on hostile and broken debs', () => {
     });
   }
 
-  it('says why an xz stream it cannot check is refused (SHA-256; dpkg-deb writes CRC64)', { skip }, async () => {
+  /** Runs `fn` with the host's xz or the built-in wasm decoder (src/debian/xz.ts), as PITH_XZ chooses. */
+  async function withXz(decoder: 'host' | 'wasm', fn: () => Promise<void>): Promise<void> {
+    const saved = process.env.PITH_XZ;
+    process.env.PITH_XZ = decoder;
+    try {
+      await fn();
+    } finally {
+      if (saved === undefined) delete process.env.PITH_XZ;
+      else process.env.PITH_XZ = saved;
+    }
+  }
+
+  it('reads an xz stream with a SHA-256 check with the host xz, and says why the wasm decoder refuses it', { skip }, async () => {
     const data = run('xz', ['-c', '-0', '--check=sha256'], { input: await tarOf(benignData) });
     const deb = ar([['debian-binary', enc('2.0\n')], ['control.tar.gz', gzipSync(await tarOf([{ name: './control', content: CONTROL }]))], ['data.tar.xz', data]]);
-    await rejectsCode(readDeb(deb, 'sha.deb'), 'DEB_MALFORMED', 'sha.deb', 'data.tar.xz', 'SHA-256');
+    await withXz('host', async () => assert.equal((await readDeb(deb, 'sha.deb')).entries.length, 3));
+    await withXz('wasm', () => rejectsCode(readDeb(deb, 'sha.deb'), 'DEB_MALFORMED', 'sha.deb', 'data.tar.xz', 'SHA-256'));
   });
 
-  it('leaves the xz decoder usable after a refused package', { skip, timeout: 30_000 }, async () => {
-    // The refusal comes while most of the xz stream is still unread; a decoder left held would hang the next read.
-    const hostile = await craftedDeb([{ name: './dev-null', type: 'character-device', devmajor: 1, devminor: 3 }, { name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
-    await rejectsCode(readDeb(hostile, 'dev.deb'), 'DEB_UNSUPPORTED_ENTRY');
-    const big = await craftedDeb([{ name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
-    await rejectsCode(readDeb(big, 'bomb.deb', { maxUncompressed: 100_000 }), 'DEB_TOO_LARGE');
-    await rejectsCode(readDeb(big, 'few.deb', { maxEntries: 1 }), 'DEB_TOO_LARGE');
-    const fine = await readDeb(await craftedDeb(benignData, { compression: 'xz' }), 'fine.deb');
-    assert.equal(fine.entries.length, 3);
-  });
+  for (const decoder of ['host', 'wasm'] as const) {
+    it(`leaves the ${decoder} xz decoder usable after refused packages`, { skip, timeout: 30_000 }, () => withXz(decoder, async () => {
+      // The refusal comes while most of the xz stream is still unread; a decoder left held would hang the next read.
+      const hostile = await craftedDeb([{ name: './dev-null', type: 'character-device', devmajor: 1, devminor: 3 }, { name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
+      await rejectsCode(readDeb(hostile, 'dev.deb'), 'DEB_UNSUPPORTED_ENTRY');
+      const big = await craftedDeb([{ name: './big', content: randomBytes(2_000_000) }], { compression: 'xz' });
+      await rejectsCode(readDeb(big, 'bomb.deb', { maxUncompressed: 100_000 }), 'DEB_TOO_LARGE');
+      await rejectsCode(readDeb(big, 'few.deb', { maxEntries: 1 }), 'DEB_TOO_LARGE');
+      const fine = await readDeb(await craftedDeb(benignData, { compression: 'xz' }), 'fine.deb');
+      assert.equal(fine.entries.length, 3);
+    }));
+  }
 
   it('checks the ar members the way dpkg-deb does', async () => {
     const control = gzipSync(await tarOf([{ name: './control', content: CONTROL }]));

@@ -47,3 +47,12 @@ test('malformed lines are errors naming file:line', () => {
     (e) => isPithError(e, 'DEB822_SYNTAX') && /s:2: field "package" appears twice/.test(e.message),
   );
 });
+
+test('only: returns just the named fields, skipping the others and their continuation lines', () => {
+  const text = 'Package: hello\nDescription: example\n multi-line\n .\nDEPENDS: libc6\n\nPackage: world\nTag: a,\n b\n';
+  const stanzas = parseDeb822(text, { only: new Set(['package', 'depends']) });
+  assert.deepEqual(stanzas.map((s) => ({ ...s.fields })), [{ package: 'hello', depends: 'libc6' }, { package: 'world' }]);
+  assert.deepEqual(stanzas.map((s) => s.line), [1, 7]);
+  // What is skipped is still a line of the format: structure errors are found all the same.
+  assert.throws(() => parseDeb822('Package: a\nnot a field\n', { source: 's', only: new Set(['package']) }), (e) => isPithError(e, 'DEB822_SYNTAX') && /s:2:/.test(e.message));
+});

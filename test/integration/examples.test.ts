@@ -35,12 +35,17 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** A copy of examples/NAME in the scratch dir, with `extra` appended to its pith.yaml. */
+/**
+ * A copy of examples/NAME's committed files in the scratch dir, with `extra` appended to its pith.yaml. What a
+ * local run left there (the machine's own pith.lock, out/) is not copied: the test must behave as on a fresh clone.
+ */
 async function copyExample(name: string, extra = ''): Promise<{ dir: string; spec: string }> {
   const from = new URL(`../../examples/${name}/`, import.meta.url).pathname;
   const dir = join(scratch, name);
   mkdirSync(dir, { recursive: true });
-  for (const file of readdirSync(from)) copyFileSync(join(from, file), join(dir, file));
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    if (entry.isFile() && entry.name !== 'pith.lock') copyFileSync(join(from, entry.name), join(dir, entry.name));
+  }
   const spec = join(dir, 'pith.yaml');
   if (extra) await appendFile(spec, `\n# Added by the test:\n${extra}`);
   return { dir, spec };

@@ -1,0 +1,51 @@
+// Bundles the CLI into dist/ so `pith` starts without compiling TypeScript (tsx) or resolving hundreds of module
+// files: `npm install` runs it as the `prepare` script. Nothing depends on it: bin/pith.js runs src/ through tsx
+// whenever dist/ is missing or was made from other sources or dependencies (see src/build/source-digest.ts).
+//
+//   node --import tsx scripts/bundle.ts [REPO]
+import { build } from 'esbuild';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { codeFingerprint, digestOfSources } from '../src/build/source-digest.ts';
+
+export const BUNDLE_MANIFEST = 'bundle.json';
+
+/** Writes `<root>/dist`: pith.js (the CLI's `main`, with lazily loaded chunks), source-digest.js, bundle.json. */
+export async function bundle(root: string): Promise<{ fingerprint: string }> {
+  const fingerprint = codeFingerprint(root);
+  const tmp = join(root, `dist.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    await build({
+      absWorkingDir: root,
+      entryPoints: { pith: 'src/cli/main.ts', 'source-digest': 'src/build/source-digest.ts' },
+      outdir: tmp,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // A native addon cannot be bundled; it is loaded from node_modules as usual.
+      external: ['zstd-napi'],
+      // Dependencies written as CommonJS call require() for Node built-ins, which ES modules lack.
+      banner: { js: "import { createRequire as __pithCreateRequire } from 'node:module'; const require = __pithCreateRequire(import.meta.url);" },
+      define: { PITH_SOURCE_DIGEST: JSON.stringify(digestOfSources(join(root, 'src'))) },
+      chunkNames: 'chunks/[name]-[hash]',
+      legalComments: 'none',
+      logLevel: 'warning',
+    });
+    writeFileSync(join(tmp, BUNDLE_MANIFEST), JSON.stringify({ fingerprint }) + '\n');
+    // Replaced whole: a launcher racing this sees the old bundle, the new one, or none (and then runs src/).
+    const dist = join(root, 'dist');
+    if (existsSync(dist)) rmSync(dist, { recursive: true, force: true });
+    renameSync(tmp, dist);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return { fingerprint };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await bundle(resolve(process.argv[2] ?? fileURLToPath(new URL('..', import.meta.url))));
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { codeFingerprint, digestOfSources } from '../../src/build/source-digest.ts';
+import { bundle } from '../../scripts/bundle.ts';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'pith-bundle-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A copy of the repository to bundle and edit, sharing this one's node_modules. */
+function copyRepo(): string {
+  const root = join(scratch, 'repo');
+  for (const part of ['bin', 'src', 'scripts', 'package.json', 'package-lock.json']) cpSync(join(repo, part), join(root, part), { recursive: true });
+  symlinkSync(realpathSync(join(repo, 'node_modules')), join(root, 'node_modules'));
+  return root;
+}
+
+const version = (root: string) => {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'pith.js'), '--version'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+};
+
+describe('the CLI bundle and the launcher', () => {
+  let root: string;
+  before(async () => {
+    root = copyRepo();
+    await bundle(root);
+  });
+
+  it('embeds the digest of the sources it was made from, which keys the build cache as running from src/ does', () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'dist', 'bundle.json'), 'utf8'));
+    assert.equal(manifest.fingerprint, codeFingerprint(root));
+    assert.ok(readFileSync(join(root, 'dist', 'pith.js'), 'utf8').includes(JSON.stringify(digestOfSources(join(root, 'src')))));
+  });
+
+  it('runs the bundle while it matches the sources, and the sources as soon as one changes', () => {
+    const built = join(root, 'dist', 'pith.js');
+    writeFileSync(built, readFileSync(built, 'utf8').replace('.version("0.1.0")', '.version("0.1.0+bundle")'));
+    assert.equal(version(root), '0.1.0+bundle', 'an up-to-date bundle is what runs');
+
+    const main = join(root, 'src', 'cli', 'main.ts');
+    const original = readFileSync(main, 'utf8');
+    writeFileSync(main, original.replace(".version('0.1.0')", ".version('0.1.0+edited')"));
+    assert.equal(version(root), '0.1.0+edited', 'an edited source file is never shadowed by the stale bundle');
+    writeFileSync(main, original);
+    assert.equal(version(root), '0.1.0+bundle');
+  });
+
+  it('a change of dependencies (package-lock.json) makes the bundle stale too; without dist/ the sources run', () => {
+    const lockfile = join(root, 'package-lock.json');
+    const original = readFileSync(lockfile);
+    appendFileSync(lockfile, '\n');
+    assert.equal(version(root), '0.1.0');
+    writeFileSync(lockfile, original);
+    assert.equal(version(root), '0.1.0+bundle');
+    rmSync(join(root, 'dist'), { recursive: true });
+    assert.equal(version(root), '0.1.0');
+  });
+});
