@@ -22,7 +22,7 @@ import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
 import { digestOfSources } from './source-digest.ts';
-import { writeStatusD } from './status.ts';
+import { AVAILABLE, writeAvailable, writeFileLists, writeStatusD } from './status.ts';
 import { readSpecFiles } from './files.ts';
 import { verifyLibraries, type LibrariesMode, type LibraryClosure, type LibraryProvision } from './closure.ts';
 
@@ -235,6 +235,7 @@ async function assemble(
     debs.map(({ pkg, deb }) => ({ control: deb.control, controlFiles: deb.controlFiles, name: pkg.name, architecture: pkg.architecture, multiArch: deb.control['multi-arch'] })),
     { sourceDateEpoch },
   );
+  writeAvailable(tree, locked, { sourceDateEpoch });
   await addOsRelease(tree, lockFile, arch, locked, options);
   const covered: Record<string, string> = { ...alternatives.covered };
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
@@ -242,6 +243,7 @@ async function assemble(
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
   const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
+  writeFileLists(tree, locked.map((p) => p.name), { sourceDateEpoch });
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const blobCache = layerBlobCache(new ContentStore(options.cacheDir ?? defaultCacheDir()));
@@ -398,6 +400,11 @@ function relationNames(field: string | undefined): Set<string> {
   return new Set(field.split(/[,|]/).map((part) => part.trim().split(/[\s(:[]/)[0]!).filter((n) => n !== ''));
 }
 
+/** The history comment of the layer holding the spec's `files:`: what an SBOM lists as the image's own files. */
+export const SPEC_FILES_LAYER = 'files from the spec';
+/** The layer of /var/lib/dpkg/available alone: it changes with every package, so it stays small and apart. */
+export const AVAILABLE_LAYER = 'pith: the archive\'s record of each package (/var/lib/dpkg/available)';
+
 interface PlannedLayer {
   comment: string;
   packages: string[];
@@ -407,9 +414,9 @@ interface PlannedLayer {
 /**
  * Layers, bottom first: the directory skeleton (every directory and the merged-/usr links, so modes are right
  * whatever layer a file arrives in); one layer per Debian source package, the largest ones, up to the budget;
- * one shared layer for the remaining packages; what pith wrote (accounts, CA bundle, …); the spec's own files.
- * Each package's dpkg metadata (status.d, owned by the package) sits in its layer, so a fix to one source package
- * changes one layer.
+ * one shared layer for the remaining packages; what pith wrote (accounts, CA bundle, …); /var/lib/dpkg/available;
+ * the spec's own files. Each package's dpkg metadata (status.d, info/<package>.list, owned by the package) sits in
+ * its layer, so a fix to one source package changes that layer and the few-KB available layer.
  */
 function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[], budget: number): PlannedLayer[] {
   const sourceOf = new Map(locked.map((p) => [p.name, p.source]));
@@ -417,8 +424,13 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
   const skeleton: FsEntry[] = [];
   const bySource = new Map<string, { packages: Set<string>; entries: FsEntry[]; bytes: number }>();
   const pith: FsEntry[] = [];
+  const available: FsEntry[] = [];
   const files: FsEntry[] = [];
   for (const entry of tree.entries()) {
+    if (entry.path === AVAILABLE) {
+      available.push(entry);
+      continue;
+    }
     if (entry.type === 'dir' || (entry.type === 'symlink' && tree.owner(entry.path) === undefined && /^\/(bin|sbin|lib[^/]*)$/.test(entry.path))) {
       skeleton.push(entry);
       continue;
@@ -439,7 +451,7 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
     group.entries.push(entry);
     group.bytes += entry.type === 'file' ? entry.content.length : 0;
   }
-  const fixed = 1 + (pith.length ? 1 : 0) + (files.length ? 1 : 0);
+  const fixed = 1 + (pith.length ? 1 : 0) + (available.length ? 1 : 0) + (files.length ? 1 : 0);
   const own = Math.max(1, budget - fixed - 1);
   const ranked = [...bySource].sort((a, b) => b[1].bytes - a[1].bytes || cmp(a[0], b[0]));
   const separate = ranked.length <= own + 1 ? ranked : ranked.slice(0, own);
@@ -453,7 +465,8 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
     layers.push({ comment: `packages: ${packages.join(' ')}`, packages, entries: shared.flatMap(([, g]) => g.entries) });
   }
   if (pith.length) layers.push({ comment: 'pith: what maintainer scripts would have made (accounts, CA bundle, time zone, alternatives) and os-release', packages: [], entries: pith });
-  if (files.length) layers.push({ comment: 'files from the spec', packages: [], entries: files });
+  if (available.length) layers.push({ comment: AVAILABLE_LAYER, packages: [], entries: available });
+  if (files.length) layers.push({ comment: SPEC_FILES_LAYER, packages: [], entries: files });
   return layers;
 }
 
