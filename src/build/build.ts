@@ -23,6 +23,7 @@ import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
 import { digestOfSources } from './source-digest.ts';
 import { AVAILABLE, writeAvailable, writeFileLists, writeStatusD } from './status.ts';
+import { AVAILABLE_LAYER, SPEC_FILES_LAYER } from './layer-names.ts';
 import { readSpecFiles } from './files.ts';
 import { verifyLibraries, type LibrariesMode, type LibraryClosure, type LibraryProvision } from './closure.ts';
 
@@ -399,11 +400,6 @@ function relationNames(field: string | undefined): Set<string> {
   if (!field) return new Set();
   return new Set(field.split(/[,|]/).map((part) => part.trim().split(/[\s(:[]/)[0]!).filter((n) => n !== ''));
 }
-
-/** The history comment of the layer holding the spec's `files:`: what an SBOM lists as the image's own files. */
-export const SPEC_FILES_LAYER = 'files from the spec';
-/** The layer of /var/lib/dpkg/available alone: it changes with every package, so it stays small and apart. */
-export const AVAILABLE_LAYER = 'pith: the archive\'s record of each package (/var/lib/dpkg/available)';
 
 interface PlannedLayer {
   comment: string;

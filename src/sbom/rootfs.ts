@@ -104,7 +104,7 @@ export class Rootfs {
 }
 
 /** Reads every layer of `image` (each verified) and applies them in order. */
-export async function readRootfs(image: Image, where = image.digest): Promise<Rootfs> {
+export async function readRootfs(image: Image, where: string = image.digest): Promise<Rootfs> {
   const fs = new Rootfs();
   const history = (image.config.history ?? []).filter((h) => !(h as { empty_layer?: boolean }).empty_layer);
   const tars = await Promise.all(image.layers.map((l, i) => layerTar(l, i, where)));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build, isPithError, lock } from 'pith';
-import { AVAILABLE_LAYER } from '../../src/build/build.ts';
+import { AVAILABLE_LAYER } from '../../src/build/layer-names.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixturePackage } from '../fixtures/archive.ts';
 import { assertRan, runcRun, runtimeMissing, unpackBundle } from '../fixtures/runtimes.ts';

@@ -6,32 +6,22 @@
  * — where it reads them — the .deb digests and each package's files. pith's own reader must agree with them.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build, readLock, type LockFile } from 'pith';
+import type { LockFile } from 'pith';
 import { readImage } from '../../src/oci/transport.ts';
-import { isImageIndex, platformString, type Image } from '../../src/oci/image.ts';
+import { isImageIndex, platformString } from '../../src/oci/image.ts';
 import { readPackages, readOsRelease } from '../../src/sbom/packages.ts';
 import { readRootfs, Rootfs } from '../../src/sbom/rootfs.ts';
+import { buildExample } from '../fixtures/examples.ts';
 import { liveArchiveProblem } from '../fixtures/live-archive.ts';
 import { osvDpkg, syftDpkg, trivyDpkg } from '../fixtures/scanners.ts';
 
 const archiveProblem = await liveArchiveProblem();
 const scratch = mkdtempSync(join(tmpdir(), 'pith-scanners-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** Builds examples/NAME (its committed files only) into the scratch dir; returns each platform's image and the lock. */
-async function buildExample(name: string): Promise<{ images: Image[]; lock: LockFile }> {
-  const from = new URL(`../../examples/${name}/`, import.meta.url).pathname;
-  const dir = join(scratch, name);
-  mkdirSync(dir, { recursive: true });
-  for (const e of readdirSync(from, { withFileTypes: true })) if (e.isFile() && e.name !== 'pith.lock') copyFileSync(join(from, e.name), join(dir, e.name));
-  await build(join(dir, 'pith.yaml'), { outputs: [`oci:${join(dir, 'out')}:${name}`] });
-  const x = await readImage(`oci:${join(dir, 'out')}:${name}`);
-  return { images: isImageIndex(x) ? x.images : [x], lock: readLock(join(dir, 'pith.lock')) };
-}
 
 const DEBIAN_ARCH: Record<string, string> = { 'linux/amd64': 'amd64', 'linux/arm64/v8': 'arm64' };
 
@@ -46,7 +36,9 @@ const cases: Case[] = [];
 describe('the example images, as Syft, Trivy and osv-scanner read them', { skip: archiveProblem }, () => {
   before(async () => {
     for (const name of ['static', 'base', 'python']) {
-      const { images, lock } = await buildExample(name);
+      const { layout, lock } = await buildExample(scratch, name);
+      const x = await readImage(layout);
+      const images = isImageIndex(x) ? x.images : [x];
       for (const image of images) {
         const arch = DEBIAN_ARCH[platformString(image.platform)]!;
         cases.push({ label: `${name} ${arch}`, fs: await readRootfs(image), locked: lock.architectures[arch]!.packages });
