@@ -105,3 +105,12 @@ function rfc3339(created: string | undefined): string {
   const t = Date.parse(created ?? '');
   return new Date(Number.isFinite(t) ? t : 0).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/** A name-based UUID (version 5 layout) from the manifest digest, platform and format: unique per document, stable. */
+export function documentUuid(inv: Pick<ImageInventory, 'digest' | 'platform'>, format: string): string {
+  const h = createHash('sha1').update(`pith ${format} ${inv.digest} ${platformString(inv.platform)}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { digestHex } from '../oci/digest.ts';
 import { NOASSERTION } from './copyright.ts';
-import { imagePurl, platformOf, type ImageInventory } from './inventory.ts';
+import { documentUuid, imagePurl, platformOf, type ImageInventory } from './inventory.ts';
 
 export const SPDX_MEDIA_TYPE = 'application/spdx+json';
 const TOOL = 'Tool: pith-0.1.0';
@@ -53,15 +53,6 @@ export interface SpdxDocument {
 /** `[A-Za-z0-9.-]` only, as SPDX identifiers must be. */
 function idPart(s: string): string {
   return s.replace(/[^A-Za-z0-9.-]+/g, '-');
-}
-
-/** A name-based UUID (version 5 layout) from the manifest digest and platform: unique per document, stable. */
-function namespaceUuid(inv: ImageInventory): string {
-  const h = createHash('sha1').update(`pith spdx ${inv.digest} ${platformOf(inv)}`).digest();
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
 /** "Name <email>" (a Maintainer field) in SPDX's agent syntax, "Person: Name (email)". */
@@ -178,7 +169,7 @@ export function spdxDocument(inv: ImageInventory): SpdxDocument {
     dataLicense: 'CC0-1.0',
     SPDXID: 'SPDXRef-DOCUMENT',
     name: `${inv.name} ${platform}`,
-    documentNamespace: `urn:uuid:${namespaceUuid(inv)}`,
+    documentNamespace: `urn:uuid:${documentUuid(inv, 'spdx')}`,
     creationInfo: { created: inv.created, creators: [TOOL] },
     packages,
     ...(files.length ? { files } : {}),
