@@ -46,3 +46,12 @@ export {
   type LibraryProvision,
   type LockedLibraries,
 } from './build/closure.ts';
+export { sbomFor, attachSboms, parseSbomFormats, SBOM_FORMATS, type SbomFormat, type SbomDocument, type SbomOptions, type AttachedSbom } from './sbom/sbom.ts';
+export { imageInventory, debPurl, type ImageInventory, type InventoryPackage, type SpecFile } from './sbom/inventory.ts';
+export { spdxDocument, spdxJson, SPDX_MEDIA_TYPE, type SpdxDocument } from './sbom/spdx.ts';
+export { cyclonedxBom, cyclonedxJson, CYCLONEDX_MEDIA_TYPE } from './sbom/cyclonedx.ts';
+export { declaredLicense, dep5ToSpdx, type DeclaredLicense } from './sbom/copyright.ts';
+export { inspect, inspectImage, type Inspection, type InspectedPlatform, type InspectedFile } from './sbom/inspect.ts';
+export { diff, diffImages, type ImageDiff, type PlatformDiff } from './sbom/diff.ts';
+export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './sbom/rootfs.ts';
+export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './sbom/packages.ts';

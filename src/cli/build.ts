@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { build } from '../index.ts';
+import { attachSboms, build, parseSbomFormats, type AttachedSbom } from '../index.ts';
 import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
 import { progressReporter } from './progress.ts';
 
@@ -10,6 +10,7 @@ interface BuildFlags {
   cache?: string;
   offline?: boolean;
   json?: boolean;
+  sbom?: string;
 }
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -25,8 +26,10 @@ export function buildCommand(): Command {
     .option('--lock <file>', 'the lock to build from (default pith.lock beside the spec)')
     .addOption(cacheOption())
     .addOption(offlineOption())
+    .option('--sbom <formats>', 'store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output, as artifacts referring to each platform image')
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
+      const sbomFormats = flags.sbom === undefined ? [] : parseSbomFormats(flags.sbom, '--sbom');
       const epoch = process.env.SOURCE_DATE_EPOCH;
       const progress = progressReporter(wantsProgress(flags));
       let result;
@@ -43,9 +46,10 @@ export function buildCommand(): Command {
       } finally {
         progress.stop();
       }
+      const sboms: { attached: AttachedSbom[]; skipped: string[] } = sbomFormats.length ? await attachSboms(result.outputs, result.image, sbomFormats) : { attached: [], skipped: [] };
       if (flags.json) {
         const { image: _image, ...summary } = result;
-        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(sbomFormats.length ? { ...summary, sboms } : summary, null, 2) + '\n');
         return;
       }
       if (result.lockCreated) process.stdout.write(`locked ${result.lockPath}\n`);
@@ -59,6 +63,9 @@ export function buildCommand(): Command {
         }
       }
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
+
+      for (const a of sboms.attached) process.stdout.write(`attached the ${a.format} SBOM of ${a.platform} to ${a.destination} (${a.digest})\n`);
+      for (const out of sboms.skipped) process.stdout.write(`no SBOM stored in ${out}: only oci: layouts hold artifacts (pith sbom ${out} makes one)\n`);
       process.stdout.write(`${result.digest}\n`);
     });
 }

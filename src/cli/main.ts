@@ -5,6 +5,9 @@ import { buildCommand } from './build.ts';
 import { initCommand } from './init.ts';
 import { lockCommand } from './lock.ts';
 import { resolveCommand } from './resolve.ts';
+import { sbomCommand } from './sbom.ts';
+import { inspectCommand } from './inspect.ts';
+import { diffCommand } from './diff.ts';
 
 export function program(): Command {
   const prog = new Command('pith')
@@ -13,7 +16,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand()]) {
+  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), sbomCommand(), inspectCommand(), diffCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

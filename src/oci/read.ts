@@ -168,10 +168,13 @@ async function readLayoutGraph(index: IndexJson, tag: string | undefined, source
   if (tag !== undefined) {
     top = index.manifests.find((d) => d.annotations?.[REF_NAME] === tag);
     if (!top) throw new PithError('OCI_NO_SUCH_TAG', `expected an image tagged "${tag}" in ${source.where}, found ${tags.length ? `the tags ${tags.join(', ')}` : 'no tags'}`);
-  } else if (index.manifests.length === 1) {
-    top = index.manifests[0]!;
   } else {
-    throw new PithError('OCI_AMBIGUOUS_SOURCE', `expected one image in ${source.where} or a tag naming one (${source.where}:TAG), found ${index.manifests.length}${tags.length ? ` (tags: ${tags.join(', ')})` : ''}`);
+    // Referrers fallback indexes (artifacts about an image, such as its SBOMs) are not images of their own.
+    const images = index.manifests.filter((d) => !/^sha256-[0-9a-f]{64}$/.test(d.annotations?.[REF_NAME] ?? ''));
+    if (images.length !== 1) {
+      throw new PithError('OCI_AMBIGUOUS_SOURCE', `expected one image in ${source.where} or a tag naming one (${source.where}:TAG), found ${images.length}${tags.length ? ` (tags: ${tags.join(', ')})` : ''}`);
+    }
+    top = images[0]!;
   }
   const bytes = await source.manifest(top);
   // The annotations of index.json's entry (the ref name) describe the layout, not the manifest.
