@@ -76,6 +76,16 @@ describe('SBOMs, inspect and diff from the CLI', { skip }, () => {
     assert.equal(attached!.attached, true);
     const [fresh] = await sbomFor(`oci:${layout()}:app`, { format: 'spdx', fresh: true });
     assert.equal(fresh!.document, attached!.document, 'the attached SBOM is what pith computes from the image');
+    if (!missingTools({ skopeo: 'skopeo' })) {
+      // skopeo reads the referrers index like any tagged index in the layout.
+      const raw = await new Promise<string>((resolve) => {
+        const c = spawn('skopeo', ['inspect', '--raw', `oci:${layout()}:sha256-${digest.slice(7)}`]);
+        let out = '';
+        c.stdout.on('data', (d) => (out += d));
+        c.on('close', () => resolve(out));
+      });
+      assert.deepEqual(JSON.parse(raw).manifests.map((d: { digest: string }) => d.digest), list.manifests.map((d: { digest: string }) => d.digest));
+    }
     // The layout now holds an image and a referrers index: reading it without a tag still finds the one image.
     assert.equal((await sbomFor(`oci:${layout()}`, { format: 'spdx' }))[0]!.digest, digest);
   });
