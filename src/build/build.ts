@@ -23,7 +23,8 @@ import { applyTimezone } from './localtime.ts';
 import { trimPaths } from './paths.ts';
 import { scriptReport } from './scripts.ts';
 import { digestOfSources } from './source-digest.ts';
-import { writeStatusD } from './status.ts';
+import { AVAILABLE, writeAvailable, writeFileLists, writeStatusD } from './status.ts';
+import { AVAILABLE_LAYER, SPEC_FILES_LAYER } from './layer-names.ts';
 import { readSpecFiles } from './files.ts';
 import { verifyLibraries, type LibrariesMode, type LibraryClosure, type LibraryProvision } from './closure.ts';
 
@@ -249,6 +250,7 @@ async function assemble(
     debs.map(({ pkg, deb }) => ({ control: deb.control, controlFiles: deb.controlFiles, name: pkg.name, architecture: pkg.architecture, multiArch: deb.control['multi-arch'] })),
     { sourceDateEpoch },
   );
+  writeAvailable(tree, locked, { sourceDateEpoch });
   await addOsRelease(tree, lockFile, arch, locked, options);
   const covered: Record<string, string> = { ...alternatives.covered };
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
@@ -256,6 +258,7 @@ async function assemble(
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
   const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
+  writeFileLists(tree, locked.map((p) => p.name), { sourceDateEpoch });
 
   const planned = groupLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const blobCache = layerBlobCache(new ContentStore(options.cacheDir ?? defaultCacheDir()));
@@ -422,9 +425,9 @@ interface PlannedLayer {
 /**
  * Layers, bottom first: the directory skeleton (every directory and the merged-/usr links, so modes are right
  * whatever layer a file arrives in); one layer per Debian source package, the largest ones, up to the budget;
- * one shared layer for the remaining packages; what pith wrote (accounts, CA bundle, …); the spec's own files.
- * Each package's dpkg metadata (status.d, owned by the package) sits in its layer, so a fix to one source package
- * changes one layer.
+ * one shared layer for the remaining packages; what pith wrote (accounts, CA bundle, …); /var/lib/dpkg/available;
+ * the spec's own files. Each package's dpkg metadata (status.d, info/<package>.list, owned by the package) sits in
+ * its layer, so a fix to one source package changes that layer and the few-KB available layer.
  */
 function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[], budget: number): PlannedLayer[] {
   const sourceOf = new Map(locked.map((p) => [p.name, p.source]));
@@ -432,8 +435,13 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
   const skeleton: FsEntry[] = [];
   const bySource = new Map<string, { packages: Set<string>; entries: FsEntry[]; bytes: number }>();
   const pith: FsEntry[] = [];
+  const available: FsEntry[] = [];
   const files: FsEntry[] = [];
   for (const entry of tree.entries()) {
+    if (entry.path === AVAILABLE) {
+      available.push(entry);
+      continue;
+    }
     if (entry.type === 'dir' || (entry.type === 'symlink' && tree.owner(entry.path) === undefined && /^\/(bin|sbin|lib[^/]*)$/.test(entry.path))) {
       skeleton.push(entry);
       continue;
@@ -454,7 +462,7 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
     group.entries.push(entry);
     group.bytes += entry.type === 'file' ? entry.content.length : 0;
   }
-  const fixed = 1 + (pith.length ? 1 : 0) + (files.length ? 1 : 0);
+  const fixed = 1 + (pith.length ? 1 : 0) + (available.length ? 1 : 0) + (files.length ? 1 : 0);
   const own = Math.max(1, budget - fixed - 1);
   const ranked = [...bySource].sort((a, b) => b[1].bytes - a[1].bytes || cmp(a[0], b[0]));
   const separate = ranked.length <= own + 1 ? ranked : ranked.slice(0, own);
@@ -468,7 +476,8 @@ function groupLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsEntry[]
     layers.push({ comment: `packages: ${packages.join(' ')}`, packages, entries: shared.flatMap(([, g]) => g.entries) });
   }
   if (pith.length) layers.push({ comment: 'pith: what maintainer scripts would have made (accounts, CA bundle, time zone, alternatives) and os-release', packages: [], entries: pith });
-  if (files.length) layers.push({ comment: 'files from the spec', packages: [], entries: files });
+  if (available.length) layers.push({ comment: AVAILABLE_LAYER, packages: [], entries: available });
+  if (files.length) layers.push({ comment: SPEC_FILES_LAYER, packages: [], entries: files });
   return layers;
 }
 

@@ -100,12 +100,76 @@ export function statusStanza(p: StatusPackage): Uint8Array {
   return new Uint8Array(Buffer.from(out, 'latin1'));
 }
 
-function put(tree: FsTree, path: string, content: Uint8Array, mtime: number, owner: string): void {
+function put(tree: FsTree, path: string, content: Uint8Array, mtime: number, owner: string | undefined): void {
   if (tree.get(path) !== undefined) tree.remove(path);
-  for (const dir of ['/var', '/var/lib', '/var/lib/dpkg', STATUS_D]) {
+  const parent = path.slice(0, path.lastIndexOf('/'));
+  for (const dir of ['/var', '/var/lib', '/var/lib/dpkg', parent]) {
     if (tree.get(dir) === undefined) tree.add({ type: 'dir', path: dir, mode: 0o755, uid: 0, gid: 0, mtime });
   }
   // Owned by the package it describes, so layer grouping puts it beside the package's files: a rebuild that
   // changes one package changes one layer.
   tree.add({ type: 'file', path, mode: 0o644, uid: 0, gid: 0, mtime, content }, owner);
+}
+
+/** dpkg's record of packages it knows from the archive; Trivy reads each package's `.deb` SHA256 from it. */
+export const AVAILABLE = '/var/lib/dpkg/available';
+export const INFO_D = '/var/lib/dpkg/info';
+
+/** What the archive said about a `.deb` pith unpacked (the lock's record of it). */
+export interface AvailableRecord {
+  name: string;
+  version: string;
+  architecture: string;
+  filename: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Writes `/var/lib/dpkg/available`: one Packages-index stanza per installed package (Package, Version,
+ * Architecture, Filename, Size, SHA256), sorted by name. The image then carries the SHA256 of every `.deb` it was
+ * built from, so an SBOM made from the image alone has each package's checksum, and Trivy, which keys this file's
+ * SHA256 by Package@Version (pkg/fanal/analyzer/pkg/dpkg/dpkg.go, parseDpkgAvailable), reports it as the digest.
+ * It changes whenever any package does, so the build gives it a layer of its own (a few KB).
+ */
+export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[], options: { sourceDateEpoch: number }): void {
+  const sorted = [...records].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const text = sorted
+    .map((r) => `Package: ${r.name}\nVersion: ${r.version}\nArchitecture: ${r.architecture}\nFilename: ${r.filename}\nSize: ${r.size}\nSHA256: ${r.sha256}\n`)
+    .join('\n');
+  put(tree, AVAILABLE, new TextEncoder().encode(text), options.sourceDateEpoch, undefined);
+}
+
+/**
+ * Writes `/var/lib/dpkg/info/<package>.list` as dpkg does: "/." then every path the package has in the image,
+ * directories included, in tree order (a directory right before what is under it). Paths are where they are in the
+ * image (after merged /usr and trimming), so the list answers "which package owns this path" for every entry —
+ * symlinks and conffiles too, which md5sums leaves out — and Trivy reads it as the package's installed files
+ * (dpkg.go, parseDpkgInfoList, which takes a line for a directory when the next line lies under it). Call it
+ * last, once the tree holds everything: a spec file that replaced a package's file is no longer the package's.
+ */
+export function writeFileLists(tree: FsTree, names: readonly string[], options: { sourceDateEpoch: number }): string[] {
+  const byOwner = new Map<string, string[]>(names.map((n) => [n, []]));
+  for (const e of tree.entries()) {
+    if (e.path === '/var/lib/dpkg' || e.path.startsWith('/var/lib/dpkg/')) continue;
+    for (const owner of tree.owners(e.path)) byOwner.get(owner)?.push(e.path);
+  }
+  const written: string[] = [];
+  for (const name of [...byOwner.keys()].sort()) {
+    const paths = byOwner.get(name)!.sort(treeOrder);
+    const path = `${INFO_D}/${name}.list`;
+    put(tree, path, new TextEncoder().encode(['/.', ...paths].map((p) => `${p}\n`).join('')), options.sourceDateEpoch, name);
+    written.push(path);
+  }
+  return written;
+}
+
+/** Depth-first order: component by component, so "/usr/lib" and everything under it precede "/usr/lib-x". */
+export function treeOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
 }

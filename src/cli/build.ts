@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { build } from '../index.ts';
+import { attachSboms, build, parseSbomFormats, type AttachedSbom } from '../index.ts';
 import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
 import { insecureOption, registryOptions } from './registry.ts';
 import { progressReporter } from './progress.ts';
@@ -13,6 +13,7 @@ interface BuildFlags {
   json?: boolean;
   push?: string[];
   insecure?: string[];
+  sbom?: string;
 }
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -30,8 +31,10 @@ export function buildCommand(): Command {
     .addOption(offlineOption())
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
+    .option('--sbom <formats>', 'store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output, as artifacts referring to each platform image')
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
+      const sbomFormats = flags.sbom === undefined ? [] : parseSbomFormats(flags.sbom, '--sbom');
       const epoch = process.env.SOURCE_DATE_EPOCH;
       const progress = progressReporter(wantsProgress(flags));
       let result;
@@ -50,9 +53,10 @@ export function buildCommand(): Command {
       } finally {
         progress.stop();
       }
+      const sboms: { attached: AttachedSbom[]; skipped: string[] } = sbomFormats.length ? await attachSboms(result.outputs, result.image, sbomFormats) : { attached: [], skipped: [] };
       if (flags.json) {
         const { image: _image, ...summary } = result;
-        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(sbomFormats.length ? { ...summary, sboms } : summary, null, 2) + '\n');
         return;
       }
       if (result.lockCreated) process.stdout.write(`locked ${result.lockPath}\n`);
@@ -65,6 +69,9 @@ export function buildCommand(): Command {
         }
       }
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
+
+      for (const a of sboms.attached) process.stdout.write(`attached the ${a.format} SBOM of ${a.platform} to ${a.destination} (${a.digest})\n`);
+      for (const out of sboms.skipped) process.stdout.write(`no SBOM stored in ${out}: only oci: layouts hold artifacts (pith sbom ${out} makes one)\n`);
       process.stdout.write(`${result.digest}\n`);
     });
 }

@@ -25,3 +25,9 @@ export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined
 export function wantsProgress(flags: ArchiveFlags): boolean {
   return Boolean(process.stderr.isTTY) && !flags.json;
 }
+
+export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'only this platform of an image index, e.g. linux/arm64');
+
+export function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes < 1e5 ? 3 : 1)} MB`;
+}

@@ -9,6 +9,9 @@ import { pushCommand } from './push.ts';
 import { pullCommand } from './pull.ts';
 import { copyCommand } from './copy.ts';
 import { loginCommand, logoutCommand } from './login.ts';
+import { sbomCommand } from './sbom.ts';
+import { inspectCommand } from './inspect.ts';
+import { diffCommand } from './diff.ts';
 
 export function program(): Command {
   const prog = new Command('pith')
@@ -17,7 +20,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand()]) {
+  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand(), sbomCommand(), inspectCommand(), diffCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

@@ -103,7 +103,16 @@ export async function writeLayout(dir: string, x: Image | ImageIndex, options: {
     throw new PithError('OCI_LAYOUT_NOT_DIR', `expected "${root}" to be a directory (or not to exist) for an OCI layout, found a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
   }
   if (st === null || (await fs.readdir(root)).length === 0) return writeFresh(root, x, options.tag);
-  return updateLayout(root, x, options.tag);
+  return updateLayout(root, blobsOf(x), topDescriptor(x, options.tag), options.tag);
+}
+
+/**
+ * Adds blobs to an existing layout and lists `descriptor` in its index.json under `tag` (replacing what had that
+ * tag): how artifacts that are not images — an SBOM manifest, a referrers index — are stored beside an image.
+ */
+export async function addToLayout(dir: string, blobs: Blob[], descriptor: Descriptor, tag: string): Promise<LayoutResult> {
+  checkTag(tag, `oci:${dir}`);
+  return updateLayout(resolve(dir), blobs, { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: tag } }, tag);
 }
 
 async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Promise<LayoutResult> {
@@ -135,7 +144,7 @@ async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Pr
   }
 }
 
-async function updateLayout(root: string, x: Image | ImageIndex, tag?: string): Promise<LayoutResult> {
+async function updateLayout(root: string, blobs: Blob[], descriptor: Descriptor, tag?: string): Promise<LayoutResult> {
   const layoutFile = join(root, 'oci-layout');
   const layoutText = await fs.readFile(layoutFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') {
@@ -169,7 +178,7 @@ async function updateLayout(root: string, x: Image | ImageIndex, tag?: string): 
   const created: string[] = [];
   let written = 0;
   try {
-    for (const b of blobsOf(x)) {
+    for (const b of blobs) {
       const path = join(blobDir, digestHex(b.digest));
       const state = await blobState(path, b);
       if (state === 'intact') continue;
@@ -177,7 +186,6 @@ async function updateLayout(root: string, x: Image | ImageIndex, tag?: string): 
       if (state === 'absent') created.push(path);
       written++;
     }
-    const descriptor = topDescriptor(x, tag);
     const manifests = index.manifests.filter((d) => refName(d) !== tag);
     const at = index.manifests.findIndex((d) => refName(d) === tag);
     manifests.splice(at === -1 ? manifests.length : at, 0, descriptor);

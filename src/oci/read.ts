@@ -168,10 +168,13 @@ async function readLayoutGraph(index: IndexJson, tag: string | undefined, source
   if (tag !== undefined) {
     top = index.manifests.find((d) => d.annotations?.[REF_NAME] === tag);
     if (!top) throw new PithError('OCI_NO_SUCH_TAG', `expected an image tagged "${tag}" in ${source.where}, found ${tags.length ? `the tags ${tags.join(', ')}` : 'no tags'}`);
-  } else if (index.manifests.length === 1) {
-    top = index.manifests[0]!;
   } else {
-    throw new PithError('OCI_AMBIGUOUS_SOURCE', `expected one image in ${source.where} or a tag naming one (${source.where}:TAG), found ${index.manifests.length}${tags.length ? ` (tags: ${tags.join(', ')})` : ''}`);
+    // Referrers fallback indexes (artifacts about an image, such as its SBOMs) are not images of their own.
+    const images = index.manifests.filter((d) => !/^sha256-[0-9a-f]{64}$/.test(d.annotations?.[REF_NAME] ?? ''));
+    if (images.length !== 1) {
+      throw new PithError('OCI_AMBIGUOUS_SOURCE', `expected one image in ${source.where} or a tag naming one (${source.where}:TAG), found ${images.length}${tags.length ? ` (tags: ${tags.join(', ')})` : ''}`);
+    }
+    top = images[0]!;
   }
   const bytes = await source.manifest(top);
   // The annotations of index.json's entry (the ref name) describe the layout, not the manifest.
@@ -273,38 +276,12 @@ class TarFile {
     const members = new Map<string, Member>();
     try {
       const { size: fileSize } = await handle.stat();
-      const block = Buffer.alloc(512);
-      let offset = 0;
-      let longName: string | undefined;
-      let longLink: string | undefined;
-      let pax: Record<string, string> = {};
-      while (offset + 512 <= fileSize) {
-        await readExactly(handle, block, offset);
-        if (block.every((b) => b === 0)) break;
-        if (!checksumOk(block)) throw new PithError('OCI_BAD_ARCHIVE', `expected a tar header at byte ${offset} of ${path}, found bytes whose checksum does not match`);
-        const str = (from: number, len: number) => block.toString('utf8', from, from + len).replace(/\0.*$/s, '');
-        const size = tarNumber(block.subarray(124, 136));
-        const type = String.fromCharCode(block[156] || 0x30);
-        const dataAt = offset + 512;
-        if (dataAt + size > fileSize) throw new PithError('OCI_BAD_ARCHIVE', `expected ${size} bytes of content after the header at byte ${offset} of ${path}, found the file ends first`);
-        offset = dataAt + Math.ceil(size / 512) * 512;
-        if (type === 'L' || type === 'K' || type === 'x') {
-          const data = Buffer.alloc(size);
-          await readExactly(handle, data, dataAt);
-          if (type === 'L') longName = data.toString('utf8').replace(/\0.*$/s, '');
-          else if (type === 'K') longLink = data.toString('utf8').replace(/\0.*$/s, '');
-          else pax = parsePax(data);
-          continue;
-        }
-        if (type === 'g') continue;
-        const prefix = block.toString('latin1', 257, 262) === 'ustar' ? str(345, 155) : '';
-        const raw = pax.path ?? longName ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
-        const linkname = pax.linkpath ?? longLink ?? str(157, 100);
-        const realSize = pax.size !== undefined ? Number(pax.size) : size;
-        pax = {};
-        longName = longLink = undefined;
-        const name = posix.normalize(raw).replace(/^(\.\/)+|^\/+/, '').replace(/\/$/, '');
-        if (type === '0' || type === '\0' || type === '7' || type === '2') members.set(name, { offset: dataAt, size: realSize, type, linkname });
+      const read = async (into: Buffer, at: number) => {
+        await readExactly(handle, into, at);
+        return into;
+      };
+      for await (const h of tarHeaders(fileSize, read, path)) {
+        if (h.type === '0' || h.type === '\0' || h.type === '7' || h.type === '2') members.set(h.name, { offset: h.dataAt, size: h.size, type: h.type, linkname: h.linkname });
       }
     } finally {
       await handle.close();
@@ -333,6 +310,86 @@ class TarFile {
     const bytes = await this.read(name);
     return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
   }
+}
+
+/** One tar member's header, with pax and GNU long-name records applied; `name` relative, normalised, no "/" ends. */
+export interface TarHeaderInfo {
+  name: string;
+  /** The typeflag character: '0' file, '1' hardlink, '2' symlink, '5' directory, … */
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  linkname: string;
+  /** Byte offset of the content. */
+  dataAt: number;
+}
+
+/**
+ * Walks the headers of a tar of `total` bytes, reading blocks through `read` (a file, or bytes in memory), and
+ * yields each member with its pax ('x') and GNU ('L', 'K') records applied; global pax headers ('g') are skipped.
+ * Every header's checksum is checked and a member running past the end is refused, both as OCI_BAD_ARCHIVE.
+ */
+export async function* tarHeaders(total: number, read: (into: Buffer, at: number) => Promise<Buffer> | Buffer, where: string): AsyncGenerator<TarHeaderInfo> {
+  const block = Buffer.alloc(512);
+  let offset = 0;
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let pax: Record<string, string> = {};
+  while (offset + 512 <= total) {
+    await read(block, offset);
+    if (block.every((b) => b === 0)) break;
+    if (!checksumOk(block)) throw new PithError('OCI_BAD_ARCHIVE', `expected a tar header at byte ${offset} of ${where}, found bytes whose checksum does not match`);
+    const str = (from: number, len: number) => block.toString('utf8', from, from + len).replace(/\0.*$/s, '');
+    const type = String.fromCharCode(block[156] || 0x30);
+    // A pax size (for members of 8 GiB or more) is the real one, and says where the next header is.
+    const size = pax.size !== undefined && type !== 'x' ? Number(pax.size) : tarNumber(block.subarray(124, 136));
+    const dataAt = offset + 512;
+    if (dataAt + size > total) throw new PithError('OCI_BAD_ARCHIVE', `expected ${size} bytes of content after the header at byte ${offset} of ${where}, found the archive ends first`);
+    offset = dataAt + Math.ceil(size / 512) * 512;
+    if (type === 'L' || type === 'K' || type === 'x') {
+      const data = await read(Buffer.alloc(size), dataAt);
+      if (type === 'L') longName = data.toString('utf8').replace(/\0.*$/s, '');
+      else if (type === 'K') longLink = data.toString('utf8').replace(/\0.*$/s, '');
+      else pax = parsePax(data);
+      continue;
+    }
+    if (type === 'g') continue;
+    const prefix = block.toString('latin1', 257, 262) === 'ustar' ? str(345, 155) : '';
+    const raw = pax.path ?? longName ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
+    const linkname = pax.linkpath ?? longLink ?? str(157, 100);
+    const num = (key: string, from: number, len: number) => (pax[key] !== undefined && Number.isFinite(Number(pax[key])) ? Number(pax[key]) : tarNumber(block.subarray(from, from + len)));
+    const header: TarHeaderInfo = {
+      name: posix.normalize(raw).replace(/^(\.\/)+|^\/+/, '').replace(/\/$/, ''),
+      type,
+      mode: tarNumber(block.subarray(100, 108)) & 0o7777,
+      uid: num('uid', 108, 8),
+      gid: num('gid', 116, 8),
+      mtime: Math.floor(num('mtime', 136, 12)),
+      size,
+      linkname,
+      dataAt,
+    };
+    pax = {};
+    longName = longLink = undefined;
+    yield header;
+  }
+}
+
+/** The members of a tar held in memory, each with its content as a view of `bytes` (no copy). */
+export async function readTarMembers(bytes: Uint8Array, where: string): Promise<Array<TarHeaderInfo & { data: Uint8Array }>> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Array<TarHeaderInfo & { data: Uint8Array }> = [];
+  const read = (into: Buffer, at: number) => {
+    buf.copy(into, 0, at, at + into.byteLength);
+    return into;
+  };
+  for await (const h of tarHeaders(buf.byteLength, read, where)) {
+    out.push({ ...h, data: bytes.subarray(h.dataAt, h.dataAt + (h.type === '0' || h.type === '\0' || h.type === '7' ? h.size : 0)) });
+  }
+  return out;
 }
 
 async function readExactly(handle: fs.FileHandle, into: Buffer, position: number): Promise<void> {

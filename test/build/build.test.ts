@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build, isPithError, lock } from 'pith';
+import { AVAILABLE_LAYER } from '../../src/build/layer-names.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixturePackage } from '../fixtures/archive.ts';
 import { assertRan, runcRun, runtimeMissing, unpackBundle } from '../fixtures/runtimes.ts';
@@ -62,6 +63,8 @@ describe('pith build', { skip }, () => {
     assert.match(status, /^Package: libfoo1$/m);
     assert.match(status, /^Version: 1\.0-1\+deb12u1$/m);
     assert.match(status, /^Source: foo$/m);
+    assert.match(readFileSync(join(rootfs, 'var/lib/dpkg/available'), 'utf8'), /^Package: libfoo1\nVersion: 1\.0-1\+deb12u1\nArchitecture: amd64\nFilename: \S+\nSize: \d+\nSHA256: [0-9a-f]{64}$/m);
+    assert.equal(readFileSync(join(rootfs, 'var/lib/dpkg/info/app.list'), 'utf8').split('\n')[0], '/.');
     assert.ok(statSync(join(rootfs, 'usr/share/doc/app/copyright')).isFile(), 'copyright files always stay');
     // base-files is not installed, yet scanners still learn the OS and release from its files.
     assert.equal(readFileSync(join(rootfs, 'etc/debian_version'), 'utf8'), '12.5\n');
@@ -136,7 +139,8 @@ describe('pith build', { skip }, () => {
     const after = await build(specIn('after', updated), { cacheDir: layerCache, outputs: [`oci:${join(scratch, 'out-after')}:app`] });
     assert.equal(after.architectures[0]!.cached, false, 'not the same build');
     const changed = after.architectures[0]!.layers.filter((l) => !l.cached);
-    assert.deepEqual(changed.map((l) => l.comment), ['source foo: libfoo1']);
+    // The package's own layer, and the few-KB record of every .deb's SHA256 (/var/lib/dpkg/available).
+    assert.deepEqual(changed.map((l) => l.comment), ['source foo: libfoo1', AVAILABLE_LAYER]);
     const unchanged = after.architectures[0]!.layers.filter((l) => l.cached);
     assert.ok(unchanged.length >= 3);
     for (const l of unchanged) assert.ok(before.architectures[0]!.layers.some((b) => b.digest === l.digest), `${l.comment}: the blob of the earlier build`);

@@ -1,0 +1,111 @@
+/**
+ * SBOMs for an image at any location (`oci:`, `oci-archive:`, `docker-archive:`; `docker://` through the same
+ * reader once the registry transport is in): one document per platform image, made from the image alone — or, in
+ * an OCI layout, the one attached to it when there is one (the same bytes: documents are deterministic).
+ */
+import { PithError } from '../errors.ts';
+import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
+import { formatDestination, parseDestination, readImage, type Destination } from '../oci/transport.ts';
+import { attachToLayout, findInLayout } from './attach.ts';
+import { CYCLONEDX_MEDIA_TYPE, cyclonedxJson } from './cyclonedx.ts';
+import { platformImages, type PlatformOptions } from './inspect.ts';
+import { imageInventory, TITLE, type ImageInventory } from './inventory.ts';
+import { SPDX_MEDIA_TYPE, spdxJson } from './spdx.ts';
+
+export type SbomFormat = 'spdx' | 'cyclonedx';
+
+export const SBOM_FORMATS: Record<SbomFormat, { mediaType: string; write: (inv: ImageInventory) => string }> = {
+  spdx: { mediaType: SPDX_MEDIA_TYPE, write: spdxJson },
+  cyclonedx: { mediaType: CYCLONEDX_MEDIA_TYPE, write: cyclonedxJson },
+};
+
+export function parseSbomFormats(text: string, where: string): SbomFormat[] {
+  const formats = text.split(',').map((f) => f.trim()).filter((f) => f !== '');
+  for (const f of formats) {
+    if (!(f in SBOM_FORMATS)) throw new PithError('SBOM_UNKNOWN_FORMAT', `expected SBOM formats from ${Object.keys(SBOM_FORMATS).join(', ')} in ${where}, found ${JSON.stringify(f)}`);
+  }
+  if (formats.length === 0) throw new PithError('SBOM_UNKNOWN_FORMAT', `expected at least one SBOM format (${Object.keys(SBOM_FORMATS).join(', ')}) in ${where}, found none`);
+  return [...new Set(formats)] as SbomFormat[];
+}
+
+export interface SbomDocument {
+  platform: string;
+  /** The platform image's manifest digest. */
+  digest: string;
+  format: SbomFormat;
+  document: string;
+  /** Found attached to the image rather than computed. */
+  attached: boolean;
+}
+
+export interface SbomOptions extends PlatformOptions {
+  format: SbomFormat;
+  /** Compute even when an attached SBOM exists. */
+  fresh?: boolean;
+}
+
+/** The SBOM of each platform image at `location` (one when `platform` picks it). */
+export async function sbomFor(location: string | Destination, options: SbomOptions): Promise<SbomDocument[]> {
+  const dest = typeof location === 'string' ? parseDestination(location) : location;
+  const where = formatDestination(dest);
+  const x = await readImage(dest);
+  const { mediaType, write } = SBOM_FORMATS[options.format];
+  const out: SbomDocument[] = [];
+  for (const image of platformImages(x, options)) {
+    const platform = platformString(image.platform);
+    if (dest.transport === 'oci' && !options.fresh) {
+      const found = await findInLayout(dest.path, image.digest, mediaType);
+      if (found) {
+        out.push({ platform, digest: image.digest, format: options.format, document: new TextDecoder().decode(found), attached: true });
+        continue;
+      }
+    }
+    const inv = await imageInventory(image, { where, name: nameOf(x, image, dest) });
+    out.push({ platform, digest: image.digest, format: options.format, document: write(inv), attached: false });
+  }
+  return out;
+}
+
+/** What the SBOM calls the image: its title annotation, else the tag or name it was read by. */
+function nameOf(x: Image | ImageIndex, image: Image, dest: Destination): string | undefined {
+  const title = image.manifest.annotations?.[TITLE] ?? (isImageIndex(x) ? x.index.annotations?.[TITLE] : undefined);
+  if (title) return title;
+  return dest.transport === 'docker-archive' || dest.transport === 'docker' ? dest.reference : dest.tag;
+}
+
+export interface AttachedSbom {
+  destination: string;
+  platform: string;
+  format: SbomFormat;
+  /** The artifact manifest's digest. */
+  digest: string;
+}
+
+/**
+ * Computes each platform image's SBOM in each format and stores it with the image at each `oci:` destination, as
+ * an artifact referring to the image manifest. Other transports cannot hold artifacts: they are returned in
+ * `skipped` for the caller to say so.
+ */
+export async function attachSboms(destinations: readonly string[], x: Image | ImageIndex, formats: readonly SbomFormat[]): Promise<{ attached: AttachedSbom[]; skipped: string[] }> {
+  const layouts = destinations.map((d) => parseDestination(d)).filter((d): d is Extract<Destination, { transport: 'oci' }> => d.transport === 'oci');
+  const skipped = destinations.filter((d) => parseDestination(d).transport !== 'oci');
+  const attached: AttachedSbom[] = [];
+  if (layouts.length === 0) return { attached, skipped };
+  const images = isImageIndex(x) ? x.images : [x];
+  for (const image of images) {
+    const inv = await imageInventory(image, { name: nameOf(x, image, layouts[0]!) });
+    for (const format of formats) {
+      const { mediaType, write } = SBOM_FORMATS[format];
+      const bytes = new TextEncoder().encode(write(inv));
+      for (const dest of layouts) {
+        const digest = await attachToLayout(dest.path, image, {
+          artifactType: mediaType,
+          blobs: [{ mediaType, bytes }],
+          annotations: { 'org.opencontainers.image.created': inv.created },
+        });
+        attached.push({ destination: formatDestination(dest), platform: platformString(image.platform), format, digest });
+      }
+    }
+  }
+  return { attached, skipped };
+}
