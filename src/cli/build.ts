@@ -53,7 +53,7 @@ export function buildCommand(): Command {
       } finally {
         progress.stop();
       }
-      const sboms: { attached: AttachedSbom[]; skipped: string[] } = sbomFormats.length ? await attachSboms(result.outputs, result.image, sbomFormats) : { attached: [], skipped: [] };
+      const sboms: { attached: AttachedSbom[]; skipped: string[] } = sbomFormats.length ? await attachSboms(result.outputs, result.image, sbomFormats, { registry: registryOptions(flags) }) : { attached: [], skipped: [] };
       if (flags.json) {
         const { image: _image, ...summary } = result;
         process.stdout.write(JSON.stringify(sbomFormats.length ? { ...summary, sboms } : summary, null, 2) + '\n');
@@ -71,7 +71,7 @@ export function buildCommand(): Command {
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
 
       for (const a of sboms.attached) process.stdout.write(`attached the ${a.format} SBOM of ${a.platform} to ${a.destination} (${a.digest})\n`);
-      for (const out of sboms.skipped) process.stdout.write(`no SBOM stored in ${out}: only oci: layouts hold artifacts (pith sbom ${out} makes one)\n`);
+      for (const out of sboms.skipped) process.stdout.write(`no SBOM stored in ${out}: only oci: layouts and registries hold artifacts (pith sbom ${out} makes one)\n`);
       process.stdout.write(`${result.digest}\n`);
     });
 }

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { copyImage } from '../index.ts';
 import { jsonOption } from './common.ts';
-import { describePush, insecureOption, jobsOption, platformOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { describePush, insecureOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { platformOption } from './common.ts';
 
 export function copyCommand(): Command {
   return new Command('copy')

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { diff } from '../index.ts';
 import { jsonOption, megabytes, platformOption } from './common.ts';
+import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
-interface DiffFlags {
+interface DiffFlags extends RegistryFlags {
   json?: boolean;
   platform?: string;
 }
@@ -13,9 +14,10 @@ export function diffCommand(): Command {
     .argument('<a>', 'the image a node already has (any transport)')
     .argument('<b>', 'the image it will run')
     .addOption(platformOption())
+    .addOption(insecureOption())
     .addOption(jsonOption())
     .action(async (a: string, b: string, flags: DiffFlags) => {
-      const result = await diff(a, b, { platform: flags.platform });
+      const result = await diff(a, b, { platform: flags.platform, registry: registryOptions(flags) });
       if (flags.json) {
         process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         return;

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { inspect, type InspectedPlatform } from '../index.ts';
 import { jsonOption, megabytes, platformOption } from './common.ts';
+import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
-interface InspectFlags {
+interface InspectFlags extends RegistryFlags {
   json?: boolean;
   files?: boolean;
   platform?: string;
@@ -11,12 +12,13 @@ interface InspectFlags {
 export function inspectCommand(): Command {
   return new Command('inspect')
     .description('what an image is, per platform: config, layers and the packages in each, the package list, totals; with --files every path')
-    .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]')
+    .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
     .option('--files', 'list every path with its mode, owner, size and owning package')
     .addOption(platformOption())
+    .addOption(insecureOption())
     .addOption(jsonOption())
     .action(async (image: string, flags: InspectFlags) => {
-      const result = await inspect(image, { files: flags.files, platform: flags.platform });
+      const result = await inspect(image, { files: flags.files, platform: flags.platform, registry: registryOptions(flags) });
       if (flags.json) {
         process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         return;

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { copyImage } from '../index.ts';
 import { jsonOption } from './common.ts';
-import { insecureOption, jobsOption, platformOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+import { insecureOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+import { platformOption } from './common.ts';
 
 export function pullCommand(): Command {
   return new Command('pull')

@@ -13,8 +13,6 @@ export const insecureOption = () =>
 
 export const jobsOption = () => new Option('--jobs <n>', 'blobs transferred in parallel (default 4)');
 
-export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'of an index, take only this platform, e.g. linux/arm64');
-
 /** Registry options from the flags; retries are reported on stderr, since they explain a slow run. */
 export function registryOptions(flags: RegistryFlags): RegistryOptions {
   const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);

@@ -8,54 +8,14 @@
  * pushes one adds it there. Both are handled here, the same way for reading and for writing.
  */
 import { PithError } from '../errors.ts';
-import { canonicalJson } from '../json.ts';
-import { describe, digestHex, digestOf, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
+import { artifactManifest, EMPTY_JSON, fallbackTag, referrersIndex, type Artifact, type ReferrerDescriptor } from '../oci/artifact.ts';
+import { digestOf, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
 import { formatReference, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
 import { repositoryScope } from './auth.ts';
 import { MANIFEST_LIMIT, RegistryClient, type RegistryOptions } from './client.ts';
 import { emptyStats, pushBlob } from './upload.ts';
 
-/** The OCI empty descriptor's content: artifacts with nothing to configure use it as their config. */
-export const EMPTY_JSON = { mediaType: 'application/vnd.oci.empty.v1+json', bytes: new TextEncoder().encode('{}') } as const;
-
-export interface ReferrerDescriptor extends Descriptor {
-  artifactType?: string;
-}
-
-export interface Artifact {
-  /** What the artifact is, e.g. "application/spdx+json". */
-  artifactType: string;
-  /** Its documents, each stored as a blob (a "layer" of the artifact manifest). */
-  blobs: Array<{ mediaType: string; bytes: Uint8Array; annotations?: Record<string, string> }>;
-  annotations?: Record<string, string>;
-}
-
-/** The tag the fallback schema keeps a subject's referrers under. */
-export function fallbackTag(subject: Digest): string {
-  return `sha256-${digestHex(subject)}`;
-}
-
-/** An OCI 1.1 artifact manifest about `subject`. */
-export function artifactManifest(subject: Descriptor, artifact: Artifact): { bytes: Uint8Array; digest: Digest; descriptor: ReferrerDescriptor } {
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.manifest,
-    artifactType: artifact.artifactType,
-    config: describe(EMPTY_JSON.mediaType, EMPTY_JSON.bytes),
-    layers: artifact.blobs.map((b) => describe(b.mediaType, b.bytes, b.annotations ? { annotations: b.annotations } : undefined)),
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    ...(artifact.annotations ? { annotations: artifact.annotations } : {}),
-  };
-  const bytes = new TextEncoder().encode(canonicalJson(manifest));
-  const descriptor: ReferrerDescriptor = {
-    mediaType: MediaType.manifest,
-    digest: digestOf(bytes),
-    size: bytes.byteLength,
-    artifactType: artifact.artifactType,
-    ...(artifact.annotations ? { annotations: artifact.annotations } : {}),
-  };
-  return { bytes, digest: descriptor.digest, descriptor };
-}
+export { artifactManifest, EMPTY_JSON, fallbackTag, type Artifact, type ReferrerDescriptor };
 
 async function subjectOf(client: RegistryClient, ref: Reference, scopes: readonly string[]): Promise<Descriptor> {
   const m = await client.getManifest(ref.path, manifestReference(ref), scopes);
@@ -88,8 +48,7 @@ export async function attachArtifact(reference: string | Reference, artifact: Ar
   const tag = fallbackTag(subject.digest);
   const current = await fallbackIndex(client, ref.path, tag, scopes);
   if (!current.some((d) => d.digest === digest)) {
-    const index = { schemaVersion: 2, mediaType: MediaType.index, manifests: [...current, descriptor] };
-    await client.putManifest(ref.path, tag, new TextEncoder().encode(canonicalJson(index)), MediaType.index, scopes);
+    await client.putManifest(ref.path, tag, referrersIndex([...current, descriptor]), MediaType.index, scopes);
   }
   return { digest, subject: subject.digest, via: 'tag' };
 }
@@ -133,4 +92,33 @@ export async function listReferrers(reference: string | Reference, options: Regi
     return { subject, via: 'api', referrers: keep(manifestsOf(bytes, `the referrers of ${subject} in ${ref.domain}/${ref.path}`)) };
   }
   return { subject, via: 'tag', referrers: keep(await fallbackIndex(client, ref.path, fallbackTag(subject), scopes)) };
+}
+
+/**
+ * The documents of an artifact listed by `listReferrers`, from the repository of `reference`: the artifact manifest
+ * (checked against the descriptor, and against the subject it claims) and each of its blobs, checked by digest.
+ */
+export async function readArtifact(
+  reference: string | Reference,
+  descriptor: ReferrerDescriptor,
+  subject: Digest,
+  options: RegistryOptions = {},
+): Promise<Array<{ mediaType: string; bytes: Uint8Array }>> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const scopes = [repositoryScope(ref.path, ['pull'])];
+  const where = `the artifact ${descriptor.digest} in ${ref.domain}/${ref.path}`;
+  const { bytes } = await client.getManifest(ref.path, descriptor.digest, scopes, descriptor);
+  let manifest: { subject?: Descriptor; layers?: Descriptor[] };
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(bytes)) as typeof manifest;
+  } catch (e) {
+    throw new PithError('REGISTRY_BAD_RESPONSE', `expected ${where} to be a manifest as JSON, found ${(e as Error).message}`);
+  }
+  if (manifest.subject?.digest !== subject || !Array.isArray(manifest.layers)) {
+    throw new PithError('REGISTRY_BAD_RESPONSE', `expected ${where} to be about ${subject} and list its documents, found subject ${manifest.subject?.digest ?? 'none'}`);
+  }
+  const blobs: Array<{ mediaType: string; bytes: Uint8Array }> = [];
+  for (const layer of manifest.layers) blobs.push({ mediaType: layer.mediaType, bytes: await client.getBlob(ref.path, layer, scopes) });
+  return blobs;
 }

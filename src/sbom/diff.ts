@@ -98,6 +98,6 @@ export async function diffImages(a: Image | ImageIndex, b: Image | ImageIndex, w
 /** `pith diff A B`: two images or indexes at any locations, per platform. */
 export async function diff(a: string, b: string, options: PlatformOptions = {}): Promise<ImageDiff> {
   const [da, db] = [parseDestination(a), parseDestination(b)];
-  const [xa, xb] = await Promise.all([readImage(da), readImage(db)]);
+  const [xa, xb] = await Promise.all([readImage(da, options.registry), readImage(db, options.registry)]);
   return diffImages(xa, xb, { a: formatDestination(da), b: formatDestination(db) }, options);
 }

@@ -6,6 +6,7 @@
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
 import { selectPlatform } from '../oci/read.ts';
 import { formatDestination, parseDestination, readImage } from '../oci/transport.ts';
+import type { RegistryOptions } from '../publish/client.ts';
 import { imageInventory, type ImageInventory } from './inventory.ts';
 
 export interface InspectedFile {
@@ -43,6 +44,8 @@ export interface Inspection {
 export interface PlatformOptions {
   /** Only this platform of an index, e.g. "linux/arm64". */
   platform?: string;
+  /** For `docker://` images: insecure registries, credentials. */
+  registry?: RegistryOptions;
 }
 
 /** The platform images of an image or index (one, when `platform` picks it). */
@@ -125,5 +128,5 @@ export async function inspectImage(x: Image | ImageIndex, location: string, opti
 /** `pith inspect`: the image or index at `location` (any transport), per platform. */
 export async function inspect(location: string, options: PlatformOptions & { files?: boolean } = {}): Promise<Inspection> {
   const dest = parseDestination(location);
-  return inspectImage(await readImage(dest), formatDestination(dest), options);
+  return inspectImage(await readImage(dest, options.registry), formatDestination(dest), options);
 }

@@ -1,11 +1,15 @@
 /**
- * SBOMs for an image at any location (`oci:`, `oci-archive:`, `docker-archive:`; `docker://` through the same
- * reader once the registry transport is in): one document per platform image, made from the image alone — or, in
- * an OCI layout, the one attached to it when there is one (the same bytes: documents are deterministic).
+ * SBOMs for an image at any location (`oci:`, `oci-archive:`, `docker-archive:`, `docker://`): one document per
+ * platform image, made from the image alone — or, in an OCI layout or a registry, the one attached to it when there
+ * is one (the same bytes: documents are deterministic).
  */
 import { PithError } from '../errors.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
 import { formatDestination, parseDestination, readImage, type Destination } from '../oci/transport.ts';
+import type { Digest } from '../oci/digest.ts';
+import { parseReference } from '../oci/reference.ts';
+import type { RegistryOptions } from '../publish/client.ts';
+import { attachArtifact, listReferrers, readArtifact } from '../publish/referrers.ts';
 import { attachToLayout, findInLayout } from './attach.ts';
 import { CYCLONEDX_MEDIA_TYPE, cyclonedxJson } from './cyclonedx.ts';
 import { platformImages, type PlatformOptions } from './inspect.ts';
@@ -42,19 +46,23 @@ export interface SbomOptions extends PlatformOptions {
   format: SbomFormat;
   /** Compute even when an attached SBOM exists. */
   fresh?: boolean;
+  /** For `docker://` images: insecure registries, credentials. */
+  registry?: RegistryOptions;
 }
 
 /** The SBOM of each platform image at `location` (one when `platform` picks it). */
 export async function sbomFor(location: string | Destination, options: SbomOptions): Promise<SbomDocument[]> {
   const dest = typeof location === 'string' ? parseDestination(location) : location;
   const where = formatDestination(dest);
-  const x = await readImage(dest);
+  const x = await readImage(dest, options.registry);
   const { mediaType, write } = SBOM_FORMATS[options.format];
   const out: SbomDocument[] = [];
   for (const image of platformImages(x, options)) {
     const platform = platformString(image.platform);
-    if (dest.transport === 'oci' && !options.fresh) {
-      const found = await findInLayout(dest.path, image.digest, mediaType);
+    if ((dest.transport === 'oci' || dest.transport === 'docker') && !options.fresh) {
+      const found = dest.transport === 'oci'
+        ? await findInLayout(dest.path, image.digest, mediaType)
+        : await findInRegistry(dest.reference, image.digest, mediaType, options.registry);
       if (found) {
         out.push({ platform, digest: image.digest, format: options.format, document: new TextDecoder().decode(found), attached: true });
         continue;
@@ -64,6 +72,15 @@ export async function sbomFor(location: string | Destination, options: SbomOptio
     out.push({ platform, digest: image.digest, format: options.format, document: write(inv), attached: false });
   }
   return out;
+}
+
+/** The newest SBOM of `artifactType` attached to `subject` in the registry repository of `reference`. */
+async function findInRegistry(reference: string, subject: Digest, artifactType: string, registry: RegistryOptions = {}): Promise<Uint8Array | undefined> {
+  const ref = { ...parseReference(reference), tag: undefined, digest: subject };
+  const { referrers } = await listReferrers(ref, { ...registry, artifactType });
+  const match = referrers.at(-1);
+  if (!match) return undefined;
+  return (await readArtifact(ref, match, ref.digest, registry)).find((b) => b.mediaType === artifactType)?.bytes;
 }
 
 /** What the SBOM calls the image: its title annotation, else the tag or name it was read by. */
@@ -82,13 +99,20 @@ export interface AttachedSbom {
 }
 
 /**
- * Computes each platform image's SBOM in each format and stores it with the image at each `oci:` destination, as
- * an artifact referring to the image manifest. Other transports cannot hold artifacts: they are returned in
- * `skipped` for the caller to say so.
+ * Computes each platform image's SBOM in each format and stores it with the image at each `oci:` destination and
+ * each registry (`docker://`), as an artifact referring to the image manifest (in a registry through its referrers
+ * API, or the fallback tag when it has none). Archives cannot hold artifacts: they are returned in `skipped` for
+ * the caller to say so.
  */
-export async function attachSboms(destinations: readonly string[], x: Image | ImageIndex, formats: readonly SbomFormat[]): Promise<{ attached: AttachedSbom[]; skipped: string[] }> {
-  const layouts = destinations.map((d) => parseDestination(d)).filter((d): d is Extract<Destination, { transport: 'oci' }> => d.transport === 'oci');
-  const skipped = destinations.filter((d) => parseDestination(d).transport !== 'oci');
+export async function attachSboms(
+  destinations: readonly string[],
+  x: Image | ImageIndex,
+  formats: readonly SbomFormat[],
+  options: { registry?: RegistryOptions } = {},
+): Promise<{ attached: AttachedSbom[]; skipped: string[] }> {
+  type Holder = Extract<Destination, { transport: 'oci' | 'docker' }>;
+  const layouts = destinations.map((d) => parseDestination(d)).filter((d): d is Holder => d.transport === 'oci' || d.transport === 'docker');
+  const skipped = destinations.filter((d) => !['oci', 'docker'].includes(parseDestination(d).transport));
   const attached: AttachedSbom[] = [];
   if (layouts.length === 0) return { attached, skipped };
   const images = isImageIndex(x) ? x.images : [x];
@@ -97,12 +121,11 @@ export async function attachSboms(destinations: readonly string[], x: Image | Im
     for (const format of formats) {
       const { mediaType, write } = SBOM_FORMATS[format];
       const bytes = new TextEncoder().encode(write(inv));
+      const artifact = { artifactType: mediaType, blobs: [{ mediaType, bytes }], annotations: { 'org.opencontainers.image.created': inv.created } };
       for (const dest of layouts) {
-        const digest = await attachToLayout(dest.path, image, {
-          artifactType: mediaType,
-          blobs: [{ mediaType, bytes }],
-          annotations: { 'org.opencontainers.image.created': inv.created },
-        });
+        const digest = dest.transport === 'oci'
+          ? await attachToLayout(dest.path, image, artifact)
+          : (await attachArtifact({ ...parseReference(dest.reference), tag: undefined, digest: image.digest }, artifact, options.registry)).digest;
         attached.push({ destination: formatDestination(dest), platform: platformString(image.platform), format, digest });
       }
     }

@@ -117,4 +117,35 @@ describe('build --push', { skip: registryMissing() ?? missingTools({ 'dpkg-deb':
     const res = await fetch(`${registry.url}/v2/built/app/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(res.headers.get('docker-content-digest'), digest);
   });
+  it('--sbom attaches the SBOMs in the registry too; pith sbom, inspect and diff read docker:// images', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server));
+    const ref = `${registry.host}/built/sbom:1`;
+    const r = await pith(['build', spec, '--output', `oci-archive:${join(dir, 'app.tar')}`, '--push', ref, '--sbom', 'spdx,cyclonedx']);
+    assert.equal(r.code, 0, r.stderr);
+    const digest = lastLine(r.stdout)!;
+    assert.match(r.stdout, new RegExp(`attached the spdx SBOM of linux/amd64 to docker://${ref.replace(/[./]/g, '\\$&')}`));
+    assert.match(r.stdout, /no SBOM stored in oci-archive:/);
+    // The registry (2.8) has no referrers API: the artifacts are listed under the fallback tag.
+    const fallback = await fetch(`${registry.url}/v2/built/sbom/manifests/sha256-${digest.slice('sha256:'.length)}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } });
+    assert.equal(fallback.status, 200);
+    const types = ((await fallback.json()) as { manifests: Array<{ artifactType: string }> }).manifests.map((m) => m.artifactType).sort();
+    assert.deepEqual(types, ['application/spdx+json', 'application/vnd.cyclonedx+json']);
+
+    const attached = await pith(['sbom', `docker://${ref}`, '--output', join(dir, 'attached.spdx.json')]);
+    assert.equal(attached.code, 0, attached.stderr);
+    assert.match(attached.stderr, /copied the attached spdx SBOM/);
+    const fresh = await pith(['sbom', `docker://${ref}`, '--fresh']);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(readFileSync(join(dir, 'attached.spdx.json'), 'utf8'), fresh.stdout, 'the attached document is the one pith computes');
+    assert.ok(JSON.parse(fresh.stdout).packages.some((p: { name: string }) => p.name === 'libfoo1'));
+
+    const inspected = await pith(['inspect', '--json', `docker://${ref}`]);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.equal(JSON.parse(inspected.stdout).digest, digest);
+    const same = await pith(['diff', '--json', `oci-archive:${join(dir, 'app.tar')}`, `docker://${ref}`]);
+    assert.equal(same.code, 0, same.stderr);
+    assert.deepEqual([JSON.parse(same.stdout).platforms[0].pull.layers, JSON.parse(same.stdout).platforms[0].pull.layerBytes], [0, 0], 'a node with the archive\'s image pulls no layer to run the pushed one');
+  });
 });
