@@ -1,0 +1,127 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { PithError, containerLog, containerStatus, defaultStateDir, listContainers, runContainer, stopContainer, type ContainerOptions } from '../index.ts';
+import { cacheOption, jsonOption, platformOption } from './common.ts';
+import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
+
+const repeat = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+interface RunFlags extends RegistryFlags {
+  name?: string;
+  entrypoint?: string;
+  env?: string[];
+  volume?: string[];
+  workdir?: string;
+  user?: string;
+  memory?: string;
+  pidsLimit?: string;
+  network: 'none' | 'host';
+  detach?: boolean;
+  runtime: 'runc' | 'crun';
+  writable?: boolean;
+  capAdd?: string[];
+  cache?: string;
+  platform?: string;
+}
+
+export function runCommand(): Command {
+  return new Command('run')
+    .description('run an image as a container with secure defaults (read-only root, no capabilities, seccomp, no network); unpacked once per digest')
+    .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
+    .argument('[args...]', "after --: replaces the image's Cmd (its Entrypoint stays)")
+    .option('--name <name>', 'container name (default pith-<random>)')
+    .option('--entrypoint <program>', "run this program of the image instead of its Entrypoint (the arguments after -- follow it)")
+    .option('-e, --env <K=V>', 'set an environment variable (K alone passes the host value); repeatable', repeat)
+    .option('-v, --volume <HOST:CTR[:ro]>', 'bind-mount a host path; repeatable', repeat)
+    .option('--workdir <dir>', "working directory (default the image's)")
+    .option('--user <user[:group]>', "run as this user of the image (default the image's user)")
+    .option('--memory <size>', 'memory limit, e.g. 64m')
+    .option('--pids-limit <n>', 'at most this many processes')
+    .addOption(new Option('--network <mode>', 'none: its own network namespace with only loopback; host: the host network').choices(['none', 'host']).default('none'))
+    .option('-d, --detach', 'run in the background; output goes to `pith logs NAME`')
+    .addOption(new Option('--runtime <runtime>', 'OCI runtime').choices(['runc', 'crun']).default('runc'))
+    .option('--writable', 'a writable root filesystem (a copy of the image for this container)')
+    .option('--cap-add <cap>', 'give back a capability, e.g. NET_BIND_SERVICE; repeatable', repeat)
+    .addOption(cacheOption())
+    .addOption(platformOption())
+    .addOption(insecureOption())
+    .action(async (image: string, args: string[], flags: RunFlags) => {
+      const options: ContainerOptions = {
+        args,
+        name: flags.name,
+        entrypoint: flags.entrypoint,
+        env: flags.env,
+        volumes: flags.volume,
+        workdir: flags.workdir,
+        user: flags.user,
+        memory: flags.memory,
+        pidsLimit: flags.pidsLimit === undefined ? undefined : positiveInt(flags.pidsLimit, '--pids-limit'),
+        network: flags.network,
+        detach: flags.detach,
+        runtime: flags.runtime,
+        writable: flags.writable,
+        capAdd: flags.capAdd,
+        cacheDir: flags.cache,
+        platform: flags.platform,
+        registry: registryOptions(flags),
+      };
+      const { record, exitCode } = await runContainer(image, options);
+      if (flags.detach) process.stdout.write(`${record.name}\n`);
+      process.exitCode = exitCode;
+    });
+}
+
+function positiveInt(text: string, option: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new PithError('RUN_BAD_OPTION', `expected a positive whole number for ${option}, found ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+export function psCommand(): Command {
+  return new Command('ps')
+    .description('list pith containers (running, and detached ones that have exited)')
+    .addOption(jsonOption())
+    .action(async (flags: { json?: boolean }) => {
+      const all = await listContainers();
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+        return;
+      }
+      const rows = [['NAME', 'STATUS', 'PID', 'RUNTIME', 'IMAGE', 'DIGEST'], ...all.map((c) => [c.name, c.status, String(c.pid ?? '-'), c.runtime, c.image, c.digest.slice(0, 19)])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+    });
+}
+
+export function stopCommand(): Command {
+  return new Command('stop')
+    .description('stop a pith container (SIGTERM, then SIGKILL after --time seconds) and remove it')
+    .argument('<name>', 'container name')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
+    .action(async (name: string, flags: { time: string }) => {
+      await stopContainer(name, { timeoutSeconds: Number(flags.time) });
+      process.stdout.write(`${name}\n`);
+    });
+}
+
+export function logsCommand(): Command {
+  return new Command('logs')
+    .description("print a detached container's output")
+    .argument('<name>', 'container name')
+    .option('-f, --follow', 'keep printing while the container runs')
+    .action(async (name: string, flags: { follow?: boolean }) => {
+      const log = await containerLog(name);
+      let at = 0;
+      const drain = async () => {
+        const size = statSync(log).size;
+        if (size <= at) return;
+        await new Promise<void>((ok, fail) => createReadStream(log, { start: at, end: size - 1 }).on('end', ok).on('error', fail).pipe(process.stdout, { end: false }));
+        at = size;
+      };
+      await drain();
+      while (flags.follow && (await containerStatus(defaultStateDir(), name))?.status === 'running') {
+        await new Promise((ok) => setTimeout(ok, 200));
+        await drain();
+      }
+      await drain();
+    });
+}

@@ -1,0 +1,306 @@
+/**
+ * `pith run` without a daemon: the image is unpacked once per digest into the cache, pith writes the container's
+ * runtime config itself (see config.ts) into a bundle under its run-state directory, and runc (or crun) runs it.
+ * A foreground container's exit status is pith's, and SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are
+ * passed on to it; a detached one writes its output to a log file in its state directory. `ps`, `stop` and `logs`
+ * read that directory and ask the runtime for the state; `stop` leaves no container, cgroup, bundle or state.
+ *
+ * Run-state layout (root: /run/pith; otherwise $XDG_RUNTIME_DIR/pith):
+ *   containers/NAME/{container.json,config.json,log}   runc|crun/  (the runtimes' own state roots)
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, existsSync, promises as fs, readFileSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { PithError } from '../errors.ts';
+import { defaultCacheDir, writeFileAtomic } from '../cache/store.ts';
+import { isImageIndex, type Image } from '../oci/image.ts';
+import { selectPlatform } from '../oci/read.ts';
+import { readImage } from '../oci/transport.ts';
+import type { RegistryOptions } from '../publish/client.ts';
+import { runtimeSpec, type RunOptions } from './config.ts';
+import { unpackImage } from './unpack.ts';
+
+export type RuntimeName = 'runc' | 'crun';
+
+export interface ContainerOptions extends RunOptions {
+  name?: string;
+  detach?: boolean;
+  runtime?: RuntimeName;
+  cacheDir?: string;
+  stateDir?: string;
+  platform?: string;
+  registry?: RegistryOptions;
+  /** Called once the container's process runs (foreground), e.g. to time a start. */
+  onStarted?: (container: ContainerRecord) => void;
+}
+
+export interface ContainerRecord {
+  name: string;
+  image: string;
+  digest: string;
+  runtime: RuntimeName;
+  created: string;
+  detached: boolean;
+  bundle: string;
+  /** The pith process that waits on a foreground container. */
+  pithPid?: number;
+}
+
+export interface ContainerStatus extends ContainerRecord {
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'unknown';
+  /** The container's first process, as the host sees it. */
+  pid?: number;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** /run/pith as root; $XDG_RUNTIME_DIR/pith otherwise. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() !== 0 && env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'pith');
+  return '/run/pith';
+}
+
+function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new PithError('RUN_NOT_ROOT', `expected to run as root to ${what} (runc needs it for the namespaces, mounts and cgroups it makes; pith has no rootless mode), found uid ${process.getuid?.()}`);
+  }
+}
+
+/** The runtime's command line: crun runs in a private mount namespace without the cgroup v2 mount (DESIGN.md). */
+export function runtimeCommand(runtime: RuntimeName, stateDir: string, args: string[]): [string, string[]] {
+  const root = join(stateDir, runtime);
+  if (runtime === 'runc') return ['runc', ['--root', root, ...args]];
+  return ['unshare', ['-m', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"', 'crun', '--root', root, ...args]];
+}
+
+function runtimeExec(runtime: RuntimeName, stateDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [cmd, argv] = runtimeCommand(runtime, stateDir, args);
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    child.on('error', (e) => fail(new PithError('RUN_RUNTIME_MISSING', `expected ${cmd} on PATH (Debian package ${runtime}), found: ${e.message}`, { cause: e })));
+    child.on('close', (code) => ok({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** The image at `ref` (any transport), one platform of it. */
+async function imageFor(ref: string, options: ContainerOptions): Promise<Image> {
+  const x = await readImage(ref, options.registry);
+  if (!isImageIndex(x)) return options.platform ? selectPlatform(x, options.platform) : x;
+  return selectPlatform(x, options.platform ?? `linux/${hostPlatform()}`);
+}
+
+function hostPlatform(): string {
+  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
+}
+
+/**
+ * Prepares container `name` (unpacks the image if needed, writes its bundle and record) and returns the record
+ * and the runtime config's path. The name must be free.
+ */
+async function prepare(ref: string, options: ContainerOptions): Promise<{ record: ContainerRecord; stateDir: string }> {
+  requireRoot('run containers');
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const name = options.name ?? `pith-${randomBytes(4).toString('hex')}`;
+  if (!NAME.test(name)) throw new PithError('RUN_BAD_NAME', `expected a container name of letters, digits, "_", "." and "-" (at most 63, starting with a letter or digit), found ${JSON.stringify(name)}`);
+  const runtime = options.runtime ?? 'runc';
+  const image = await imageFor(ref, options);
+  const { rootfs: cached } = await unpackImage(image, options.cacheDir ?? defaultCacheDir());
+  const dir = join(stateDir, 'containers', name);
+  await fs.mkdir(join(stateDir, 'containers'), { recursive: true, mode: 0o700 });
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const existing = await containerStatus(stateDir, name).catch(() => undefined);
+    if (existing && existing.status !== 'stopped') throw new PithError('RUN_NAME_IN_USE', `expected a free container name, found ${name} already ${existing.status} (pith stop ${name})`);
+    await removeContainer(stateDir, name, existing?.runtime ?? runtime);
+    await fs.mkdir(dir, { mode: 0o700 });
+  }
+  try {
+    // A writable root is the container's own copy; the cached tree is shared and stays read-only.
+    let rootfs = cached;
+    if (options.writable) {
+      rootfs = join(dir, 'rootfs');
+      await copyTree(cached, rootfs);
+    }
+    const spec = runtimeSpec(name, image.config, rootfs, options);
+    await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+    const record: ContainerRecord = {
+      name,
+      image: ref,
+      digest: image.digest,
+      runtime,
+      created: new Date().toISOString(),
+      detached: Boolean(options.detach),
+      bundle: dir,
+      ...(options.detach ? {} : { pithPid: process.pid }),
+    };
+    await writeFileAtomic(join(dir, 'container.json'), `${JSON.stringify(record, null, 2)}\n`);
+    return { record, stateDir };
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export interface RunResult {
+  record: ContainerRecord;
+  /** The container's exit status (foreground); 0 once a detached container has started. */
+  exitCode: number;
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+/** Runs image `ref` as a container; foreground unless `detach`. */
+export async function runContainer(ref: string, options: ContainerOptions = {}): Promise<RunResult> {
+  const { record, stateDir } = await prepare(ref, options);
+  if (options.detach) {
+    const log = openSync(join(record.bundle, 'log'), 'a', 0o600);
+    try {
+      const [cmd, argv] = runtimeCommand(record.runtime, stateDir, ['run', '--detach', '--bundle', record.bundle, record.name]);
+      const code = await new Promise<number>((ok, fail) => {
+        const child = spawn(cmd, argv, { stdio: ['ignore', log, log] });
+        child.on('error', fail);
+        child.on('close', (c) => ok(c ?? 1));
+      });
+      if (code !== 0) {
+        const text = readFileSync(join(record.bundle, 'log'), 'utf8').trim();
+        await removeContainer(stateDir, record.name, record.runtime);
+        throw new PithError('RUN_START_FAILED', `expected ${record.runtime} to start ${record.name} from ${ref}, found it exited ${code}: ${text.slice(-2000)}`);
+      }
+    } finally {
+      closeSync(log);
+    }
+    return { record, exitCode: 0 };
+  }
+
+  const [cmd, argv] = runtimeCommand(record.runtime, stateDir, ['run', '--bundle', record.bundle, record.name]);
+  // Its own process group: a terminal's Ctrl-C reaches pith alone, which passes it on exactly once.
+  const child = spawn(cmd, argv, { stdio: [process.stdin.isTTY ? 'ignore' : 'inherit', 'inherit', 'inherit'], detached: true });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const s of FORWARDED) process.on(s, forward);
+  let started: NodeJS.Timeout | undefined;
+  if (options.onStarted) {
+    const poll = async () => {
+      const st = await containerStatus(stateDir, record.name).catch(() => undefined);
+      if (st?.status === 'running') options.onStarted!(record);
+      else if (child.exitCode === null) started = setTimeout(poll, 5);
+    };
+    started = setTimeout(poll, 0);
+  }
+  try {
+    const exitCode = await new Promise<number>((ok, fail) => {
+      child.on('error', (e) => fail(new PithError('RUN_RUNTIME_MISSING', `expected ${cmd} on PATH (Debian package ${record.runtime}), found: ${e.message}`, { cause: e })));
+      child.on('close', (code, signal) => ok(code ?? 128 + (signal ? osSignal(signal) : 0)));
+    });
+    return { record, exitCode };
+  } finally {
+    clearTimeout(started);
+    for (const s of FORWARDED) process.removeListener(s, forward);
+    await removeContainer(stateDir, record.name, record.runtime);
+  }
+}
+
+function osSignal(signal: NodeJS.Signals): number {
+  return ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 } as Record<string, number>)[signal] ?? 0;
+}
+
+/** Deletes the runtime's container (and so its cgroup) and the container's state directory. */
+async function removeContainer(stateDir: string, name: string, runtime: RuntimeName): Promise<void> {
+  await runtimeExec(runtime, stateDir, ['delete', '--force', name]);
+  await fs.rm(join(stateDir, 'containers', name), { recursive: true, force: true });
+}
+
+function readRecord(stateDir: string, name: string): ContainerRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, 'containers', name, 'container.json'), 'utf8')) as ContainerRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A pith container's record and its state as its runtime reports it; undefined when there is no such container. */
+export async function containerStatus(stateDir: string, name: string): Promise<ContainerStatus | undefined> {
+  if (!NAME.test(name)) return undefined;
+  const record = readRecord(stateDir, name);
+  if (!record) return undefined;
+  const r = await runtimeExec(record.runtime, stateDir, ['state', name]);
+  if (r.code !== 0) return { ...record, status: existsSync(join(stateDir, record.runtime, name)) ? 'unknown' : 'stopped' };
+  const state = JSON.parse(r.stdout) as { status: ContainerStatus['status']; pid?: number };
+  return { ...record, status: state.status, ...(state.pid ? { pid: state.pid } : {}) };
+}
+
+/** Every pith container under `stateDir`, by name. */
+export async function listContainers(stateDir = defaultStateDir()): Promise<ContainerStatus[]> {
+  let names: string[];
+  try {
+    names = readdirSync(join(stateDir, 'containers')).sort();
+  } catch {
+    return [];
+  }
+  const out: ContainerStatus[] = [];
+  for (const name of names) {
+    const st = await containerStatus(stateDir, name);
+    if (st) out.push(st);
+  }
+  return out;
+}
+
+async function existing(stateDir: string, name: string): Promise<ContainerStatus> {
+  const st = await containerStatus(stateDir, name);
+  if (!st) {
+    const names = (await listContainers(stateDir)).map((c) => c.name);
+    throw new PithError('RUN_NO_SUCH_CONTAINER', `expected a pith container named ${JSON.stringify(name)} in ${stateDir}, found ${names.length > 0 ? names.join(', ') : 'none'}`);
+  }
+  return st;
+}
+
+/**
+ * Stops container `name`: SIGTERM, then SIGKILL after `timeoutSeconds`; then deletes it with its cgroup, bundle and
+ * state. A foreground container's pith process cleans up after itself; stop waits for it.
+ */
+export async function stopContainer(name: string, options: { stateDir?: string; timeoutSeconds?: number } = {}): Promise<ContainerStatus> {
+  requireRoot('stop containers');
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const st = await existing(stateDir, name);
+  const deadline = Date.now() + (options.timeoutSeconds ?? 10) * 1000;
+  const running = async () => ['running', 'paused', 'created'].includes((await containerStatus(stateDir, name))?.status ?? 'stopped');
+  if (await running()) {
+    await runtimeExec(st.runtime, stateDir, ['kill', name, 'SIGTERM']);
+    while ((await running()) && Date.now() < deadline) await sleep(50);
+    if (await running()) await runtimeExec(st.runtime, stateDir, ['kill', '--all', name, 'SIGKILL']);
+    while (await running()) await sleep(50);
+  }
+  if (st.pithPid !== undefined && st.pithPid !== process.pid) {
+    // The foreground pith removes its own container when the process ends; give it the chance.
+    for (let i = 0; i < 100 && existsSync(join(stateDir, 'containers', name)); i++) await sleep(50);
+  }
+  await removeContainer(stateDir, name, st.runtime);
+  return st;
+}
+
+/** The path of a detached container's log (its standard output and error). */
+export async function containerLog(name: string, options: { stateDir?: string } = {}): Promise<string> {
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const st = await existing(stateDir, name);
+  const log = join(st.bundle, 'log');
+  if (!existsSync(log)) throw new PithError('RUN_NO_LOG', `expected a log for ${name}, found none: only detached containers have one (a foreground container's output goes to the terminal)`);
+  return log;
+}
+
+/** `cp -a`: a copy that keeps owners, modes, links and hardlinks, as the container's own writable root needs. */
+async function copyTree(from: string, to: string): Promise<void> {
+  const code = await new Promise<number>((ok, fail) => {
+    const child = spawn('cp', ['-a', '--reflink=auto', from, to], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', fail);
+    child.on('close', (c) => ok(c ?? 1));
+  });
+  if (code !== 0) throw new PithError('RUN_COPY_FAILED', `expected cp -a to copy ${from} to ${to} for --writable, found it exited ${code}`);
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));

@@ -1,0 +1,133 @@
+/**
+ * An image's root filesystem on disk, unpacked once per image digest into the cache (`<cache>/rootfs/<hex>/rootfs`)
+ * and shared, read-only, by every container of that image. The layers are read and verified by `readRootfs` (each
+ * blob against its digest by the transport, each tar against its diff_id, whiteouts applied in memory), then
+ * written by pith itself — never by a tar program — so nothing lands outside the rootfs: every path is checked to
+ * have no `..` component and no ancestor that is anything but a directory pith made, symlinks are only ever
+ * created as leaves, and a hardlink may only name a regular file already written. The tree is prepared in a temp
+ * directory beside its final place and renamed into it, so an interrupted unpack leaves nothing half-made.
+ */
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { PithError } from '../errors.ts';
+import { digestHex } from '../oci/digest.ts';
+import type { Image } from '../oci/image.ts';
+import { readRootfs, type ImageFile } from '../sbom/rootfs.ts';
+import { removeStaleTemps, tempSibling } from '../cache/store.ts';
+
+/** Written last: a rootfs directory without it is not a complete unpack. */
+const COMPLETE = 'complete';
+
+/** Mount points a runtime needs; made here so it never has to create them in the shared rootfs. */
+const MOUNT_POINTS = ['/proc', '/sys', '/dev', '/tmp'];
+
+export interface UnpackedImage {
+  /** The rootfs directory (host path). */
+  rootfs: string;
+  /** Whether this call unpacked it (false: the cache had it). */
+  unpacked: boolean;
+}
+
+/** The cached rootfs of `image`, unpacking it first when the cache does not have it. */
+export async function unpackImage(image: Image, cacheDir: string): Promise<UnpackedImage> {
+  const dir = join(cacheDir, 'rootfs', digestHex(image.digest));
+  const rootfs = join(dir, 'rootfs');
+  if (await exists(join(dir, COMPLETE))) return { rootfs, unpacked: false };
+  await fs.mkdir(join(cacheDir, 'rootfs'), { recursive: true });
+  await removeStaleTemps(join(cacheDir, 'rootfs'), digestHex(image.digest));
+  const tmp = tempSibling(dir);
+  try {
+    await fs.mkdir(tmp, { mode: 0o700 });
+    await extractImage(image, join(tmp, 'rootfs'));
+    await fs.writeFile(join(tmp, COMPLETE), `${image.digest}\n`);
+    try {
+      await fs.rename(tmp, dir);
+    } catch (e) {
+      // Another pith unpacked the same digest meanwhile: its tree is the same, use it.
+      if (!(await exists(join(dir, COMPLETE)))) throw e;
+    }
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+  // The outer directory stays private to root; the rootfs keeps the image's own modes.
+  await fs.chmod(dir, 0o711);
+  return { rootfs, unpacked: true };
+}
+
+/** Writes the image's filesystem under `root` (which must not exist yet). */
+export async function extractImage(image: Image, root: string): Promise<void> {
+  const tree = await readRootfs(image);
+  const where = image.digest;
+  await fs.mkdir(root, { mode: 0o755 });
+  const files = [...tree.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const made = new Map<string, ImageFile['type']>([['', 'dir']]);
+  const asRoot = process.getuid?.() === 0;
+  const dirModes: Array<[string, ImageFile]> = [];
+
+  /** Makes the missing parents of `path` as plain directories; refuses any parent that is not a directory. */
+  const parents = async (path: string) => {
+    const parts = path.split('/').slice(1, -1);
+    let at = '';
+    for (const part of parts) {
+      at = `${at}/${part}`;
+      const kind = made.get(at);
+      if (kind === undefined) {
+        await fs.mkdir(root + at, { mode: 0o755 });
+        made.set(at, 'dir');
+      } else if (kind !== 'dir') {
+        throw new PithError('RUN_UNSAFE_PATH', `expected ${path} in ${where} to be reached through directories only, found ${at} is a ${kind}: refusing to write through it`);
+      }
+    }
+  };
+
+  for (const f of files) {
+    if (f.path.split('/').some((c) => c === '..' || c === '.')) {
+      throw new PithError('RUN_UNSAFE_PATH', `expected paths inside the root in ${where}, found ${JSON.stringify(f.path)}`);
+    }
+    await parents(f.path);
+    const host = root + f.path;
+    switch (f.type) {
+      case 'dir':
+        if (made.get(f.path) !== 'dir') await fs.mkdir(host, { mode: 0o700 });
+        dirModes.push([host, f]);
+        break;
+      case 'file':
+        await fs.writeFile(host, f.content ?? new Uint8Array(), { mode: 0o600, flag: 'wx' });
+        break;
+      case 'symlink':
+        await fs.symlink(f.target!, host);
+        break;
+      case 'hardlink': {
+        if (made.get(f.target!) !== 'file') {
+          throw new PithError('RUN_UNSAFE_PATH', `expected hardlink ${f.path} in ${where} to name a regular file written before it, found ${f.target}`);
+        }
+        await fs.link(root + f.target!, host);
+        break;
+      }
+    }
+    made.set(f.path, f.type === 'hardlink' ? 'file' : f.type);
+    if (f.type === 'symlink') {
+      if (asRoot) await fs.lchown(host, f.uid, f.gid);
+    } else if (f.type !== 'dir') {
+      if (asRoot) await fs.chown(host, f.uid, f.gid);
+      await fs.chmod(host, f.mode & 0o7777);
+    }
+  }
+  for (const point of MOUNT_POINTS) {
+    if (made.get(point) === undefined) await fs.mkdir(root + point, { mode: point === '/tmp' ? 0o1777 : 0o755 });
+  }
+  // Directory modes last, deepest first, so a read-only directory never stops its own contents being written.
+  for (const [host, f] of dirModes.reverse()) {
+    if (asRoot) await fs.chown(host, f.uid, f.gid);
+    await fs.chmod(host, f.mode & 0o7777);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
