@@ -65,3 +65,4 @@ export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } fr
 export { runContainer, stopContainer, listContainers, containerStatus, containerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
 export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';
+export { resolveTarget, debugReport, debugExec, formatReport, type Target, type DebugReport } from './runtime/debug.ts';

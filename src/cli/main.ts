@@ -12,6 +12,7 @@ import { loginCommand, logoutCommand } from './login.ts';
 import { sbomCommand } from './sbom.ts';
 import { inspectCommand } from './inspect.ts';
 import { diffCommand } from './diff.ts';
+import { debugCommand } from './debug.ts';
 import { logsCommand, psCommand, runCommand, stopCommand } from './run.ts';
 
 export function program(): Command {
@@ -21,7 +22,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand(), sbomCommand(), inspectCommand(), diffCommand(), runCommand(), psCommand(), stopCommand(), logsCommand()]) {
+  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand(), sbomCommand(), inspectCommand(), diffCommand(), runCommand(), psCommand(), stopCommand(), logsCommand(), debugCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

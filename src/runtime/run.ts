@@ -43,6 +43,9 @@ export interface ContainerRecord {
   created: string;
   detached: boolean;
   bundle: string;
+  /** The image config's labels and the manifest's annotations, for `pith debug`. */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   /** The pith process that waits on a foreground container. */
   pithPid?: number;
 }
@@ -138,6 +141,8 @@ async function prepare(ref: string, options: ContainerOptions): Promise<{ record
       created: new Date().toISOString(),
       detached: Boolean(options.detach),
       bundle: dir,
+      ...(image.config.config?.Labels ? { labels: image.config.config.Labels } : {}),
+      ...(image.manifest.annotations ? { annotations: image.manifest.annotations } : {}),
       ...(options.detach ? {} : { pithPid: process.pid }),
     };
     await writeFileAtomic(join(dir, 'container.json'), `${JSON.stringify(record, null, 2)}\n`);
