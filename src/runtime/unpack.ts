@@ -108,7 +108,8 @@ export async function extractImage(image: Image, root: string): Promise<void> {
     made.set(f.path, f.type === 'hardlink' ? 'file' : f.type);
     if (f.type === 'symlink') {
       if (asRoot) await fs.lchown(host, f.uid, f.gid);
-    } else if (f.type !== 'dir') {
+    } else if (f.type === 'file') {
+      // A hardlink shares its target's inode, owner and mode: its own header's are not applied over them.
       if (asRoot) await fs.chown(host, f.uid, f.gid);
       await fs.chmod(host, f.mode & 0o7777);
     }
