@@ -5,7 +5,7 @@
  * passed on to it; a detached one writes its output to a log file in its state directory. `ps`, `stop` and `logs`
  * read that directory and ask the runtime for the state; `stop` leaves no container, cgroup, bundle or state.
  *
- * Run-state layout (root: /run/pith; otherwise $XDG_RUNTIME_DIR/pith):
+ * Run-state layout ($PITH_STATE_DIR, else /run/pith as root, $XDG_RUNTIME_DIR/pith otherwise):
  *   containers/NAME/{container.json,config.json,log}   runc|crun/  (the runtimes' own state roots)
  */
 import { spawn } from 'node:child_process';
@@ -58,8 +58,9 @@ export interface ContainerStatus extends ContainerRecord {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-/** /run/pith as root; $XDG_RUNTIME_DIR/pith otherwise. */
+/** $PITH_STATE_DIR; else /run/pith as root, $XDG_RUNTIME_DIR/pith otherwise. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PITH_STATE_DIR && env.PITH_STATE_DIR.startsWith('/')) return env.PITH_STATE_DIR;
   if (process.getuid?.() !== 0 && env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'pith');
   return '/run/pith';
 }

@@ -1,0 +1,194 @@
+/**
+ * `pith run` and `pith debug` for real: examples/python-server is built from the machine's archive, run detached
+ * under runc with pith's secure defaults, looked into from the host (its port, its process, its image's packages,
+ * its confinement), entered with a host tool, and stopped — leaving no process, mount, bundle, runtime state or
+ * cgroup. Then the foreground path (exit status, signal forwarding, crun) and bad input, each a clear error.
+ * Every container lives under a state directory of this test's own (PITH_STATE_DIR).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { missingTools } from '../fixtures/apt.ts';
+import { buildExample, type BuiltExample } from '../fixtures/examples.ts';
+import { liveArchiveProblem } from '../fixtures/live-archive.ts';
+import { exec, runtimeMissing } from '../fixtures/runtimes.ts';
+
+const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
+const scratch = mkdtempSync(join(tmpdir(), 'pith-run-'));
+const stateDir = join(scratch, 'state');
+const env = { ...process.env, PITH_STATE_DIR: stateDir };
+const skip = (await liveArchiveProblem()) ?? runtimeMissing('runc') ?? missingTools({ nsenter: 'util-linux', setpriv: 'util-linux' });
+const skipCrun = skip ?? runtimeMissing('crun');
+
+const pith = (args: string[], extra: NodeJS.ProcessEnv = {}) => exec(process.execPath, [bin, ...args], { env: { ...env, ...extra } });
+const name = `srv-${process.pid}`;
+let example: BuiltExample;
+let pid = 0;
+
+before(async () => {
+  if (skip) return;
+  example = await buildExample(scratch, 'python-server', { architectures: ['amd64'] });
+});
+
+after(async () => {
+  // Whatever a failed assertion left running goes with the test.
+  if (existsSync(join(stateDir, 'containers'))) for (const n of readdirSync(join(stateDir, 'containers'))) await pith(['stop', '--time', '1', n]);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('pith run -d, pith debug and pith stop on the python-server example', { skip }, () => {
+  it('runs the server detached: ps lists it, logs show it listening as uid 65532', async () => {
+    const r = await pith(['run', '--detach', '--name', name, example.layout]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), name);
+    const log = await until('the server to listen', async () => {
+      const l = await pith(['logs', name]);
+      return /listening/.test(l.stdout) ? l.stdout : undefined;
+    });
+    assert.match(log, /listening on 8080 as uid 65532/);
+    const ps = JSON.parse((await pith(['ps', '--json'])).stdout) as Array<{ name: string; status: string; pid: number; digest: string }>;
+    const me = ps.find((c) => c.name === name);
+    assert.equal(me?.status, 'running');
+    assert.equal(me?.digest, example.result.digest);
+    pid = me!.pid;
+  });
+
+  it('pith debug finds the listening port, the process, the packages and the confinement', async () => {
+    const r = await pith(['debug', name, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.target.pid, pid);
+    assert.equal(report.image.digest, example.result.digest);
+    const locked = example.lock.architectures.amd64!.packages.find((p) => p.name === 'python3-minimal')!;
+    assert.ok(report.image.packages.some((p: { name: string; version: string }) => p.name === 'python3-minimal' && p.version === locked.version), 'status.d read through /proc/PID/root');
+    assert.equal(report.image.os.id, 'debian');
+    const server = report.processes.find((p: { cmdline: string[] }) => p.cmdline.join(' ') === '/usr/bin/python3 /app/server.py');
+    assert.equal(server?.nsPid, 1, 'PID 1 of its own pid namespace');
+    assert.deepEqual(server.uids, [65532, 65532, 65532, 65532]);
+    const listen = report.sockets.find((s: { protocol: string; state: string; local: string }) => s.protocol === 'tcp' && s.state === 'LISTEN' && s.local === '0.0.0.0:8080');
+    assert.deepEqual(listen?.pids, [pid], 'the port is mapped to the server process');
+    assert.deepEqual(report.security.capabilities, { effective: [], permitted: [], bounding: [], ambient: [] });
+    assert.equal(report.security.seccomp, 'filter');
+    assert.equal(report.security.noNewPrivileges, true);
+    for (const ns of ['net', 'pid', 'ipc', 'uts', 'mnt']) assert.equal(report.namespaces.find((n: { type: string }) => n.type === ns)?.shared, false, ns);
+    const root = report.mounts.find((m: { target: string }) => m.target === '/');
+    assert.match(root.options, /(^|,)ro(,|$)/, 'read-only root');
+    assert.ok(report.mounts.some((m: { target: string; type: string }) => m.target === '/tmp' && m.type === 'tmpfs'));
+    assert.ok(report.env.includes('PORT=<redacted>'));
+    const text = await pith(['debug', name, '--show-env']);
+    assert.match(text.stdout, /PORT=8080/);
+    assert.match(text.stdout, /tcp\s+LISTEN\s+0\.0\.0\.0:8080\s+\/usr\/bin\/python3\[1\]/);
+  });
+
+  it('pith debug --exec runs host tools in its network namespace, with its root at $PITH_ROOT', async () => {
+    const tcp = await pith(['debug', name, '--exec', '--', 'cat', '/proc/net/tcp']);
+    assert.equal(tcp.code, 0, tcp.stderr);
+    assert.match(tcp.stdout, /^\s*\d+: 00000000:1F90 00000000:0000 0A /m, "the container's port 8080, listening");
+    const get = await pith(['debug', name, '--exec', '--', process.execPath, '-e', "fetch('http://127.0.0.1:8080/').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
+    assert.equal(get.stdout, 'hello from pith\n');
+    const root = await pith(['debug', name, '--exec', '--', 'sh', '-c', 'echo "$PITH_ROOT"; cat "$PITH_ROOT/app/server.py" | head -1']);
+    assert.equal(root.stdout, `/proc/${pid}/root\n"""examples/python-server: a tiny HTTP server on python3-minimal.\n`);
+    assert.equal((await pith(['debug', name, '--exec', '--', 'sh', '-c', 'exit 4'])).code, 4, "the tool's exit status is pith's");
+  });
+
+  it('pith stop ends it and leaves nothing behind: process, mounts, bundle, runtime state, cgroups', async () => {
+    const r = await pith(['stop', name]);
+    assert.equal(r.code, 0, r.stderr);
+    // The server was reparented to the host's init when runc exited; once it has died only init's reaping is left.
+    const state = () => { try { return /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]; } catch { return undefined; } };
+    assert.ok(state() === undefined || state() === 'Z', `process ${pid} is gone (state ${state()})`);
+    assert.deepEqual(readdirSync(join(stateDir, 'containers')), []);
+    assert.deepEqual(readdirSync(join(stateDir, 'runc')), []);
+    assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(stateDir));
+    for (const controller of readdirSync('/sys/fs/cgroup')) assert.equal(existsSync(join('/sys/fs/cgroup', controller, `pith-${name}`)), false, controller);
+    assert.deepEqual(JSON.parse((await pith(['ps', '--json'])).stdout), []);
+  });
+});
+
+describe('pith run in the foreground', { skip }, () => {
+  const probe = [
+    'import os, sys',
+    'print("uid", os.getuid(), os.getgid())',
+    'print([l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1])',
+    'try:\n  open("/pwned", "w")\nexcept OSError as e:\n  print("root:", e.strerror)',
+    'open("/tmp/ok", "w").write("x"); print("tmp writable")',
+    'sys.exit(7)',
+  ].join('\n');
+
+  it("is confined (uid 65532, no capabilities, read-only root, writable /tmp) and its exit status is pith's", async () => {
+    const r = await pith(['run', '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c', probe]);
+    assert.equal(r.code, 7, r.stderr);
+    assert.equal(r.stdout, 'uid 65532 65532\n0000000000000000\nroot: Read-only file system\ntmp writable\n');
+    assert.deepEqual(readdirSync(join(stateDir, 'containers')), [], 'a foreground container removes itself');
+  });
+
+  it('--writable, --user and -e change exactly that', async () => {
+    const r = await pith(['run', '--writable', '--user', '0', '-e', 'GREETING=hi', '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c', 'import os; open("/made", "w"); print(os.getuid(), os.environ["GREETING"])']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '0 hi\n');
+  });
+
+  it('forwards SIGTERM to the container', async () => {
+    const child = spawn(process.execPath, [bin, 'run', '--name', `fg-${process.pid}`, example.layout], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    await until('the server to listen', async () => (/listening/.test(out) ? true : undefined));
+    const exited = new Promise<number | null>((ok) => child.on('close', ok));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, 'the server exits 0 on SIGTERM, and pith with it');
+    assert.deepEqual(readdirSync(join(stateDir, 'containers')), []);
+  });
+
+  it('runs under crun too, with the memory and pids limits in its cgroup', { skip: skipCrun }, async () => {
+    const r = await pith(['run', '--runtime', 'crun', '--memory', '64m', '--pids-limit', '16', '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c',
+      'print([l.strip() for l in open("/proc/self/cgroup") if ":memory:" in l][0])']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /:memory:\/pith-pith-[0-9a-f]{8}/);
+  });
+});
+
+describe('bad input is a clear error', { skip }, () => {
+  it('names an unknown target, a pid that exited, and a missing container', async () => {
+    const unknown = await pith(['debug', 'no-such-container']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^pith: expected a pid, or a container name or id, found nothing called "no-such-container" \(looked in pith containers/);
+    const gone = spawn('true');
+    await new Promise((ok) => gone.on('close', ok));
+    const exited = await pith(['debug', String(gone.pid)]);
+    assert.equal(exited.code, 1);
+    assert.match(exited.stderr, new RegExp(`^pith: expected a running process ${gone.pid}, found none in /proc \\(it has exited`));
+    const stop = await pith(['stop', 'no-such-container']);
+    assert.match(stop.stderr, /^pith: expected a pith container named "no-such-container"/);
+    assert.match((await pith(['logs', 'no-such-container'])).stderr, /^pith: expected a pith container named/);
+  });
+
+  it('names insufficient privileges', async () => {
+    const asNobody = (args: string[]) => exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, ...args], { env: { ...env, HOME: scratch } });
+    const debug = await asNobody(['debug', '1']);
+    assert.equal(debug.code, 1);
+    assert.match(debug.stderr, /^pith: expected to run as root to look into a container .*found uid 65534/);
+    const run = await asNobody(['run', 'oci:/nonexistent']);
+    assert.match(run.stderr, /^pith: expected to run as root to run containers .*found uid 65534/);
+  });
+
+  it('names a bad image, name, volume and option before anything runs', async () => {
+    assert.match((await pith(['run', 'oci:/nonexistent-pith-layout'])).stderr, /^pith: .*nonexistent-pith-layout/);
+    assert.match((await pith(['run', '--name', '../x', example.layout])).stderr, /^pith: expected a container name/);
+    assert.match((await pith(['run', '-v', 'relative', example.layout])).stderr, /^pith: expected -v HOST:CONTAINER/);
+    assert.match((await pith(['run', '--cap-add', 'ALL_OF_THEM', example.layout])).stderr, /^pith: expected a capability name/);
+    assert.match((await pith(['debug', name, 'cat'])).stderr, /^pith: expected --exec before a command/);
+    assert.deepEqual(readdirSync(join(stateDir, 'containers')), [], 'nothing is left by a refused run');
+  });
+});
