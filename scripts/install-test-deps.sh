@@ -30,6 +30,7 @@ packages=(
   tar          # unpacks real .debs for the update-alternatives oracle (test/build/alternatives.test.ts)
   docker-registry  # the real registry push, pull and copy run against (test/fixtures/registry.ts)
   apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
+  util-linux   # nsenter (pith debug --exec), setpriv (the not-root errors of test/runtime/run.test.ts), unshare (crun)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
