@@ -16,7 +16,7 @@ import { AVAILABLE, STATUS_D } from '../build/status.ts';
 import { containerStatus, defaultStateDir, runtimeCommand, type ContainerStatus } from './run.ts';
 import { listInRoot, readTextInRoot } from './root.ts';
 import {
-  cgroupLimits, cgroups, environment, mounts, namespaceProcesses, namespaces, processInfo, rlimits, security, sockets,
+  cgroupDirs, cgroupLimits, cgroups, environment, mounts, namespaceProcesses, namespaces, processInfo, rlimits, security, sockets,
   type CgroupInfo, type MountInfo, type Namespace, type ProcessInfo, type Rlimit, type Security, type Socket,
 } from './proc.ts';
 
@@ -133,7 +133,7 @@ export function debugReport(target: Target, options: { showEnv?: boolean } = {})
     processes: procs.map((p) => ({ ...p, children: procs.filter((c) => c.ppid === p.pid).map((c) => c.pid) })),
     namespaces: namespaces(pid),
     cgroups: groups,
-    limits: cgroupLimits(groups),
+    limits: cgroupLimits(groups, mounts('self')),
     security: sec,
     rlimits: rlimits(pid),
     mounts: mounts(pid),
@@ -202,20 +202,25 @@ export function formatReport(r: DebugReport): string {
 }
 
 /**
- * Runs `command` (a host program) in the target's network, pid, ipc, uts and cgroup namespaces, with the host's
- * filesystem and PITH_ROOT=/proc/PID/root; resolves to its exit status.
+ * Runs `command` (a host program) in the target's network, pid, ipc, uts and cgroup namespaces and in its cgroups
+ * (so its limits and accounting cover the tool too), with the host's filesystem and PITH_ROOT=/proc/PID/root;
+ * resolves to its exit status. A shell moves itself into the cgroups and then becomes nsenter, so every process
+ * of the tool starts inside them.
  */
 export function debugExec(target: Target, command: string[]): Promise<number> {
   const pid = target.pid;
   const info = processInfo(pid);
   if (!info) throw new PithError('DEBUG_NO_PROCESS', `expected process ${pid} to be running, found it has exited`);
   const root = `/proc/${pid}/root`;
-  const child = spawn('nsenter', ['--target', String(pid), '--net', '--pid', '--ipc', '--uts', '--cgroup', '--', ...command], {
+  const procs = cgroupDirs(cgroups(pid), mounts('self')).map((d) => join(d.dir, 'cgroup.procs')).filter((f) => existsSync(f));
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const script = `${procs.map((f) => `echo $$ > ${quote(f)} || exit 125; `).join('')}exec nsenter --target ${pid} --net --pid --ipc --uts --cgroup -- "$@"`;
+  const child = spawn('sh', ['-c', script, 'pith-debug', ...command], {
     stdio: 'inherit',
     env: { ...process.env, PITH_ROOT: root, PITH_PID: String(pid) },
   });
   return new Promise((ok, fail) => {
-    child.on('error', (e) => fail(new PithError('DEBUG_NSENTER_MISSING', `expected nsenter (Debian package util-linux) on PATH, found: ${e.message}`, { cause: e })));
+    child.on('error', (e) => fail(new PithError('DEBUG_EXEC_FAILED', `expected to start sh and nsenter (Debian package util-linux), found: ${e.message}`, { cause: e })));
     child.on('close', (code, signal) => ok(code ?? (signal ? 128 : 1)));
   });
 }

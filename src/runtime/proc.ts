@@ -114,18 +114,33 @@ export function cgroups(pid: number, proc = '/proc'): CgroupInfo[] {
   });
 }
 
+/**
+ * The host directory of each of the process's cgroups, found through the host's own cgroup mounts (`hostMounts`,
+ * from `mounts('self')`): v1 hierarchies by their controllers (or name=), v2 as the cgroup2 mount.
+ */
+export function cgroupDirs(groups: CgroupInfo[], hostMounts: MountInfo[]): Array<CgroupInfo & { dir: string }> {
+  return groups.flatMap((g) => {
+    const m = hostMounts.find((h) => (g.controllers === '' ? h.type === 'cgroup2' : h.type === 'cgroup' && g.controllers.split(',').every((c) => h.superOptions.split(',').includes(c))));
+    return m ? [{ ...g, dir: join(m.target, g.path) }] : [];
+  });
+}
+
 /** Memory and pids limits from the cgroup filesystem (v1 or v2), when readable; "max" means none. */
-export function cgroupLimits(groups: CgroupInfo[], sysfs = '/sys/fs/cgroup'): { memory?: string; pids?: string } {
+export function cgroupLimits(groups: CgroupInfo[], hostMounts: MountInfo[]): { memory?: string; pids?: string } {
+  const dirs = cgroupDirs(groups, hostMounts);
+  const v1 = (controller: string) => dirs.find((d) => d.controllers.split(',').includes(controller));
+  const v2 = dirs.find((d) => d.controllers === '');
+  const value = (controller: string, v1File: string, v2File: string) => {
+    const d = v1(controller);
+    const text = d ? read(join(d.dir, v1File)) : v2 ? read(join(v2.dir, v2File)) : undefined;
+    return text?.trim();
+  };
   const out: { memory?: string; pids?: string } = {};
-  const find = (controller: string) => groups.find((g) => g.controllers.split(',').includes(controller));
-  const v2 = groups.find((g) => g.controllers === '');
-  const mem = find('memory');
-  const memory = mem ? read(join(sysfs, 'memory', mem.path, 'memory.limit_in_bytes')) : v2 ? read(join(sysfs, v2.path, 'memory.max')) : undefined;
+  const memory = value('memory', 'memory.limit_in_bytes', 'memory.max');
   // cgroup v1 writes "no limit" as the largest page-aligned 64-bit value.
-  if (memory !== undefined) out.memory = BigInt(/^\d+$/.test(memory.trim()) ? memory.trim() : '0') >= 2n ** 62n ? 'max' : memory.trim();
-  const pids = find('pids');
-  const p = pids ? read(join(sysfs, 'pids', pids.path, 'pids.max')) : v2 ? read(join(sysfs, v2.path, 'pids.max')) : undefined;
-  if (p !== undefined) out.pids = p.trim();
+  if (memory !== undefined) out.memory = /^\d+$/.test(memory) && BigInt(memory) >= 2n ** 62n ? 'max' : memory;
+  const pids = value('pids', 'pids.max', 'pids.max');
+  if (pids !== undefined) out.pids = pids;
   return out;
 }
 
@@ -176,17 +191,20 @@ export interface MountInfo {
   target: string;
   type: string;
   source: string;
+  /** The mount's own options (ro, nosuid, …). */
   options: string;
+  /** The filesystem's (for cgroup v1: its controllers). */
+  superOptions: string;
 }
 
-export function mounts(pid: number, proc = '/proc'): MountInfo[] {
+export function mounts(pid: number | 'self', proc = '/proc'): MountInfo[] {
   return (read(join(proc, String(pid), 'mountinfo')) ?? '').split('\n').flatMap((line) => {
     const [left, right] = line.split(' - ');
     if (!left || !right) return [];
     const l = left.split(' ');
     const r = right.split(' ');
     const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    return [{ target: unescape(l[4]!), type: r[0]!, source: unescape(r[1] ?? ''), options: l[5]! }];
+    return [{ target: unescape(l[4]!), type: r[0]!, source: unescape(r[1] ?? ''), options: l[5]!, superOptions: r[2] ?? '' }];
   });
 }
 

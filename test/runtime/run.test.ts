@@ -50,7 +50,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<
 
 describe('pith run -d, pith debug and pith stop on the python-server example', { skip }, () => {
   it('runs the server detached: ps lists it, logs show it listening as uid 65532', async () => {
-    const r = await pith(['run', '--detach', '--name', name, example.layout]);
+    const r = await pith(['run', '--detach', '--name', name, '--memory', '128m', '--pids-limit', '64', example.layout]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), name);
     const log = await until('the server to listen', async () => {
@@ -82,6 +82,7 @@ describe('pith run -d, pith debug and pith stop on the python-server example', {
     assert.deepEqual(report.security.capabilities, { effective: [], permitted: [], bounding: [], ambient: [] });
     assert.equal(report.security.seccomp, 'filter');
     assert.equal(report.security.noNewPrivileges, true);
+    assert.deepEqual(report.limits, { memory: String(128 * 1024 * 1024), pids: '64' });
     for (const ns of ['net', 'pid', 'ipc', 'uts', 'mnt']) assert.equal(report.namespaces.find((n: { type: string }) => n.type === ns)?.shared, false, ns);
     const root = report.mounts.find((m: { target: string }) => m.target === '/');
     assert.match(root.options, /(^|,)ro(,|$)/, 'read-only root');
@@ -101,6 +102,8 @@ describe('pith run -d, pith debug and pith stop on the python-server example', {
     const root = await pith(['debug', name, '--exec', '--', 'sh', '-c', 'echo "$PITH_ROOT"; cat "$PITH_ROOT/app/server.py" | head -1']);
     assert.equal(root.stdout, `/proc/${pid}/root\n"""examples/python-server: a tiny HTTP server on python3-minimal.\n`);
     assert.equal((await pith(['debug', name, '--exec', '--', 'sh', '-c', 'exit 4'])).code, 4, "the tool's exit status is pith's");
+    const cgroup = await pith(['debug', name, '--exec', '--', 'cat', '/proc/self/cgroup']);
+    assert.match(cgroup.stdout, new RegExp(`^\\d+:pids:/pith-${name}$`, 'm'), "the tool runs in the container's cgroups, under its limits");
   });
 
   it('pith stop ends it and leaves nothing behind: process, mounts, bundle, runtime state, cgroups', async () => {
