@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { missingTools } from '../fixtures/apt.ts';
 import { buildExample, type BuiltExample } from '../fixtures/examples.ts';
 import { liveArchiveProblem } from '../fixtures/live-archive.ts';
-import { exec, runtimeMissing } from '../fixtures/runtimes.ts';
+import { exec, runtimeMissing, unpackBundle } from '../fixtures/runtimes.ts';
 
 const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'pith-run-'));
@@ -159,6 +159,33 @@ describe('pith run in the foreground', { skip }, () => {
       'print([l.strip() for l in open("/proc/self/cgroup") if ":memory:" in l][0])']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /:memory:\/pith-pith-[0-9a-f]{8}/);
+  });
+});
+
+describe('pith debug of containers pith did not start', { skip: skip ?? missingTools({ umoci: 'umoci' }) }, () => {
+  it('finds a runc container by its id (runc\'s default state root) and by its pid', async () => {
+    const bundle = join(scratch, 'runc-bundle');
+    await unpackBundle(example.layout.slice('oci:'.length), bundle);
+    const id = `pith-test-runc-${process.pid}`;
+    try {
+      // No pipes: a detached container keeps the stdio it is given open, so runc's would never reach end of file.
+      const runc = spawn('runc', ['run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
+      assert.equal(await new Promise((ok) => runc.on('close', ok)), 0, 'runc run --detach');
+      const report = await until('the server to listen', async () => {
+        const r = JSON.parse((await pith(['debug', id, '--json'])).stdout);
+        return r.sockets.some((s: { state: string }) => s.state === 'LISTEN') ? r : undefined;
+      });
+      assert.equal(report.target.kind, 'runc');
+      assert.ok(report.image.packages.some((p: { name: string }) => p.name === 'python3-minimal'));
+      assert.ok(report.sockets.some((s: { local: string; pids: number[] }) => s.local === '0.0.0.0:8080' && s.pids.includes(report.target.pid)));
+      // umoci's config keeps the capabilities runc's default gives: pith's debug reports them as they are.
+      assert.ok(report.security.capabilities.bounding.includes('KILL'));
+      const byPid = JSON.parse((await pith(['debug', String(report.target.pid), '--json'])).stdout);
+      assert.equal(byPid.target.kind, 'pid');
+      assert.deepEqual(byPid.processes, report.processes);
+    } finally {
+      await exec('runc', ['delete', '--force', id]);
+    }
   });
 });
 
