@@ -29,6 +29,8 @@ export interface Target {
   name?: string;
   /** A pith container's record (image, digest, labels). */
   pith?: ContainerStatus;
+  /** The image as docker or podman name it: its id (the config digest) and the reference it was run as. */
+  engineImage?: { id: string; reference: string };
 }
 
 const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,11 +66,12 @@ export async function resolveTarget(target: string, options: { stateDir?: string
   for (const engine of ['docker', 'podman'] as const) {
     if (!onPath(engine)) continue;
     tried.push(`${engine} containers`);
-    const r = run(engine, ['inspect', '--type', 'container', '--format', '{{.State.Pid}}', target]);
+    const image = engine === 'docker' ? '{{.Config.Image}}' : '{{.ImageName}}';
+    const r = run(engine, ['inspect', '--type', 'container', '--format', `{{.State.Pid}} {{.Image}} ${image}`, target]);
     if (r.status === 0) {
-      const pid = Number(r.stdout.trim());
-      if (!pid) throw new PithError('DEBUG_NOT_RUNNING', `expected ${engine} container ${target} to be running, found it has no process`);
-      return { pid, kind: engine, name: target };
+      const [pid, id, reference] = r.stdout.trim().split(' ') as [string, string | undefined, string | undefined];
+      if (!Number(pid)) throw new PithError('DEBUG_NOT_RUNNING', `expected ${engine} container ${target} to be running, found it has no process`);
+      return { pid: Number(pid), kind: engine, name: target, ...(id ? { engineImage: { id, reference: reference ?? '' } } : {}) };
     }
   }
   throw new PithError('DEBUG_UNKNOWN_TARGET', `expected a pid, or a container name or id, found nothing called ${JSON.stringify(target)} (looked in ${tried.join(', ')})`);
@@ -88,7 +91,10 @@ function onPath(cmd: string): boolean {
 export interface DebugReport {
   target: Target;
   image: {
+    /** The manifest digest (pith containers). */
     digest?: string;
+    /** The image id docker or podman gives it (its config's digest). */
+    id?: string;
     reference?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
@@ -125,6 +131,7 @@ export function debugReport(target: Target, options: { showEnv?: boolean } = {})
     target,
     image: {
       ...(target.pith ? { digest: target.pith.digest, reference: target.pith.image } : {}),
+      ...(target.engineImage ? { id: target.engineImage.id, reference: target.engineImage.reference } : {}),
       ...(target.pith?.labels ? { labels: target.pith.labels } : {}),
       ...(target.pith?.annotations ? { annotations: target.pith.annotations } : {}),
       os: readOsRelease(fs),
@@ -168,6 +175,7 @@ export function formatReport(r: DebugReport): string {
   lines.push('', 'image:');
   if (img.reference) lines.push(`  reference ${img.reference}`);
   if (img.digest) lines.push(`  digest    ${img.digest}`);
+  if (img.id) lines.push(`  id        ${img.id}`);
   for (const [k, v] of Object.entries({ ...img.annotations, ...img.labels })) lines.push(`  ${k}=${v}`);
   if (img.os.prettyName) lines.push(`  os        ${img.os.prettyName}${img.os.debianVersion ? ` (${img.os.debianVersion})` : ''}`);
   lines.push(`  packages  ${img.packages.length}`);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -185,6 +185,39 @@ describe('pith debug of containers pith did not start', { skip: skip ?? missingT
       assert.deepEqual(byPid.processes, report.processes);
     } finally {
       await exec('runc', ['delete', '--force', id]);
+    }
+  });
+});
+
+describe('pith debug of a podman container', { skip: skip ?? runtimeMissing('podman') }, () => {
+  it('finds it by name through the podman CLI (with a private store and engine configuration)', async () => {
+    const dir = join(scratch, 'podman');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
+    writeFileSync(join(dir, 'containers.conf'), [
+      '[containers]', 'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]', 'netns = "none"',
+      '[engine]', 'events_logger = "file"', 'runtime = "runc"', `tmp_dir = "${dir}/tmp"`, '',
+    ].join('\n'));
+    const podmanEnv = { CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf'), CONTAINERS_CONF: join(dir, 'containers.conf') };
+    const podman = (args: string[]) => exec('podman', args, { env: { ...env, ...podmanEnv } });
+    const archive = join(scratch, 'python-server.tar');
+    assert.equal((await pith(['copy', example.layout, `oci-archive:${archive}`])).code, 0);
+    const podName = `pith-test-podman-${process.pid}`;
+    try {
+      const started = await podman(['run', '--detach', '--quiet', '--name', podName, `oci-archive:${archive}`]);
+      assert.equal(started.code, 0, started.stderr);
+      const report = await until('the server to listen', async () => {
+        const r = await pith(['debug', podName, '--json'], podmanEnv);
+        const json = r.code === 0 ? JSON.parse(r.stdout) : undefined;
+        return json?.sockets.some((s: { state: string }) => s.state === 'LISTEN') ? json : undefined;
+      });
+      assert.equal(report.target.kind, 'podman');
+      assert.match(report.image.id, /^[0-9a-f]{64}$/);
+      assert.ok(report.image.packages.some((p: { name: string }) => p.name === 'python3-minimal'));
+      assert.ok(report.processes.some((p: { cmdline: string[]; nsPid: number }) => p.nsPid === 1 && p.cmdline[1] === '/app/server.py'));
+    } finally {
+      await podman(['rm', '--force', '--time', '0', podName]);
+      await podman(['rmi', '--all', '--force']);
     }
   });
 });
