@@ -40,7 +40,7 @@ export function runCommand(): Command {
     .addOption(new Option('--network <mode>', 'none: its own network namespace with only loopback; host: the host network').choices(['none', 'host']).default('none'))
     .option('-d, --detach', 'run in the background; output goes to `pith logs NAME`')
     .addOption(new Option('--runtime <runtime>', 'OCI runtime').choices(['runc', 'crun']).default('runc'))
-    .option('--writable', 'a writable root filesystem (a copy of the image for this container)')
+    .option('--writable', "a writable root filesystem (the writes are the container's own and go with it)")
     .option('--cap-add <cap>', 'give back a capability, e.g. NET_BIND_SERVICE; repeatable', repeat)
     .addOption(cacheOption())
     .addOption(platformOption())

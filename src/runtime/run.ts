@@ -1,12 +1,13 @@
 /**
  * `pith run` without a daemon: the image is unpacked once per digest into the cache, pith writes the container's
  * runtime config itself (see config.ts) into a bundle under its run-state directory, and runc (or crun) runs it.
- * A foreground container's exit status is pith's, and SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are
- * passed on to it; a detached one writes its output to a log file in its state directory. `ps`, `stop` and `logs`
- * read that directory and ask the runtime for the state; `stop` leaves no container, cgroup, bundle or state.
+ * Each container's root is an overlay of the cached tree and an upper directory of its own. A foreground
+ * container's exit status is pith's, and SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to it;
+ * a detached one writes its output to a log file in its state directory. `ps`, `stop` and `logs` read that
+ * directory and ask the runtime for the state; `stop` leaves no container, cgroup, mount, bundle or state.
  *
  * Run-state layout ($PITH_STATE_DIR, else /run/pith as root, $XDG_RUNTIME_DIR/pith otherwise):
- *   containers/NAME/{container.json,config.json,log}   runc|crun/  (the runtimes' own state roots)
+ *   containers/NAME/{container.json,config.json,log,rootfs,upper,work}   runc|crun/  (the runtimes' state roots)
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync, promises as fs, readFileSync, readdirSync } from 'node:fs';
@@ -79,16 +80,7 @@ export function runtimeCommand(runtime: RuntimeName, stateDir: string, args: str
 }
 
 function runtimeExec(runtime: RuntimeName, stateDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [cmd, argv] = runtimeCommand(runtime, stateDir, args);
-  return new Promise((ok, fail) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => (stdout += b));
-    child.stderr.on('data', (b) => (stderr += b));
-    child.on('error', (e) => fail(new PithError('RUN_RUNTIME_MISSING', `expected ${cmd} on PATH (Debian package ${runtime}), found: ${e.message}`, { cause: e })));
-    child.on('close', (code) => ok({ code: code ?? 1, stdout, stderr }));
-  });
+  return command(...runtimeCommand(runtime, stateDir, args));
 }
 
 /** The image at `ref` (any transport), one platform of it. */
@@ -126,12 +118,7 @@ async function prepare(ref: string, options: ContainerOptions): Promise<{ record
     await fs.mkdir(dir, { mode: 0o700 });
   }
   try {
-    // A writable root is the container's own copy; the cached tree is shared and stays read-only.
-    let rootfs = cached;
-    if (options.writable) {
-      rootfs = join(dir, 'rootfs');
-      await copyTree(cached, rootfs);
-    }
+    const rootfs = await mountRootfs(cached, dir);
     const spec = runtimeSpec(name, image.config, rootfs, options);
     await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
     const record: ContainerRecord = {
@@ -149,9 +136,52 @@ async function prepare(ref: string, options: ContainerOptions): Promise<{ record
     await writeFileAtomic(join(dir, 'container.json'), `${JSON.stringify(record, null, 2)}\n`);
     return { record, stateDir };
   } catch (e) {
-    await fs.rm(dir, { recursive: true, force: true });
+    await removeBundle(dir);
     throw e;
   }
+}
+
+/**
+ * The container's root: an overlay of the cached image tree (shared by every container of the image, never
+ * written) and an upper directory of the container's own in its bundle. Whatever the runtime creates (mount points
+ * for volumes) and whatever a --writable container writes lands there and goes with the container.
+ */
+async function mountRootfs(cached: string, bundle: string): Promise<string> {
+  for (const path of [cached, bundle]) {
+    if (/[,:\\]/.test(path)) throw new PithError('RUN_BAD_PATH', `expected a path without ",", ":" or "\\" for an overlay mount, found ${path}`);
+  }
+  const [upper, work, rootfs] = ['upper', 'work', 'rootfs'].map((d) => join(bundle, d)) as [string, string, string];
+  for (const d of [upper, work, rootfs]) await fs.mkdir(d, { mode: 0o755 });
+  const r = await command('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${cached},upperdir=${upper},workdir=${work}`, rootfs]);
+  if (r.code !== 0) throw new PithError('RUN_MOUNT_FAILED', `expected to mount the container's root (overlay of ${cached}) at ${rootfs}, found mount exited ${r.code}: ${r.stderr.trim()}`);
+  return rootfs;
+}
+
+/** Unmounts the bundle's root (when mounted) and removes the bundle; a root that stays mounted is never deleted through. */
+async function removeBundle(bundle: string): Promise<void> {
+  const rootfs = join(bundle, 'rootfs');
+  if (isMountPoint(rootfs)) {
+    const r = await command('umount', [rootfs]);
+    if (r.code !== 0) throw new PithError('RUN_UMOUNT_FAILED', `expected to unmount ${rootfs}, found umount exited ${r.code}: ${r.stderr.trim()}`);
+  }
+  await fs.rm(bundle, { recursive: true, force: true });
+}
+
+function isMountPoint(path: string): boolean {
+  const escaped = path.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === escaped);
+}
+
+function command(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    child.on('error', (e) => fail(new PithError('RUN_TOOL_MISSING', `expected ${cmd} on PATH (Debian package ${cmd === 'runc' || cmd === 'crun' ? cmd : 'util-linux'}), found: ${e.message}`, { cause: e })));
+    child.on('close', (code) => ok({ code: code ?? 1, stdout, stderr }));
+  });
 }
 
 export interface RunResult {
@@ -219,7 +249,7 @@ function osSignal(signal: NodeJS.Signals): number {
 /** Deletes the runtime's container (and so its cgroup) and the container's state directory. */
 async function removeContainer(stateDir: string, name: string, runtime: RuntimeName): Promise<void> {
   await runtimeExec(runtime, stateDir, ['delete', '--force', name]);
-  await fs.rm(join(stateDir, 'containers', name), { recursive: true, force: true });
+  await removeBundle(join(stateDir, 'containers', name));
 }
 
 function readRecord(stateDir: string, name: string): ContainerRecord | undefined {
@@ -297,16 +327,6 @@ export async function containerLog(name: string, options: { stateDir?: string } 
   const log = join(st.bundle, 'log');
   if (!existsSync(log)) throw new PithError('RUN_NO_LOG', `expected a log for ${name}, found none: only detached containers have one (a foreground container's output goes to the terminal)`);
   return log;
-}
-
-/** `cp -a`: a copy that keeps owners, modes, links and hardlinks, as the container's own writable root needs. */
-async function copyTree(from: string, to: string): Promise<void> {
-  const code = await new Promise<number>((ok, fail) => {
-    const child = spawn('cp', ['-a', '--reflink=auto', from, to], { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', fail);
-    child.on('close', (c) => ok(c ?? 1));
-  });
-  if (code !== 0) throw new PithError('RUN_COPY_FAILED', `expected cp -a to copy ${from} to ${to} for --writable, found it exited ${code}`);
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));

@@ -137,10 +137,18 @@ describe('pith run in the foreground', { skip }, () => {
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), [], 'a foreground container removes itself');
   });
 
-  it('--writable, --user and -e change exactly that', async () => {
-    const r = await pith(['run', '--writable', '--user', '0', '-e', 'GREETING=hi', '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c', 'import os; open("/made", "w"); print(os.getuid(), os.environ["GREETING"])']);
+  it('--writable, --user, -e and -v change exactly that, and never the cached image tree', async () => {
+    const cache = join(scratch, 'cache');
+    const r = await pith(['run', '--cache', cache, '--writable', '--user', '0', '-e', 'GREETING=hi', '-v', `${example.dir}:/data:ro`, '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c',
+      'import os; open("/made", "w"); print(os.getuid(), os.environ["GREETING"], sorted(os.listdir("/data"))[0:2])']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, '0 hi\n');
+    assert.equal(r.stdout, "0 hi ['out', 'pith.lock']\n");
+    const cached = join(cache, 'rootfs', example.result.digest.slice('sha256:'.length), 'rootfs');
+    assert.ok(existsSync(join(cached, 'app/server.py')));
+    assert.equal(existsSync(join(cached, 'made')), false, 'what the container wrote went with it');
+    assert.equal(existsSync(join(cached, 'data')), false, "the volume's mount point too");
+    const again = await pith(['run', '--cache', cache, '--writable', '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c', 'import os; print(os.path.exists("/made"))']);
+    assert.equal(again.stdout, 'False\n', 'each container starts from the image');
   });
 
   it('forwards SIGTERM to the container', async () => {
