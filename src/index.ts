@@ -53,3 +53,4 @@ export { readRemote } from './publish/pull.ts';
 export { login, logout, type LoginResult } from './publish/login.ts';
 export { attachArtifact, listReferrers, artifactManifest, fallbackTag, type Artifact, type AttachResult, type Referrers, type ReferrerDescriptor } from './publish/referrers.ts';
 export type { RegistryOptions } from './publish/client.ts';
+export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './publish/registries-conf.ts';

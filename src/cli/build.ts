@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../index.ts';
 import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
-import { insecureOption, registryOptions } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 import { progressReporter } from './progress.ts';
 
 interface BuildFlags {
@@ -13,6 +13,7 @@ interface BuildFlags {
   json?: boolean;
   push?: string[];
   insecure?: string[];
+  registriesConf?: string;
 }
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -30,6 +31,7 @@ export function buildCommand(): Command {
     .addOption(offlineOption())
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
       const epoch = process.env.SOURCE_DATE_EPOCH;

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { copyImage } from '../index.ts';
 import { jsonOption } from './common.ts';
-import { describePush, insecureOption, jobsOption, platformOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { describePush, insecureOption, registriesConfOption, jobsOption, platformOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function copyCommand(): Command {
   return new Command('copy')
@@ -10,6 +10,7 @@ export function copyCommand(): Command {
     .argument('<destination>', 'the same forms')
     .addOption(platformOption())
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (source: string, destination: string, flags: RegistryFlags & { platform?: string }) => {

@@ -4,8 +4,10 @@
  * bytes that are checked against their digests or into errors that name the registry, the repository and the
  * request.
  *
- * - Scheme: HTTPS; plain HTTP only for loopback registries and those named in `insecure` (as docker and podman
- *   allow), and then only after HTTPS failed to connect.
+ * - Endpoints: a reference names a registry as the user knows it; registries.conf (registries-conf.ts) says
+ *   which registry, and namespace in it, really serves it, and which mirrors to try first for pulls.
+ * - Scheme: HTTPS; plain HTTP only for loopback registries, those named in `insecure` and those registries.conf
+ *   marks `insecure` (as docker and podman allow), and then only after HTTPS failed to connect.
  * - Retries: connection failures, 5xx and 429 are retried with exponential backoff and full jitter, honouring
  *   Retry-After. Requests whose effect must be checked before repeating them (an upload chunk) pass
  *   `retry: false` and get a `retryable` error to act on.
@@ -15,12 +17,18 @@ import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
 import { checkContent } from '../oci/read.ts';
 import { concat } from '../oci/tar.ts';
+import type { Reference } from '../oci/reference.ts';
 import { Authenticator, isLoopbackHost } from './auth.ts';
 import { findCredentials, type Credentials } from './credentials.ts';
+import { defaultRegistryHint, loadRegistriesConf, primaryEndpoint, type Endpoint, type RegistriesConf } from './registries-conf.ts';
 
 export interface RegistryOptions {
   /** Registries (host[:port]) that may be reached over plain HTTP besides loopback ones. */
   insecure?: readonly string[];
+  /** Where references are really served from; default: the machine's containers-registries.conf, read once. */
+  registriesConf?: RegistriesConf;
+  /** The main registries.conf file to read instead of $CONTAINERS_REGISTRIES_CONF or the default one. */
+  registriesConfFile?: string;
   /** Where credentials are looked up (DOCKER_CONFIG, HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH). */
   env?: NodeJS.ProcessEnv;
   /** Use these instead of looking any up. */
@@ -40,6 +48,8 @@ export interface RetryEvent {
   attempt: number;
   reason: string;
   delayMs: number;
+  /** Set when the next attempt goes elsewhere (the next mirror, or the location after the mirrors). */
+  next?: string;
 }
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -68,30 +78,67 @@ export const ACCEPT_MANIFESTS = [
 ].join(', ');
 
 const clients = new WeakMap<RegistryOptions, Map<string, RegistryClient>>();
+const confs = new WeakMap<RegistryOptions, Promise<RegistriesConf>>();
 const DEFAULT_OPTIONS: RegistryOptions = {};
+
+/** The registries configuration these options use: theirs, else the machine's, read once per options object. */
+export function registriesConfOf(options: RegistryOptions): Promise<RegistriesConf> {
+  if (options.registriesConf) return Promise.resolve(options.registriesConf);
+  let conf = confs.get(options);
+  if (!conf) confs.set(options, (conf = loadRegistriesConf({ env: options.env, file: options.registriesConfFile })));
+  return conf;
+}
+
+export interface EndpointOptions {
+  /** Plain HTTP allowed for this client, as registries.conf says. */
+  insecure?: boolean;
+  /** Looked up when the registry itself has no credentials: those of the name the user gave (host/repository). */
+  credentialsOf?: { domain: string; repository?: string };
+}
 
 export class RegistryClient {
   readonly auth: Authenticator;
   private baseUrl: Promise<string> | undefined;
 
-  private constructor(readonly domain: string, readonly options: RegistryOptions, repository: string | undefined) {
+  private constructor(readonly domain: string, readonly options: RegistryOptions, repository: string | undefined, private readonly endpoint: EndpointOptions) {
     const env = options.env ?? process.env;
+    const also = endpoint.credentialsOf;
     let creds: Promise<Credentials | undefined> | undefined;
+    const lookup = async () => (await findCredentials(domain, repository, env)) ?? (also ? findCredentials(also.domain, also.repository, env) : undefined);
     this.auth = new Authenticator(
       domain,
-      () => (creds ??= options.credentials ? Promise.resolve(options.credentials) : findCredentials(domain, repository, env)),
+      () => (creds ??= options.credentials ? Promise.resolve(options.credentials) : lookup()),
       (url, init, what) => this.send(url, init, what, true),
     );
   }
 
   /** The client for a registry, shared by every caller with the same options object. */
-  static open(domain: string, options: RegistryOptions = DEFAULT_OPTIONS, repository?: string): RegistryClient {
+  static open(domain: string, options: RegistryOptions = DEFAULT_OPTIONS, repository?: string, endpoint: EndpointOptions = {}): RegistryClient {
     let byKey = clients.get(options);
     if (!byKey) clients.set(options, (byKey = new Map()));
-    const key = `${domain}/${repository ?? ''}`;
+    const also = endpoint.credentialsOf;
+    const key = `${domain}/${repository ?? ''} ${endpoint.insecure ? 'insecure' : ''} ${also ? `${also.domain}/${also.repository ?? ''}` : ''}`;
     let client = byKey.get(key);
-    if (!client) byKey.set(key, (client = new RegistryClient(domain, options, repository)));
+    if (!client) byKey.set(key, (client = new RegistryClient(domain, options, repository, endpoint)));
     return client;
+  }
+
+  /**
+   * The client for one endpoint of a reference the user named (`logical`). A remapped location may also use the
+   * credentials saved for the name the user gave (as `docker login` saved them); a mirror only its own.
+   */
+  static forEndpoint(e: Endpoint, logical: Reference, options: RegistryOptions = DEFAULT_OPTIONS): RegistryClient {
+    const moved = e.reference.domain !== logical.domain || e.reference.path !== logical.path;
+    return RegistryClient.open(e.reference.domain, options, e.reference.path, {
+      insecure: e.insecure,
+      ...(moved && !e.mirror ? { credentialsOf: { domain: logical.domain, repository: logical.path } } : {}),
+    });
+  }
+
+  /** The client and the physical reference for pushing to (or reading without mirrors) what the user named. */
+  static async primary(logical: Reference, options: RegistryOptions = DEFAULT_OPTIONS, action?: string): Promise<{ client: RegistryClient; ref: Reference; endpoint: Endpoint }> {
+    const endpoint = primaryEndpoint(await registriesConfOf(options), logical, action);
+    return { client: RegistryClient.forEndpoint(endpoint, logical, options), ref: endpoint.reference, endpoint };
   }
 
   get jobs(): number {
@@ -110,13 +157,14 @@ export class RegistryClient {
 
   private async ping(): Promise<string> {
     const host = this.domain.replace(/:\d+$/, '');
-    const http = isLoopbackHost(host) || (this.options.insecure ?? []).includes(this.domain);
+    const http = isLoopbackHost(host) || this.endpoint.insecure === true || (this.options.insecure ?? []).includes(this.domain);
     const what = `the API version check of ${this.domain}`;
+    const hint = defaultRegistryHint(this.domain);
     const answer = async (base: string, retry: boolean) => {
       const res = await this.send(`${base}/v2/`, { method: 'GET' }, what, retry);
       await res.body?.cancel();
       if (res.status === 401) this.auth.observe(res.headers.get('www-authenticate'));
-      else if (!res.ok) throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: is ${this.domain} a registry?`);
+      else if (!res.ok) throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: is ${this.domain} a registry?${hint}`);
       return base;
     };
     try {
@@ -124,7 +172,7 @@ export class RegistryClient {
     } catch (e) {
       if (!isPithError(e, 'REGISTRY_CONNECTION')) throw e;
       if (http) return answer(`http://${this.domain}`, true);
-      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1 and registries named with --insecure`, { cause: e });
+      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1, registries named with --insecure and those registries.conf marks insecure${hint}`, { cause: e });
     }
   }
 
