@@ -6,7 +6,7 @@
 import type { FsEntry } from '../fs/entry.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { describe, digestOf, MediaType, type Descriptor, type Digest, type Platform } from './digest.ts';
+import { describe, digestOf, MediaType, noteDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
 import { gzipLayer } from './gzip.ts';
 import { layerTar } from './tar.ts';
 
@@ -167,9 +167,11 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
 
 /** A layer from a compressed blob already at hand (e.g. the cache); `diffId` is trusted, the digest computed. */
 export function layerFromBlob(blob: Uint8Array, options: { diffId: Digest; uncompressedSize?: number; history?: string; mediaType?: string }): Layer {
+  const digest = digestOf(blob);
+  noteDigest(blob, digest);
   return {
     mediaType: options.mediaType ?? MediaType.layerGzip,
-    digest: digestOf(blob),
+    digest,
     size: blob.byteLength,
     diffId: options.diffId,
     ...(options.uncompressedSize === undefined ? {} : { uncompressedSize: options.uncompressedSize }),

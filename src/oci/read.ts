@@ -13,7 +13,7 @@ import { gunzip as gunzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { describe, digestHex, digestOf, DockerMediaType, isDigest, MediaType, parseDigest, type Descriptor, type Platform } from './digest.ts';
+import { describe, digestHex, digestOf, DockerMediaType, isDigest, knownDigest, MediaType, noteDigest, parseDigest, type Descriptor, type Platform } from './digest.ts';
 import { gzipLayer } from './gzip.ts';
 import { platformString, type Image, type ImageIndex, type Layer, type OciConfig, type OciIndex, type OciManifest } from './image.ts';
 import { OCI_LAYOUT, parseIndexJson, readIndexJson, REF_NAME, type IndexJson } from './layout.ts';
@@ -32,9 +32,9 @@ export interface ContentSource {
   blob(d: Descriptor): Promise<Uint8Array>;
 }
 
-/** Throws `code` unless `bytes` are exactly what `d` names. */
-export function checkContent(bytes: Uint8Array, d: Pick<Descriptor, 'digest' | 'size'>, code: string, where: string): Uint8Array {
-  const digest = digestOf(bytes);
+/** Throws `code` unless `bytes` are exactly what `d` names (`digest`: theirs, when hashed as they arrived). */
+export function checkContent(bytes: Uint8Array, d: Pick<Descriptor, 'digest' | 'size'>, code: string, where: string, digest = knownDigest(bytes)): Uint8Array {
+  noteDigest(bytes, digest);
   if (digest !== d.digest || (d.size !== undefined && bytes.byteLength !== d.size)) {
     throw new PithError(code, `expected ${d.digest} (${d.size} bytes) from ${where}, found ${digest} (${bytes.byteLength} bytes)`, {
       details: { expected: d.digest, found: digest, where },

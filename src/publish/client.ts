@@ -12,6 +12,7 @@
  *   Retry-After. Requests whose effect must be checked before repeating them (an upload chunk) pass
  *   `retry: false` and get a `retryable` error to act on.
  */
+import { createHash } from 'node:crypto';
 import { isPithError, PithError } from '../errors.ts';
 import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
@@ -250,12 +251,12 @@ export class RegistryClient {
    * hold more than the descriptor promised): a connection that drops while the body arrives is retried like one
    * that drops before the answer.
    */
-  async getBytes(r: Omit<RegistryRequest, 'method'>, limit: number): Promise<{ bytes: Uint8Array; res: Response }> {
+  async getBytes(r: Omit<RegistryRequest, 'method'>, limit: number): Promise<{ bytes: Uint8Array; res: Response; digest: Digest }> {
     const attempts = Math.max(1, this.options.retry?.attempts ?? 6);
     for (let attempt = 1; ; attempt++) {
       const res = await this.request({ ...r, method: 'GET' });
       try {
-        return { bytes: await readLimited(res, limit, `${r.what} (${this.domain})`), res };
+        return { ...(await readLimited(res, limit, `${r.what} (${this.domain})`)), res };
       } catch (e) {
         if (isPithError(e)) throw e;
         if (attempt >= attempts) throw new PithError('REGISTRY_CONNECTION', `${r.what}: the body broke off after ${attempts} attempts (${describeNetworkError(e)})`, { cause: e });
@@ -277,8 +278,8 @@ export class RegistryClient {
   /** A blob's bytes, refused unless they are exactly what the descriptor names. */
   async getBlob(repository: string, d: Pick<Descriptor, 'digest' | 'size'>, scopes: readonly string[]): Promise<Uint8Array> {
     const url = `/v2/${repository}/blobs/${d.digest}`;
-    const { bytes } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
-    return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`);
+    const { bytes, digest } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
+    return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`, digest);
   }
 
   /**
@@ -288,11 +289,10 @@ export class RegistryClient {
   async getManifest(repository: string, reference: string, scopes: readonly string[], expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<{ bytes: Uint8Array; digest: Digest; mediaType: string }> {
     const url = `/v2/${repository}/manifests/${reference}`;
     const where = `${this.domain}/${repository} (GET ${url})`;
-    const { bytes, res } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` }, expected?.size ?? MANIFEST_LIMIT);
-    const digest = digestOf(bytes);
+    const { bytes, res, digest } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` }, expected?.size ?? MANIFEST_LIMIT);
     const stated = res.headers.get('docker-content-digest');
     const want = expected ?? (reference.startsWith('sha256:') ? { digest: reference as Digest, size: bytes.byteLength } : stated?.startsWith('sha256:') ? { digest: stated as Digest, size: bytes.byteLength } : undefined);
-    if (want) checkContent(bytes, want, 'REGISTRY_DIGEST_MISMATCH', `${where}: the registry sent a manifest other than the one its digest names`);
+    if (want) checkContent(bytes, want, 'REGISTRY_DIGEST_MISMATCH', `${where}: the registry sent a manifest other than the one its digest names`, digest);
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
     return { bytes, digest, mediaType };
   }
@@ -328,8 +328,11 @@ export class RegistryClient {
  */
 export const MANIFEST_LIMIT = 4 << 20;
 
-/** A response body, refused (REGISTRY_TOO_LARGE) once it passes `limit` bytes, whatever Content-Length said. */
-async function readLimited(res: Response, limit: number, what: string): Promise<Uint8Array> {
+/**
+ * A response body and its digest, hashed as it arrives (so hashing overlaps the download), refused
+ * (REGISTRY_TOO_LARGE) once it passes `limit` bytes, whatever Content-Length said.
+ */
+async function readLimited(res: Response, limit: number, what: string): Promise<{ bytes: Uint8Array; digest: Digest }> {
   const tooLarge = (n: number | string) => new PithError('REGISTRY_TOO_LARGE', `${what}: expected at most ${limit} bytes, the registry sends ${n}`);
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > limit) {
@@ -337,6 +340,7 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
     throw tooLarge(declared);
   }
   const chunks: Uint8Array[] = [];
+  const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength;
@@ -344,9 +348,10 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
       await res.body?.cancel().catch(() => undefined);
       throw tooLarge(`more`);
     }
+    hash.update(chunk);
     chunks.push(chunk);
   }
-  return concat(chunks);
+  return { bytes: concat(chunks), digest: `sha256:${hash.digest('hex')}` };
 }
 
 function redact(url: string): string {
