@@ -185,7 +185,7 @@ export class RegistryClient {
       let reason: string;
       let retryAfter: number | undefined;
       try {
-        const res = await fetch(url, { ...init, redirect: 'follow' });
+        const res = await fetch(url, { ...init, ...uncopiedBody(init), redirect: 'follow' });
         if (attempt >= attempts || (res.status !== 429 && res.status < 500)) return res;
         await res.body?.cancel();
         reason = `${res.status} ${res.statusText}`;
@@ -319,6 +319,28 @@ export class RegistryClient {
     }
     return res;
   }
+}
+
+/** Bodies from this size on are handed to fetch as a stream of views. */
+const STREAMED_BODY = 1 << 20;
+
+/**
+ * A large request body in a form fetch sends without copying: given a Uint8Array, undici copies it twice before
+ * the first byte leaves (a 100 MB layer costs 200 MB of copies and the garbage after them, and half the time of a
+ * local push); given a stream of views into it, with the length stated, it writes the views as they are. Made anew
+ * for every attempt, since a stream is spent once sent.
+ */
+function uncopiedBody(init: RequestInit): RequestInit {
+  if (!(init.body instanceof Uint8Array) || init.body.byteLength < STREAMED_BODY) return {};
+  const body: Uint8Array = init.body;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let at = 0; at < body.byteLength; at += STREAMED_BODY) controller.enqueue(body.subarray(at, at + STREAMED_BODY));
+      controller.close();
+    },
+  });
+  const headers = { ...(init.headers as Record<string, string> | undefined), 'content-length': String(body.byteLength) };
+  return { body: stream, headers, duplex: 'half' } as RequestInit;
 }
 
 /** A URL for a message: upload state tokens are long and say nothing to a reader. */
