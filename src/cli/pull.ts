@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { copyImage } from '../index.ts';
+import { copyImage } from '../oci/transport.ts';
 import { jsonOption } from './common.ts';
 import { insecureOption, registriesConfOption, jobsOption, platformOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
 
