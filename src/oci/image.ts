@@ -20,6 +20,13 @@ export interface Layer {
   /** Bytes of the uncompressed tar, when known (what a node's disk holds after pulling). */
   uncompressedSize?: number;
   bytes(): Promise<Uint8Array>;
+  /**
+   * The same bytes as they arrive from where they are kept (a registry), for a writer that stores them without
+   * holding them whole: it yields exactly the blob, in order, and throws before it ends unless the bytes match
+   * `digest` and `size`. Writers that have it prefer it to `bytes()`; a layer made from another by replacing
+   * `bytes` must drop it.
+   */
+  stream?(): AsyncIterable<Uint8Array>;
   /** The config history's `created_by` for this layer, e.g. the packages in it. */
   history?: string;
 }

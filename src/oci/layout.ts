@@ -8,8 +8,9 @@
  *
  * Blobs are written a few at a time (`jobs`), each fsynced as soon as it is written, so downloads, disk writes
  * and syncs overlap; the directories are synced once, before the rename (or the new index.json) publishes them.
- * Every layer is checked against its digest before it is stored, by the hash taken when its bytes were made or
- * arrived when there is one.
+ * Layers a registry serves are streamed into their files as they arrive, never held whole, and hashed on the way;
+ * one that does not match fails the write before anything is published. Other layers are checked against their
+ * digest before they are stored, by the hash taken when their bytes were made or arrived when there is one.
  */
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -17,7 +18,7 @@ import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { removeStaleTemps, tempSibling, writeFileAtomic } from '../cache/store.ts';
 import { digestHex, digestOf, knownDigest, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
-import { isImageIndex, type Image, type ImageIndex } from './image.ts';
+import { isImageIndex, type Image, type ImageIndex, type Layer } from './image.ts';
 import { forEachBounded } from '../net/bounded.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -27,6 +28,8 @@ export interface Blob {
   digest: Digest;
   size: number;
   bytes(): Promise<Uint8Array>;
+  /** For layers that have one (`Layer.stream`): the bytes as they arrive, checked by the stream itself. */
+  stream?(): AsyncIterable<Uint8Array>;
 }
 
 // The OCI image-layout grammar for ref.name: components of alphanumerics joined by separators, split by "/".
@@ -58,12 +61,13 @@ export function blobsOf(x: Image | ImageIndex): Blob[] {
 
 /**
  * A layer's bytes are checked against its descriptor before they are stored under its digest — by a hash already
- * computed when the bytes were made or checked on arrival, else now.
+ * computed when the bytes were made or checked on arrival, else now; a layer's stream checks itself as it ends.
  */
-function checkedLayerBlob(l: { digest: Digest; size: number; bytes(): Promise<Uint8Array> }): Blob {
+function checkedLayerBlob(l: Pick<Layer, 'digest' | 'size' | 'bytes' | 'stream'>): Blob {
   return {
     digest: l.digest,
     size: l.size,
+    ...(l.stream ? { stream: () => l.stream!() } : {}),
     bytes: async () => {
       const b = await l.bytes();
       const d = knownDigest(b);
@@ -134,7 +138,7 @@ async function writeFresh(root: string, x: Image | ImageIndex, tag: string | und
     const blobDir = join(staging, 'blobs', 'sha256');
     await fs.mkdir(blobDir, { recursive: true });
     const blobs = blobsOf(x);
-    await forEachBounded(blobs, jobs, async (b) => writeSynced(join(blobDir, digestHex(b.digest)), await b.bytes()));
+    await forEachBounded(blobs, jobs, (b) => writeBlob(join(blobDir, digestHex(b.digest)), b));
     const descriptor = topDescriptor(x, tag);
     await writeSynced(join(staging, 'oci-layout'), OCI_LAYOUT);
     await writeSynced(join(staging, 'index.json'), indexJson([descriptor]));
@@ -190,7 +194,7 @@ async function updateLayout(root: string, x: Image | ImageIndex, tag: string | u
       const path = join(blobDir, digestHex(b.digest));
       const state = await blobState(path, b);
       if (state === 'intact') return;
-      await writeFileAtomic(path, await b.bytes());
+      await writeBlobAtomic(path, b);
       if (state === 'absent') created.push(path);
       written++;
     });
@@ -255,14 +259,62 @@ export function parseIndexJson(text: string, path: string): IndexJson {
 }
 
 /** A new file, on disk before this resolves. */
-async function writeSynced(path: string, data: Uint8Array | string): Promise<void> {
+async function writeSynced(path: string, data: Uint8Array | string | AsyncIterable<Uint8Array>): Promise<void> {
   const h = await fs.open(path, 'wx');
   try {
-    await h.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await h.writeFile(data);
+    else await writeChunks(h, data);
     await h.sync();
   } finally {
     await h.close();
   }
+}
+
+/** A blob into a new file: streamed when it can be, so a large layer is never held whole. */
+async function writeBlob(path: string, b: Blob): Promise<void> {
+  await writeSynced(path, b.stream ? b.stream() : await b.bytes());
+}
+
+/** A blob replacing `path` atomically (temp file, sync, rename), only once the whole of it has been checked. */
+async function writeBlobAtomic(path: string, b: Blob): Promise<void> {
+  if (!b.stream) return writeFileAtomic(path, await b.bytes());
+  const tmp = tempSibling(path);
+  try {
+    await writeSynced(tmp, b.stream());
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Gathered into writes of about 1 MiB (one writev each), as a stream hands out 64 kB pieces. */
+const WRITE_BATCH = 1 << 20;
+
+async function writeChunks(h: fs.FileHandle, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  let batch: Uint8Array[] = [];
+  let size = 0;
+  const flush = async () => {
+    let { bytesWritten } = await h.writev(batch);
+    // A short write (rare on a regular file) leaves the rest to plain writes.
+    for (const c of batch) {
+      if (bytesWritten >= c.byteLength) {
+        bytesWritten -= c.byteLength;
+        continue;
+      }
+      let rest = c.subarray(bytesWritten);
+      bytesWritten = 0;
+      while (rest.byteLength > 0) rest = rest.subarray((await h.write(rest)).bytesWritten);
+    }
+    batch = [];
+    size = 0;
+  };
+  for await (const c of chunks) {
+    batch.push(c);
+    size += c.byteLength;
+    if (size >= WRITE_BATCH) await flush();
+  }
+  if (batch.length > 0) await flush();
 }
 
 async function syncPath(p: string): Promise<void> {

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { isPithError, PithError } from '../errors.ts';
 import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
-import { checkContent } from '../oci/read.ts';
+import { checkContent, checkDigest } from '../oci/read.ts';
 import { concat } from '../oci/tar.ts';
 import type { Reference } from '../oci/reference.ts';
 import { Authenticator, isLoopbackHost } from './auth.ts';
@@ -280,6 +280,55 @@ export class RegistryClient {
     const url = `/v2/${repository}/blobs/${d.digest}`;
     const { bytes, digest } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
     return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`, digest);
+  }
+
+  /**
+   * A blob's bytes as they arrive, for a writer that stores them without holding them whole (`Layer.stream`):
+   * hashed on the way, refused (REGISTRY_TOO_LARGE) as soon as they pass the descriptor's size, and the iteration
+   * throws REGISTRY_DIGEST_MISMATCH before it ends unless they are exactly what the descriptor names. A body that
+   * breaks off is picked up where it broke (a Range request; from the start, skipping what arrived, when the
+   * registry answers the whole blob instead).
+   */
+  async *streamBlob(repository: string, d: Pick<Descriptor, 'digest' | 'size'>, scopes: readonly string[]): AsyncGenerator<Uint8Array> {
+    const url = `/v2/${repository}/blobs/${d.digest}`;
+    const what = `the download of ${d.digest} from ${this.domain}/${repository}`;
+    const attempts = Math.max(1, this.options.retry?.attempts ?? 6);
+    const hash = createHash('sha256');
+    let received = 0;
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.request({ method: 'GET', url, scopes, ok: received === 0 ? [200] : [200, 206], what, ...(received === 0 ? {} : { headers: { range: `bytes=${received}-` } }) });
+      let skip = res.status === 206 ? 0 : received;
+      if (res.status === 206 && !(res.headers.get('content-range') ?? '').startsWith(`bytes ${received}-`)) {
+        await res.body?.cancel();
+        throw new PithError('REGISTRY_BAD_RESPONSE', `${what}: asked for the bytes from ${received} on, the registry sent ${res.headers.get('content-range') ?? 'no Content-Range'}`);
+      }
+      try {
+        for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+          let c = chunk;
+          if (skip > 0) {
+            const dropped = Math.min(skip, c.byteLength);
+            skip -= dropped;
+            c = c.subarray(dropped);
+            if (c.byteLength === 0) continue;
+          }
+          received += c.byteLength;
+          if (received > d.size) {
+            await res.body?.cancel().catch(() => undefined);
+            throw new PithError('REGISTRY_TOO_LARGE', `${what} (${this.domain}): expected at most ${d.size} bytes, the registry sends more`);
+          }
+          hash.update(c);
+          yield c;
+        }
+        break;
+      } catch (e) {
+        if (isPithError(e)) throw e;
+        if (attempt >= attempts) throw new PithError('REGISTRY_CONNECTION', `${what}: the body broke off after ${attempts} attempts (${describeNetworkError(e)})`, { cause: e });
+        const delayMs = retryDelay(attempt, this.options.retry?.baseDelayMs ?? 250);
+        this.options.onRetry?.({ what, attempt, reason: `${describeNetworkError(e)}; resuming at byte ${received}`, delayMs });
+        await sleep(delayMs);
+      }
+    }
+    checkDigest(d, `sha256:${hash.digest('hex')}`, received, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`);
   }
 
   /**

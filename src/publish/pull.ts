@@ -40,6 +40,7 @@ export async function readRemote(reference: string | Reference, options: Registr
     where: `docker://${formatReference(ref)}`,
     manifest: async (d) => (await client.getManifest(ref.path, d.digest, scopes, d)).bytes,
     blob: (d) => blobs.get(d),
+    stream: (d) => client.streamBlob(ref.path, d, scopes),
   };
   const x = await readGraph(
     { mediaType: KNOWN_TYPES.has(top.mediaType) ? top.mediaType : '', digest: top.digest, size: top.bytes.byteLength },
