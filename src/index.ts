@@ -62,3 +62,4 @@ export { inspect, inspectImage, type Inspection, type InspectedPlatform, type In
 export { diff, diffImages, type ImageDiff, type PlatformDiff } from './sbom/diff.ts';
 export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './sbom/rootfs.ts';
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './sbom/packages.ts';
+export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './publish/registries-conf.ts';
