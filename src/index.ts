@@ -62,6 +62,7 @@ export { inspect, inspectImage, type Inspection, type InspectedPlatform, type In
 export { diff, diffImages, type ImageDiff, type PlatformDiff } from './sbom/diff.ts';
 export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './sbom/rootfs.ts';
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './sbom/packages.ts';
+export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './publish/registries-conf.ts';
 export { runContainer, stopContainer, listContainers, containerStatus, containerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
 export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { attachSboms, build, parseSbomFormats, type AttachedSbom } from '../index.ts';
 import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
-import { insecureOption, registryOptions } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 import { progressReporter } from './progress.ts';
 
 interface BuildFlags {
@@ -14,6 +14,7 @@ interface BuildFlags {
   push?: string[];
   insecure?: string[];
   sbom?: string;
+  registriesConf?: string;
 }
 
 const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -32,6 +33,7 @@ export function buildCommand(): Command {
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
     .option('--sbom <formats>', 'store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output, as artifacts referring to each platform image')
+    .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
       const sbomFormats = flags.sbom === undefined ? [] : parseSbomFormats(flags.sbom, '--sbom');

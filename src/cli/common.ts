@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { parseSourceLine, type SourceEntry } from '../index.ts';
+import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 
 export interface ArchiveFlags {
   source?: string[];

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { copyImage } from '../index.ts';
+import { copyImage } from '../oci/transport.ts';
 import { jsonOption } from './common.ts';
-import { describePush, insecureOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 import { platformOption } from './common.ts';
 
 export function copyCommand(): Command {
@@ -11,6 +11,7 @@ export function copyCommand(): Command {
     .argument('<destination>', 'the same forms')
     .addOption(platformOption())
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (source: string, destination: string, flags: RegistryFlags & { platform?: string }) => {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { PithError, debugExec, debugReport, formatReport, resolveTarget } from '../index.ts';
+import { PithError } from '../errors.ts';
+import { debugExec, debugReport, formatReport, resolveTarget } from '../runtime/debug.ts';
 import { jsonOption } from './common.ts';
 
 interface DebugFlags {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { diff } from '../index.ts';
 import { jsonOption, megabytes, platformOption } from './common.ts';
-import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface DiffFlags extends RegistryFlags {
   json?: boolean;
@@ -15,6 +15,7 @@ export function diffCommand(): Command {
     .argument('<b>', 'the image it will run')
     .addOption(platformOption())
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (a: string, b: string, flags: DiffFlags) => {
       const result = await diff(a, b, { platform: flags.platform, registry: registryOptions(flags) });

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { inspect, type InspectedPlatform } from '../index.ts';
 import { jsonOption, megabytes, platformOption } from './common.ts';
-import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface InspectFlags extends RegistryFlags {
   json?: boolean;
@@ -16,6 +16,7 @@ export function inspectCommand(): Command {
     .option('--files', 'list every path with its mode, owner, size and owning package')
     .addOption(platformOption())
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (image: string, flags: InspectFlags) => {
       const result = await inspect(image, { files: flags.files, platform: flags.platform, registry: registryOptions(flags) });

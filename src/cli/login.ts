@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
-import { login, logout, PithError } from '../index.ts';
+import { PithError } from '../errors.ts';
+import { login, logout } from '../publish/login.ts';
 import { jsonOption } from './common.ts';
-import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -17,6 +18,7 @@ export function loginCommand(): Command {
     .addOption(new Option('-p, --password <password>', 'password (visible to other users of the machine; prefer --password-stdin)'))
     .addOption(new Option('--password-stdin', 'read the password from standard input'))
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (registry: string, flags: RegistryFlags & { username: string; password?: string; passwordStdin?: boolean }) => {
       if ((flags.password === undefined) === !flags.passwordStdin) {

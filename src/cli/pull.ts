@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { copyImage } from '../index.ts';
+import { copyImage } from '../oci/transport.ts';
 import { jsonOption } from './common.ts';
-import { insecureOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
 import { platformOption } from './common.ts';
 
 export function pullCommand(): Command {
@@ -11,6 +11,7 @@ export function pullCommand(): Command {
     .addOption(new Option('--output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]').makeOptionMandatory())
     .addOption(platformOption())
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (reference: string, flags: RegistryFlags & { output: string; platform?: string }) => {

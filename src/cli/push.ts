@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { copyImage } from '../index.ts';
+import { copyImage } from '../oci/transport.ts';
 import { jsonOption } from './common.ts';
-import { describePush, insecureOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
 
 export function pushCommand(): Command {
   return new Command('push')
@@ -9,6 +9,7 @@ export function pushCommand(): Command {
     .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]')
     .argument('<reference>', 'registry/repository[:tag|@digest], with or without docker://')
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (source: string, reference: string, flags: RegistryFlags) => {

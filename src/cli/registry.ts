@@ -3,6 +3,7 @@ import type { PushSummary, RegistryOptions } from '../index.ts';
 
 export interface RegistryFlags {
   insecure?: string[];
+  registriesConf?: string;
   jobs?: string;
   json?: boolean;
 }
@@ -11,6 +12,9 @@ export const insecureOption = () =>
   new Option('--insecure <registry>', 'allow plain HTTP to this registry (host[:port]); loopback registries always may; repeatable')
     .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
 
+export const registriesConfOption = () =>
+  new Option('--registries-conf <file>', 'read this registries.conf instead of $CONTAINERS_REGISTRIES_CONF or the default (containers-registries.conf(5)), as skopeo does');
+
 export const jobsOption = () => new Option('--jobs <n>', 'blobs transferred in parallel (default 4)');
 
 /** Registry options from the flags; retries are reported on stderr, since they explain a slow run. */
@@ -18,8 +22,9 @@ export function registryOptions(flags: RegistryFlags): RegistryOptions {
   const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
   return {
     insecure: flags.insecure ?? [],
+    ...(flags.registriesConf === undefined ? {} : { registriesConfFile: flags.registriesConf }),
     ...(jobs !== undefined && Number.isInteger(jobs) && jobs > 0 ? { jobs } : {}),
-    onRetry: (e) => process.stderr.write(`pith: ${e.what}: ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)} s\n`),
+    onRetry: (e) => process.stderr.write(`pith: ${e.what}: ${e.reason}; ${e.next ? `trying ${e.next}` : `retrying in ${(e.delayMs / 1000).toFixed(1)} s`}\n`),
   };
 }
 
@@ -30,5 +35,5 @@ export function remote(reference: string): string {
 
 export function describePush(p: PushSummary): string {
   const mb = (p.bytesSent / 1e6).toFixed(1);
-  return `pushed ${p.reference}: ${p.blobs.uploaded} blobs uploaded (${mb} MB sent), ${p.blobs.skipped} already there, ${p.blobs.mounted} mounted; ${p.manifests.pushed} manifests written`;
+  return `pushed ${p.reference}${p.location ? ` to ${p.location}` : ''}: ${p.blobs.uploaded} blobs uploaded (${mb} MB sent), ${p.blobs.skipped} already there, ${p.blobs.mounted} mounted; ${p.manifests.pushed} manifests written`;
 }

@@ -1,8 +1,9 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { PithError, containerLog, containerStatus, defaultStateDir, listContainers, runContainer, stopContainer, type ContainerOptions } from '../index.ts';
+import { PithError } from '../errors.ts';
+import { containerLog, containerStatus, defaultStateDir, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
 import { cacheOption, jsonOption, platformOption } from './common.ts';
-import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 const repeat = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -45,6 +46,7 @@ export function runCommand(): Command {
     .addOption(cacheOption())
     .addOption(platformOption())
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .action(async (image: string, args: string[], flags: RunFlags) => {
       const options: ContainerOptions = {
         args,

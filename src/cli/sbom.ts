@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { PithError, sbomFor, writeFileAtomic, type SbomFormat } from '../index.ts';
 import { platformOption } from './common.ts';
-import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface SbomFlags extends RegistryFlags {
   format: SbomFormat;
@@ -19,6 +19,7 @@ export function sbomCommand(): Command {
     .addOption(platformOption())
     .option('--fresh', 'compute the SBOM even when one is attached to the image')
     .addOption(insecureOption())
+    .addOption(registriesConfOption())
     .action(async (image: string, flags: SbomFlags) => {
       const docs = await sbomFor(image, { format: flags.format, platform: flags.platform, fresh: flags.fresh, registry: registryOptions(flags) });
       if (docs.length > 1) {

@@ -13,6 +13,23 @@ export function digestOf(bytes: Uint8Array | string): Digest {
   return `sha256:${sha256Hex(bytes)}`;
 }
 
+/**
+ * Bytes whose digest pith has computed itself — made here, or checked on arrival — so a writer that must store
+ * only verified bytes need not hash them again. Blob bytes are never changed once they have a digest.
+ */
+const computed = new WeakMap<Uint8Array, Digest>();
+
+/** Records `digest` as the digest of `bytes`, which the caller has just computed. */
+export function noteDigest(bytes: Uint8Array, digest: Digest): Uint8Array {
+  computed.set(bytes, digest);
+  return bytes;
+}
+
+/** The digest of these very bytes (this object), when pith computed it; else computed now. */
+export function knownDigest(bytes: Uint8Array): Digest {
+  return computed.get(bytes) ?? digestOf(bytes);
+}
+
 export function isDigest(value: unknown): value is Digest {
   return typeof value === 'string' && DIGEST.test(value);
 }

@@ -6,7 +6,7 @@
 import type { FsEntry } from '../fs/entry.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { describe, digestOf, MediaType, type Descriptor, type Digest, type Platform } from './digest.ts';
+import { describe, digestOf, MediaType, noteDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
 import { gzipLayer } from './gzip.ts';
 import { layerTar } from './tar.ts';
 
@@ -20,6 +20,13 @@ export interface Layer {
   /** Bytes of the uncompressed tar, when known (what a node's disk holds after pulling). */
   uncompressedSize?: number;
   bytes(): Promise<Uint8Array>;
+  /**
+   * The same bytes as they arrive from where they are kept (a registry), for a writer that stores them without
+   * holding them whole: it yields exactly the blob, in order, and throws before it ends unless the bytes match
+   * `digest` and `size`. Writers that have it prefer it to `bytes()`; a layer made from another by replacing
+   * `bytes` must drop it.
+   */
+  stream?(): AsyncIterable<Uint8Array>;
   /** The config history's `created_by` for this layer, e.g. the packages in it. */
   history?: string;
 }
@@ -167,9 +174,11 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
 
 /** A layer from a compressed blob already at hand (e.g. the cache); `diffId` is trusted, the digest computed. */
 export function layerFromBlob(blob: Uint8Array, options: { diffId: Digest; uncompressedSize?: number; history?: string; mediaType?: string }): Layer {
+  const digest = digestOf(blob);
+  noteDigest(blob, digest);
   return {
     mediaType: options.mediaType ?? MediaType.layerGzip,
-    digest: digestOf(blob),
+    digest,
     size: blob.byteLength,
     diffId: options.diffId,
     ...(options.uncompressedSize === undefined ? {} : { uncompressedSize: options.uncompressedSize }),

@@ -5,14 +5,21 @@
  * in place: blobs are content-addressed, so adding them never changes what the current `index.json` refers to,
  * and `index.json` — the only mutable file — is replaced atomically last. If anything fails before that, the
  * blobs this write added are removed again, so the previous layout is left exactly as it was.
+ *
+ * Blobs are written a few at a time (`jobs`), each fsynced as soon as it is written, so downloads, disk writes
+ * and syncs overlap; the directories are synced once, before the rename (or the new index.json) publishes them.
+ * Layers a registry serves are streamed into their files as they arrive, never held whole, and hashed on the way;
+ * one that does not match fails the write before anything is published. Other layers are checked against their
+ * digest before they are stored, by the hash taken when their bytes were made or arrived when there is one.
  */
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { removeStaleTemps, tempSibling, writeFileAtomic } from '../cache/store.ts';
-import { digestHex, digestOf, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
-import { isImageIndex, type Image, type ImageIndex } from './image.ts';
+import { digestHex, digestOf, knownDigest, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
+import { isImageIndex, type Image, type ImageIndex, type Layer } from './image.ts';
+import { forEachBounded } from '../net/bounded.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
@@ -21,6 +28,8 @@ export interface Blob {
   digest: Digest;
   size: number;
   bytes(): Promise<Uint8Array>;
+  /** For layers that have one (`Layer.stream`): the bytes as they arrive, checked by the stream itself. */
+  stream?(): AsyncIterable<Uint8Array>;
 }
 
 // The OCI image-layout grammar for ref.name: components of alphanumerics joined by separators, split by "/".
@@ -50,14 +59,18 @@ export function blobsOf(x: Image | ImageIndex): Blob[] {
   return [...out.values()];
 }
 
-/** A layer's bytes are checked against its descriptor before they are stored under its digest. */
-function checkedLayerBlob(l: { digest: Digest; size: number; bytes(): Promise<Uint8Array> }): Blob {
+/**
+ * A layer's bytes are checked against its descriptor before they are stored under its digest — by a hash already
+ * computed when the bytes were made or checked on arrival, else now; a layer's stream checks itself as it ends.
+ */
+function checkedLayerBlob(l: Pick<Layer, 'digest' | 'size' | 'bytes' | 'stream'>): Blob {
   return {
     digest: l.digest,
     size: l.size,
+    ...(l.stream ? { stream: () => l.stream!() } : {}),
     bytes: async () => {
       const b = await l.bytes();
-      const d = digestOf(b);
+      const d = knownDigest(b);
       if (d !== l.digest || b.byteLength !== l.size) {
         throw new PithError('OCI_LAYER_MISMATCH', `expected layer bytes with digest ${l.digest} and size ${l.size}, found ${d} and size ${b.byteLength}`);
       }
@@ -92,7 +105,13 @@ export interface LayoutResult {
   written: number;
 }
 
-export async function writeLayout(dir: string, x: Image | ImageIndex, options: { tag?: string } = {}): Promise<LayoutResult> {
+export interface LayoutOptions {
+  tag?: string;
+  /** Blobs written at once (default 4). */
+  jobs?: number;
+}
+
+export async function writeLayout(dir: string, x: Image | ImageIndex, options: LayoutOptions = {}): Promise<LayoutResult> {
   const root = resolve(dir);
   if (options.tag !== undefined) checkTag(options.tag, `oci:${dir}`);
   const st = await fs.lstat(root).catch((e: NodeJS.ErrnoException) => {
@@ -102,8 +121,9 @@ export async function writeLayout(dir: string, x: Image | ImageIndex, options: {
   if (st !== null && !st.isDirectory()) {
     throw new PithError('OCI_LAYOUT_NOT_DIR', `expected "${root}" to be a directory (or not to exist) for an OCI layout, found a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
   }
-  if (st === null || (await fs.readdir(root)).length === 0) return writeFresh(root, x, options.tag);
-  return updateLayout(root, blobsOf(x), topDescriptor(x, options.tag), options.tag);
+  const jobs = Math.max(1, options.jobs ?? 4);
+  if (st === null || (await fs.readdir(root)).length === 0) return writeFresh(root, x, options.tag, jobs);
+  return updateLayout(root, blobsOf(x), topDescriptor(x, options.tag), options.tag, jobs);
 }
 
 /**
@@ -112,10 +132,10 @@ export async function writeLayout(dir: string, x: Image | ImageIndex, options: {
  */
 export async function addToLayout(dir: string, blobs: Blob[], descriptor: Descriptor, tag: string): Promise<LayoutResult> {
   checkTag(tag, `oci:${dir}`);
-  return updateLayout(resolve(dir), blobs, { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: tag } }, tag);
+  return updateLayout(resolve(dir), blobs, { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: tag } }, tag, 4);
 }
 
-async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Promise<LayoutResult> {
+async function writeFresh(root: string, x: Image | ImageIndex, tag: string | undefined, jobs: number): Promise<LayoutResult> {
   const parent = dirname(root);
   const pst = await fs.stat(parent).catch(() => null);
   if (pst === null || !pst.isDirectory()) {
@@ -127,13 +147,14 @@ async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Pr
     const blobDir = join(staging, 'blobs', 'sha256');
     await fs.mkdir(blobDir, { recursive: true });
     const blobs = blobsOf(x);
-    for (const b of blobs) await fs.writeFile(join(blobDir, digestHex(b.digest)), await b.bytes(), { flag: 'wx' });
+    await forEachBounded(blobs, jobs, (b) => writeBlob(join(blobDir, digestHex(b.digest)), b));
     const descriptor = topDescriptor(x, tag);
-    await fs.writeFile(join(staging, 'oci-layout'), OCI_LAYOUT);
-    await fs.writeFile(join(staging, 'index.json'), indexJson([descriptor]));
-    await syncTree(staging);
+    await writeSynced(join(staging, 'oci-layout'), OCI_LAYOUT);
+    await writeSynced(join(staging, 'index.json'), indexJson([descriptor]));
+    for (const d of [blobDir, dirname(blobDir), staging]) await syncPath(d);
     // rename(2) replaces an empty directory, so an existing empty DIR is taken over atomically too.
     await fs.rename(staging, root);
+    await syncPath(parent);
     return { descriptor, written: blobs.length };
   } catch (e) {
     await fs.rm(staging, { recursive: true, force: true });
@@ -144,7 +165,7 @@ async function writeFresh(root: string, x: Image | ImageIndex, tag?: string): Pr
   }
 }
 
-async function updateLayout(root: string, blobs: Blob[], descriptor: Descriptor, tag?: string): Promise<LayoutResult> {
+async function updateLayout(root: string, blobs: Blob[], descriptor: Descriptor, tag: string | undefined, jobs: number): Promise<LayoutResult> {
   const layoutFile = join(root, 'oci-layout');
   const layoutText = await fs.readFile(layoutFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') {
@@ -178,18 +199,21 @@ async function updateLayout(root: string, blobs: Blob[], descriptor: Descriptor,
   const created: string[] = [];
   let written = 0;
   try {
-    for (const b of blobs) {
+    await forEachBounded(blobs, jobs, async (b) => {
       const path = join(blobDir, digestHex(b.digest));
       const state = await blobState(path, b);
-      if (state === 'intact') continue;
-      await writeFileAtomic(path, await b.bytes());
+      if (state === 'intact') return;
+      await writeBlobAtomic(path, b);
       if (state === 'absent') created.push(path);
       written++;
-    }
+    });
+    // The renames of new blobs reach the disk before an index.json that refers to them.
+    if (written > 0) await syncPath(blobDir);
     const manifests = index.manifests.filter((d) => refName(d) !== tag);
     const at = index.manifests.findIndex((d) => refName(d) === tag);
     manifests.splice(at === -1 ? manifests.length : at, 0, descriptor);
     await writeFileAtomic(join(root, 'index.json'), indexJson(manifests, index.extra));
+    await syncPath(root);
     return { descriptor, written };
   } catch (e) {
     for (const p of created) await fs.rm(p, { force: true });
@@ -242,14 +266,63 @@ export function parseIndexJson(text: string, path: string): IndexJson {
   return { manifests, extra };
 }
 
-/** fsync every file and directory under `dir`, so the rename publishes data that is on disk. */
-async function syncTree(dir: string): Promise<void> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) await syncTree(p);
-    else await syncPath(p);
+/** A new file, on disk before this resolves. */
+async function writeSynced(path: string, data: Uint8Array | string | AsyncIterable<Uint8Array>): Promise<void> {
+  const h = await fs.open(path, 'wx');
+  try {
+    if (typeof data === 'string' || data instanceof Uint8Array) await h.writeFile(data);
+    else await writeChunks(h, data);
+    await h.sync();
+  } finally {
+    await h.close();
   }
-  await syncPath(dir);
+}
+
+/** A blob into a new file: streamed when it can be, so a large layer is never held whole. */
+async function writeBlob(path: string, b: Blob): Promise<void> {
+  await writeSynced(path, b.stream ? b.stream() : await b.bytes());
+}
+
+/** A blob replacing `path` atomically (temp file, sync, rename), only once the whole of it has been checked. */
+async function writeBlobAtomic(path: string, b: Blob): Promise<void> {
+  if (!b.stream) return writeFileAtomic(path, await b.bytes());
+  const tmp = tempSibling(path);
+  try {
+    await writeSynced(tmp, b.stream());
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Gathered into writes of about 1 MiB (one writev each), as a stream hands out 64 kB pieces. */
+const WRITE_BATCH = 1 << 20;
+
+async function writeChunks(h: fs.FileHandle, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  let batch: Uint8Array[] = [];
+  let size = 0;
+  const flush = async () => {
+    let { bytesWritten } = await h.writev(batch);
+    // A short write (rare on a regular file) leaves the rest to plain writes.
+    for (const c of batch) {
+      if (bytesWritten >= c.byteLength) {
+        bytesWritten -= c.byteLength;
+        continue;
+      }
+      let rest = c.subarray(bytesWritten);
+      bytesWritten = 0;
+      while (rest.byteLength > 0) rest = rest.subarray((await h.write(rest)).bytesWritten);
+    }
+    batch = [];
+    size = 0;
+  };
+  for await (const c of chunks) {
+    batch.push(c);
+    size += c.byteLength;
+    if (size >= WRITE_BATCH) await flush();
+  }
+  if (batch.length > 0) await flush();
 }
 
 async function syncPath(p: string): Promise<void> {

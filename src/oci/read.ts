@@ -13,7 +13,7 @@ import { gunzip as gunzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { describe, digestHex, digestOf, DockerMediaType, isDigest, MediaType, parseDigest, type Descriptor, type Platform } from './digest.ts';
+import { describe, digestHex, digestOf, DockerMediaType, isDigest, knownDigest, MediaType, noteDigest, parseDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
 import { gzipLayer } from './gzip.ts';
 import { platformString, type Image, type ImageIndex, type Layer, type OciConfig, type OciIndex, type OciManifest } from './image.ts';
 import { OCI_LAYOUT, parseIndexJson, readIndexJson, REF_NAME, type IndexJson } from './layout.ts';
@@ -30,17 +30,24 @@ export interface ContentSource {
   where: string;
   manifest(d: Descriptor): Promise<Uint8Array>;
   blob(d: Descriptor): Promise<Uint8Array>;
+  /** A blob as it arrives, checked as `Layer.stream` promises, for layers a writer can store without holding. */
+  stream?(d: Descriptor): AsyncIterable<Uint8Array>;
 }
 
-/** Throws `code` unless `bytes` are exactly what `d` names. */
-export function checkContent(bytes: Uint8Array, d: Pick<Descriptor, 'digest' | 'size'>, code: string, where: string): Uint8Array {
-  const digest = digestOf(bytes);
-  if (digest !== d.digest || (d.size !== undefined && bytes.byteLength !== d.size)) {
-    throw new PithError(code, `expected ${d.digest} (${d.size} bytes) from ${where}, found ${digest} (${bytes.byteLength} bytes)`, {
+/** Throws `code` unless `bytes` are exactly what `d` names (`digest`: theirs, when hashed as they arrived). */
+export function checkContent(bytes: Uint8Array, d: Pick<Descriptor, 'digest' | 'size'>, code: string, where: string, digest = knownDigest(bytes)): Uint8Array {
+  noteDigest(bytes, digest);
+  checkDigest(d, digest, bytes.byteLength, code, where);
+  return bytes;
+}
+
+/** Throws `code` unless content of this digest and size is what `d` names. */
+export function checkDigest(d: Pick<Descriptor, 'digest' | 'size'>, digest: Digest, size: number, code: string, where: string): void {
+  if (digest !== d.digest || (d.size !== undefined && size !== d.size)) {
+    throw new PithError(code, `expected ${d.digest} (${d.size} bytes) from ${where}, found ${digest} (${size} bytes)`, {
       details: { expected: d.digest, found: digest, where },
     });
   }
-  return bytes;
 }
 
 /** The media type of a manifest or index: its descriptor's, else the one inside it. */
@@ -91,6 +98,7 @@ async function readImageManifest(d: Descriptor, bytes: Uint8Array, source: Conte
     size: l.size,
     diffId: parseDigest(diffIds[i], `rootfs.diff_ids[${i}] of the config of ${where}`),
     bytes: () => source.blob(l),
+    ...(source.stream ? { stream: () => source.stream!(l) } : {}),
   }));
   const platform: Platform = d.platform ?? {
     architecture: String(config.architecture),

@@ -116,7 +116,7 @@ export async function writeImage(destination: Destination | string, x: Image | I
     case 'docker':
       return { push: await pushImage(d.reference, x, options) };
     case 'oci':
-      await writeLayout(d.path, x, { tag: d.tag });
+      await writeLayout(d.path, x, { tag: d.tag, jobs: options.jobs });
       return {};
     case 'oci-archive':
       await writeOciArchive(d.path, x, { tag: d.tag });

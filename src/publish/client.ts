@@ -4,23 +4,32 @@
  * bytes that are checked against their digests or into errors that name the registry, the repository and the
  * request.
  *
- * - Scheme: HTTPS; plain HTTP only for loopback registries and those named in `insecure` (as docker and podman
- *   allow), and then only after HTTPS failed to connect.
+ * - Endpoints: a reference names a registry as the user knows it; registries.conf (registries-conf.ts) says
+ *   which registry, and namespace in it, really serves it, and which mirrors to try first for pulls.
+ * - Scheme: HTTPS; plain HTTP only for loopback registries, those named in `insecure` and those registries.conf
+ *   marks `insecure` (as docker and podman allow), and then only after HTTPS failed to connect.
  * - Retries: connection failures, 5xx and 429 are retried with exponential backoff and full jitter, honouring
  *   Retry-After. Requests whose effect must be checked before repeating them (an upload chunk) pass
  *   `retry: false` and get a `retryable` error to act on.
  */
+import { createHash } from 'node:crypto';
 import { isPithError, PithError } from '../errors.ts';
 import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
-import { checkContent } from '../oci/read.ts';
+import { checkContent, checkDigest } from '../oci/read.ts';
 import { concat } from '../oci/tar.ts';
+import type { Reference } from '../oci/reference.ts';
 import { Authenticator, isLoopbackHost } from './auth.ts';
 import { findCredentials, type Credentials } from './credentials.ts';
+import { defaultRegistryHint, loadRegistriesConf, primaryEndpoint, type Endpoint, type RegistriesConf } from './registries-conf.ts';
 
 export interface RegistryOptions {
   /** Registries (host[:port]) that may be reached over plain HTTP besides loopback ones. */
   insecure?: readonly string[];
+  /** Where references are really served from; default: the machine's containers-registries.conf, read once. */
+  registriesConf?: RegistriesConf;
+  /** The main registries.conf file to read instead of $CONTAINERS_REGISTRIES_CONF or the default one. */
+  registriesConfFile?: string;
   /** Where credentials are looked up (DOCKER_CONFIG, HOME, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, PATH). */
   env?: NodeJS.ProcessEnv;
   /** Use these instead of looking any up. */
@@ -40,6 +49,8 @@ export interface RetryEvent {
   attempt: number;
   reason: string;
   delayMs: number;
+  /** Set when the next attempt goes elsewhere (the next mirror, or the location after the mirrors). */
+  next?: string;
 }
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -68,30 +79,67 @@ export const ACCEPT_MANIFESTS = [
 ].join(', ');
 
 const clients = new WeakMap<RegistryOptions, Map<string, RegistryClient>>();
+const confs = new WeakMap<RegistryOptions, Promise<RegistriesConf>>();
 const DEFAULT_OPTIONS: RegistryOptions = {};
+
+/** The registries configuration these options use: theirs, else the machine's, read once per options object. */
+export function registriesConfOf(options: RegistryOptions): Promise<RegistriesConf> {
+  if (options.registriesConf) return Promise.resolve(options.registriesConf);
+  let conf = confs.get(options);
+  if (!conf) confs.set(options, (conf = loadRegistriesConf({ env: options.env, file: options.registriesConfFile })));
+  return conf;
+}
+
+export interface EndpointOptions {
+  /** Plain HTTP allowed for this client, as registries.conf says. */
+  insecure?: boolean;
+  /** Looked up when the registry itself has no credentials: those of the name the user gave (host/repository). */
+  credentialsOf?: { domain: string; repository?: string };
+}
 
 export class RegistryClient {
   readonly auth: Authenticator;
   private baseUrl: Promise<string> | undefined;
 
-  private constructor(readonly domain: string, readonly options: RegistryOptions, repository: string | undefined) {
+  private constructor(readonly domain: string, readonly options: RegistryOptions, repository: string | undefined, private readonly endpoint: EndpointOptions) {
     const env = options.env ?? process.env;
+    const also = endpoint.credentialsOf;
     let creds: Promise<Credentials | undefined> | undefined;
+    const lookup = async () => (await findCredentials(domain, repository, env)) ?? (also ? findCredentials(also.domain, also.repository, env) : undefined);
     this.auth = new Authenticator(
       domain,
-      () => (creds ??= options.credentials ? Promise.resolve(options.credentials) : findCredentials(domain, repository, env)),
+      () => (creds ??= options.credentials ? Promise.resolve(options.credentials) : lookup()),
       (url, init, what) => this.send(url, init, what, true),
     );
   }
 
   /** The client for a registry, shared by every caller with the same options object. */
-  static open(domain: string, options: RegistryOptions = DEFAULT_OPTIONS, repository?: string): RegistryClient {
+  static open(domain: string, options: RegistryOptions = DEFAULT_OPTIONS, repository?: string, endpoint: EndpointOptions = {}): RegistryClient {
     let byKey = clients.get(options);
     if (!byKey) clients.set(options, (byKey = new Map()));
-    const key = `${domain}/${repository ?? ''}`;
+    const also = endpoint.credentialsOf;
+    const key = `${domain}/${repository ?? ''} ${endpoint.insecure ? 'insecure' : ''} ${also ? `${also.domain}/${also.repository ?? ''}` : ''}`;
     let client = byKey.get(key);
-    if (!client) byKey.set(key, (client = new RegistryClient(domain, options, repository)));
+    if (!client) byKey.set(key, (client = new RegistryClient(domain, options, repository, endpoint)));
     return client;
+  }
+
+  /**
+   * The client for one endpoint of a reference the user named (`logical`). A remapped location may also use the
+   * credentials saved for the name the user gave (as `docker login` saved them); a mirror only its own.
+   */
+  static forEndpoint(e: Endpoint, logical: Reference, options: RegistryOptions = DEFAULT_OPTIONS): RegistryClient {
+    const moved = e.reference.domain !== logical.domain || e.reference.path !== logical.path;
+    return RegistryClient.open(e.reference.domain, options, e.reference.path, {
+      insecure: e.insecure,
+      ...(moved && !e.mirror ? { credentialsOf: { domain: logical.domain, repository: logical.path } } : {}),
+    });
+  }
+
+  /** The client and the physical reference for pushing to (or reading without mirrors) what the user named. */
+  static async primary(logical: Reference, options: RegistryOptions = DEFAULT_OPTIONS, action?: string): Promise<{ client: RegistryClient; ref: Reference; endpoint: Endpoint }> {
+    const endpoint = primaryEndpoint(await registriesConfOf(options), logical, action);
+    return { client: RegistryClient.forEndpoint(endpoint, logical, options), ref: endpoint.reference, endpoint };
   }
 
   get jobs(): number {
@@ -110,13 +158,14 @@ export class RegistryClient {
 
   private async ping(): Promise<string> {
     const host = this.domain.replace(/:\d+$/, '');
-    const http = isLoopbackHost(host) || (this.options.insecure ?? []).includes(this.domain);
+    const http = isLoopbackHost(host) || this.endpoint.insecure === true || (this.options.insecure ?? []).includes(this.domain);
     const what = `the API version check of ${this.domain}`;
+    const hint = defaultRegistryHint(this.domain);
     const answer = async (base: string, retry: boolean) => {
       const res = await this.send(`${base}/v2/`, { method: 'GET' }, what, retry);
       await res.body?.cancel();
       if (res.status === 401) this.auth.observe(res.headers.get('www-authenticate'));
-      else if (!res.ok) throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: is ${this.domain} a registry?`);
+      else if (!res.ok) throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: is ${this.domain} a registry?${hint}`);
       return base;
     };
     try {
@@ -124,7 +173,7 @@ export class RegistryClient {
     } catch (e) {
       if (!isPithError(e, 'REGISTRY_CONNECTION')) throw e;
       if (http) return answer(`http://${this.domain}`, true);
-      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1 and registries named with --insecure`, { cause: e });
+      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1, registries named with --insecure and those registries.conf marks insecure${hint}`, { cause: e });
     }
   }
 
@@ -136,7 +185,7 @@ export class RegistryClient {
       let reason: string;
       let retryAfter: number | undefined;
       try {
-        const res = await fetch(url, { ...init, redirect: 'follow' });
+        const res = await fetch(url, { ...init, ...uncopiedBody(init), redirect: 'follow' });
         if (attempt >= attempts || (res.status !== 429 && res.status < 500)) return res;
         await res.body?.cancel();
         reason = `${res.status} ${res.statusText}`;
@@ -202,12 +251,12 @@ export class RegistryClient {
    * hold more than the descriptor promised): a connection that drops while the body arrives is retried like one
    * that drops before the answer.
    */
-  async getBytes(r: Omit<RegistryRequest, 'method'>, limit: number): Promise<{ bytes: Uint8Array; res: Response }> {
+  async getBytes(r: Omit<RegistryRequest, 'method'>, limit: number): Promise<{ bytes: Uint8Array; res: Response; digest: Digest }> {
     const attempts = Math.max(1, this.options.retry?.attempts ?? 6);
     for (let attempt = 1; ; attempt++) {
       const res = await this.request({ ...r, method: 'GET' });
       try {
-        return { bytes: await readLimited(res, limit, `${r.what} (${this.domain})`), res };
+        return { ...(await readLimited(res, limit, `${r.what} (${this.domain})`)), res };
       } catch (e) {
         if (isPithError(e)) throw e;
         if (attempt >= attempts) throw new PithError('REGISTRY_CONNECTION', `${r.what}: the body broke off after ${attempts} attempts (${describeNetworkError(e)})`, { cause: e });
@@ -229,8 +278,57 @@ export class RegistryClient {
   /** A blob's bytes, refused unless they are exactly what the descriptor names. */
   async getBlob(repository: string, d: Pick<Descriptor, 'digest' | 'size'>, scopes: readonly string[]): Promise<Uint8Array> {
     const url = `/v2/${repository}/blobs/${d.digest}`;
-    const { bytes } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
-    return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`);
+    const { bytes, digest } = await this.getBytes({ url, scopes, ok: [200], what: `the download of ${d.digest} from ${this.domain}/${repository}` }, d.size);
+    return checkContent(bytes, d, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`, digest);
+  }
+
+  /**
+   * A blob's bytes as they arrive, for a writer that stores them without holding them whole (`Layer.stream`):
+   * hashed on the way, refused (REGISTRY_TOO_LARGE) as soon as they pass the descriptor's size, and the iteration
+   * throws REGISTRY_DIGEST_MISMATCH before it ends unless they are exactly what the descriptor names. A body that
+   * breaks off is picked up where it broke (a Range request; from the start, skipping what arrived, when the
+   * registry answers the whole blob instead).
+   */
+  async *streamBlob(repository: string, d: Pick<Descriptor, 'digest' | 'size'>, scopes: readonly string[]): AsyncGenerator<Uint8Array> {
+    const url = `/v2/${repository}/blobs/${d.digest}`;
+    const what = `the download of ${d.digest} from ${this.domain}/${repository}`;
+    const attempts = Math.max(1, this.options.retry?.attempts ?? 6);
+    const hash = createHash('sha256');
+    let received = 0;
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.request({ method: 'GET', url, scopes, ok: received === 0 ? [200] : [200, 206], what, ...(received === 0 ? {} : { headers: { range: `bytes=${received}-` } }) });
+      let skip = res.status === 206 ? 0 : received;
+      if (res.status === 206 && !(res.headers.get('content-range') ?? '').startsWith(`bytes ${received}-`)) {
+        await res.body?.cancel();
+        throw new PithError('REGISTRY_BAD_RESPONSE', `${what}: asked for the bytes from ${received} on, the registry sent ${res.headers.get('content-range') ?? 'no Content-Range'}`);
+      }
+      try {
+        for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+          let c = chunk;
+          if (skip > 0) {
+            const dropped = Math.min(skip, c.byteLength);
+            skip -= dropped;
+            c = c.subarray(dropped);
+            if (c.byteLength === 0) continue;
+          }
+          received += c.byteLength;
+          if (received > d.size) {
+            await res.body?.cancel().catch(() => undefined);
+            throw new PithError('REGISTRY_TOO_LARGE', `${what} (${this.domain}): expected at most ${d.size} bytes, the registry sends more`);
+          }
+          hash.update(c);
+          yield c;
+        }
+        break;
+      } catch (e) {
+        if (isPithError(e)) throw e;
+        if (attempt >= attempts) throw new PithError('REGISTRY_CONNECTION', `${what}: the body broke off after ${attempts} attempts (${describeNetworkError(e)})`, { cause: e });
+        const delayMs = retryDelay(attempt, this.options.retry?.baseDelayMs ?? 250);
+        this.options.onRetry?.({ what, attempt, reason: `${describeNetworkError(e)}; resuming at byte ${received}`, delayMs });
+        await sleep(delayMs);
+      }
+    }
+    checkDigest(d, `sha256:${hash.digest('hex')}`, received, 'REGISTRY_DIGEST_MISMATCH', `${this.domain}/${repository} (GET ${url}): the registry sent other bytes than the digest names`);
   }
 
   /**
@@ -240,11 +338,10 @@ export class RegistryClient {
   async getManifest(repository: string, reference: string, scopes: readonly string[], expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<{ bytes: Uint8Array; digest: Digest; mediaType: string }> {
     const url = `/v2/${repository}/manifests/${reference}`;
     const where = `${this.domain}/${repository} (GET ${url})`;
-    const { bytes, res } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` }, expected?.size ?? MANIFEST_LIMIT);
-    const digest = digestOf(bytes);
+    const { bytes, res, digest } = await this.getBytes({ url, scopes, ok: [200], headers: { accept: ACCEPT_MANIFESTS }, what: `the manifest ${reference} of ${this.domain}/${repository}` }, expected?.size ?? MANIFEST_LIMIT);
     const stated = res.headers.get('docker-content-digest');
     const want = expected ?? (reference.startsWith('sha256:') ? { digest: reference as Digest, size: bytes.byteLength } : stated?.startsWith('sha256:') ? { digest: stated as Digest, size: bytes.byteLength } : undefined);
-    if (want) checkContent(bytes, want, 'REGISTRY_DIGEST_MISMATCH', `${where}: the registry sent a manifest other than the one its digest names`);
+    if (want) checkContent(bytes, want, 'REGISTRY_DIGEST_MISMATCH', `${where}: the registry sent a manifest other than the one its digest names`, digest);
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
     return { bytes, digest, mediaType };
   }
@@ -273,6 +370,28 @@ export class RegistryClient {
   }
 }
 
+/** Bodies from this size on are handed to fetch as a stream of views. */
+const STREAMED_BODY = 1 << 20;
+
+/**
+ * A large request body in a form fetch sends without copying: given a Uint8Array, undici copies it twice before
+ * the first byte leaves (a 100 MB layer costs 200 MB of copies and the garbage after them, and half the time of a
+ * local push); given a stream of views into it, with the length stated, it writes the views as they are. Made anew
+ * for every attempt, since a stream is spent once sent.
+ */
+function uncopiedBody(init: RequestInit): RequestInit {
+  if (!(init.body instanceof Uint8Array) || init.body.byteLength < STREAMED_BODY) return {};
+  const body: Uint8Array = init.body;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let at = 0; at < body.byteLength; at += STREAMED_BODY) controller.enqueue(body.subarray(at, at + STREAMED_BODY));
+      controller.close();
+    },
+  });
+  const headers = { ...(init.headers as Record<string, string> | undefined), 'content-length': String(body.byteLength) };
+  return { body: stream, headers, duplex: 'half' } as RequestInit;
+}
+
 /** A URL for a message: upload state tokens are long and say nothing to a reader. */
 /**
  * The largest manifest read when no descriptor gives its size: the distribution spec's 4 MiB, the least a
@@ -280,8 +399,11 @@ export class RegistryClient {
  */
 export const MANIFEST_LIMIT = 4 << 20;
 
-/** A response body, refused (REGISTRY_TOO_LARGE) once it passes `limit` bytes, whatever Content-Length said. */
-async function readLimited(res: Response, limit: number, what: string): Promise<Uint8Array> {
+/**
+ * A response body and its digest, hashed as it arrives (so hashing overlaps the download), refused
+ * (REGISTRY_TOO_LARGE) once it passes `limit` bytes, whatever Content-Length said.
+ */
+async function readLimited(res: Response, limit: number, what: string): Promise<{ bytes: Uint8Array; digest: Digest }> {
   const tooLarge = (n: number | string) => new PithError('REGISTRY_TOO_LARGE', `${what}: expected at most ${limit} bytes, the registry sends ${n}`);
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > limit) {
@@ -289,6 +411,7 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
     throw tooLarge(declared);
   }
   const chunks: Uint8Array[] = [];
+  const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength;
@@ -296,9 +419,10 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
       await res.body?.cancel().catch(() => undefined);
       throw tooLarge(`more`);
     }
+    hash.update(chunk);
     chunks.push(chunk);
   }
-  return concat(chunks);
+  return { bytes: concat(chunks), digest: `sha256:${hash.digest('hex')}` };
 }
 
 function redact(url: string): string {

@@ -5,7 +5,8 @@
  */
 import { PithError } from '../errors.ts';
 import { removeCredentials, storeCredentials, type Credentials, type StoredCredentials } from './credentials.ts';
-import { RegistryClient, type RegistryOptions } from './client.ts';
+import { RegistryClient, registriesConfOf, type RegistryOptions } from './client.ts';
+import { registryHost } from './registries-conf.ts';
 import { tokenRealm } from './auth.ts';
 
 export interface LoginResult extends StoredCredentials {
@@ -15,14 +16,15 @@ export interface LoginResult extends StoredCredentials {
 }
 
 export async function login(registry: string, creds: { username: string; password: string }, options: RegistryOptions = {}): Promise<LoginResult> {
-  const client = RegistryClient.open(registry, { ...options, credentials: { ...creds, from: 'the login' } });
+  const { host, insecure } = registryHost(await registriesConfOf(options), registry);
+  const client = RegistryClient.open(host, { ...options, credentials: { ...creds, from: 'the login' } }, undefined, { insecure });
   await client.base();
   const challenge = client.auth.current;
   let saved: Credentials = creds;
   const refused = (detail: string) =>
     new PithError('REGISTRY_LOGIN_FAILED', `expected ${registry} to accept the user "${creds.username}", it refused (${detail}); nothing was saved`);
   if (challenge?.scheme === 'bearer') {
-    const url = tokenRealm(challenge, registry);
+    const url = tokenRealm(challenge, host);
     if (challenge.service) url.searchParams.set('service', challenge.service);
     url.searchParams.set('offline_token', 'true');
     url.searchParams.set('client_id', 'pith');

@@ -3,13 +3,20 @@
  * transport (`pith pull`, `pith copy`). Manifests, indexes and configs are fetched when the image is opened;
  * layers when a writer asks for their bytes. Every manifest and blob is checked against its digest and size on
  * arrival: a registry (or anything between) that sends other bytes is refused with REGISTRY_DIGEST_MISMATCH.
+ *
+ * The mirrors registries.conf lists for the reference are asked first, in order; the first that serves the top
+ * manifest serves the whole image, and one that cannot (not there, unreachable, refusing) hands over to the next
+ * and last to the location. A mirror that sends bytes other than the digests name is not passed over: the pull
+ * stops with REGISTRY_DIGEST_MISMATCH naming it, since a lying mirror is something to fix, not to route around.
  */
+import { isPithError, PithError } from '../errors.ts';
 import { MediaType, DockerMediaType, type Descriptor, type Digest } from '../oci/digest.ts';
 import { isImageIndex, type Image, type ImageIndex } from '../oci/image.ts';
 import { readGraph, type ContentSource } from '../oci/read.ts';
 import { formatReference, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
 import { repositoryScope } from './auth.ts';
-import { noteBlob, RegistryClient, type RegistryOptions } from './client.ts';
+import { noteBlob, RegistryClient, registriesConfOf, type RegistryOptions } from './client.ts';
+import { pullEndpoints } from './registries-conf.ts';
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set([MediaType.manifest, MediaType.index, DockerMediaType.manifest, DockerMediaType.manifestList]);
 
@@ -26,15 +33,14 @@ export function remoteOrigin(x: Image | ImageIndex): RemoteOrigin | undefined {
 }
 
 export async function readRemote(reference: string | Reference, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-  const client = RegistryClient.open(ref.domain, options, ref.path);
-  const scopes = [repositoryScope(ref.path, ['pull'])];
-  const top = await client.getManifest(ref.path, manifestReference(ref), scopes);
+  const logical = typeof reference === 'string' ? parseReference(reference) : reference;
+  const { client, ref, scopes, top } = await firstServing(logical, options);
   const blobs = new Prefetcher((d) => client.getBlob(ref.path, d, scopes), client.jobs, PREFETCH_BUDGET);
   const source: ContentSource = {
     where: `docker://${formatReference(ref)}`,
     manifest: async (d) => (await client.getManifest(ref.path, d.digest, scopes, d)).bytes,
     blob: (d) => blobs.get(d),
+    stream: (d) => client.streamBlob(ref.path, d, scopes),
   };
   const x = await readGraph(
     { mediaType: KNOWN_TYPES.has(top.mediaType) ? top.mediaType : '', digest: top.digest, size: top.bytes.byteLength },
@@ -50,6 +56,32 @@ export async function readRemote(reference: string | Reference, options: Registr
     blobs.enqueue(img.layers);
   }
   return x;
+}
+
+/** Failures that pass on to the next endpoint: a registry that lies about content does not. */
+const PASS_ON = new Set(['REGISTRY_NOT_FOUND', 'REGISTRY_CONNECTION', 'REGISTRY_HTTP', 'REGISTRY_UNAUTHORIZED', 'REGISTRY_DENIED', 'REGISTRY_AUTH_CHALLENGE']);
+
+/** The first endpoint (mirrors, then the location) that serves the reference's top manifest. */
+async function firstServing(logical: Reference, options: RegistryOptions) {
+  const endpoints = pullEndpoints(await registriesConfOf(options), logical);
+  const failures: string[] = [];
+  for (const [i, e] of endpoints.entries()) {
+    const ref = e.reference;
+    const client = RegistryClient.forEndpoint(e, logical, options);
+    const scopes = [repositoryScope(ref.path, ['pull'])];
+    try {
+      return { client, ref, scopes, top: await client.getManifest(ref.path, manifestReference(ref), scopes) };
+    } catch (err) {
+      if (!isPithError(err) || !PASS_ON.has(err.code)) throw err;
+      if (i === endpoints.length - 1) {
+        if (failures.length === 0) throw err;
+        throw new PithError(err.code, `${err.message} (after ${failures.join('; ')})`, { cause: err, details: err.details });
+      }
+      failures.push(`${e.description}: ${err.message}`);
+      options.onRetry?.({ what: `the pull of ${formatReference(logical)}`, attempt: i + 1, reason: `${e.description} failed: ${err.message}`, delayMs: 0, next: endpoints[i + 1]!.description });
+    }
+  }
+  throw new Error('unreachable: pullEndpoints always ends with the location');
 }
 
 /** Bytes of layers downloaded ahead of the writer and not yet handed to it, at most. */

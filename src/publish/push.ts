@@ -18,6 +18,8 @@ import { emptyStats, pushBlob, type BlobToPush, type TransferStats } from './upl
 export interface PushSummary {
   /** Fully qualified, e.g. "127.0.0.1:5000/team/app:1.0". */
   reference: string;
+  /** Where it went when registries.conf maps the reference elsewhere. */
+  location?: string;
   digest: Digest;
   blobs: { total: number; uploaded: number; skipped: number; mounted: number };
   /** Blob bytes sent, retries included; 0 when the registry had everything. */
@@ -29,11 +31,11 @@ export interface PushSummary {
 }
 
 export async function pushImage(reference: string | Reference, x: Image | ImageIndex, options: RegistryOptions = {}): Promise<PushSummary> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-  if (ref.digest !== undefined && ref.digest !== x.digest) {
-    throw new PithError('REGISTRY_BAD_REFERENCE', `expected to push to ${formatReference(ref)} the image with that digest, found an image whose digest is ${x.digest}`);
+  const logical = typeof reference === 'string' ? parseReference(reference) : reference;
+  if (logical.digest !== undefined && logical.digest !== x.digest) {
+    throw new PithError('REGISTRY_BAD_REFERENCE', `expected to push to ${formatReference(logical)} the image with that digest, found an image whose digest is ${x.digest}`);
   }
-  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const { client, ref } = await RegistryClient.primary(logical, options);
   const images = isImageIndex(x) ? x.images : [x];
 
   const blobs = new Map<Digest, BlobToPush>();
@@ -46,7 +48,7 @@ export async function pushImage(reference: string | Reference, x: Image | ImageI
       if (blobs.has(b.digest)) continue;
       blobs.set(b.digest, { digest: b.digest, size: b.size, bytes: () => b.bytes() });
       const from = new Set(blobLocations(client, b.digest));
-      if (origin?.domain === ref.domain) from.add(origin.repository);
+      if (origin?.domain === client.domain) from.add(origin.repository);
       from.delete(ref.path);
       mountFrom.set(b.digest, [...from]);
     }
@@ -77,7 +79,8 @@ export async function pushImage(reference: string | Reference, x: Image | ImageI
   await putIfMissing(ref.tag ?? x.digest, x.digest, topBytes, topType);
 
   return {
-    reference: formatReference(ref),
+    reference: formatReference(logical),
+    ...(formatReference(ref) !== formatReference(logical) ? { location: formatReference(ref) } : {}),
     digest: x.digest,
     blobs: { total: blobs.size, uploaded: stats.uploaded, skipped: stats.skipped, mounted: stats.mounted },
     bytesSent: stats.bytesSent,

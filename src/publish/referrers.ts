@@ -32,8 +32,8 @@ export interface AttachResult {
 
 /** Pushes an artifact about the image at `reference` (a tag or digest) and makes it findable from the image. */
 export async function attachArtifact(reference: string | Reference, artifact: Artifact, options: RegistryOptions = {}): Promise<AttachResult> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const logical = typeof reference === 'string' ? parseReference(reference) : reference;
+  const { client, ref } = await RegistryClient.primary(logical, options);
   const scopes = [repositoryScope(ref.path, ['pull', 'push'])];
   const subject = await subjectOf(client, ref, scopes);
   const stats = emptyStats();
@@ -78,8 +78,8 @@ export interface Referrers {
 
 /** The artifacts about the image at `reference`, optionally only those of one artifact type. */
 export async function listReferrers(reference: string | Reference, options: RegistryOptions & { artifactType?: string } = {}): Promise<Referrers> {
-  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-  const client = RegistryClient.open(ref.domain, options, ref.path);
+  const logical = typeof reference === 'string' ? parseReference(reference) : reference;
+  const { client, ref } = await RegistryClient.primary(logical, options, 'read the referrers of');
   const scopes = [repositoryScope(ref.path, ['pull'])];
   const subject = ref.digest ?? (await subjectOf(client, ref, scopes)).digest;
   const query = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';

@@ -91,6 +91,30 @@ describe('registry commands', { skip: registryMissing() }, () => {
     assert.match(out.stdout, /removed/);
     assert.deepEqual(JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8')), { auths: {} });
   });
+
+  it('registries.conf (--registries-conf or $CONTAINERS_REGISTRIES_CONF) maps names: a mirror without the image is reported, blocked names refused, logins go to the location', async () => {
+    const conf = join(scratch, 'registries.conf');
+    writeFileSync(conf, `[[registry]]\nprefix = "pith.test"\nlocation = "${registry.host}"\n[[registry.mirror]]\nlocation = "${registry.host}/empty-mirror"\n`);
+    const pushed = await pith(['push', `oci:${layout}:v1`, 'pith.test/cli/mapped:1', '--registries-conf', conf]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, /^pushed pith\.test\/cli\/mapped:1 to 127\.0\.0\.1:\d+\/cli\/mapped:1: 3 blobs uploaded/);
+    const out = join(scratch, 'mapped');
+    const r = await pith(['pull', 'pith.test/cli/mapped:1', '--registries-conf', conf, '--output', `oci:${out}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(lastLine(r.stdout), digest);
+    assert.match(r.stderr, /^pith: the pull of pith\.test\/cli\/mapped:1: the mirror 127\.0\.0\.1:\d+\/empty-mirror\/cli\/mapped:1 \(.*registries\.conf:4\) failed: .*404 Not Found.*; trying 127\.0\.0\.1:\d+\/cli\/mapped:1 \(the location of "pith\.test"/);
+
+    const dockerConfig = join(scratch, 'docker-config-mapped');
+    const login = await pith(['login', 'pith.test', '-u', 'someone', '--password-stdin'], { stdin: 'pw\n', env: { DOCKER_CONFIG: dockerConfig, CONTAINERS_REGISTRIES_CONF: conf } });
+    assert.equal(login.code, 0, login.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8')).auths), ['pith.test']);
+
+    const blocked = join(scratch, 'blocked.conf');
+    writeFileSync(blocked, `[[registry]]\nprefix = "pith.test/cli"\nlocation = "${registry.host}/cli"\nblocked = true\n`);
+    const refused = await pith(['push', `oci:${layout}:v1`, 'pith.test/cli/app:2'], { env: { CONTAINERS_REGISTRIES_CONF: blocked } });
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stderr, `pith: expected to push to pith.test/cli/app:2, found its registry blocked by the [[registry]] with prefix "pith.test/cli" at ${blocked}:1\n`);
+  });
 });
 
 describe('build --push', { skip: registryMissing() ?? missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' }) }, () => {

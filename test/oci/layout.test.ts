@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { buildImage, buildIndex, type Image, type Layer } from '../../src/oci/image.ts';
+import { buildImage, buildIndex, layerFromEntries, type Image, type Layer } from '../../src/oci/image.ts';
 import { digestOf, digestHex, MediaType } from '../../src/oci/digest.ts';
 import { writeLayout, REF_NAME } from '../../src/oci/layout.ts';
 import { writeOciArchive } from '../../src/oci/archive.ts';
@@ -122,6 +122,26 @@ test('layer bytes that do not match their descriptor are never stored', async ()
     const img = await buildImage({ layers: [lying], config: { architecture: 'amd64', os: 'linux' }, sourceDateEpoch: EPOCH });
     await assert.rejects(writeLayout(join(dir, 'out'), img), (e) => isPithError(e, 'OCI_LAYER_MISMATCH') && e.message.includes(good.layers[1]!.digest));
     assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+test('blobs are asked for several at a time, so a source serving them over parallel connections is not serialised', { timeout: 60_000 }, async () => {
+  await withTempDir(async (dir) => {
+    const base = await image('parallel', 'amd64', [await layerFromEntries([fileEntry('/etc/third', 'x')], { sourceDateEpoch: EPOCH })]);
+    // The first layer's bytes arrive only once the second has been asked for: a one-at-a-time writer would wait forever.
+    let secondAsked!: () => void;
+    const asked = new Promise<void>((ok) => (secondAsked = ok));
+    const layers = base.layers.map((l, i): Layer => ({ ...l, bytes: async () => {
+      if (i === 1) secondAsked();
+      if (i === 0) await asked;
+      return l.bytes();
+    } }));
+    const img: Image = { ...base, layers };
+    for (const out of [join(dir, 'fresh'), join(dir, 'update')]) {
+      if (out.endsWith('update')) await writeLayout(out, await image('other'), { tag: 'other' });
+      await writeLayout(out, img, { tag: 'parallel' });
+      for (const l of img.layers) assert.equal(digestOf(await readFile(join(out, 'blobs', 'sha256', digestHex(l.digest)))), l.digest);
+    }
   });
 });
 

@@ -120,7 +120,35 @@ describe('through a fault-injecting proxy', { skip }, () => {
     }
   });
 
-  it('a pull downloads layers over parallel connections while the writer takes them one at a time', async () => {
+  it('a layer whose body breaks off resumes where it broke (a Range request), or skips what arrived when the registry ignores Range', async () => {
+    const img = await bigImage(600_000, 'resume');
+    await pushImage(`${registry.host}/team/resume:1`, img, options());
+    const big = img.layers.reduce((a, b) => (b.size > a.size ? b : a));
+    for (const [name, second] of [['range', undefined], ['no range', { kind: 'strip-headers', headers: ['range'] }]] as const) {
+      const ranges: string[] = [];
+      let asked = 0;
+      const proxy = await FaultProxy.start(registry.url, (r) => {
+        if (r.method !== 'GET' || !r.url.endsWith(big.digest)) return undefined;
+        ranges.push(String(r.headers.range ?? 'none'));
+        return ++asked === 1 ? { kind: 'cut-response', after: 200_000 } : second;
+      });
+      const retries: RetryEvent[] = [];
+      try {
+        const out = join(scratch, `resume-${name.replace(' ', '-')}`);
+        await copyImage(`docker://${proxy.host}/team/resume:1`, `oci:${out}`, { registry: options(retries) });
+        assert.equal((await copyImage(`oci:${out}`, `oci:${out}-check`)).digest, img.digest, name);
+        assert.equal(ranges[0], 'none', name);
+        assert.match(ranges[1] ?? '', /^bytes=\d+-$/, name);
+        assert.ok(retries.some((e) => /resuming at byte \d+/.test(e.reason)), name);
+        // The registry answers the Range request with 206 and the rest only; without Range, 200 and the whole blob.
+        assert.deepEqual(proxy.log.filter((e) => e.path.endsWith(big.digest)).map((e) => e.outcome), name === 'range' ? ['cut-response', 206] : ['cut-response', 'strip-headers'], name);
+      } finally {
+        await proxy.close();
+      }
+    }
+  });
+
+  it('a pull downloads layers over parallel connections while a writer takes them one at a time', async () => {
     const img = await sampleImage('parallel');
     await pushImage(`${registry.host}/team/parallel:1`, img, options());
     // The first layer request is held until a second one arrives: that only happens if they overlap.
@@ -142,7 +170,8 @@ describe('through a fault-injecting proxy', { skip }, () => {
       return undefined;
     });
     try {
-      await copyImage(`docker://${proxy.host}/team/parallel:1`, `oci:${join(scratch, 'parallel')}`, { registry: options() });
+      // An oci-archive takes blobs in order, one at a time: the downloads ahead of it are the pull's own.
+      await copyImage(`docker://${proxy.host}/team/parallel:1`, `oci-archive:${join(scratch, 'parallel.tar')}`, { registry: options() });
       assert.ok(overlapped, 'a second layer download started while the first was in flight');
     } finally {
       await proxy.close();
