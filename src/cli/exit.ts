@@ -9,4 +9,5 @@ Exit status:
   0  success
   1  error (the message names what was expected, what was found, and where)
   2  usage error (unknown command or option, missing argument)
-  3  pith lock --check found drift (spec changed, locked versions gone, or newer candidates)`;
+  3  pith lock --check found drift (spec changed, locked versions gone, or newer candidates)
+  pith run (in the foreground) and pith debug --exec exit with the container's or the tool's own status`;
