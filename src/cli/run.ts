@@ -100,6 +100,7 @@ export function stopCommand(): Command {
     .argument('<name>', 'container name')
     .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
     .action(async (name: string, flags: { time: string }) => {
+      if (!/^\d+$/.test(flags.time)) throw new PithError('RUN_BAD_OPTION', `expected a whole number of seconds for --time, found ${JSON.stringify(flags.time)}`);
       await stopContainer(name, { timeoutSeconds: Number(flags.time) });
       process.stdout.write(`${name}\n`);
     });
