@@ -62,3 +62,10 @@ export { inspect, inspectImage, type Inspection, type InspectedPlatform, type In
 export { diff, diffImages, type ImageDiff, type PlatformDiff } from './sbom/diff.ts';
 export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './sbom/rootfs.ts';
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './sbom/packages.ts';
+export { parseOsv, parseTracker, type Advisory, type AffectedRange, type FeedParse } from './advisories/feeds.ts';
+export { loadAdvisories, readZip, type AdvisorySet, type LoadAdvisoriesOptions } from './advisories/load.ts';
+export { AdvisoryIndex, affects } from './advisories/match.ts';
+export { parseChangelog, entriesBetween, type ChangelogEntry } from './update/changelog.ts';
+export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, type ImageCheck, type PackageUpdate, type Finding } from './update/check.ts';
+export { findSpecs } from './update/fleet.ts';
+export { where, type WhereHit } from './update/where.ts';

@@ -321,13 +321,9 @@ export interface LockCheck {
  * `pith lock --check`: writes nothing; reports a changed spec, locked versions the archive no longer serves
  * (or serves with different bytes), and newer candidates with the suite they come from.
  */
-export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write'> = {}): Promise<LockCheck> {
-  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
-  const path = lockPathFor(loaded.path);
-  const lockFile = readLock(path);
-  const current = lockInputs(loaded.spec, options.sources);
-  const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
-  const archive = await openArchive({
+/** The archive a spec's lock is checked against: the spec's sources (or `--source`), for the lock's architectures. */
+export function openLockArchive(loaded: LoadedSpec, lockFile: LockFile, options: Omit<LockOptions, 'write'> = {}): Promise<Archive> {
+  return openArchive({
     sources: specSources(loaded.spec, options.sources, warnTo(options.onEvent)),
     architectures: Object.keys(lockFile.architectures),
     cacheDir: options.cacheDir,
@@ -336,6 +332,15 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
     now: options.now,
     onEvent: options.onEvent,
   });
+}
+
+export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write'> & { archive?: Archive } = {}): Promise<LockCheck> {
+  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+  const path = lockPathFor(loaded.path);
+  const lockFile = readLock(path);
+  const current = lockInputs(loaded.spec, options.sources);
+  const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
+  const archive = options.archive ?? (await openLockArchive(loaded, lockFile, options));
   const drift: Drift[] = [];
   for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
     const byName = new Map<string, { version: string; sha256: string; suite: string; architecture: string }[]>();
