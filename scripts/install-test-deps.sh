@@ -30,6 +30,7 @@ packages=(
   tar          # unpacks real .debs for the update-alternatives oracle (test/build/alternatives.test.ts)
   docker-registry  # the real registry push, pull and copy run against (test/fixtures/registry.ts)
   apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
+  zip          # zips OSV records, as OSV publishes its exports (test/update/check.test.ts)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
