@@ -69,3 +69,5 @@ export { parseChangelog, entriesBetween, type ChangelogEntry } from './update/ch
 export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, type ImageCheck, type PackageUpdate, type Finding } from './update/check.ts';
 export { findSpecs } from './update/fleet.ts';
 export { where, type WhereHit } from './update/where.ts';
+export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './update/update.ts';
+export { runInImage, smokeTest, type RunOutcome, type SmokeTestResult } from './runtime/run.ts';

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { check, where, type FleetCheck } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, sourceOption, sourcesFromFlags, wantsProgress, type ArchiveFlags } from './common.ts';
+import { check, update, where, type FleetCheck, type ImageUpdate } from '../index.ts';
+import { cacheOption, jsonOption, megabytes, offlineOption, sourceOption, sourcesFromFlags, wantsProgress, type ArchiveFlags } from './common.ts';
+import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 import { progressReporter } from './progress.ts';
 import { EXIT_FINDINGS } from './exit.ts';
 
@@ -77,5 +78,53 @@ export function whereCommand(): Command {
       const hits = where(query, dir ? [dir] : []);
       if (flags.json) process.stdout.write(JSON.stringify(hits, null, 2) + '\n');
       else process.stdout.write(hits.length === 0 ? `no image contains ${query}\n` : hits.map((h) => `${h.name}\t${h.architecture}\t${h.package} ${h.version}\t(source ${h.source} ${h.sourceVersion})\t${h.spec}`).join('\n') + '\n');
+    });
+}
+
+interface UpdateFlags extends ArchiveFlags, RegistryFlags {
+  only?: 'security';
+  push?: string[];
+  advisories?: string[];
+}
+
+export function updateCommand(): Command {
+  return new Command('update')
+    .description('minimal-bump re-lock (only packages with a newer candidate, and what their new dependencies need), reproducible rebuild, the spec\'s test: in the new image with runc, outputs and pushes; the new lock is written only once every step passed')
+    .argument('[paths...]', 'specs (pith.yaml) or directories searched for them (default .)')
+    .addOption(new Option('--only <what>', 'move only packages whose newer candidate comes from a security suite').choices(['security']))
+    .addOption(new Option('--push <reference>', 'push the new image to this registry reference; repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .addOption(new Option('--advisories <src>', 'advisory sources, as for pith check (for the CVEs fixed); repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .addOption(insecureOption())
+    .addOption(sourceOption())
+    .addOption(cacheOption())
+    .addOption(offlineOption())
+    .addOption(jsonOption())
+    .action(async (paths: string[], flags: UpdateFlags) => {
+      const progress = progressReporter(wantsProgress(flags));
+      let results: ImageUpdate[];
+      try {
+        results = await update(paths, { only: flags.only, push: flags.push, advisories: flags.advisories, registry: registryOptions(flags), sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
+      } finally {
+        progress.stop();
+      }
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');
+        return;
+      }
+      const out: string[] = [];
+      for (const r of results) {
+        if (!r.updated) {
+          out.push(`${r.name}: nothing to update`);
+          continue;
+        }
+        out.push(`${r.name}: ${r.oldDigest} -> ${r.newDigest}`);
+        for (const c of r.changes) out.push(`  ${c.architecture} ${c.name} ${c.from ?? '(new)'} -> ${c.to ?? '(removed)'}`);
+        out.push(`  CVEs fixed: ${r.cvesFixed.length ? r.cvesFixed.join(' ') : 'none known'}`);
+        out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
+        out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
+        for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
+        out.push(`  wrote ${r.lock}`);
+      }
+      process.stdout.write(out.join('\n') + '\n');
     });
 }

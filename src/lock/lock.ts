@@ -6,7 +6,7 @@ import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type SuiteRelease } from '../debian/archive.ts';
-import { resolve, type Resolution } from '../debian/resolve.ts';
+import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
 import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
 import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
@@ -134,6 +134,10 @@ export interface LockOptions {
   onEvent?: (event: ArchiveEvent) => void;
   /** Write `pith.lock` next to the spec (default true). */
   write?: boolean;
+  /** An archive already opened for this spec (as `openLockArchive` does). */
+  archive?: Archive;
+  /** Per architecture, packages offered only at the given version (the minimal bump of `pith update`). */
+  pins?: Record<string, ReadonlyMap<string, string>>;
 }
 
 export interface LockResult {
@@ -150,7 +154,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const { spec } = loaded;
   const inputs = lockInputs(spec, options.sources);
-  const archive = await openArchive({
+  const archive = options.archive ?? await openArchive({
     sources: specSources(spec, options.sources, warnTo(options.onEvent)),
     architectures: inputs.architectures,
     cacheDir: options.cacheDir,
@@ -161,8 +165,19 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   });
   const defaults = minimalDefaults(inputs.packages, inputs.keep);
   const specExcludes = inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' }));
+  const offered = (arch: string) => {
+    const pin = options.pins?.[arch];
+    return pin ? archive.packages(arch).filter((p) => { const v = pin.get(p.name); return v === undefined || v === p.version; }) : archive.packages(arch);
+  };
+  const universes = new Map<string, PackageUniverse>();
+  const universeFor = (arch: string) => {
+    if (!options.pins?.[arch]) return archive.universe(arch);
+    let u = universes.get(arch);
+    if (!u) universes.set(arch, (u = new PackageUniverse(offered(arch), { architecture: arch })));
+    return u;
+  };
   const resolveFor = (arch: string, extra: string[]) =>
-    resolve(archive.universe(arch), [...inputs.packages, ...extra], {
+    resolve(universeFor(arch), [...inputs.packages, ...extra], {
       architecture: arch,
       exclude: [...specExcludes, ...defaults.exclude.filter((d) => !specExcludes.some((e) => e.name === d.name))],
       ignoreDependencies: defaults.ignoreDependencies,
@@ -193,7 +208,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
         {
           packages: res.packages.map((p) => lockedPackage(p.package)),
           excluded: res.exclusions.map((e) => ({ name: e.name, reason: e.reason, requiredBy: e.requiredBy, alsoDropped: e.alsoDropped })),
-          baseFiles: candidateOf(archive.packages(res.architecture), 'base-files'),
+          baseFiles: candidateOf(offered(res.architecture), 'base-files'),
           libraries: libraries.get(res.architecture),
         },
       ]),
@@ -334,7 +349,7 @@ export function openLockArchive(loaded: LoadedSpec, lockFile: LockFile, options:
   });
 }
 
-export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write'> & { archive?: Archive } = {}): Promise<LockCheck> {
+export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write' | 'pins'> = {}): Promise<LockCheck> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const path = lockPathFor(loaded.path);
   const lockFile = readLock(path);
