@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { check, isPithError, lock, readLock, update } from 'pith';
+import { missingTools } from '../fixtures/apt.ts';
+import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixtureSuite } from '../fixtures/archive.ts';
+import { Registry, registryMissing } from '../fixtures/registry.ts';
+import { runtimeMissing } from '../fixtures/runtimes.ts';
+
+const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', gcc: 'gcc', skopeo: 'skopeo' }) ?? runtimeMissing('runc') ?? registryMissing();
+const scratch = mkdtempSync(join(tmpdir(), 'pith-update-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const cacheDir = join(scratch, 'cache');
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The sample suites once Debian has published foo 1.0-1+deb12u2 in the security suite, its changelog naming the CVE. */
+function withSecurityFix(): FixtureSuite[] {
+  const suites = sampleSuites();
+  const security = suites[1]!.components.main!;
+  const old = security.find((p) => p.name === 'libfoo1')!;
+  security.push({
+    ...old,
+    version: '1.0-1+deb12u2',
+    files: { ...old.files, '/usr/lib/x86_64-linux-gnu/libfoo.so.1.0.0': { content: 'libfoo 1.0-1+deb12u2\n', mode: 0o644 } },
+    changelog: [
+      { version: '1.0-1+deb12u2', distribution: 'bookworm-security', urgency: 'high', changes: ['CVE-2026-1111: heap overflow in foo_parse()'] },
+      { version: '1.0-1+deb12u1', distribution: 'bookworm-security', changes: ['CVE-2025-0001: fix a double free'] },
+    ],
+  });
+  // A non-security update in the main suite, which --only security leaves alone.
+  const main = suites[0]!.components.main!;
+  const bar = main.find((p) => p.name === 'libbar2')!;
+  main.push({ ...bar, version: '2.1-2' });
+  return suites;
+}
+
+describe('pith update', { skip }, () => {
+  let server: FixtureArchive;
+  let registry: Registry;
+  const tracker = join(scratch, 'tracker.json');
+
+  /** A spec running a static hello as its smoke test; `expect` is the output the test wants. */
+  function helloSpec(dir: string, expect: string): string {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(void){puts("hello from pith");return 0;}\n');
+    run('gcc', ['-static', '-O2', '-o', join(dir, 'hello'), join(dir, 'hello.c')]);
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server, `packages: [app]\nfiles:\n  - from: hello\n    to: /usr/local/bin/hello\nentrypoint: [/usr/local/bin/hello]\ntest:\n  command: [/usr/local/bin/hello]\n  output: ${JSON.stringify(expect)}\n  timeout: 30\n`, 'hello'));
+    return spec;
+  }
+
+  before(async () => {
+    server = await startFixtureArchive(join(scratch, 'archive'));
+    registry = await Registry.start(join(scratch, 'registry'));
+    writeFileSync(tracker, JSON.stringify({ foo: { 'CVE-2026-1111': { releases: { bookworm: { status: 'resolved', fixed_version: '1.0-1+deb12u2', urgency: 'high' } } } } }));
+  });
+  after(async () => {
+    await server?.close();
+    await registry?.stop();
+  });
+
+  it('moves only the fixed package, rebuilds, passes the smoke test, pushes, then writes the lock; a second check is clean', async () => {
+    const spec = helloSpec(join(scratch, 'good'), 'hello from pith');
+    await lock(spec, { cacheDir });
+    const oldLock = readLock(join(scratch, 'good', 'pith.lock'));
+    await buildFixtureArchive(server.root, withSecurityFix(), server.key);
+
+    const [result] = await update([spec], { cacheDir, only: 'security', advisories: [tracker], push: [`${registry.host}/fleet/hello:2`] });
+    assert.equal(result!.updated, true);
+    assert.deepEqual(result!.changes, [{ architecture: 'amd64', name: 'libfoo1', from: '1.0-1+deb12u1', to: '1.0-1+deb12u2' }], 'libbar2 has a newer version too, but not a security one');
+    assert.deepEqual(result!.cvesFixed, ['CVE-2026-1111']);
+    assert.deepEqual(result!.smokeTest, { passed: true, reason: undefined });
+    const platform = result!.diff!.platforms[0]!;
+    assert.deepEqual(platform.packages.changed.map((c) => c.name), ['libfoo1']);
+    assert.equal(result!.layersChanged, 2, "foo's layer and the few-KB record of the .debs' SHA256s");
+    assert.ok(result!.pullBytes! > 0 && result!.pullBytes! < 10_000, `a node pulls only the small changed layers (${result!.pullBytes} B)`);
+
+    const newLock = readLock(join(scratch, 'good', 'pith.lock'));
+    const versions = (l: typeof oldLock) => Object.fromEntries(l.architectures.amd64!.packages.map((p) => [p.name, p.version]));
+    assert.deepEqual(versions(newLock), { ...versions(oldLock), libfoo1: '1.0-1+deb12u2' }, 'everything else stays pinned');
+    const pushed = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/fleet/hello:2`]));
+    assert.equal(pushed.Digest, result!.newDigest);
+    const written = JSON.parse(run('skopeo', ['inspect', `oci:${join(scratch, 'good', 'out')}:hello`]));
+    assert.equal(written.Digest, result!.newDigest);
+
+    const again = await check([spec], { cacheDir, advisories: [tracker] });
+    assert.deepEqual(again.images[0]!.findings, []);
+    assert.deepEqual(again.images[0]!.updates.map((u) => [u.name, u.security]), [['libbar2', false]], 'only the non-security update remains');
+    assert.equal(again.security, false);
+  });
+
+  it('a failing smoke test aborts with the old lock and outputs untouched, saying why', async () => {
+    const dir = join(scratch, 'bad');
+    const spec = helloSpec(dir, 'goodbye');
+    await buildFixtureArchive(server.root, sampleSuites(), server.key);
+    await lock(spec, { cacheDir });
+    const before = readFileSync(join(dir, 'pith.lock'));
+    await buildFixtureArchive(server.root, withSecurityFix(), server.key);
+    await assert.rejects(update([dir], { cacheDir, only: 'security' }), (e: unknown) =>
+      isPithError(e, 'SMOKE_TEST_FAILED') && /expected the output to contain "goodbye", found "hello from pith\\n"/.test(e.message) && e.message.includes('unchanged'));
+    assert.deepEqual(readFileSync(join(dir, 'pith.lock')), before);
+    assert.equal(existsSync(join(dir, 'out')), false, 'no output written');
+  });
+});
