@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { check, isPithError, loadAdvisories, lock, where } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixtureSuite } from '../fixtures/archive.ts';
+import { securityFixSuites } from '../fixtures/security-fix.ts';
+import { buildFixtureArchive, fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', zip: 'zip' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-check-test-'));
@@ -26,23 +27,6 @@ function pith(args: string[]): Promise<{ code: number; stdout: string; stderr: s
   });
 }
 
-/** The sample suites after Debian published a security fix of foo: libfoo1 1.0-1+deb12u2, its changelog naming the CVE. */
-function withSecurityFix(): FixtureSuite[] {
-  const suites = sampleSuites();
-  const security = suites[1]!.components.main!;
-  const old = security.find((p) => p.name === 'libfoo1')!;
-  security.push({
-    ...old,
-    version: '1.0-1+deb12u2',
-    files: { ...old.files, '/usr/lib/x86_64-linux-gnu/libfoo.so.1.0.0': { content: 'libfoo 1.0-1+deb12u2\n', mode: 0o644 } },
-    changelog: [
-      { version: '1.0-1+deb12u2', distribution: 'bookworm-security', urgency: 'high', changes: ['CVE-2026-1111: heap overflow in foo_parse()'] },
-      { version: '1.0-1+deb12u1', distribution: 'bookworm-security', changes: ['CVE-2025-0001: fix a double free'] },
-      { version: '1.0-1', distribution: 'bookworm', urgency: 'low', changes: ['Initial release.'] },
-    ],
-  });
-  return suites;
-}
 
 const osv = (id: string, ecosystem: string, name: string, fixed: string) => ({
   schema_version: '1.6.0',
@@ -66,7 +50,7 @@ describe('pith check and pith where', { skip }, () => {
     }
     appSpec = join(fleet, 'app', 'pith.yaml');
     // Debian publishes the fix; the feeds describe it.
-    await buildFixtureArchive(server.root, withSecurityFix(), server.key);
+    await buildFixtureArchive(server.root, securityFixSuites(), server.key);
     mkdirSync(join(feeds, 'osv'), { recursive: true });
     writeFileSync(join(feeds, 'osv', 'DEBIAN-CVE-2026-1111.json'), JSON.stringify(osv('DEBIAN-CVE-2026-1111', 'Debian:12', 'foo', '1.0-1+deb12u2')));
     writeFileSync(join(feeds, 'osv', 'DEBIAN-CVE-2026-9999.json'), JSON.stringify(osv('DEBIAN-CVE-2026-9999', 'Debian:12', 'no-such-source', '1.0-2')));
@@ -84,8 +68,8 @@ describe('pith check and pith where', { skip }, () => {
     assert.deepEqual(report.images.map((i) => i.name), ['app', 'tools-awk']);
     const [app, awk] = report.images;
     assert.deepEqual(app!.release, { ecosystem: 'Debian:12', codename: 'bookworm' });
-    assert.equal(app!.updates.length, 1);
-    const u = app!.updates[0]!;
+    assert.deepEqual(app!.updates.map((x) => [x.name, x.security]), [['libbar2', false], ['libfoo1', true]]);
+    const u = app!.updates.find((x) => x.name === 'libfoo1')!;
     assert.deepEqual([u.name, u.source, u.locked, u.candidate, u.suite, u.security], ['libfoo1', 'foo', '1.0-1+deb12u1', '1.0-1+deb12u2', 'fixture-security', true]);
     assert.deepEqual(u.changelog?.map((e) => e.version), ['1.0-1+deb12u2'], 'only the entries after the locked version');
     assert.deepEqual([u.cves, u.urgency], [['CVE-2026-1111'], 'high']);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { check, isPithError, lock, readLock, update } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixtureSuite } from '../fixtures/archive.ts';
+import { securityFixSuites } from '../fixtures/security-fix.ts';
+import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
 import { runtimeMissing } from '../fixtures/runtimes.ts';
 
@@ -21,26 +22,6 @@ function run(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
-/** The sample suites once Debian has published foo 1.0-1+deb12u2 in the security suite, its changelog naming the CVE. */
-function withSecurityFix(): FixtureSuite[] {
-  const suites = sampleSuites();
-  const security = suites[1]!.components.main!;
-  const old = security.find((p) => p.name === 'libfoo1')!;
-  security.push({
-    ...old,
-    version: '1.0-1+deb12u2',
-    files: { ...old.files, '/usr/lib/x86_64-linux-gnu/libfoo.so.1.0.0': { content: 'libfoo 1.0-1+deb12u2\n', mode: 0o644 } },
-    changelog: [
-      { version: '1.0-1+deb12u2', distribution: 'bookworm-security', urgency: 'high', changes: ['CVE-2026-1111: heap overflow in foo_parse()'] },
-      { version: '1.0-1+deb12u1', distribution: 'bookworm-security', changes: ['CVE-2025-0001: fix a double free'] },
-    ],
-  });
-  // A non-security update in the main suite, which --only security leaves alone.
-  const main = suites[0]!.components.main!;
-  const bar = main.find((p) => p.name === 'libbar2')!;
-  main.push({ ...bar, version: '2.1-2' });
-  return suites;
-}
 
 describe('pith update', { skip }, () => {
   let server: FixtureArchive;
@@ -71,7 +52,7 @@ describe('pith update', { skip }, () => {
     const spec = helloSpec(join(scratch, 'good'), 'hello from pith');
     await lock(spec, { cacheDir });
     const oldLock = readLock(join(scratch, 'good', 'pith.lock'));
-    await buildFixtureArchive(server.root, withSecurityFix(), server.key);
+    await buildFixtureArchive(server.root, securityFixSuites(), server.key);
 
     const [result] = await update([spec], { cacheDir, only: 'security', advisories: [tracker], push: [`${registry.host}/fleet/hello:2`] });
     assert.equal(result!.updated, true);
@@ -103,7 +84,7 @@ describe('pith update', { skip }, () => {
     await buildFixtureArchive(server.root, sampleSuites(), server.key);
     await lock(spec, { cacheDir });
     const before = readFileSync(join(dir, 'pith.lock'));
-    await buildFixtureArchive(server.root, withSecurityFix(), server.key);
+    await buildFixtureArchive(server.root, securityFixSuites(), server.key);
     await assert.rejects(update([dir], { cacheDir, only: 'security' }), (e: unknown) =>
       isPithError(e, 'SMOKE_TEST_FAILED') && /expected the output to contain "goodbye", found "hello from pith\\n"/.test(e.message) && e.message.includes('unchanged'));
     assert.deepEqual(readFileSync(join(dir, 'pith.lock')), before);
