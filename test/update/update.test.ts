@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { check, isPithError, lock, readLock, update } from 'pith';
+import { check, isPithError, lock, minimalPins, readLock, update } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
 import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
@@ -76,6 +76,29 @@ describe('pith update', { skip }, () => {
     assert.deepEqual(again.images[0]!.findings, []);
     assert.deepEqual(again.images[0]!.updates.map((u) => [u.name, u.security]), [['libbar2', false]], 'only the non-security update remains');
     assert.equal(again.security, false);
+  });
+
+  it("the minimal bump also moves what the new version's dependencies require, and nothing else", async () => {
+    const dir = join(scratch, 'deps');
+    mkdirSync(dir);
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server, 'packages: [app]\n'));
+    await buildFixtureArchive(server.root, sampleSuites(), server.key);
+    const { lock: oldLock } = await lock(spec, { cacheDir });
+    const suites = securityFixSuites();
+    const fix = suites[1]!.components.main!.find((p) => p.version === '1.0-1+deb12u2')!;
+    fix.depends = 'libc6 (>= 2.36-9+deb12u1)';
+    const main = suites[0]!.components.main!;
+    main.push({ ...main.find((p) => p.name === 'libc6')!, version: '2.36-9+deb12u1', files: { '/usr/lib/x86_64-linux-gnu/libc.so.6': { content: 'libc 2.36 u1\n', mode: 0o644 } } });
+    await buildFixtureArchive(server.root, suites, server.key);
+
+    const { archive } = await lock(spec, { cacheDir, write: false });
+    const { pins, moving } = minimalPins(oldLock, archive, 'security');
+    assert.deepEqual([...moving.get('amd64')!].sort(), ['libc6', 'libfoo1'], 'libc6 is not a security update, but the fix needs it');
+    assert.equal(pins.amd64!.get('libbar2'), '2.1-1');
+    const { lock: bumped } = await lock(spec, { cacheDir, write: false, archive, pins });
+    const changed = bumped.architectures.amd64!.packages.filter((p) => oldLock.architectures.amd64!.packages.find((o) => o.name === p.name)?.version !== p.version);
+    assert.deepEqual(changed.map((p) => `${p.name} ${p.version}`), ['libc6 2.36-9+deb12u1', 'libfoo1 1.0-1+deb12u2']);
   });
 
   it('a failing smoke test aborts with the old lock and outputs untouched, saying why', async () => {
