@@ -71,3 +71,4 @@ export { findSpecs } from './update/fleet.ts';
 export { where, type WhereHit } from './update/where.ts';
 export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './update/update.ts';
 export { runInImage, smokeTest, type RunOutcome, type SmokeTestResult } from './runtime/run.ts';
+export { rollout, parseImagePin, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './update/rollout.ts';
