@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { check, update, where, type FleetCheck, type ImageUpdate } from '../index.ts';
+import { check, parseImagePin, rollout, update, where, type FleetCheck, type ImageUpdate, type RolloutResult } from '../index.ts';
 import { cacheOption, jsonOption, megabytes, offlineOption, sourceOption, sourcesFromFlags, wantsProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 import { progressReporter } from './progress.ts';
@@ -83,6 +83,7 @@ export function whereCommand(): Command {
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   only?: 'security';
+  rollout?: string[];
   push?: string[];
   advisories?: string[];
 }
@@ -93,6 +94,7 @@ export function updateCommand(): Command {
     .argument('[paths...]', 'specs (pith.yaml) or directories searched for them (default .)')
     .addOption(new Option('--only <what>', 'move only packages whose newer candidate comes from a security suite').choices(['security']))
     .addOption(new Option('--push <reference>', 'push the new image to this registry reference; repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .addOption(new Option('--rollout <path>', 'then pin each pushed digest in the manifests under this path (as pith rollout --write); needs --push; repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
     .addOption(new Option('--advisories <src>', 'advisory sources, as for pith check (for the CVEs fixed); repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
     .addOption(insecureOption())
     .addOption(sourceOption())
@@ -103,7 +105,7 @@ export function updateCommand(): Command {
       const progress = progressReporter(wantsProgress(flags));
       let results: ImageUpdate[];
       try {
-        results = await update(paths, { only: flags.only, push: flags.push, advisories: flags.advisories, registry: registryOptions(flags), sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
+        results = await update(paths, { only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, registry: registryOptions(flags), sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
       } finally {
         progress.stop();
       }
@@ -123,8 +125,31 @@ export function updateCommand(): Command {
         out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
         out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
         for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
+        for (const e of r.rollout?.edits ?? []) out.push(`  pinned ${e.to} in ${e.file} (${e.where})`);
         out.push(`  wrote ${r.lock}`);
       }
       process.stdout.write(out.join('\n') + '\n');
     });
+}
+
+export function rolloutCommand(): Command {
+  return new Command('rollout')
+    .description('pin a new image digest where it is deployed: Kubernetes workloads, compose files, Helm values, Kustomize images:, Dockerfile FROM; a dry run showing the diff unless --write')
+    .requiredOption('--image <NAME=REF@sha256:…>', 'the image as manifests name it, and the reference to pin; repeatable', (v: string, p: string[] | undefined) => [...(p ?? []), v])
+    .argument('[paths...]', 'files or directories to search (default .)')
+    .option('--write', 'apply the changes (each file replaced atomically)')
+    .addOption(jsonOption())
+    .action(async (paths: string[], flags: { image: string[]; write?: boolean; json?: boolean }) => {
+      const result = await rollout(flags.image.map(parseImagePin), paths, { write: flags.write });
+      if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      else process.stdout.write(renderRollout(result, flags.write));
+    });
+}
+
+function renderRollout(result: RolloutResult, write?: boolean): string {
+  const out: string[] = [];
+  for (const e of result.errors) process.stderr.write(`warning: ${e.file}: ${e.message} (not rewritten)\n`);
+  for (const d of result.diffs) out.push(d.diff.trimEnd());
+  out.push(result.edits.length === 0 ? 'no references to rewrite' : `${result.edits.length} reference(s) in ${result.diffs.length} file(s) ${write ? 'rewritten' : 'would be rewritten (dry run; --write applies)'}`);
+  return out.join('\n') + '\n';
 }

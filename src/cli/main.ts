@@ -12,7 +12,7 @@ import { loginCommand, logoutCommand } from './login.ts';
 import { sbomCommand } from './sbom.ts';
 import { inspectCommand } from './inspect.ts';
 import { diffCommand } from './diff.ts';
-import { checkCommand, updateCommand, whereCommand } from './check.ts';
+import { checkCommand, rolloutCommand, updateCommand, whereCommand } from './check.ts';
 
 export function program(): Command {
   const prog = new Command('pith')
@@ -21,7 +21,7 @@ export function program(): Command {
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();
-  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand(), sbomCommand(), inspectCommand(), diffCommand(), checkCommand(), whereCommand(), updateCommand()]) {
+  for (const cmd of [initCommand(), resolveCommand(), lockCommand(), buildCommand(), pushCommand(), pullCommand(), copyCommand(), loginCommand(), logoutCommand(), sbomCommand(), inspectCommand(), diffCommand(), checkCommand(), whereCommand(), updateCommand(), rolloutCommand()]) {
     prog.addCommand(cmd.exitOverride().addHelpText('after', EXIT_HELP));
   }
   return prog;

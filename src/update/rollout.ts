@@ -274,7 +274,7 @@ export function unifiedDiff(file: string, a: string, b: string): string {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) ops.push({ op: ' ', line: x[i]!, ai: i++, bi: j++ });
-    else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) ops.push({ op: '+', line: y[j]!, ai: i, bi: j++ });
+    else if (j < m && (i === n || lcs[i]![j + 1]! > lcs[i + 1]![j]!)) ops.push({ op: '+', line: y[j]!, ai: i, bi: j++ });
     else ops.push({ op: '-', line: x[i]!, ai: i++, bi: j });
   }
   const out = [`--- ${file}`, `+++ ${file}`];

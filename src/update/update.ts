@@ -24,6 +24,7 @@ import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
 import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
 import { findSpecs } from './fleet.ts';
+import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
 
 export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'archive'> {
   /** Move only packages whose newer candidate comes from a security suite. */
@@ -35,6 +36,8 @@ export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'arc
   advisories?: string[];
   /** Outputs (default the build's: `oci:<spec dir>/out:<name>`). */
   outputs?: string[];
+  /** After pushing: pin each pushed `repo:tag@sha256:…` in the manifests under these paths (`pith rollout --write`). */
+  rollout?: string[];
 }
 
 export interface PackageChange {
@@ -60,8 +63,10 @@ export interface ImageUpdate {
   pullBytes?: number;
   smokeTest?: { passed: boolean; reason?: string; skipped?: string };
   outputs: string[];
+  /** `repo:tag@sha256:…` of each push. */
   pushed: string[];
   lock: string;
+  rollout?: RolloutResult;
 }
 
 /** Updates every spec named or found under `paths`, one after the other; the first failure stops the run. */
@@ -149,6 +154,7 @@ function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[],
 
 export async function updateImage(specFile: string | LoadedSpec, options: UpdateOptions = {}): Promise<ImageUpdate> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+  if (options.rollout?.length && !options.push?.length) throw new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
   const lockPath = lockPathFor(loaded.path);
   const oldLock = loadLockFor(loaded, lockPath, options.sources);
   const archive = await openLockArchive(loaded, oldLock, options);
@@ -202,9 +208,13 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     for (const ref of options.push ?? []) {
       const dest = `docker://${ref.replace(/^docker:\/\//, '')}`;
       await copyImage(source, dest, { registry: options.registry });
-      result.pushed.push(dest);
+      result.pushed.push(`${dest.slice('docker://'.length).replace(/@sha256:[0-9a-f]{64}$/, '')}@${newBuild.digest}`);
     }
     await writeLock(lockPath, newLock);
+    if (options.rollout?.length) {
+      // Last: the lock and the registry now hold the new image, so manifests may point at it.
+      result.rollout = await rollout(result.pushed.map(parseImagePin), options.rollout, { write: true });
+    }
     result.updated = true;
     return result;
   } finally {

@@ -117,3 +117,30 @@ it('--image must carry a digest', () => {
   assert.throws(() => parseImagePin('hello=127.0.0.1:5000/fleet/hello:2'), (e: unknown) => isPithError(e, 'ROLLOUT_BAD_IMAGE'));
   assert.deepEqual(parseImagePin(NEW), { name: '127.0.0.1:5000/fleet/hello', ref: NEW });
 });
+
+it('the CLI prints the diff on a dry run, rewrites with --write, and refuses a reference without a digest', async () => {
+  const { spawn } = await import('node:child_process');
+  const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
+  const pith = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, ...args]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  const root = join(scratch, 'cli');
+  writeTree(root);
+  const dry = await pith(['rollout', '--image', `127.0.0.1:5000/fleet/hello=${NEW}`, root]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^--- .*compose\.yaml$/m);
+  assert.match(dry.stdout, /10 reference\(s\) in 6 file\(s\) would be rewritten/);
+  assert.match(dry.stderr, /broken\.yaml: not YAML.*\(not rewritten\)/);
+  const written = await pith(['rollout', '--image', `127.0.0.1:5000/fleet/hello=${NEW}`, root, '--write']);
+  assert.equal(written.code, 0, written.stderr);
+  assert.equal(readFileSync(join(root, 'Dockerfile'), 'utf8'), TREE.Dockerfile![1]);
+  const bad = await pith(['rollout', '--image', 'hello=127.0.0.1:5000/fleet/hello:2', root]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /expected NAME=REF@sha256:<digest>, found no digest/);
+});

@@ -54,7 +54,10 @@ describe('pith update', { skip }, () => {
     const oldLock = readLock(join(scratch, 'good', 'pith.lock'));
     await buildFixtureArchive(server.root, securityFixSuites(), server.key);
 
-    const [result] = await update([spec], { cacheDir, only: 'security', advisories: [tracker], push: [`${registry.host}/fleet/hello:2`] });
+    const manifests = join(scratch, 'deploy');
+    mkdirSync(manifests);
+    writeFileSync(join(manifests, 'compose.yaml'), `services:\n  hello:\n    image: ${registry.host}/fleet/hello:1 # the app\n`);
+    const [result] = await update([spec], { cacheDir, only: 'security', advisories: [tracker], push: [`${registry.host}/fleet/hello:2`], rollout: [manifests] });
     assert.equal(result!.updated, true);
     assert.deepEqual(result!.changes, [{ architecture: 'amd64', name: 'libfoo1', from: '1.0-1+deb12u1', to: '1.0-1+deb12u2' }], 'libbar2 has a newer version too, but not a security one');
     assert.deepEqual(result!.cvesFixed, ['CVE-2026-1111']);
@@ -69,6 +72,8 @@ describe('pith update', { skip }, () => {
     assert.deepEqual(versions(newLock), { ...versions(oldLock), libfoo1: '1.0-1+deb12u2' }, 'everything else stays pinned');
     const pushed = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/fleet/hello:2`]));
     assert.equal(pushed.Digest, result!.newDigest);
+    assert.deepEqual(result!.pushed, [`${registry.host}/fleet/hello:2@${result!.newDigest}`]);
+    assert.equal(readFileSync(join(manifests, 'compose.yaml'), 'utf8'), `services:\n  hello:\n    image: ${registry.host}/fleet/hello:2@${result!.newDigest} # the app\n`, 'rolled out');
     const written = JSON.parse(run('skopeo', ['inspect', `oci:${join(scratch, 'good', 'out')}:hello`]));
     assert.equal(written.Digest, result!.newDigest);
 
