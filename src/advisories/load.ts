@@ -6,10 +6,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { ContentStore, defaultCacheDir } from '../cache/store.ts';
+import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
 import { describeNetworkError } from '../net/fetch.ts';
-import { parseOsv, parseTracker, type Advisory } from './feeds.ts';
+import { parseOsv, parseTracker, type Advisory, type FeedParse } from './feeds.ts';
 
 export interface AdvisorySet {
   advisories: Advisory[];
@@ -39,22 +39,43 @@ function parseDocument(text: string, where: string, options: LoadAdvisoriesOptio
   return looksLikeTracker(text) ? parseTracker(text, where, options.codename) : parseOsv(text, where, options.ecosystem);
 }
 
+/** Bumped whenever what `parsed()` caches changes shape. */
+const PARSED_FORMAT = 'advisories-parsed-v1';
+
 export async function loadAdvisories(sources: string[], options: LoadAdvisoriesOptions): Promise<AdvisorySet> {
   const set: AdvisorySet = { advisories: [], skipped: 0, sources: [] };
-  const add = (docs: Array<{ text: string; where: string }>, source: string, cache?: AdvisorySet['sources'][number]['cache']) => {
-    let records = 0;
+  const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
+  const add = (parsed: FeedParse, source: string, cache?: AdvisorySet['sources'][number]['cache']) => {
+    for (const a of parsed.advisories) set.advisories.push(a);
+    set.skipped += parsed.skipped;
+    set.sources.push({ source, records: parsed.advisories.length + parsed.skipped, cache });
+  };
+  const parseAll = (docs: Array<{ text: string; where: string }>): FeedParse => {
+    const out: FeedParse = { advisories: [], skipped: 0 };
     for (const doc of docs) {
       const parsed = parseDocument(doc.text, doc.where, options);
-      set.advisories.push(...parsed.advisories);
-      set.skipped += parsed.skipped;
-      records += parsed.advisories.length + parsed.skipped;
+      for (const a of parsed.advisories) out.advisories.push(a);
+      out.skipped += parsed.skipped;
     }
-    set.sources.push({ source, records, cache });
+    return out;
+  };
+  /**
+   * A feed file's records for this release, cached by the feed's digest: a 40,000-record zip is inflated and
+   * parsed once, and a fleet check afterwards reads one compact JSON document.
+   */
+  const parsed = async (bytes: Uint8Array, where: string): Promise<FeedParse> => {
+    const key = `${PARSED_FORMAT} ${sha256Hex(bytes)} ${options.ecosystem} ${options.codename} ${where}`;
+    const digest = await store.getRef('advisories-parsed', key);
+    const cached = digest ? await store.get(digest) : null;
+    if (cached) return JSON.parse(cached.toString('utf8')) as FeedParse;
+    const fresh = parseAll(documentsOf(bytes, where));
+    await store.setRef('advisories-parsed', key, await store.put(Buffer.from(JSON.stringify(fresh))));
+    return fresh;
   };
   for (const source of sources) {
     if (/^https?:\/\//.test(source)) {
       const { bytes, cache } = await fetchCached(source, options);
-      add(documentsOf(bytes, source), source, cache);
+      add(await parsed(bytes, source), source, cache);
       continue;
     }
     let st;
@@ -66,8 +87,8 @@ export async function loadAdvisories(sources: string[], options: LoadAdvisoriesO
     if (st.isDirectory()) {
       const docs: Array<{ text: string; where: string }> = [];
       for (const file of jsonFilesUnder(source)) docs.push({ text: readFileSync(file, 'utf8'), where: file });
-      add(docs, source);
-    } else add(documentsOf(readFileSync(source), source), source);
+      add(parseAll(docs), source);
+    } else add(await parsed(readFileSync(source), source), source);
   }
   return set;
 }

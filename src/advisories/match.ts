@@ -42,8 +42,16 @@ export class AdvisoryIndex {
     return this.bySource.keys();
   }
 
+  /** A fleet built from one archive shares its (source, version) pairs: each is matched once. */
+  private readonly memo = new Map<string, Advisory[]>();
+
   /** The advisories affecting `source` at `version` (several records of one CVE are all returned). */
   affecting(source: string, version: string): Advisory[] {
-    return (this.bySource.get(source) ?? []).filter((a) => affects(a, version));
+    const list = this.bySource.get(source);
+    if (!list) return [];
+    const key = `${source}\0${version}`;
+    let hit = this.memo.get(key);
+    if (!hit) this.memo.set(key, (hit = list.filter((a) => affects(a, version))));
+    return hit;
   }
 }

@@ -235,7 +235,7 @@ function lockedPackage(p: BinaryPackage): LockedPackage {
 }
 
 /** The entry with the highest version (apt's candidate among them); undefined for none. */
-function highest<T extends { version: string }>(list: Iterable<T>): T | undefined {
+export function highest<T extends { version: string }>(list: Iterable<T>): T | undefined {
   let best: T | undefined;
   for (const p of list) if (best === undefined || compareVersions(p.version, best.version) > 0) best = p;
   return best;
@@ -336,6 +336,27 @@ export interface LockCheck {
  * `pith lock --check`: writes nothing; reports a changed spec, locked versions the archive no longer serves
  * (or serves with different bytes), and newer candidates with the suite they come from.
  */
+const byNameCache = new WeakMap<Archive, Map<string, Map<string, BinaryPackage[]>>>();
+
+/**
+ * The archive's packages for `arch` by name, built once per open archive: checking a fleet looks up every locked
+ * package of every image in the same (possibly 60,000-package) universe.
+ */
+export function packagesByName(archive: Archive, arch: string): ReadonlyMap<string, BinaryPackage[]> {
+  let perArch = byNameCache.get(archive);
+  if (!perArch) byNameCache.set(archive, (perArch = new Map()));
+  let byName = perArch.get(arch);
+  if (!byName) {
+    perArch.set(arch, (byName = new Map()));
+    for (const p of archive.packages(arch)) {
+      let list = byName.get(p.name);
+      if (!list) byName.set(p.name, (list = []));
+      list.push(p);
+    }
+  }
+  return byName;
+}
+
 /** The archive a spec's lock is checked against: the spec's sources (or `--source`), for the lock's architectures. */
 export function openLockArchive(loaded: LoadedSpec, lockFile: LockFile, options: Omit<LockOptions, 'write'> = {}): Promise<Archive> {
   return openArchive({
@@ -358,12 +379,7 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
   const archive = options.archive ?? (await openLockArchive(loaded, lockFile, options));
   const drift: Drift[] = [];
   for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
-    const byName = new Map<string, { version: string; sha256: string; suite: string; architecture: string }[]>();
-    for (const p of archive.packages(arch)) {
-      let list = byName.get(p.name);
-      if (!list) byName.set(p.name, (list = []));
-      list.push({ version: p.version, sha256: p.sha256, suite: p.origin.suite, architecture: p.architecture });
-    }
+    const byName = packagesByName(archive, arch);
     for (const locked of packages) {
       const served = (byName.get(locked.name) ?? []).filter((p) => p.architecture === locked.architecture);
       const same = served.find((p) => p.version === locked.version);
@@ -380,8 +396,8 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
           locked: locked.version,
           kind: 'newer',
           candidate: best.version,
-          suite: best.suite,
-          detail: `${locked.name} ${locked.version} → ${best.version} (from ${best.suite})`,
+          suite: best.origin.suite,
+          detail: `${locked.name} ${locked.version} → ${best.version} (from ${best.origin.suite})`,
         });
       }
     }

@@ -10,7 +10,7 @@ import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { fetchDebs } from '../build/fetch.ts';
-import { checkLock, lockPathFor, openLockArchive, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { checkLock, highest, lockPathFor, openLockArchive, packagesByName, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
 import { loadAdvisories, type AdvisorySet } from '../advisories/load.ts';
 import { AdvisoryIndex, affects } from '../advisories/match.ts';
 import type { Advisory } from '../advisories/feeds.ts';
@@ -112,12 +112,6 @@ export function isSecurityOrigin(p: Pick<BinaryPackage, 'origin'>): boolean {
   return /security/i.test(o.label ?? '') || /-security$/.test(o.suite) || /-security$/.test(o.codename ?? '');
 }
 
-function highest(list: BinaryPackage[]): BinaryPackage | undefined {
-  let best: BinaryPackage | undefined;
-  for (const p of list) if (!best || compareVersions(p.version, best.version) > 0) best = p;
-  return best;
-}
-
 function asLocked(p: BinaryPackage): LockedPackage {
   return { name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion, suite: p.origin.suite, filename: p.filename, size: p.size, sha256: p.sha256 };
 }
@@ -176,12 +170,7 @@ export async function checkImage(specFile: string | LoadedSpec, lockFile: LockFi
   const findings: Finding[] = [];
   const toRead: Array<{ update: PackageUpdate; pkg: LockedPackage }> = [];
   for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
-    const byName = new Map<string, BinaryPackage[]>();
-    for (const p of archive.packages(arch)) {
-      let list = byName.get(p.name);
-      if (!list) byName.set(p.name, (list = []));
-      list.push(p);
-    }
+    const byName = packagesByName(archive, arch);
     for (const locked of packages) {
       const served = (byName.get(locked.name) ?? []).filter((p) => p.architecture === locked.architecture);
       const best = highest(served);

@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
-import type { BinaryPackage } from '../debian/packages.ts';
 import { parseRelations } from '../debian/relations.ts';
 import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
 import { build } from '../build/build.ts';
-import { loadLockFor, lock, lockPathFor, openLockArchive, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { highest, loadLockFor, lock, lockPathFor, openLockArchive, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
 import { copyImage } from '../oci/transport.ts';
 import type { RegistryOptions } from '../publish/client.ts';
 import { diffImages, type ImageDiff } from '../sbom/diff.ts';
@@ -81,17 +80,8 @@ export function minimalPins(lockFile: LockFile, archive: Archive, only?: 'securi
   const pins: Record<string, Map<string, string>> = {};
   const moving = new Map<string, Set<string>>();
   for (const [arch, locked] of Object.entries(lockFile.architectures)) {
-    const byName = new Map<string, BinaryPackage[]>();
-    for (const p of archive.packages(arch)) {
-      let list = byName.get(p.name);
-      if (!list) byName.set(p.name, (list = []));
-      list.push(p);
-    }
-    const best = (name: string) => {
-      let b: BinaryPackage | undefined;
-      for (const p of byName.get(name) ?? []) if (!b || compareVersions(p.version, b.version) > 0) b = p;
-      return b;
-    };
+    const byName = packagesByName(archive, arch);
+    const best = (name: string) => highest(byName.get(name) ?? []);
     const pin = new Map<string, string>();
     const move = new Set<string>();
     const all = [...locked.packages, ...(locked.baseFiles ? [locked.baseFiles] : [])];
