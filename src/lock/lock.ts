@@ -370,10 +370,10 @@ export function openLockArchive(loaded: LoadedSpec, lockFile: LockFile, options:
   });
 }
 
-export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write' | 'pins'> = {}): Promise<LockCheck> {
+export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write' | 'pins'> & { lockFile?: LockFile } = {}): Promise<LockCheck> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const path = lockPathFor(loaded.path);
-  const lockFile = readLock(path);
+  const lockFile = options.lockFile ?? readLock(path);
   const current = lockInputs(loaded.spec, options.sources);
   const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
   const archive = options.archive ?? (await openLockArchive(loaded, lockFile, options));

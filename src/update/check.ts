@@ -165,7 +165,7 @@ function indexFor(set: AdvisorySet): AdvisoryIndex {
 /** One image: its lock against an open archive and an advisory index. */
 export async function checkImage(specFile: string | LoadedSpec, lockFile: LockFile, archive: Archive, advisories: AdvisoryIndex, options: CheckOptions = {}): Promise<ImageCheck> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
-  const drift = await checkLock(loaded, { ...options, archive });
+  const drift = await checkLock(loaded, { ...options, archive, lockFile });
   const updates: PackageUpdate[] = [];
   const findings: Finding[] = [];
   const toRead: Array<{ update: PackageUpdate; pkg: LockedPackage }> = [];
