@@ -83,6 +83,7 @@ export function whereCommand(): Command {
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   only?: 'security';
+  parallel?: string;
   rollout?: string[];
   push?: string[];
   advisories?: string[];
@@ -93,9 +94,10 @@ export function updateCommand(): Command {
     .description('minimal-bump re-lock (only packages with a newer candidate, and what their new dependencies need), reproducible rebuild, the spec\'s test: in the new image with runc, outputs and pushes; the new lock is written only once every step passed')
     .argument('[paths...]', 'specs (pith.yaml) or directories searched for them (default .)')
     .addOption(new Option('--only <what>', 'move only packages whose newer candidate comes from a security suite').choices(['security']))
-    .addOption(new Option('--push <reference>', 'push the new image to this registry reference; repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .addOption(new Option('--push <reference>', 'push the new image to this registry reference ({name} stands for the spec\'s name, for fleets); repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
     .addOption(new Option('--rollout <path>', 'then pin each pushed digest in the manifests under this path (as pith rollout --write); needs --push; repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
     .addOption(new Option('--advisories <src>', 'advisory sources, as for pith check (for the CVEs fixed); repeatable').argParser((v: string, p: string[] | undefined) => [...(p ?? []), v]))
+    .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)'))
     .addOption(insecureOption())
     .addOption(sourceOption())
     .addOption(cacheOption())
@@ -105,7 +107,7 @@ export function updateCommand(): Command {
       const progress = progressReporter(wantsProgress(flags));
       let results: ImageUpdate[];
       try {
-        results = await update(paths, { only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, registry: registryOptions(flags), sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
+        results = await update(paths, { jobs: flags.parallel ? Number(flags.parallel) : undefined, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, registry: registryOptions(flags), sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
       } finally {
         progress.stop();
       }

@@ -23,13 +23,16 @@ import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
 import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
 import { findSpecs } from './fleet.ts';
+import { forEachBounded } from '../net/bounded.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
 
 export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'archive'> {
   /** Move only packages whose newer candidate comes from a security suite. */
   only?: 'security';
-  /** Registry references the new image is pushed to (after the smoke test). */
+  /** Registry references the new image is pushed to (after the smoke test); `{name}` stands for the spec's name. */
   push?: string[];
+  /** Specs updated at once (default 2). */
+  jobs?: number;
   registry?: RegistryOptions;
   /** Advisory sources, for the CVEs the update fixes (as `check` reads them). */
   advisories?: string[];
@@ -68,10 +71,16 @@ export interface ImageUpdate {
   rollout?: RolloutResult;
 }
 
-/** Updates every spec named or found under `paths`, one after the other; the first failure stops the run. */
+/**
+ * Updates every spec named or found under `paths`, `jobs` at a time; the first failure stops new ones from
+ * starting (each spec's own lock and outputs stay as they were unless its update completed).
+ */
 export async function update(paths: string[], options: UpdateOptions = {}): Promise<ImageUpdate[]> {
-  const results: ImageUpdate[] = [];
-  for (const spec of findSpecs(paths)) results.push(await updateImage(spec, options));
+  const specs = findSpecs(paths);
+  const results: ImageUpdate[] = new Array(specs.length);
+  await forEachBounded(specs, options.jobs ?? 2, async (spec, i) => {
+    results[i] = await updateImage(spec, options);
+  });
   return results;
 }
 
@@ -196,7 +205,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     for (const out of outputs) await copyImage(source, out, { registry: options.registry });
     result.outputs = outputs;
     for (const ref of options.push ?? []) {
-      const dest = `docker://${ref.replace(/^docker:\/\//, '')}`;
+      const dest = `docker://${ref.replace(/^docker:\/\//, '').replaceAll('{name}', loaded.spec.name)}`;
       await copyImage(source, dest, { registry: options.registry });
       result.pushed.push(`${dest.slice('docker://'.length).replace(/@sha256:[0-9a-f]{64}$/, '')}@${newBuild.digest}`);
     }
