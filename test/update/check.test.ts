@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { check, isPithError, loadAdvisories, lock, where } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
+import { pithCli } from '../fixtures/exec.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
 import { buildFixtureArchive, fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
@@ -14,18 +15,7 @@ const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', zip: 'zip' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-check-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const cacheDir = join(scratch, 'cache');
-const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
-
-function pith(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, XDG_CACHE_HOME: join(scratch, 'xdg') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const pith = (args: string[]) => pithCli(args, { XDG_CACHE_HOME: join(scratch, 'xdg') });
 
 
 const osv = (id: string, ecosystem: string, name: string, fixed: string) => ({

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { isPithError, parseImagePin, rollout } from 'pith';
+import { pithCli } from '../fixtures/exec.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-rollout-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -119,17 +120,7 @@ it('--image must carry a digest', () => {
 });
 
 it('the CLI prints the diff on a dry run, rewrites with --write, and refuses a reference without a digest', async () => {
-  const { spawn } = await import('node:child_process');
-  const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
-  const pith = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args]);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  const pith = (args: string[]) => pithCli(args);
   const root = join(scratch, 'cli');
   writeTree(root);
   const dry = await pith(['rollout', '--image', `127.0.0.1:5000/fleet/hello=${NEW}`, root]);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { check, isPithError, lock, minimalPins, readLock, update } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
+import { pithCli } from '../fixtures/exec.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
 import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
@@ -15,6 +16,8 @@ const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', gcc: 'gcc', skop
 const scratch = mkdtempSync(join(tmpdir(), 'pith-update-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const cacheDir = join(scratch, 'cache');
+
+const pith = (args: string[]) => pithCli(args);
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -117,5 +120,13 @@ describe('pith update', { skip }, () => {
       isPithError(e, 'SMOKE_TEST_FAILED') && /expected the output to contain "goodbye", found "hello from pith\\n"/.test(e.message) && e.message.includes('unchanged'));
     assert.deepEqual(readFileSync(join(dir, 'pith.lock')), before);
     assert.equal(existsSync(join(dir, 'out')), false, 'no output written');
+
+    const cli = await pith(['update', dir, '--only', 'security', '--cache', cacheDir]);
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /failed its smoke test: test "\/usr\/local\/bin\/hello": expected the output to contain "goodbye"/);
+    assert.deepEqual(readFileSync(join(dir, 'pith.lock')), before);
+    const usage = await pith(['update', dir, '--rollout', dir]);
+    assert.equal(usage.code, 1);
+    assert.match(usage.stderr, /update --rollout pins the pushed digest: it needs --push REF/);
   });
 });
