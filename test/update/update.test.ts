@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { check, isPithError, lock, minimalPins, readLock, update } from 'pith';
+import { check, isPithError, lock, minimalPins, readLock, smokeTest, update } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { pithCli } from '../fixtures/exec.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
@@ -34,7 +34,7 @@ describe('pith update', { skip }, () => {
   /** A spec running a static hello as its smoke test; `expect` is the output the test wants. */
   function helloSpec(dir: string, expect: string): string {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(void){puts("hello from pith");return 0;}\n');
+    writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\n#include <unistd.h>\nint main(int argc, char **argv){if (argc > 1) sleep(600);puts("hello from pith");return 0;}\n');
     run('gcc', ['-static', '-O2', '-o', join(dir, 'hello'), join(dir, 'hello.c')]);
     const spec = join(dir, 'pith.yaml');
     writeFileSync(spec, fixtureSpec(server, `packages: [app]\nfiles:\n  - from: hello\n    to: /usr/local/bin/hello\nentrypoint: [/usr/local/bin/hello]\ntest:\n  command: [/usr/local/bin/hello]\n  output: ${JSON.stringify(expect)}\n  timeout: 30\n`, 'hello'));
@@ -84,6 +84,15 @@ describe('pith update', { skip }, () => {
     assert.deepEqual(again.images[0]!.findings, []);
     assert.deepEqual(again.images[0]!.updates.map((u) => [u.name, u.security]), [['libbar2', false]], 'only the non-security update remains');
     assert.equal(again.security, false);
+  });
+
+  it('a smoke test that hangs is killed at its timeout; a wrong exit code is named', async () => {
+    const layout = join(scratch, 'good', 'out');
+    const hang = await smokeTest(layout, 'hello', { command: ['/usr/local/bin/hello', 'hang'], timeout: 1 });
+    assert.deepEqual([hang.passed, hang.reason, hang.outcome.timedOut], [false, 'test "/usr/local/bin/hello hang" did not finish within 1 s', true]);
+    const missing = await smokeTest(layout, 'hello', { command: ['/usr/local/bin/nope'], 'exit-code': 0 });
+    assert.equal(missing.passed, false);
+    assert.match(missing.reason!, /^test "\/usr\/local\/bin\/nope": expected exit code 0, found [1-9]/);
   });
 
   it("the minimal bump also moves what the new version's dependencies require, and nothing else", async () => {
