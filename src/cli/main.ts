@@ -12,7 +12,10 @@ import { loginCommand, logoutCommand } from './login.ts';
 import { sbomCommand } from './sbom.ts';
 import { inspectCommand } from './inspect.ts';
 import { diffCommand } from './diff.ts';
-import { checkCommand, rolloutCommand, updateCommand, whereCommand } from './check.ts';
+import { checkCommand } from './check.ts';
+import { whereCommand } from './where.ts';
+import { updateCommand } from './update.ts';
+import { rolloutCommand } from './rollout.ts';
 
 export function program(): Command {
   const prog = new Command('pith')
