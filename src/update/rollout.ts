@@ -36,6 +36,8 @@ export interface RolloutEdit {
   where: string;
   from: string;
   to: string;
+  /** The pinned reference this edit is for. */
+  image: string;
 }
 
 export interface RolloutResult {
@@ -71,9 +73,9 @@ function scalarText(node: Scalar, value: string): string {
   return value;
 }
 
-function spliceScalar(node: unknown, value: string, where: string): Splice | undefined {
+function spliceScalar(node: unknown, value: string, where: string, image: string): Splice | undefined {
   if (!isScalar(node) || typeof node.value !== 'string' || !node.range || node.value === value) return undefined;
-  return { start: node.range[0], end: node.range[1], text: scalarText(node, value), edit: { where, from: node.value, to: value } };
+  return { start: node.range[0], end: node.range[1], text: scalarText(node, value), edit: { where, from: node.value, to: value, image } };
 }
 
 const WORKLOADS: Record<string, string[]> = {
@@ -100,7 +102,7 @@ function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Ref
     if (!isScalar(node) || typeof node.value !== 'string') return;
     for (const pin of pins) {
       const to = pinnedImage(node.value, pin);
-      const s = to && spliceScalar(node, to, where);
+      const s = to && spliceScalar(node, to, where, pin.ref);
       if (s) out.push(s);
     }
   };
@@ -138,11 +140,11 @@ function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Ref
       const setKey = (key: string, value: string) => {
         const node = get(item, key);
         if (node !== undefined) {
-          const s = spliceScalar(node, value, `${where} ${key}`);
+          const s = spliceScalar(node, value, `${where} ${key}`, pin.ref);
           if (s) out.push(s);
           return;
         }
-        out.push(insertKey(doc, item, key, value, `${where} ${key}`));
+        out.push(insertKey(doc, item, key, value, `${where} ${key}`, pin.ref));
       };
       if (get(item, 'newName') !== undefined || newName !== name.value) setKey('newName', newName);
       if (pin.pinned.tag && pin.pinned.tag !== 'latest') setKey('newTag', pin.pinned.tag);
@@ -163,12 +165,12 @@ function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Ref
         const tag = pin.pinned.tag && pin.pinned.tag !== 'latest' ? pin.pinned.tag : undefined;
         const digestNode = get(node, 'digest');
         if (digestNode !== undefined) {
-          const s1 = tag ? spliceScalar(get(node, 'tag'), tag, `${where}.tag`) : undefined;
-          const s2 = spliceScalar(digestNode, pin.pinned.digest!, `${where}.digest`);
+          const s1 = tag ? spliceScalar(get(node, 'tag'), tag, `${where}.tag`, pin.ref) : undefined;
+          const s2 = spliceScalar(digestNode, pin.pinned.digest!, `${where}.digest`, pin.ref);
           for (const s of [s1, s2]) if (s) out.push(s);
         } else {
           // No digest field: the chart joins repository:tag, so the tag carries the digest.
-          const s = spliceScalar(get(node, 'tag'), `${tag ?? 'latest'}@${pin.pinned.digest}`, `${where}.tag`);
+          const s = spliceScalar(get(node, 'tag'), `${tag ?? 'latest'}@${pin.pinned.digest}`, `${where}.tag`, pin.ref);
           if (s) out.push(s);
         }
         return;
@@ -181,7 +183,7 @@ function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Ref
 }
 
 /** A `key: value` line added to a block map, after its last entry, at the indentation of its first key. */
-function insertKey(doc: Document.Parsed, map: YAMLMap, key: string, value: string, where: string): Splice {
+function insertKey(doc: Document.Parsed, map: YAMLMap, key: string, value: string, where: string, image: string): Splice {
   const src = (doc as unknown as { __source: string }).__source;
   const first = (map.items[0] as Pair<Node, Node>).key;
   const last = map.items[map.items.length - 1] as Pair<Node, Node>;
@@ -189,7 +191,7 @@ function insertKey(doc: Document.Parsed, map: YAMLMap, key: string, value: strin
   const lineStart = src.lastIndexOf('\n', first.range[0] - 1) + 1;
   const indent = ' '.repeat(first.range[0] - lineStart);
   const at = last.value.range[1];
-  return { start: at, end: at, text: `\n${indent}${key}: ${value}`, edit: { where, from: '', to: value } };
+  return { start: at, end: at, text: `\n${indent}${key}: ${value}`, edit: { where, from: '', to: value, image } };
 }
 
 function dockerfileSplices(text: string, pins: Array<{ want: Reference; ref: string }>): Splice[] {
@@ -201,7 +203,7 @@ function dockerfileSplices(text: string, pins: Array<{ want: Reference; ref: str
       if (to && to !== m[2]) {
         const start = m.index! + m[1]!.length;
         const line = text.slice(0, start).split('\n').length;
-        out.push({ start, end: start + m[2]!.length, text: to, edit: { where: `FROM line ${line}`, from: m[2]!, to } });
+        out.push({ start, end: start + m[2]!.length, text: to, edit: { where: `FROM line ${line}`, from: m[2]!, to, image: pin.ref } });
       }
     }
   }

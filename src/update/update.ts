@@ -77,12 +77,25 @@ export interface ImageUpdate {
  */
 export async function update(paths: string[], options: UpdateOptions = {}): Promise<ImageUpdate[]> {
   const specs = findSpecs(paths);
+  if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const results: ImageUpdate[] = new Array(specs.length);
+  // The manifests are walked once for the whole fleet, after every image is pushed, rather than once per image.
   await forEachBounded(specs, options.jobs ?? 2, async (spec, i) => {
-    results[i] = await updateImage(spec, options);
+    results[i] = await updateImage(spec, { ...options, rollout: undefined });
   });
+  if (options.rollout?.length) {
+    const pushed = results.flatMap((r) => r.pushed);
+    const done = pushed.length ? await rollout(pushed.map(parseImagePin), options.rollout, { write: true }) : undefined;
+    for (const r of results) {
+      if (!done || r.pushed.length === 0) continue;
+      const mine = done.edits.filter((e) => r.pushed.includes(e.image));
+      r.rollout = { ...done, edits: mine, diffs: done.diffs.filter((d) => mine.some((e) => e.file === d.file)), written: done.written.filter((f) => mine.some((e) => e.file === f)) };
+    }
+  }
   return results;
 }
+
+const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
 
 /** The pins of a minimal bump: per architecture, every locked package that is not to move, at its locked version. */
 export function minimalPins(lockFile: LockFile, archive: Archive, only?: 'security'): { pins: Record<string, Map<string, string>>; moving: Map<string, Set<string>> } {
@@ -153,7 +166,7 @@ function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[],
 
 export async function updateImage(specFile: string | LoadedSpec, options: UpdateOptions = {}): Promise<ImageUpdate> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
-  if (options.rollout?.length && !options.push?.length) throw new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
+  if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const lockPath = lockPathFor(loaded.path);
   const oldLock = loadLockFor(loaded, lockPath, options.sources);
   const archive = await openLockArchive(loaded, oldLock, options);
