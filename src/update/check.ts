@@ -10,12 +10,12 @@ import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { fetchDebs } from '../build/fetch.ts';
-import { checkLock, highest, lockPathFor, openLockArchive, packagesByName, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { checkLock, highest, lockPathFor, packagesByName, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
 import { loadAdvisories, type AdvisorySet } from '../advisories/load.ts';
 import { AdvisoryIndex, affects } from '../advisories/match.ts';
 import type { Advisory } from '../advisories/feeds.ts';
 import { debChangelog, entriesBetween, highestUrgency, parseChangelog, type ChangelogEntry } from './changelog.ts';
-import { findSpecs } from './fleet.ts';
+import { fleetArchives, findSpecs } from './fleet.ts';
 
 export interface PackageUpdate {
   architecture: string;
@@ -120,7 +120,7 @@ function asLocked(p: BinaryPackage): LockedPackage {
 export async function check(paths: string[], options: CheckOptions = {}): Promise<FleetCheck> {
   const specs = findSpecs(paths);
   const advisorySets = new Map<string, Promise<AdvisorySet>>();
-  const archives = new Map<string, Promise<Archive>>();
+  const archiveFor = fleetArchives(options);
   const images: ImageCheck[] = [];
   const installedSources = new Set<string>();
   const used = new Set<string>();
@@ -132,10 +132,7 @@ export async function check(paths: string[], options: CheckOptions = {}): Promis
     if (!advisorySets.has(key)) advisorySets.set(key, loadAdvisories(options.advisories ?? [], { ...release, cacheDir: options.cacheDir, offline: options.offline, onWarning: (m) => options.onEvent?.({ kind: 'warning', message: m }) }));
     used.add(key);
     const set = await advisorySets.get(key)!;
-    // Specs of a fleet usually share their sources: the archive is opened (and verified) once per distinct set.
-    const archiveKey = JSON.stringify([loaded.spec.archive ?? null, options.sources ?? null, Object.keys(lockFile.architectures)]);
-    if (!archives.has(archiveKey)) archives.set(archiveKey, openLockArchive(loaded, lockFile, options));
-    const archive = await archives.get(archiveKey)!;
+    const archive = await archiveFor(loaded, lockFile);
     const image = await checkImage(loaded, lockFile, archive, indexFor(set), options);
     for (const arch of Object.values(lockFile.architectures)) for (const p of arch.packages) installedSources.add(p.source);
     images.push(image);

@@ -2,6 +2,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
+import type { LoadedSpec } from '../config/spec.ts';
+import type { Archive } from '../debian/archive.ts';
+import { openLockArchive, type LockFile, type LockOptions } from '../lock/lock.ts';
 
 const SPEC_NAMES = new Set(['pith.yaml', 'pith.yml']);
 
@@ -31,4 +34,18 @@ export function findSpecs(paths: string[]): string[] {
     } else found.push(resolve(p));
   }
   return [...new Set(found)];
+}
+
+/**
+ * Opens each spec's archive once per fleet run: specs usually share their sources, so the archive is fetched and
+ * verified once per distinct set of sources and architectures, and its indexes are built once.
+ */
+export function fleetArchives(options: Omit<LockOptions, 'write' | 'pins' | 'archive'>): (loaded: LoadedSpec, lockFile: LockFile) => Promise<Archive> {
+  const archives = new Map<string, Promise<Archive>>();
+  return (loaded, lockFile) => {
+    const key = JSON.stringify([loaded.spec.archive ?? null, options.sources ?? null, Object.keys(lockFile.architectures).sort()]);
+    let archive = archives.get(key);
+    if (!archive) archives.set(key, (archive = openLockArchive(loaded, lockFile, options)));
+    return archive;
+  };
 }

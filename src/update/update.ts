@@ -14,7 +14,7 @@ import { parseRelations } from '../debian/relations.ts';
 import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
 import { build } from '../build/build.ts';
-import { highest, loadLockFor, lock, lockPathFor, openLockArchive, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { highest, loadLockFor, lock, lockPathFor, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
 import { copyImage } from '../oci/transport.ts';
 import type { RegistryOptions } from '../publish/client.ts';
 import { diffImages, type ImageDiff } from '../sbom/diff.ts';
@@ -22,7 +22,7 @@ import { smokeTest, type SmokeTestResult } from '../runtime/run.ts';
 import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
 import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
-import { findSpecs } from './fleet.ts';
+import { fleetArchives, findSpecs } from './fleet.ts';
 import { forEachBounded } from '../net/bounded.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
 
@@ -80,8 +80,9 @@ export async function update(paths: string[], options: UpdateOptions = {}): Prom
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const results: ImageUpdate[] = new Array(specs.length);
   // The manifests are walked once for the whole fleet, after every image is pushed, rather than once per image.
+  const archiveFor = fleetArchives(options);
   await forEachBounded(specs, options.jobs ?? 2, async (spec, i) => {
-    results[i] = await updateImage(spec, { ...options, rollout: undefined });
+    results[i] = await updateImage(spec, { ...options, rollout: undefined }, archiveFor);
   });
   if (options.rollout?.length) {
     const pushed = results.flatMap((r) => r.pushed);
@@ -164,12 +165,13 @@ function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[],
   return [...fixed].sort();
 }
 
-export async function updateImage(specFile: string | LoadedSpec, options: UpdateOptions = {}): Promise<ImageUpdate> {
+/** `archiveFor` opens the spec's archive (default: afresh; `update` shares one per fleet run). */
+export async function updateImage(specFile: string | LoadedSpec, options: UpdateOptions = {}, archiveFor = fleetArchives(options)): Promise<ImageUpdate> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const lockPath = lockPathFor(loaded.path);
   const oldLock = loadLockFor(loaded, lockPath, options.sources);
-  const archive = await openLockArchive(loaded, oldLock, options);
+  const archive = await archiveFor(loaded, oldLock);
   const base: ImageUpdate = { spec: loaded.path, name: loaded.spec.name, updated: false, changes: [], cvesFixed: [], outputs: [], pushed: [], lock: lockPath };
   const { pins, moving } = minimalPins(oldLock, archive, options.only);
   if ([...moving.values()].every((m) => m.size === 0)) return base;
