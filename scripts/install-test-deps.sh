@@ -31,6 +31,7 @@ packages=(
   docker-registry  # the real registry push, pull and copy run against (test/fixtures/registry.ts)
   apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
   util-linux   # nsenter (pith debug --exec), setpriv (the not-root errors of test/runtime/run.test.ts), unshare (crun)
+  zip          # zips OSV records, as OSV publishes its exports (test/update/check.test.ts)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

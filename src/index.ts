@@ -67,3 +67,13 @@ export { runContainer, stopContainer, listContainers, containerStatus, container
 export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';
 export { resolveTarget, debugReport, debugExec, formatReport, type Target, type DebugReport } from './runtime/debug.ts';
+export { parseOsv, parseTracker, type Advisory, type AffectedRange, type FeedParse } from './advisories/feeds.ts';
+export { loadAdvisories, readZip, type AdvisorySet, type LoadAdvisoriesOptions } from './advisories/load.ts';
+export { AdvisoryIndex, affects } from './advisories/match.ts';
+export { parseChangelog, entriesBetween, type ChangelogEntry } from './update/changelog.ts';
+export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, type ImageCheck, type PackageUpdate, type Finding } from './update/check.ts';
+export { findSpecs } from './update/fleet.ts';
+export { where, type WhereHit } from './update/where.ts';
+export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './update/update.ts';
+export { smokeTest, type SmokeTestResult } from './update/smoke.ts';
+export { rollout, parseImagePin, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './update/rollout.ts';

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { attachSboms, build, parseSbomFormats, type AttachedSbom } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, wantsProgress } from './common.ts';
+import { cacheOption, jsonOption, offlineOption, repeatable, wantsProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 import { progressReporter } from './progress.ts';
 
@@ -17,7 +17,6 @@ interface BuildFlags {
   registriesConf?: string;
 }
 
-const repeatable = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 export function buildCommand(): Command {
   return new Command('build')

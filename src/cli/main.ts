@@ -27,6 +27,10 @@ const COMMANDS: Array<[names: readonly string[], load: () => Promise<Command[]>]
     return [runCommand(), psCommand(), stopCommand(), logsCommand()];
   }],
   [['debug'], async () => [(await import('./debug.ts')).debugCommand()]],
+  [['check'], async () => [(await import('./check.ts')).checkCommand()]],
+  [['where'], async () => [(await import('./where.ts')).whereCommand()]],
+  [['update'], async () => [(await import('./update.ts')).updateCommand()]],
+  [['rollout'], async () => [(await import('./rollout.ts')).rolloutCommand()]],
 ];
 
 /** The CLI, with the commands `argv` may run (all of them unless it names one). */

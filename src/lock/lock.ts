@@ -6,7 +6,7 @@ import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type SuiteRelease } from '../debian/archive.ts';
-import { resolve, type Resolution } from '../debian/resolve.ts';
+import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
 import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
 import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
@@ -134,6 +134,10 @@ export interface LockOptions {
   onEvent?: (event: ArchiveEvent) => void;
   /** Write `pith.lock` next to the spec (default true). */
   write?: boolean;
+  /** An archive already opened for this spec (as `openLockArchive` does). */
+  archive?: Archive;
+  /** Per architecture, packages offered only at the given version (the minimal bump of `pith update`). */
+  pins?: Record<string, ReadonlyMap<string, string>>;
 }
 
 export interface LockResult {
@@ -150,7 +154,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const { spec } = loaded;
   const inputs = lockInputs(spec, options.sources);
-  const archive = await openArchive({
+  const archive = options.archive ?? await openArchive({
     sources: specSources(spec, options.sources, warnTo(options.onEvent)),
     architectures: inputs.architectures,
     cacheDir: options.cacheDir,
@@ -161,8 +165,19 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   });
   const defaults = minimalDefaults(inputs.packages, inputs.keep);
   const specExcludes = inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' }));
+  const offered = (arch: string) => {
+    const pin = options.pins?.[arch];
+    return pin ? archive.packages(arch).filter((p) => { const v = pin.get(p.name); return v === undefined || v === p.version; }) : archive.packages(arch);
+  };
+  const universes = new Map<string, PackageUniverse>();
+  const universeFor = (arch: string) => {
+    if (!options.pins?.[arch]) return archive.universe(arch);
+    let u = universes.get(arch);
+    if (!u) universes.set(arch, (u = new PackageUniverse(offered(arch), { architecture: arch })));
+    return u;
+  };
   const resolveFor = (arch: string, extra: string[]) =>
-    resolve(archive.universe(arch), [...inputs.packages, ...extra], {
+    resolve(universeFor(arch), [...inputs.packages, ...extra], {
       architecture: arch,
       exclude: [...specExcludes, ...defaults.exclude.filter((d) => !specExcludes.some((e) => e.name === d.name))],
       ignoreDependencies: defaults.ignoreDependencies,
@@ -193,7 +208,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
         {
           packages: res.packages.map((p) => lockedPackage(p.package)),
           excluded: res.exclusions.map((e) => ({ name: e.name, reason: e.reason, requiredBy: e.requiredBy, alsoDropped: e.alsoDropped })),
-          baseFiles: candidateOf(archive.packages(res.architecture), 'base-files'),
+          baseFiles: candidateOf(offered(res.architecture), 'base-files'),
           libraries: libraries.get(res.architecture),
         },
       ]),
@@ -220,7 +235,7 @@ function lockedPackage(p: BinaryPackage): LockedPackage {
 }
 
 /** The entry with the highest version (apt's candidate among them); undefined for none. */
-function highest<T extends { version: string }>(list: Iterable<T>): T | undefined {
+export function highest<T extends { version: string }>(list: Iterable<T>): T | undefined {
   let best: T | undefined;
   for (const p of list) if (best === undefined || compareVersions(p.version, best.version) > 0) best = p;
   return best;
@@ -321,13 +336,30 @@ export interface LockCheck {
  * `pith lock --check`: writes nothing; reports a changed spec, locked versions the archive no longer serves
  * (or serves with different bytes), and newer candidates with the suite they come from.
  */
-export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write'> = {}): Promise<LockCheck> {
-  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
-  const path = lockPathFor(loaded.path);
-  const lockFile = readLock(path);
-  const current = lockInputs(loaded.spec, options.sources);
-  const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
-  const archive = await openArchive({
+const byNameCache = new WeakMap<Archive, Map<string, Map<string, BinaryPackage[]>>>();
+
+/**
+ * The archive's packages for `arch` by name, built once per open archive: checking a fleet looks up every locked
+ * package of every image in the same (possibly 60,000-package) universe.
+ */
+export function packagesByName(archive: Archive, arch: string): ReadonlyMap<string, BinaryPackage[]> {
+  let perArch = byNameCache.get(archive);
+  if (!perArch) byNameCache.set(archive, (perArch = new Map()));
+  let byName = perArch.get(arch);
+  if (!byName) {
+    perArch.set(arch, (byName = new Map()));
+    for (const p of archive.packages(arch)) {
+      let list = byName.get(p.name);
+      if (!list) byName.set(p.name, (list = []));
+      list.push(p);
+    }
+  }
+  return byName;
+}
+
+/** The archive a spec's lock is checked against: the spec's sources (or `--source`), for the lock's architectures. */
+export function openLockArchive(loaded: LoadedSpec, lockFile: LockFile, options: Omit<LockOptions, 'write'> = {}): Promise<Archive> {
+  return openArchive({
     sources: specSources(loaded.spec, options.sources, warnTo(options.onEvent)),
     architectures: Object.keys(lockFile.architectures),
     cacheDir: options.cacheDir,
@@ -336,14 +368,18 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
     now: options.now,
     onEvent: options.onEvent,
   });
+}
+
+export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write' | 'pins'> & { lockFile?: LockFile } = {}): Promise<LockCheck> {
+  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+  const path = lockPathFor(loaded.path);
+  const lockFile = options.lockFile ?? readLock(path);
+  const current = lockInputs(loaded.spec, options.sources);
+  const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
+  const archive = options.archive ?? (await openLockArchive(loaded, lockFile, options));
   const drift: Drift[] = [];
   for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
-    const byName = new Map<string, { version: string; sha256: string; suite: string; architecture: string }[]>();
-    for (const p of archive.packages(arch)) {
-      let list = byName.get(p.name);
-      if (!list) byName.set(p.name, (list = []));
-      list.push({ version: p.version, sha256: p.sha256, suite: p.origin.suite, architecture: p.architecture });
-    }
+    const byName = packagesByName(archive, arch);
     for (const locked of packages) {
       const served = (byName.get(locked.name) ?? []).filter((p) => p.architecture === locked.architecture);
       const same = served.find((p) => p.version === locked.version);
@@ -360,8 +396,8 @@ export async function checkLock(specFile: string | LoadedSpec, options: Omit<Loc
           locked: locked.version,
           kind: 'newer',
           candidate: best.version,
-          suite: best.suite,
-          detail: `${locked.name} ${locked.version} → ${best.version} (from ${best.suite})`,
+          suite: best.origin.suite,
+          detail: `${locked.name} ${locked.version} → ${best.version} (from ${best.origin.suite})`,
         });
       }
     }

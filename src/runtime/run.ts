@@ -34,6 +34,11 @@ export interface ContainerOptions extends RunOptions {
   registry?: RegistryOptions;
   /** Called once the container's process runs (foreground), e.g. to time a start. */
   onStarted?: (container: ContainerRecord) => void;
+  /**
+   * Foreground only: collect the container's standard output and error (the last MiB of each) instead of passing
+   * them through, and kill it after `timeoutMs` — how a smoke test runs an image.
+   */
+  capture?: { timeoutMs?: number };
 }
 
 export interface ContainerRecord {
@@ -188,6 +193,10 @@ export interface RunResult {
   record: ContainerRecord;
   /** The container's exit status (foreground); 0 once a detached container has started. */
   exitCode: number;
+  /** With `capture`: what it printed, and whether it was killed at the timeout. */
+  stdout?: string;
+  stderr?: string;
+  timedOut?: boolean;
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -217,7 +226,16 @@ export async function runContainer(ref: string, options: ContainerOptions = {}):
 
   const [cmd, argv] = runtimeCommand(record.runtime, stateDir, ['run', '--bundle', record.bundle, record.name]);
   // Its own process group: a terminal's Ctrl-C reaches pith alone, which passes it on exactly once.
-  const child = spawn(cmd, argv, { stdio: [process.stdin.isTTY ? 'ignore' : 'inherit', 'inherit', 'inherit'], detached: true });
+  const capture = options.capture;
+  const child = spawn(cmd, argv, { stdio: capture ? ['ignore', 'pipe', 'pipe'] : [process.stdin.isTTY ? 'ignore' : 'inherit', 'inherit', 'inherit'], detached: true });
+  const captured = { stdout: '', stderr: '', timedOut: false };
+  const keep = (text: string, d: Buffer) => (text + d.toString()).slice(-(1 << 20));
+  child.stdout?.on('data', (d: Buffer) => (captured.stdout = keep(captured.stdout, d)));
+  child.stderr?.on('data', (d: Buffer) => (captured.stderr = keep(captured.stderr, d)));
+  const deadline = capture?.timeoutMs === undefined ? undefined : setTimeout(() => {
+    captured.timedOut = true;
+    void runtimeExec(record.runtime, stateDir, ['kill', record.name, 'KILL']).finally(() => child.kill('SIGKILL'));
+  }, capture.timeoutMs);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const s of FORWARDED) process.on(s, forward);
   let started: NodeJS.Timeout | undefined;
@@ -234,9 +252,10 @@ export async function runContainer(ref: string, options: ContainerOptions = {}):
       child.on('error', (e) => fail(new PithError('RUN_RUNTIME_MISSING', `expected ${cmd} on PATH (Debian package ${record.runtime}), found: ${e.message}`, { cause: e })));
       child.on('close', (code, signal) => ok(code ?? 128 + (signal ? osSignal(signal) : 0)));
     });
-    return { record, exitCode };
+    return capture ? { record, exitCode, ...captured } : { record, exitCode };
   } finally {
     clearTimeout(started);
+    clearTimeout(deadline);
     for (const s of FORWARDED) process.removeListener(s, forward);
     await removeContainer(stateDir, record.name, record.runtime);
   }
