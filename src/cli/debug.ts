@@ -1,13 +1,16 @@
 import { Command } from 'commander';
 import { PithError } from '../errors.ts';
-import { debugExec, debugReport, formatReport, resolveTarget } from '../runtime/debug.ts';
-import { jsonOption } from './common.ts';
+import { loadAdvisories } from '../advisories/load.ts';
+import { debugExec, debugReport, formatReport, resolveTarget, withAdvisories } from '../runtime/debug.ts';
+import { cacheOption, jsonOption, repeatable } from './common.ts';
 
 interface DebugFlags {
   json?: boolean;
   showEnv?: boolean;
   exec?: boolean;
   shell?: boolean;
+  advisories?: string[];
+  cache?: string;
 }
 
 export function debugCommand(): Command {
@@ -19,6 +22,8 @@ export function debugCommand(): Command {
     .option('--show-env', 'show environment values (redacted by default)')
     .option('--exec', "run the command after -- in the container's network, pid, ipc, uts and cgroup namespaces, with the host's filesystem and $PITH_ROOT=/proc/PID/root")
     .option('--shell', 'like --exec with $SHELL (or /bin/sh)')
+    .option('--advisories <source>', "OSV JSON (file, directory or zip) or Debian Security Tracker JSON (file or URL): list the image's known vulnerabilities; repeatable", repeatable)
+    .addOption(cacheOption())
     .action(async (target: string, command: string[], flags: DebugFlags) => {
       if (flags.exec && command.length === 0) throw new PithError('DEBUG_NO_COMMAND', 'expected a command after -- with --exec, found none');
       if (!flags.exec && !flags.shell && command.length > 0) {
@@ -29,7 +34,13 @@ export function debugCommand(): Command {
         process.exitCode = await debugExec(t, flags.shell ? [process.env.SHELL || '/bin/sh'] : command);
         return;
       }
-      const report = debugReport(t, { showEnv: flags.showEnv });
+      let report = debugReport(t, { showEnv: flags.showEnv });
+      if (flags.advisories?.length) {
+        // The running image's release decides which records apply (OSV `Debian:N`, the tracker's codename).
+        const { versionId, versionCodename } = report.image.os;
+        const set = await loadAdvisories(flags.advisories, { ecosystem: `Debian:${versionId ?? ''}`, codename: versionCodename ?? 'unknown', cacheDir: flags.cache });
+        report = withAdvisories(report, set.advisories);
+      }
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     });
 }

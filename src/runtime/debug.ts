@@ -9,6 +9,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Advisory } from '../advisories/feeds.ts';
+import { AdvisoryIndex } from '../advisories/match.ts';
 import { PithError } from '../errors.ts';
 import { Rootfs } from '../sbom/rootfs.ts';
 import { readOsRelease, readPackages, type OsRelease, STATUS } from '../sbom/packages.ts';
@@ -99,8 +101,10 @@ export interface DebugReport {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     os: OsRelease;
-    packages: Array<{ name: string; version: string; architecture: string; source: string }>;
+    packages: Array<{ name: string; version: string; architecture: string; source: string; sourceVersion: string }>;
   };
+  /** With advisories at hand (`withAdvisories`): the known vulnerabilities of the packages the image runs. */
+  vulnerabilities?: Vulnerability[];
   processes: Array<ProcessInfo & { children: number[] }>;
   namespaces: Namespace[];
   cgroups: CgroupInfo[];
@@ -110,6 +114,42 @@ export interface DebugReport {
   mounts: MountInfo[];
   sockets: Socket[];
   env: string[];
+}
+
+export interface Vulnerability {
+  id: string;
+  source: string;
+  sourceVersion: string;
+  /** The image's binary packages built from that source. */
+  packages: string[];
+  fixed?: string;
+  severity?: string;
+  feed: Advisory['feed'];
+}
+
+/**
+ * The report with the vulnerabilities the advisories name for the image's packages, matched as `pith check` matches
+ * a lock: by source package and source version, in dpkg order (one entry per CVE and source).
+ */
+export function withAdvisories(report: DebugReport, advisories: readonly Advisory[]): DebugReport {
+  const index = new AdvisoryIndex(advisories);
+  const bySource = new Map<string, { sourceVersion: string; packages: string[] }>();
+  for (const p of report.image.packages) {
+    const key = `${p.source}\0${p.sourceVersion}`;
+    const entry = bySource.get(key) ?? { sourceVersion: p.sourceVersion, packages: [] };
+    entry.packages.push(p.name);
+    bySource.set(key, entry);
+  }
+  const found = new Map<string, Vulnerability>();
+  for (const [key, { sourceVersion, packages }] of bySource) {
+    const source = key.slice(0, key.indexOf('\0'));
+    for (const a of index.affecting(source, sourceVersion)) {
+      const id = `${a.id} ${source}`;
+      if (!found.has(id)) found.set(id, { id: a.id, source, sourceVersion, packages: [...packages].sort(), fixed: a.fixed, severity: a.severity, feed: a.feed });
+    }
+  }
+  const vulnerabilities = [...found.values()].sort((x, y) => (x.source < y.source ? -1 : x.source > y.source ? 1 : x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return { ...report, vulnerabilities };
 }
 
 /** Everything the host can see about the container around `target.pid`. */
@@ -135,7 +175,7 @@ export function debugReport(target: Target, options: { showEnv?: boolean } = {})
       ...(target.pith?.labels ? { labels: target.pith.labels } : {}),
       ...(target.pith?.annotations ? { annotations: target.pith.annotations } : {}),
       os: readOsRelease(fs),
-      packages: readPackages(fs).map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, source: p.source })),
+      packages: readPackages(fs).map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion })),
     },
     processes: procs.map((p) => ({ ...p, children: procs.filter((c) => c.ppid === p.pid).map((c) => c.pid) })),
     namespaces: namespaces(pid),
@@ -180,6 +220,10 @@ export function formatReport(r: DebugReport): string {
   if (img.os.prettyName) lines.push(`  os        ${img.os.prettyName}${img.os.debianVersion ? ` (${img.os.debianVersion})` : ''}`);
   lines.push(`  packages  ${img.packages.length}`);
   for (const p of img.packages) lines.push(`    ${p.name} ${p.version} ${p.architecture}`);
+  if (r.vulnerabilities) {
+    lines.push('', `known vulnerabilities (${r.vulnerabilities.length}; CVE, source version, fixed in, severity, packages):`);
+    for (const v of r.vulnerabilities) lines.push(`  ${v.id}  ${v.source} ${v.sourceVersion}  ${v.fixed ? `fixed in ${v.fixed}` : 'no fix yet'}  ${v.severity ?? '-'}  ${v.packages.join(' ')}`);
+  }
   lines.push('', 'processes (pid in container / on host, user, state, command):');
   const byPid = new Map(r.processes.map((p) => [p.pid, p]));
   const roots = r.processes.filter((p) => !byPid.has(p.ppid));

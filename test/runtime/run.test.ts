@@ -93,6 +93,25 @@ describe('pith run -d, pith debug and pith stop on the python-server example', {
     assert.match(text.stdout, /tcp\s+LISTEN\s+0\.0\.0\.0:8080\s+\/usr\/bin\/python3\[1\]/);
   });
 
+  it('pith debug --advisories lists the known vulnerabilities of what the container runs, by source package and version', async () => {
+    const locked = example.lock.architectures.amd64!.packages.find((p) => p.name === 'python3-minimal')!;
+    const tracker = join(scratch, 'tracker.json');
+    writeFileSync(tracker, JSON.stringify({
+      [locked.source]: {
+        'CVE-2099-0001': { releases: { bookworm: { status: 'resolved', fixed_version: `${locked.sourceVersion}+fix1`, urgency: 'high' } } },
+        'CVE-2099-0002': { releases: { bookworm: { status: 'resolved', fixed_version: '0', urgency: 'unimportant' } } },
+      },
+      'no-such-source': { 'CVE-2099-0003': { releases: { bookworm: { status: 'open', urgency: 'low' } } } },
+    }));
+    const r = await pith(['debug', name, '--json', '--advisories', tracker]);
+    assert.equal(r.code, 0, r.stderr);
+    const { vulnerabilities } = JSON.parse(r.stdout);
+    assert.deepEqual(vulnerabilities.map((v: { id: string; source: string; fixed: string; packages: string[] }) => [v.id, v.source, v.fixed, v.packages.includes('python3-minimal')]),
+      [['CVE-2099-0001', locked.source, `${locked.sourceVersion}+fix1`, true]], 'fixed_version "0" is not affected; an unknown source matches nothing');
+    const text = await pith(['debug', name, '--advisories', tracker]);
+    assert.match(text.stdout, /known vulnerabilities \(1;[^\n]*\n  CVE-2099-0001  /);
+  });
+
   it('pith debug --exec runs host tools in its network namespace, with its root at $PITH_ROOT', async () => {
     const tcp = await pith(['debug', name, '--exec', '--', 'cat', '/proc/net/tcp']);
     assert.equal(tcp.code, 0, tcp.stderr);
