@@ -101,14 +101,16 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const { spec } = loaded;
   const lockPath = options.lockPath ? resolvePath(options.lockPath) : lockPathFor(loaded.path);
+  // Read once: the lock's library closure and the image both need them (and a missing file fails before any download).
+  const files = readSpecFiles(loaded, 0);
   let lockFile: LockFile;
   let lockCreated = false;
   if (!existsSync(lockPath)) {
     if (options.lockPath) readLock(lockPath); // a lock named explicitly must exist: raises LOCK_NOT_FOUND
-    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent })).lock;
+    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, specFiles: files })).lock;
     lockCreated = true;
   } else {
-    lockFile = loadLockFor(loaded, lockPath);
+    lockFile = loadLockFor(loaded, lockPath, undefined, files);
   }
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
   for (const ref of options.push ?? []) destinations.push(parseDestination(`docker://${ref.replace(/^docker:\/\//, '')}`));
@@ -119,7 +121,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     }
   }
   const sourceDateEpoch = options.sourceDateEpoch ?? epochFromLock(lockFile);
-  const specFiles = readSpecFiles(loaded, sourceDateEpoch);
+  const specFiles = files.map((f) => ({ ...f, mtime: sourceDateEpoch }));
 
   const images: Image[] = [];
   const reports: ArchBuild[] = [];

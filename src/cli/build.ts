@@ -17,7 +17,6 @@ interface BuildFlags {
   registriesConf?: string;
 }
 
-
 export function buildCommand(): Command {
   return new Command('build')
     .description('build the image a spec describes from its lock (created when missing): no maintainer script runs; the last line of output is the image digest')

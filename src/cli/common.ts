@@ -8,12 +8,12 @@ export interface ArchiveFlags {
   json?: boolean;
 }
 
-export const sourceOption = () =>
-  new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")
-    .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
-
 /** For options given more than once: every value, in order. */
 export const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+export const sourceOption = () =>
+  new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")
+    .argParser(repeatable);
 
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');

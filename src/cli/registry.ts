@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import type { PushSummary, RegistryOptions } from '../index.ts';
+import { repeatable } from './common.ts';
 
 export interface RegistryFlags {
   insecure?: string[];
@@ -10,7 +11,7 @@ export interface RegistryFlags {
 
 export const insecureOption = () =>
   new Option('--insecure <registry>', 'allow plain HTTP to this registry (host[:port]); loopback registries always may; repeatable')
-    .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    .argParser(repeatable);
 
 export const registriesConfOption = () =>
   new Option('--registries-conf <file>', 'read this registries.conf instead of $CONTAINERS_REGISTRIES_CONF or the default (containers-registries.conf(5)), as skopeo does');

@@ -2,10 +2,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { PithError } from '../errors.ts';
 import { containerLog, containerStatus, defaultStateDir, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
-import { cacheOption, jsonOption, platformOption } from './common.ts';
+import { cacheOption, jsonOption, platformOption, repeatable } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
-
-const repeat = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 interface RunFlags extends RegistryFlags {
   name?: string;
@@ -32,8 +30,8 @@ export function runCommand(): Command {
     .argument('[args...]', "after --: replaces the image's Cmd (its Entrypoint stays)")
     .option('--name <name>', 'container name (default pith-<random>)')
     .option('--entrypoint <program>', "run this program of the image instead of its Entrypoint (the arguments after -- follow it)")
-    .option('-e, --env <K=V>', 'set an environment variable (K alone passes the host value); repeatable', repeat)
-    .option('-v, --volume <HOST:CTR[:ro]>', 'bind-mount a host path; repeatable', repeat)
+    .option('-e, --env <K=V>', 'set an environment variable (K alone passes the host value); repeatable', repeatable)
+    .option('-v, --volume <HOST:CTR[:ro]>', 'bind-mount a host path; repeatable', repeatable)
     .option('--workdir <dir>', "working directory (default the image's)")
     .option('--user <user[:group]>', "run as this user of the image (default the image's user)")
     .option('--memory <size>', 'memory limit, e.g. 64m')
@@ -42,7 +40,7 @@ export function runCommand(): Command {
     .option('-d, --detach', 'run in the background; output goes to `pith logs NAME`')
     .addOption(new Option('--runtime <runtime>', 'OCI runtime').choices(['runc', 'crun']).default('runc'))
     .option('--writable', "a writable root filesystem (the writes are the container's own and go with it)")
-    .option('--cap-add <cap>', 'give back a capability, e.g. NET_BIND_SERVICE; repeatable', repeat)
+    .option('--cap-add <cap>', 'give back a capability, e.g. NET_BIND_SERVICE; repeatable', repeatable)
     .addOption(cacheOption())
     .addOption(platformOption())
     .addOption(insecureOption())

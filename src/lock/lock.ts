@@ -13,6 +13,7 @@ import { compareVersions } from '../debian/version.ts';
 import { minimalDefaults } from './minimal.ts';
 import { lockLibraries, lockedNeedsChanges, type LockedLibraries } from '../build/closure.ts';
 import { readSpecFiles } from '../build/files.ts';
+import type { FsEntry } from '../fs/entry.ts';
 
 export const LOCK_VERSION = 1;
 
@@ -138,6 +139,8 @@ export interface LockOptions {
   archive?: Archive;
   /** Per architecture, packages offered only at the given version (the minimal bump of `pith update`). */
   pins?: Record<string, ReadonlyMap<string, string>>;
+  /** The spec's `files:` already read (`readSpecFiles`), so a caller that needs them too reads them once. */
+  specFiles?: FsEntry[];
 }
 
 export interface LockResult {
@@ -183,7 +186,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
       ignoreDependencies: defaults.ignoreDependencies,
     });
   // libraries: auto — the packages that ship what the spec's own binaries need join the resolution.
-  const libraryFiles = inputs.libraries === undefined ? readSpecFiles(loaded, 0) : [];
+  const libraryFiles = inputs.libraries === undefined ? (options.specFiles ?? readSpecFiles(loaded, 0)) : [];
   const libraries = new Map<string, LockedLibraries>();
   const resolutions: Resolution[] = [];
   for (const arch of inputs.architectures) {
@@ -293,10 +296,10 @@ export function specChanges(locked: LockInputs, current: LockInputs): string[] {
 }
 
 /** Loads the lock next to a spec and checks it still belongs to the spec; a changed spec is an error naming what changed. */
-export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.path), sourcesOverride?: SourceEntry[]): LockFile {
+export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.path), sourcesOverride?: SourceEntry[], specFiles?: FsEntry[]): LockFile {
   const lockFile = readLock(lockPath);
   const current = lockInputs(loaded.spec, sourcesOverride);
-  const changes = lockFile.spec.digest !== inputsDigest(current) ? specChanges(lockFile.spec.inputs, current) : libraryChanges(loaded, lockFile, current);
+  const changes = lockFile.spec.digest !== inputsDigest(current) ? specChanges(lockFile.spec.inputs, current) : libraryChanges(loaded, lockFile, current, specFiles);
   if (changes.length > 0) {
     throw new PithError(
       'LOCK_STALE',
@@ -308,9 +311,9 @@ export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.pa
 }
 
 /** With `libraries: auto`, the spec's binaries' changed library needs, which the lock's resolution depends on. */
-function libraryChanges(loaded: LoadedSpec, lockFile: LockFile, current: LockInputs): string[] {
+function libraryChanges(loaded: LoadedSpec, lockFile: LockFile, current: LockInputs, specFiles?: FsEntry[]): string[] {
   if (current.libraries !== undefined) return [];
-  return lockedNeedsChanges(readSpecFiles(loaded, 0), lockFile.architectures).map((c) => `libraries: ${c}`);
+  return lockedNeedsChanges(specFiles ?? readSpecFiles(loaded, 0), lockFile.architectures).map((c) => `libraries: ${c}`);
 }
 
 export interface Drift {
