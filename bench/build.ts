@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, createGzip } from 'node:zlib';
 import { build, compareVersions, loadAptSources, openArchive, readLock, writeLock, type LockedPackage } from 'pith';
-import { codeFingerprint } from '../src/build/source-digest.ts';
+import { codeFingerprint } from '../src/cache/source-digest.ts';
 import { bundle } from '../scripts/bundle.ts';
 
 interface Image {

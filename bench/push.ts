@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage, copyImage, pushImage, readImage, writeImage } from 'pith';
-import { codeFingerprint } from '../src/build/source-digest.ts';
+import { codeFingerprint } from '../src/cache/source-digest.ts';
 import { Registry } from '../test/fixtures/registry.ts';
 
 for (const [cmd, pkg] of [['skopeo', 'skopeo'], ['docker-registry', 'docker-registry']]) {

@@ -1,13 +1,13 @@
 // Bundles the CLI into dist/ so `pith` starts without compiling TypeScript (tsx) or resolving hundreds of module
 // files: `npm install` runs it as the `prepare` script. Nothing depends on it: bin/pith.js runs src/ through tsx
-// whenever dist/ is missing or was made from other sources or dependencies (see src/build/source-digest.ts).
+// whenever dist/ is missing or was made from other sources or dependencies (see src/cache/source-digest.ts).
 //
 //   node --import tsx scripts/bundle.ts [REPO]
 import { build } from 'esbuild';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { codeFingerprint, digestOfSources } from '../src/build/source-digest.ts';
+import { codeFingerprint, digestOfSources } from '../src/cache/source-digest.ts';
 
 export const BUNDLE_MANIFEST = 'bundle.json';
 
@@ -19,7 +19,7 @@ export async function bundle(root: string): Promise<{ fingerprint: string }> {
   try {
     await build({
       absWorkingDir: root,
-      entryPoints: { pith: 'src/cli/main.ts', 'source-digest': 'src/build/source-digest.ts' },
+      entryPoints: { pith: 'src/cli/main.ts', 'source-digest': 'src/cache/source-digest.ts' },
       outdir: tmp,
       bundle: true,
       splitting: true,

@@ -29,10 +29,10 @@ export {
 export { FsTree, normalisePath } from './fs/tree.ts';
 export type { FsEntry } from './fs/entry.ts';
 export { readDeb, type Deb } from './debian/deb.ts';
-export { build, type BuildOptions, type BuildResult } from './build/build.ts';
+export { build, type BuildOptions, type BuildResult } from './orchestrate/build.ts';
 export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from './oci/image.ts';
 export { parseDestination, writeImage, type Destination } from './oci/transport.ts';
-export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './build/elf.ts';
+export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './libraries/elf.ts';
 export { ContentsIndex, parseContents, isLibraryPath } from './debian/contents.ts';
 export {
   verifyLibraries,
@@ -45,24 +45,24 @@ export {
   type LibraryClosure,
   type LibraryProvision,
   type LockedLibraries,
-} from './build/closure.ts';
+} from './libraries/closure.ts';
 export { copyImage, readImage, type CopyOptions, type CopyResult } from './oci/transport.ts';
 export { parseReference, formatReference, type Reference } from './oci/reference.ts';
-export { pushImage, type PushSummary } from './publish/push.ts';
-export { readRemote } from './publish/pull.ts';
-export { login, logout, type LoginResult } from './publish/login.ts';
-export { attachArtifact, listReferrers, artifactManifest, fallbackTag, type Artifact, type AttachResult, type Referrers, type ReferrerDescriptor } from './publish/referrers.ts';
-export type { RegistryOptions } from './publish/client.ts';
+export { pushImage, type PushSummary } from './registry/push.ts';
+export { readRemote } from './registry/pull.ts';
+export { login, logout, type LoginResult } from './registry/login.ts';
+export { attachArtifact, listReferrers, artifactManifest, fallbackTag, type Artifact, type AttachResult, type Referrers, type ReferrerDescriptor } from './registry/referrers.ts';
+export type { RegistryOptions } from './registry/client.ts';
 export { sbomFor, attachSboms, parseSbomFormats, SBOM_FORMATS, type SbomFormat, type SbomDocument, type SbomOptions, type AttachedSbom } from './sbom/sbom.ts';
 export { imageInventory, debPurl, type ImageInventory, type InventoryPackage, type SpecFile } from './sbom/inventory.ts';
 export { spdxDocument, spdxJson, SPDX_MEDIA_TYPE, type SpdxDocument } from './sbom/spdx.ts';
 export { cyclonedxBom, cyclonedxJson, CYCLONEDX_MEDIA_TYPE } from './sbom/cyclonedx.ts';
 export { declaredLicense, dep5ToSpdx, type DeclaredLicense } from './sbom/copyright.ts';
-export { inspect, inspectImage, type Inspection, type InspectedPlatform, type InspectedFile } from './sbom/inspect.ts';
-export { diff, diffImages, type ImageDiff, type PlatformDiff } from './sbom/diff.ts';
-export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './sbom/rootfs.ts';
-export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './sbom/packages.ts';
-export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './publish/registries-conf.ts';
+export { inspect, inspectImage, type Inspection, type InspectedPlatform, type InspectedFile } from './inspect/inspect.ts';
+export { diff, diffImages, type ImageDiff, type PlatformDiff } from './inspect/diff.ts';
+export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './oci/rootfs.ts';
+export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './assemble/installed.ts';
+export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './registry/registries-conf.ts';
 export { runContainer, stopContainer, listContainers, containerStatus, containerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
 export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';
@@ -70,10 +70,10 @@ export { resolveTarget, debugReport, debugExec, formatReport, type Target, type 
 export { parseOsv, parseTracker, type Advisory, type AffectedRange, type FeedParse } from './advisories/feeds.ts';
 export { loadAdvisories, readZip, type AdvisorySet, type LoadAdvisoriesOptions } from './advisories/load.ts';
 export { AdvisoryIndex, affects } from './advisories/match.ts';
-export { parseChangelog, entriesBetween, type ChangelogEntry } from './update/changelog.ts';
-export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, type ImageCheck, type PackageUpdate, type Finding } from './update/check.ts';
-export { findSpecs } from './update/fleet.ts';
-export { where, type WhereHit } from './update/where.ts';
-export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './update/update.ts';
-export { smokeTest, type SmokeTestResult } from './update/smoke.ts';
-export { rollout, parseImagePin, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './update/rollout.ts';
+export { parseChangelog, entriesBetween, type ChangelogEntry } from './debian/changelog.ts';
+export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, type ImageCheck, type PackageUpdate, type Finding } from './orchestrate/check.ts';
+export { findSpecs } from './orchestrate/fleet.ts';
+export { where, type WhereHit } from './orchestrate/where.ts';
+export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './orchestrate/update.ts';
+export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
+export { rollout, parseImagePin, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './orchestrate/rollout.ts';

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { PithError } from '../errors.ts';
-import { login, logout } from '../publish/login.ts';
+import { login, logout } from '../registry/login.ts';
 import { jsonOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 

@@ -11,8 +11,8 @@ import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
 import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { minimalDefaults } from './minimal.ts';
-import { lockLibraries, lockedNeedsChanges, type LockedLibraries } from '../build/closure.ts';
-import { readSpecFiles } from '../build/files.ts';
+import { lockLibraries, lockedNeedsChanges, type LockedLibraries } from '../libraries/closure.ts';
+import { readSpecFiles } from '../config/files.ts';
 import type { FsEntry } from '../fs/entry.ts';
 
 export const LOCK_VERSION = 1;

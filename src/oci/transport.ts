@@ -10,9 +10,9 @@ import { writeOciArchive } from './archive.ts';
 import { normaliseRepoTag, writeDockerArchive } from './docker-archive.ts';
 import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from './read.ts';
 import { parseReference } from './reference.ts';
-import type { RegistryOptions } from '../publish/client.ts';
-import { readRemote } from '../publish/pull.ts';
-import { pushImage, type PushSummary } from '../publish/push.ts';
+import type { RegistryOptions } from '../registry/client.ts';
+import { readRemote } from '../registry/pull.ts';
+import { pushImage, type PushSummary } from '../registry/push.ts';
 
 export type Destination =
   | { transport: 'oci'; path: string; tag?: string }

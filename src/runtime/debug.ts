@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import type { Advisory } from '../advisories/feeds.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
 import { PithError } from '../errors.ts';
-import { Rootfs } from '../sbom/rootfs.ts';
-import { readOsRelease, readPackages, type OsRelease, STATUS } from '../sbom/packages.ts';
-import { AVAILABLE, STATUS_D } from '../build/status.ts';
+import { Rootfs } from '../oci/rootfs.ts';
+import { readOsRelease, readPackages, type OsRelease, STATUS } from '../assemble/installed.ts';
+import { AVAILABLE, STATUS_D } from '../assemble/status.ts';
 import { containerStatus, defaultStateDir, runtimeCommand, type ContainerStatus } from './run.ts';
 import { listInRoot, readTextInRoot } from './root.ts';
 import {

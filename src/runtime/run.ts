@@ -18,7 +18,7 @@ import { defaultCacheDir, writeFileAtomic } from '../cache/store.ts';
 import { isImageIndex, type Image } from '../oci/image.ts';
 import { selectPlatform } from '../oci/read.ts';
 import { readImage } from '../oci/transport.ts';
-import type { RegistryOptions } from '../publish/client.ts';
+import type { RegistryOptions } from '../registry/client.ts';
 import { runtimeSpec, type RunOptions } from './config.ts';
 import { unpackImage } from './unpack.ts';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PithError } from '../errors.ts';
 import { digestHex } from '../oci/digest.ts';
 import type { Image } from '../oci/image.ts';
-import { readRootfs, type ImageFile } from '../sbom/rootfs.ts';
+import { readRootfs, type ImageFile } from '../oci/rootfs.ts';
 import { removeStaleTemps, tempSibling } from '../cache/store.ts';
 
 /** Written last: a rootfs directory without it is not a complete unpack. */

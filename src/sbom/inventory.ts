@@ -5,12 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { PackageURL } from 'packageurl-js';
-import { SPEC_FILES_LAYER } from '../build/layer-names.ts';
+import { SPEC_FILES_LAYER } from '../assemble/layer-names.ts';
 import { digestHex, type Digest, type Platform } from '../oci/digest.ts';
 import { platformString, type Image } from '../oci/image.ts';
 import { declaredLicense, type DeclaredLicense } from './copyright.ts';
-import { dependencyEdges, readOsRelease, readPackages, type InstalledPackage, type OsRelease } from './packages.ts';
-import { readRootfs, type Rootfs } from './rootfs.ts';
+import { dependencyEdges, readOsRelease, readPackages, type InstalledPackage, type OsRelease } from '../assemble/installed.ts';
+import { readRootfs, type Rootfs } from '../oci/rootfs.ts';
 
 export interface InventoryPackage extends InstalledPackage {
   purl: string;

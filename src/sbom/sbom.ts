@@ -8,11 +8,11 @@ import { isImageIndex, platformString, type Image, type ImageIndex } from '../oc
 import { formatDestination, parseDestination, readImage, type Destination } from '../oci/transport.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseReference } from '../oci/reference.ts';
-import type { RegistryOptions } from '../publish/client.ts';
-import { attachArtifact, listReferrers, readArtifact } from '../publish/referrers.ts';
+import type { RegistryOptions } from '../registry/client.ts';
+import { attachArtifact, listReferrers, readArtifact } from '../registry/referrers.ts';
 import { attachToLayout, findInLayout } from './attach.ts';
 import { CYCLONEDX_MEDIA_TYPE, cyclonedxJson } from './cyclonedx.ts';
-import { platformImages, type PlatformOptions } from './inspect.ts';
+import { platformImages, type PlatformOptions } from '../inspect/inspect.ts';
 import { imageInventory, TITLE, type ImageInventory } from './inventory.ts';
 import { SPDX_MEDIA_TYPE, spdxJson } from './spdx.ts';
 

@@ -12,7 +12,7 @@ import { readImage, writeImage } from '../../src/oci/transport.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
-import { sampleImage } from '../publish/helpers.ts';
+import { sampleImage } from '../registry/helpers.ts';
 
 const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'pith-cli-registry-test-'));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { codeFingerprint, digestOfSources } from '../../src/build/source-digest.ts';
+import { codeFingerprint, digestOfSources } from '../../src/cache/source-digest.ts';
 import { bundle } from '../../scripts/bundle.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));

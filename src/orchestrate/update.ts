@@ -1,0 +1,237 @@
+/**
+ * `pith update`: the minimal bump. Only the locked packages that have a newer candidate (a security one, with
+ * `only: 'security'`) move, plus whatever their new versions' dependencies require; everything else stays pinned.
+ * Then a reproducible rebuild into a scratch layout, the spec's smoke test in the new image with runc, a summary
+ * (packages changed, CVEs fixed, layers changed, bytes a node must pull), the outputs, the pushes — and only when
+ * every step has passed, the new lock, written atomically. A failure leaves the old lock and outputs as they were.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSpec, type LoadedSpec } from '../config/spec.ts';
+import type { Archive } from '../debian/archive.ts';
+import { parseRelations } from '../debian/relations.ts';
+import { compareVersions, satisfiesVersion } from '../debian/version.ts';
+import { PithError } from '../errors.ts';
+import { build } from './build.ts';
+import { highest, loadLockFor, lock, lockPathFor, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { copyImage } from '../oci/transport.ts';
+import type { RegistryOptions } from '../registry/client.ts';
+import { diffImages, type ImageDiff } from '../inspect/diff.ts';
+import { smokeTest, type SmokeTestResult } from './smoke.ts';
+import { loadAdvisories } from '../advisories/load.ts';
+import { AdvisoryIndex } from '../advisories/match.ts';
+import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
+import { fleetArchives, findSpecs } from './fleet.ts';
+import { forEachBounded } from '../net/bounded.ts';
+import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
+
+export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'archive'> {
+  /** Move only packages whose newer candidate comes from a security suite. */
+  only?: 'security';
+  /** Registry references the new image is pushed to (after the smoke test); `{name}` stands for the spec's name. */
+  push?: string[];
+  /** Specs updated at once (default 2). */
+  jobs?: number;
+  registry?: RegistryOptions;
+  /** Advisory sources, for the CVEs the update fixes (as `check` reads them). */
+  advisories?: string[];
+  /** Outputs (default the build's: `oci:<spec dir>/out:<name>`). */
+  outputs?: string[];
+  /** After pushing: pin each pushed `repo:tag@sha256:…` in the manifests under these paths (`pith rollout --write`). */
+  rollout?: string[];
+}
+
+export interface PackageChange {
+  architecture: string;
+  name: string;
+  from?: string;
+  to?: string;
+}
+
+export interface ImageUpdate {
+  spec: string;
+  name: string;
+  /** False when nothing needed a new version (nothing was built or written). */
+  updated: boolean;
+  changes: PackageChange[];
+  /** CVE ids the changed packages' changelogs name, and the advisories the new versions are no longer affected by. */
+  cvesFixed: string[];
+  oldDigest?: string;
+  newDigest?: string;
+  diff?: ImageDiff;
+  /** Layers of the new image a node running the old one lacks, and the bytes it pulls for them. */
+  layersChanged?: number;
+  pullBytes?: number;
+  smokeTest?: { passed: boolean; reason?: string; skipped?: string };
+  outputs: string[];
+  /** `repo:tag@sha256:…` of each push. */
+  pushed: string[];
+  lock: string;
+  rollout?: RolloutResult;
+}
+
+/**
+ * Updates every spec named or found under `paths`, `jobs` at a time; the first failure stops new ones from
+ * starting (each spec's own lock and outputs stay as they were unless its update completed).
+ */
+export async function update(paths: string[], options: UpdateOptions = {}): Promise<ImageUpdate[]> {
+  const specs = findSpecs(paths);
+  if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
+  const results: ImageUpdate[] = new Array(specs.length);
+  // The manifests are walked once for the whole fleet, after every image is pushed, rather than once per image.
+  const archiveFor = fleetArchives(options);
+  await forEachBounded(specs, options.jobs ?? 2, async (spec, i) => {
+    results[i] = await updateImage(spec, { ...options, rollout: undefined }, archiveFor);
+  });
+  if (options.rollout?.length) {
+    const pushed = results.flatMap((r) => r.pushed);
+    const done = pushed.length ? await rollout(pushed.map(parseImagePin), options.rollout, { write: true }) : undefined;
+    for (const r of results) {
+      if (!done || r.pushed.length === 0) continue;
+      const mine = done.edits.filter((e) => r.pushed.includes(e.image));
+      r.rollout = { ...done, edits: mine, diffs: done.diffs.filter((d) => mine.some((e) => e.file === d.file)), written: done.written.filter((f) => mine.some((e) => e.file === f)) };
+    }
+  }
+  return results;
+}
+
+const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
+
+/** The pins of a minimal bump: per architecture, every locked package that is not to move, at its locked version. */
+export function minimalPins(lockFile: LockFile, archive: Archive, only?: 'security'): { pins: Record<string, Map<string, string>>; moving: Map<string, Set<string>> } {
+  const pins: Record<string, Map<string, string>> = {};
+  const moving = new Map<string, Set<string>>();
+  for (const [arch, locked] of Object.entries(lockFile.architectures)) {
+    const byName = packagesByName(archive, arch);
+    const best = (name: string) => highest(byName.get(name) ?? []);
+    const pin = new Map<string, string>();
+    const move = new Set<string>();
+    const all = [...locked.packages, ...(locked.baseFiles ? [locked.baseFiles] : [])];
+    for (const p of all) {
+      const b = best(p.name);
+      const newer = b !== undefined && compareVersions(b.version, p.version) > 0 && (only !== 'security' || isSecurityOrigin(b));
+      if (newer) move.add(p.name);
+      else pin.set(p.name, p.version);
+    }
+    // What the moving packages' new versions depend on must be allowed to move too, when the pinned version no
+    // longer satisfies them; repeated until nothing more has to move.
+    const queue = [...move];
+    while (queue.length > 0) {
+      const name = queue.pop()!;
+      const b = best(name)!;
+      for (const field of [b.preDepends, b.depends]) {
+        for (const group of field ? parseRelations(field, `${b.name} ${b.version}`) : []) {
+          const met = group.some((r) => {
+            const v = pin.get(r.name);
+            if (v === undefined) return true; // not pinned: the resolver chooses freely
+            return r.op === undefined || r.version === undefined || satisfiesVersion(v, r.op, r.version);
+          });
+          if (met) continue;
+          const first = group.find((r) => pin.has(r.name))!;
+          pin.delete(first.name);
+          move.add(first.name);
+          queue.push(first.name);
+        }
+      }
+    }
+    pins[arch] = pin;
+    moving.set(arch, move);
+  }
+  return { pins, moving };
+}
+
+function lockChanges(a: LockFile, b: LockFile): PackageChange[] {
+  const changes: PackageChange[] = [];
+  for (const arch of new Set([...Object.keys(a.architectures), ...Object.keys(b.architectures)])) {
+    const pa = new Map((a.architectures[arch]?.packages ?? []).map((p) => [p.name, p.version]));
+    const pb = new Map((b.architectures[arch]?.packages ?? []).map((p) => [p.name, p.version]));
+    for (const name of [...new Set([...pa.keys(), ...pb.keys()])].sort()) {
+      if (pa.get(name) !== pb.get(name)) changes.push({ architecture: arch, name, from: pa.get(name), to: pb.get(name) });
+    }
+  }
+  return changes;
+}
+
+/** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */
+function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[], index: AdvisoryIndex): string[] {
+  const fixed = new Set<string>();
+  const moved = new Set(changes.map((c) => `${c.architecture} ${c.name} ${c.to}`));
+  for (const u of before.updates) if (moved.has(`${u.architecture} ${u.name} ${u.candidate}`)) for (const c of u.cves) fixed.add(c);
+  for (const f of before.findings) {
+    const now = next.architectures[f.architecture]?.packages.find((p) => p.name === f.package);
+    if (!now || !index.affecting(now.source, now.sourceVersion).some((a) => a.id === f.id)) fixed.add(f.id);
+  }
+  return [...fixed].sort();
+}
+
+/** `archiveFor` opens the spec's archive (default: afresh; `update` shares one per fleet run). */
+export async function updateImage(specFile: string | LoadedSpec, options: UpdateOptions = {}, archiveFor = fleetArchives(options)): Promise<ImageUpdate> {
+  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+  if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
+  const lockPath = lockPathFor(loaded.path);
+  const oldLock = loadLockFor(loaded, lockPath, options.sources);
+  const archive = await archiveFor(loaded, oldLock);
+  const base: ImageUpdate = { spec: loaded.path, name: loaded.spec.name, updated: false, changes: [], cvesFixed: [], outputs: [], pushed: [], lock: lockPath };
+  const { pins, moving } = minimalPins(oldLock, archive, options.only);
+  if ([...moving.values()].every((m) => m.size === 0)) return base;
+
+  const release = lockRelease(oldLock);
+  const advisories = await loadAdvisories(options.advisories ?? [], { ...release, cacheDir: options.cacheDir, offline: options.offline });
+  const index = new AdvisoryIndex(advisories.advisories);
+  const before = await checkImage(loaded, oldLock, archive, index, options);
+  const { lock: newLock } = await lock(loaded, { ...options, archive, pins, write: false });
+  const changes = lockChanges(oldLock, newLock);
+  if (changes.length === 0) return base;
+
+  const scratch = await mkdtemp(join(tmpdir(), 'pith-update-'));
+  try {
+    // The old image is rebuilt (reproducibly, from the warm cache) rather than trusted from the outputs, so the
+    // summary compares exactly what the old lock describes with what the new one does.
+    const newLockPath = join(scratch, 'new', 'pith.lock');
+    await writeLock(newLockPath, newLock);
+    const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent };
+    const oldBuild = await build(loaded, { ...common, lockPath, outputs: [`oci:${join(scratch, 'old-layout')}:${loaded.spec.name}`] });
+    const newLayout = join(scratch, 'new-layout');
+    const newBuild = await build(loaded, { ...common, lockPath: newLockPath, outputs: [`oci:${newLayout}:${loaded.spec.name}`] });
+    const diff = await diffImages(oldBuild.image, newBuild.image, { a: `old (${lockPath})`, b: 'new' });
+    const result: ImageUpdate = {
+      ...base,
+      changes,
+      cvesFixed: cvesFixed(before, newLock, changes, index),
+      oldDigest: oldBuild.digest,
+      newDigest: newBuild.digest,
+      diff,
+      layersChanged: diff.platforms.reduce((n, p) => n + p.layers.new.length, 0),
+      pullBytes: diff.platforms.reduce((n, p) => n + p.pull.bytes, 0),
+    };
+
+    let smoke: SmokeTestResult | undefined;
+    if (loaded.spec.test) {
+      smoke = await smokeTest(`oci:${newLayout}:${loaded.spec.name}`, loaded.spec.test, { cacheDir: options.cacheDir });
+      result.smokeTest = { passed: smoke.passed, reason: smoke.reason };
+      if (!smoke.passed) {
+        throw new PithError('SMOKE_TEST_FAILED', `${loaded.path}: the updated image failed its smoke test: ${smoke.reason}; the lock (${lockPath}) and outputs are unchanged`, { details: { update: result } });
+      }
+    } else result.smokeTest = { passed: true, skipped: 'the spec has no test:' };
+
+    const outputs = options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${loaded.spec.name}`];
+    const source = `oci:${newLayout}:${loaded.spec.name}`;
+    for (const out of outputs) await copyImage(source, out, { registry: options.registry });
+    result.outputs = outputs;
+    for (const ref of options.push ?? []) {
+      const dest = `docker://${ref.replace(/^docker:\/\//, '').replaceAll('{name}', loaded.spec.name)}`;
+      await copyImage(source, dest, { registry: options.registry });
+      result.pushed.push(`${dest.slice('docker://'.length).replace(/@sha256:[0-9a-f]{64}$/, '')}@${newBuild.digest}`);
+    }
+    await writeLock(lockPath, newLock);
+    if (options.rollout?.length) {
+      // Last: the lock and the registry now hold the new image, so manifests may point at it.
+      result.rollout = await rollout(result.pushed.map(parseImagePin), options.rollout, { write: true });
+    }
+    result.updated = true;
+    return result;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { STATUS_D, writeStatusD, type StatusPackage } from '../../src/assemble/status.ts';
+import { readDeb } from '../../src/debian/deb.ts';
+import { parseDeb822 } from '../../src/debian/deb822.ts';
+import { parseVersion } from '../../src/debian/version.ts';
+import { isPithError } from '../../src/errors.ts';
+import { FsTree } from '../../src/fs/tree.ts';
+import { missingTools } from '../fixtures/apt.ts';
+
+const EPOCH = 1_700_000_000;
+const scratch = mkdtempSync(join(tmpdir(), 'pith-status-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+
+async function statusPackage(debPath: string): Promise<StatusPackage> {
+  const deb = await readDeb(new Uint8Array(readFileSync(debPath)), debPath);
+  return { control: deb.control, controlFiles: deb.controlFiles, name: deb.control['package']!, architecture: deb.control['architecture']!, multiArch: deb.control['multi-arch'] };
+}
+
+/**
+ * The parse rules issue 5 documents for the scanners, applied to every file of status.d: Syft (one stanza, no
+ * duplicate field, Package required, md5sums beside it as <name>.md5sums) and Trivy (files directly inside
+ * status.d, Package and a valid Version, every line a field or a continuation, Source as name [(version)]).
+ */
+function checkScannerRules(tree: FsTree): Map<string, Record<string, string>> {
+  const found = new Map<string, Record<string, string>>();
+  const files = tree.entries().filter((e) => e.path.startsWith(STATUS_D + '/'));
+  for (const e of files) {
+    assert.equal(e.type, 'file', `${e.path}: only files inside status.d`);
+    assert.equal(e.path.lastIndexOf('/'), STATUS_D.length, `${e.path}: directly inside status.d`);
+    if (e.path.endsWith('.md5sums')) continue;
+    const body = text(tree.readFile(e.path)!);
+    for (const line of body.replace(/\n$/, '').split('\n')) assert.match(line, /^([A-Za-z0-9][^:\s]*:|[ \t])/, `${e.path}: malformed line ${JSON.stringify(line)}`);
+    const stanzas = parseDeb822(body, { source: e.path });
+    assert.equal(stanzas.length, 1, `${e.path}: one stanza`);
+    const f = stanzas[0]!.fields;
+    assert.ok(f['package'] && f['version'], `${e.path}: Package and Version`);
+    parseVersion(f['version']);
+    assert.equal(f['status'], undefined, `${e.path}: no Status`);
+    if (f['source'] !== undefined) {
+      const m = /^([a-z0-9][a-z0-9+.-]+)(?: \(([^()\s]+)\))?$/.exec(f['source']);
+      assert.ok(m, `${e.path}: Source ${JSON.stringify(f['source'])} is "name" or "name (version)"`);
+      if (m[2]) parseVersion(m[2]);
+    }
+    assert.equal(e.path.slice(STATUS_D.length + 1), f['package']);
+    found.set(f['package'], f);
+  }
+  return found;
+}
+
+describe('writeStatusD', () => {
+  const skip = missingTools({ 'dpkg-deb': 'dpkg' });
+
+  it('writes the control file verbatim — order, case, Source with its version — and md5sums, checked by dpkg-deb', { skip }, async () => {
+    const root = join(scratch, 'fixture');
+    mkdirSync(join(root, 'DEBIAN'), { recursive: true });
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    writeFileSync(join(root, 'usr/bin/hello'), 'hi\n');
+    // Unusual on purpose: Source before Package, a binNMU-style Source version, odd field case, a multi-line field.
+    const control = [
+      'Source: hello-src (1.0-1)',
+      'Package: hello',
+      'Version: 1.0-1+b1',
+      'Architecture: amd64',
+      'Maintainer: Jane Doe <jane@example.org>',
+      'multi-arch: same',
+      'Description: greets',
+      ' Says hi.',
+      ' .',
+      ' Twice.',
+      '',
+    ].join('\n');
+    writeFileSync(join(root, 'DEBIAN/control'), control);
+    writeFileSync(join(root, 'DEBIAN/md5sums'), `${createHash('md5').update('hi\n').digest('hex')}  usr/bin/hello\n`);
+    const deb = join(scratch, 'hello.deb');
+    const b = spawnSync('dpkg-deb', ['--root-owner-group', '-b', root, deb], { encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+
+    const tree = FsTree.mergedUsr();
+    const written = writeStatusD(tree, [await statusPackage(deb)], { sourceDateEpoch: EPOCH });
+    assert.deepEqual(written, [`${STATUS_D}/hello`, `${STATUS_D}/hello.md5sums`]);
+    const stanza = text(tree.readFile(`${STATUS_D}/hello`)!);
+    assert.equal(stanza, spawnSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }).stdout);
+    assert.equal(stanza, control);
+    assert.equal(text(tree.readFile(`${STATUS_D}/hello.md5sums`)!), spawnSync('dpkg-deb', ['-I', deb, 'md5sums'], { encoding: 'utf8' }).stdout);
+    const e = tree.get(`${STATUS_D}/hello`)!;
+    assert.equal(e.mtime, EPOCH);
+    assert.equal(e.type === 'file' && e.mode, 0o644);
+    assert.equal(tree.owner(`${STATUS_D}/hello`), 'hello');
+    const f = checkScannerRules(tree).get('hello')!;
+    assert.equal(f['source'], 'hello-src (1.0-1)');
+  });
+
+  it('is independent of input order and refuses a package twice', () => {
+    const pkg = (name: string, extra = ''): StatusPackage => ({
+      name,
+      architecture: 'amd64',
+      control: {},
+      controlFiles: new Map([['control', new Uint8Array(Buffer.from(`Package: ${name}\nVersion: 1\nArchitecture: amd64\n${extra}\n\n`))]]),
+    });
+    const a = FsTree.mergedUsr();
+    const b = FsTree.mergedUsr();
+    writeStatusD(a, [pkg('a'), pkg('b'), pkg('c')], { sourceDateEpoch: EPOCH });
+    writeStatusD(b, [pkg('c'), pkg('a'), pkg('b')], { sourceDateEpoch: EPOCH });
+    assert.deepEqual(a.entries(), b.entries());
+    assert.equal(text(a.readFile(`${STATUS_D}/a`)!), 'Package: a\nVersion: 1\nArchitecture: amd64\n', 'trailing blank lines dropped');
+    assert.equal(a.get(`${STATUS_D}/a.md5sums`), undefined, 'no md5sums file when the package has none');
+    assert.throws(() => writeStatusD(FsTree.mergedUsr(), [pkg('a'), pkg('a')], { sourceDateEpoch: EPOCH }), (e) => isPithError(e, 'STATUS_DUPLICATE') && e.message.includes('a twice'));
+    assert.throws(
+      () => writeStatusD(FsTree.mergedUsr(), [{ ...pkg('x'), controlFiles: new Map([['control', new Uint8Array(Buffer.from('Package: x\nArchitecture: all\n'))]]) }], { sourceDateEpoch: EPOCH }),
+      (e) => isPithError(e, 'STATUS_CONTROL_INVALID') && /x: control file: expected a Version field/.test(e.message),
+    );
+    assert.throws(
+      () => writeStatusD(FsTree.mergedUsr(), [{ ...pkg('x'), controlFiles: new Map() }], { sourceDateEpoch: EPOCH }),
+      (e) => isPithError(e, 'STATUS_NO_CONTROL'),
+    );
+    assert.throws(
+      () => writeStatusD(FsTree.mergedUsr(), [pkg('x', 'Version: 2')], { sourceDateEpoch: EPOCH }),
+      (e) => isPithError(e, 'DEB822_SYNTAX') && /appears twice/.test(e.message),
+    );
+  });
+
+  it('matches dpkg-deb for real archive packages and passes the scanner rules', { skip: skip ?? missingTools({ 'apt-get': 'apt' }) }, async (t) => {
+    const dir = join(scratch, 'real');
+    mkdirSync(dir);
+    const names = ['libc6', 'libgcc-s1', 'ca-certificates', 'tzdata', 'base-passwd'];
+    const dl = spawnSync('apt-get', ['download', ...names], { cwd: dir, encoding: 'utf8' });
+    if (dl.status !== 0) {
+      if (process.env.PITH_REQUIRE_INTEGRATION === '1') assert.fail(`apt-get download failed: ${dl.stderr}`);
+      t.skip(`apt-get download ${names.join(' ')} failed (offline?): ${dl.stderr.trim().split('\n').pop()}`);
+      return;
+    }
+    const debs = readdirSync(dir).filter((f) => f.endsWith('.deb')).map((f) => join(dir, f));
+    assert.equal(debs.length, names.length);
+    const tree = FsTree.mergedUsr();
+    writeStatusD(tree, await Promise.all(debs.map(statusPackage)), { sourceDateEpoch: EPOCH });
+    const found = checkScannerRules(tree);
+    assert.deepEqual([...found.keys()].sort(), [...names].sort());
+    for (const deb of debs) {
+      const name = spawnSync('dpkg-deb', ['-f', deb, 'Package'], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(text(tree.readFile(`${STATUS_D}/${name}`)!), spawnSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }).stdout, name);
+      assert.equal(text(tree.readFile(`${STATUS_D}/${name}.md5sums`)!), spawnSync('dpkg-deb', ['-I', deb, 'md5sums'], { encoding: 'utf8' }).stdout, name);
+      const source = spawnSync('dpkg-deb', ['-f', deb, 'Source'], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(found.get(name)!['source'], source === '' ? undefined : source);
+    }
+  });
+});
