@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, cyclonedxJson, diff, diffImages, imageInventory, inspect, sbomFor, spdxJson } from 'pith';
-import { readImage } from '../src/oci/transport.ts';
+import { readImage } from '../src/transports/transports.ts';
 import { selectPlatform } from '../src/oci/read.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

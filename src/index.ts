@@ -31,7 +31,7 @@ export type { FsEntry } from './fs/entry.ts';
 export { readDeb, type Deb } from './debian/deb.ts';
 export { build, type BuildOptions, type BuildResult } from './orchestrate/build.ts';
 export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from './oci/image.ts';
-export { parseDestination, writeImage, type Destination } from './oci/transport.ts';
+export { parseDestination, writeImage, type Destination } from './transports/transports.ts';
 export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './libraries/elf.ts';
 export { ContentsIndex, parseContents, isLibraryPath } from './debian/contents.ts';
 export {
@@ -46,7 +46,7 @@ export {
   type LibraryProvision,
   type LockedLibraries,
 } from './libraries/closure.ts';
-export { copyImage, readImage, type CopyOptions, type CopyResult } from './oci/transport.ts';
+export { copyImage, readImage, type CopyOptions, type CopyResult } from './transports/transports.ts';
 export { parseReference, formatReference, type Reference } from './oci/reference.ts';
 export { pushImage, type PushSummary } from './registry/push.ts';
 export { readRemote } from './registry/pull.ts';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { copyImage } from '../oci/transport.ts';
+import { copyImage } from '../transports/transports.ts';
 import { jsonOption } from './common.ts';
 import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 import { platformOption } from './common.ts';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { copyImage } from '../oci/transport.ts';
+import { copyImage } from '../transports/transports.ts';
 import { jsonOption } from './common.ts';
 import { insecureOption, registriesConfOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
 import { platformOption } from './common.ts';

@@ -9,6 +9,7 @@
  */
 import { PithError } from '../errors.ts';
 import { normalisePath, usrMergedPath } from '../fs/tree.ts';
+import { compareStrings } from '../order.ts';
 
 /** Bump when the kept rows or their text form change: older cached forms are then simply not found. */
 export const CONTENTS_FORMAT = 'contents-libraries-v1';
@@ -65,7 +66,7 @@ export class ContentsIndex {
 
   /** The compact cached form: `path<TAB>pkg,pkg` lines, sorted. */
   toText(): string {
-    return [...this.#packages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([p, pkgs]) => `${p}\t${pkgs.join(',')}\n`).join('');
+    return [...this.#packages].sort(([a], [b]) => compareStrings(a, b)).map(([p, pkgs]) => `${p}\t${pkgs.join(',')}\n`).join('');
   }
 
   static fromText(text: string, sources: string[]): ContentsIndex {

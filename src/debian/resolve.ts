@@ -33,6 +33,7 @@ import { PithError } from '../errors.ts';
 import type { BinaryPackage } from './packages.ts';
 import { formatGroup, formatRelation, parseRelations, type Relation } from './relations.ts';
 import { compareVersions, satisfiesVersion } from './version.ts';
+import { compareStrings } from '../order.ts';
 
 export interface PackageUniverseOptions {
   /** The native architecture (dpkg --print-architecture). */
@@ -1109,7 +1110,7 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
       package: p,
     };
   });
-  packages.sort((a, b) => cmp(a.name, b.name) || cmp(a.architecture, b.architecture));
+  packages.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.architecture, b.architecture));
   return { architecture: arch, packages, exclusions };
 }
 
@@ -1134,9 +1135,6 @@ function repair(r: Resolver, requested: PkgState[]): void {
   }
 }
 
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /**
  * Dependency edges of a marked package: every marked package satisfying an alternative of a (Pre-)Depends, and

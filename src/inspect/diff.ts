@@ -6,8 +6,8 @@
  */
 import { compareVersions } from '../debian/version.ts';
 import { platformString, type Image, type ImageIndex } from '../oci/image.ts';
-import { formatDestination, parseDestination, readImage } from '../oci/transport.ts';
-import { platformImages, type PlatformOptions } from './inspect.ts';
+import { formatDestination, parseDestination, readImage, type PlatformOptions } from '../transports/transports.ts';
+import { platformImages } from '../oci/read.ts';
 import { imageInventory, type ImageInventory } from '../sbom/inventory.ts';
 
 export interface PlatformDiff {

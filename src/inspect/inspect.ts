@@ -4,9 +4,8 @@
  * image alone.
  */
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
-import { selectPlatform } from '../oci/read.ts';
-import { formatDestination, parseDestination, readImage } from '../oci/transport.ts';
-import type { RegistryOptions } from '../registry/client.ts';
+import { platformImages } from '../oci/read.ts';
+import { formatDestination, parseDestination, readImage, type PlatformOptions } from '../transports/transports.ts';
 import { imageInventory, type ImageInventory } from '../sbom/inventory.ts';
 
 export interface InspectedFile {
@@ -39,19 +38,6 @@ export interface Inspection {
   digest: string;
   mediaType: string;
   platforms: InspectedPlatform[];
-}
-
-export interface PlatformOptions {
-  /** Only this platform of an index, e.g. "linux/arm64". */
-  platform?: string;
-  /** For `docker://` images: insecure registries, credentials. */
-  registry?: RegistryOptions;
-}
-
-/** The platform images of an image or index (one, when `platform` picks it). */
-export function platformImages(x: Image | ImageIndex, options: PlatformOptions = {}): Image[] {
-  if (options.platform !== undefined) return [selectPlatform(x, options.platform)];
-  return isImageIndex(x) ? x.images : [x];
 }
 
 /** path → owning package, from every package's file list; the spec's files are "spec". */

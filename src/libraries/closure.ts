@@ -16,6 +16,7 @@ import type { ContentsIndex } from '../debian/contents.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { normalisePath, usrMergedPath, type FsTree } from '../fs/tree.ts';
 import { isElf, MULTIARCH_TRIPLETS, readElf, type ElfInfo } from './elf.ts';
+import { compareStrings } from '../order.ts';
 
 export type LibrariesMode = 'auto' | 'check' | 'off';
 
@@ -77,7 +78,7 @@ export function specElfNeeds(files: FsEntry[]): SpecElf[] {
     if (info.rpath !== undefined) needs.rpath = info.rpath;
     out.push({ needs, info });
   }
-  return out.sort((a, b) => cmp(a.needs.file, b.needs.file));
+  return out.sort((a, b) => compareStrings(a.needs.file, b.needs.file));
 }
 
 /** What changed between the needs a lock recorded and the spec's files' current needs; [] when nothing did. */
@@ -196,7 +197,7 @@ export function planLibraries(elfs: SpecElf[], arch: string, options: PlanOption
       { details: { architecture: arch, missing } },
     );
   }
-  const provides = [...rows.values()].sort((a, b) => cmp(a.need, b.need) || cmp(a.path, b.path));
+  const provides = [...rows.values()].sort((a, b) => compareStrings(a.need, b.need) || compareStrings(a.path, b.path));
   const add = [...new Set(provides.filter((p) => p.added).map((p) => p.package!))].sort();
   return { provides, add };
 }
@@ -385,8 +386,4 @@ function ldSoConfDirs(tree: FsTree): string[] {
     }
   }
   return dirs;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -16,6 +16,7 @@ import type { FsEntry } from '../fs/entry.ts';
 import type { FsTree } from '../fs/tree.ts';
 import { parseRelations } from '../debian/relations.ts';
 import { evaluateMaintainerScript, hasEffect, ShellError, UNKNOWN, type CommandResult, type CommandRun } from './shell.ts';
+import { compareStrings } from '../order.ts';
 
 export const ALTERNATIVES_DIR = '/etc/alternatives';
 export const ALTERNATIVES_ADMIN_DIR = '/var/lib/dpkg/alternatives';
@@ -154,7 +155,7 @@ export function configureOrder<P extends { name: string; control: Record<string,
     state.set(p.name, 'done');
     order.push(p);
   };
-  for (const p of [...packages].sort((a, b) => cmp(a.name, b.name))) visit(p);
+  for (const p of [...packages].sort((a, b) => compareStrings(a.name, b.name))) visit(p);
   return order;
 }
 
@@ -255,7 +256,7 @@ export class UpdateAlternatives {
 
   groups(): LinkGroup[] {
     return [...this.#db.values()]
-      .sort((a, b) => cmp(a.name, b.name))
+      .sort((a, b) => compareStrings(a.name, b.name))
       .map((g) => ({
         name: g.name,
         link: g.link,
@@ -520,8 +521,8 @@ export class UpdateAlternatives {
     else if (current !== null && a.choices.some((c) => c.path === current)) this.#prepareInstall(a, current, force, ops); // repairs, as update-alternatives does
     // Slaves no choice provides any more are dropped from the group.
     a.slaves = a.slaves.filter((s) => a.choices.some((c) => (c.slaves.get(s.name) ?? '') !== ''));
-    a.slaves.sort((x, y) => cmp(x.name, y.name));
-    a.choices.sort((x, y) => cmp(x.path, y.path));
+    a.slaves.sort((x, y) => compareStrings(x.name, y.name));
+    a.choices.sort((x, y) => compareStrings(x.path, y.path));
     const admin = adminFile(a);
     this.#db.set(a.name, a);
     this.#commit(ops);
@@ -641,8 +642,4 @@ function adminFile(a: Group): string {
   lines.push('');
   for (const l of lines) if (l.includes('\n')) throw new UpdateAlternativesError(`newlines prohibited in update-alternatives files (${l})`);
   return lines.join('\n') + '\n';
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

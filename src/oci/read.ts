@@ -109,6 +109,12 @@ async function readImageManifest(d: Descriptor, bytes: Uint8Array, source: Conte
 }
 
 /** One platform of an index ("linux/arm64", "linux/arm/v7"); an image is returned as is when it matches. */
+/** The platform images of an image or index (one, when `platform` picks it). */
+export function platformImages(x: Image | ImageIndex, options: { platform?: string } = {}): Image[] {
+  if (options.platform !== undefined) return [selectPlatform(x, options.platform)];
+  return 'indexBytes' in x ? x.images : [x];
+}
+
 export function selectPlatform(x: Image | ImageIndex, platform: string): Image {
   const images = 'indexBytes' in x ? x.images : [x];
   const want = platform.split('/');

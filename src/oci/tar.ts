@@ -10,6 +10,7 @@
  */
 import type { FsEntry } from '../fs/entry.ts';
 import { PithError } from '../errors.ts';
+import { compareStrings } from '../order.ts';
 
 const BLOCK = 512;
 const encoder = new TextEncoder();
@@ -63,7 +64,7 @@ export function encodeHeader(h: TarHeader): Uint8Array {
   checksum(block);
   if (pax.length === 0) return block;
 
-  pax.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  pax.sort(([a], [b]) => compareStrings(a, b));
   const body = encoder.encode(pax.map(([k, v]) => paxRecord(k, v)).join(''));
   const xh = new Uint8Array(BLOCK);
   xh.set(fallbackName(`PaxHeaders/${baseName(h.name)}`, 100), 0);

@@ -15,7 +15,7 @@ import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
 import { build } from './build.ts';
 import { highest, loadLockFor, lock, lockPathFor, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
-import { copyImage } from '../oci/transport.ts';
+import { copyImage } from '../transports/transports.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { diffImages, type ImageDiff } from '../inspect/diff.ts';
 import { smokeTest, type SmokeTestResult } from './smoke.ts';

@@ -17,7 +17,7 @@ import { PithError } from '../errors.ts';
 import { defaultCacheDir, writeFileAtomic } from '../cache/store.ts';
 import { isImageIndex, type Image } from '../oci/image.ts';
 import { selectPlatform } from '../oci/read.ts';
-import { readImage } from '../oci/transport.ts';
+import { readImage } from '../transports/transports.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { runtimeSpec, type RunOptions } from './config.ts';
 import { unpackImage } from './unpack.ts';

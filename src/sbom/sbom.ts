@@ -5,14 +5,14 @@
  */
 import { PithError } from '../errors.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
-import { formatDestination, parseDestination, readImage, type Destination } from '../oci/transport.ts';
+import { formatDestination, parseDestination, readImage, type Destination, type PlatformOptions } from '../transports/transports.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseReference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { attachArtifact, listReferrers, readArtifact } from '../registry/referrers.ts';
 import { attachToLayout, findInLayout } from './attach.ts';
 import { CYCLONEDX_MEDIA_TYPE, cyclonedxJson } from './cyclonedx.ts';
-import { platformImages, type PlatformOptions } from '../inspect/inspect.ts';
+import { platformImages } from '../oci/read.ts';
 import { imageInventory, TITLE, type ImageInventory } from './inventory.ts';
 import { SPDX_MEDIA_TYPE, spdxJson } from './spdx.ts';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readImage, writeImage } from '../../src/oci/transport.ts';
+import { readImage, writeImage } from '../../src/transports/transports.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';

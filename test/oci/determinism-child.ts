@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, buildIndex } from '../../src/oci/image.ts';
-import { writeImage } from '../../src/oci/transport.ts';
+import { writeImage } from '../../src/transports/transports.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { sampleEntries, shuffled } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, buildIndex, type Image } from '../../src/oci/image.ts';
-import { writeImage } from '../../src/oci/transport.ts';
+import { writeImage } from '../../src/transports/transports.ts';
 import { LONG_DIR, UNICODE, sampleEntries, withTempDir } from './helpers.ts';
 import { missingTools } from '../fixtures/apt.ts';
 

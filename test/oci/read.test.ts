@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, buildIndex, isImageIndex, type Image, type ImageIndex } from '../../src/oci/image.ts';
 import { digestHex } from '../../src/oci/digest.ts';
-import { copyImage, readImage, writeImage } from '../../src/oci/transport.ts';
+import { copyImage, readImage, writeImage } from '../../src/transports/transports.ts';
 import { selectPlatform } from '../../src/oci/read.ts';
 import { isPithError } from '../../src/errors.ts';
 import { missingTools } from '../fixtures/apt.ts';

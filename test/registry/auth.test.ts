@@ -12,7 +12,7 @@ import { parseChallenge } from '../../src/registry/auth.ts';
 import { pushImage } from '../../src/registry/push.ts';
 import { readRemote } from '../../src/registry/pull.ts';
 import { login, logout } from '../../src/registry/login.ts';
-import { copyImage } from '../../src/oci/transport.ts';
+import { copyImage } from '../../src/transports/transports.ts';
 import type { RegistryOptions } from '../../src/registry/client.ts';
 import { isPithError } from '../../src/errors.ts';
 import { Registry, registryMissing, TokenServer } from '../fixtures/registry.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { existsSync } from 'node:fs';
 import type { Image } from '../../src/oci/image.ts';
-import { copyImage } from '../../src/oci/transport.ts';
+import { copyImage } from '../../src/transports/transports.ts';
 import { pushImage } from '../../src/registry/push.ts';
 import { readRemote } from '../../src/registry/pull.ts';
 import type { RegistryOptions, RetryEvent } from '../../src/registry/client.ts';

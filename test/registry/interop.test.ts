@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, buildIndex, isImageIndex, type Image } from '../../src/oci/image.ts';
-import { copyImage, readImage, writeImage } from '../../src/oci/transport.ts';
+import { copyImage, readImage, writeImage } from '../../src/transports/transports.ts';
 import { pushImage } from '../../src/registry/push.ts';
 import { readRemote } from '../../src/registry/pull.ts';
 import { DockerMediaType } from '../../src/oci/digest.ts';

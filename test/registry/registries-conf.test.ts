@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isPithError } from '../../src/errors.ts';
 import { DEFAULT_DOMAIN, formatReference, parseReference } from '../../src/oci/reference.ts';
-import { copyImage, readImage } from '../../src/oci/transport.ts';
+import { copyImage, readImage } from '../../src/transports/transports.ts';
 import type { RegistryOptions, RetryEvent } from '../../src/registry/client.ts';
 import { readRemote } from '../../src/registry/pull.ts';
 import { pushImage } from '../../src/registry/push.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
-import { readImage } from '../../src/oci/transport.ts';
+import { readImage } from '../../src/transports/transports.ts';
 import { selectPlatform } from '../../src/oci/read.ts';
 import { cyclonedxJson } from '../../src/sbom/cyclonedx.ts';
 import { imageInventory, type ImageInventory } from '../../src/sbom/inventory.ts';

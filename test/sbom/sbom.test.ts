@@ -221,7 +221,7 @@ describe('SBOMs, inspect and diff from the CLI', { skip }, () => {
   });
 
   it('attachSboms skips what cannot hold artifacts and says so', async () => {
-    const x = (await import('../../src/oci/transport.ts')).readImage(`oci:${layout()}:app`);
+    const x = (await import('../../src/transports/transports.ts')).readImage(`oci:${layout()}:app`);
     const r = await attachSboms([`docker-archive:${join(scratch, 'app.tar')}`], await x, ['spdx']);
     assert.deepEqual(r, { attached: [], skipped: [`docker-archive:${join(scratch, 'app.tar')}`] });
   });

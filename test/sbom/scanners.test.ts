@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LockFile } from 'pith';
-import { readImage } from '../../src/oci/transport.ts';
+import { readImage } from '../../src/transports/transports.ts';
 import { isImageIndex, platformString } from '../../src/oci/image.ts';
 import { readPackages, readOsRelease } from '../../src/assemble/installed.ts';
 import { readRootfs, Rootfs } from '../../src/oci/rootfs.ts';

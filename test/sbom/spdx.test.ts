@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readImage } from '../../src/oci/transport.ts';
+import { readImage } from '../../src/transports/transports.ts';
 import { selectPlatform } from '../../src/oci/read.ts';
 import { declaredLicense, dep5ToSpdx, NOASSERTION } from '../../src/sbom/copyright.ts';
 import { imageInventory, type ImageInventory } from '../../src/sbom/inventory.ts';

@@ -1,15 +1,17 @@
 /**
  * Image locations, named as skopeo names them — outputs of a build, and sources and destinations of a copy. Every
  * transport reads into and writes from the same `Image`/`ImageIndex` model, so any source copies to any
- * destination through one code path, and adding a transport means adding a module here, not touching the build.
+ * destination through one code path. The transports themselves live below this stage (oci/ for layouts and
+ * archives, registry/ for `docker://`); this module only names them and dispatches through one table, so adding a
+ * transport means one module and one row here, never touching the build or the image model.
  */
 import { PithError } from '../errors.ts';
-import type { Image, ImageIndex } from './image.ts';
-import { checkTag, writeLayout } from './layout.ts';
-import { writeOciArchive } from './archive.ts';
-import { normaliseRepoTag, writeDockerArchive } from './docker-archive.ts';
-import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from './read.ts';
-import { parseReference } from './reference.ts';
+import type { Image, ImageIndex } from '../oci/image.ts';
+import { checkTag, writeLayout } from '../oci/layout.ts';
+import { writeOciArchive } from '../oci/archive.ts';
+import { normaliseRepoTag, writeDockerArchive } from '../oci/docker-archive.ts';
+import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from '../oci/read.ts';
+import { parseReference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { readRemote } from '../registry/pull.ts';
 import { pushImage, type PushSummary } from '../registry/push.ts';
@@ -20,7 +22,7 @@ export type Destination =
   | { transport: 'docker-archive'; path: string; reference?: string }
   | { transport: 'docker'; reference: string };
 
-export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const;
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const satisfies ReadonlyArray<Destination['transport']>;
 
 const FORMS = 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME[:TAG]] or docker://REFERENCE';
 
@@ -64,19 +66,47 @@ export function formatDestination(d: Destination): string {
   return `${d.transport}:${d.path}${ref === undefined ? '' : `:${ref}`}`;
 }
 
+/** What each transport does with the one image model: read a location into it, write it to a location. */
+interface Transport<D extends Destination> {
+  read(d: D, options: RegistryOptions): Promise<Image | ImageIndex>;
+  write(d: D, x: Image | ImageIndex, options: RegistryOptions): Promise<WriteResult>;
+}
+
+const TRANSPORT_TABLE: { [T in Destination['transport']]: Transport<Extract<Destination, { transport: T }>> } = {
+  docker: {
+    read: (d, options) => readRemote(d.reference, options),
+    write: async (d, x, options) => ({ push: await pushImage(d.reference, x, options) }),
+  },
+  oci: {
+    read: (d) => readLayout(d.path, { tag: d.tag }),
+    write: async (d, x, options) => (await writeLayout(d.path, x, { tag: d.tag, jobs: options.jobs }), {}),
+  },
+  'oci-archive': {
+    read: (d) => readOciArchive(d.path, { tag: d.tag }),
+    write: async (d, x) => (await writeOciArchive(d.path, x, { tag: d.tag }), {}),
+  },
+  'docker-archive': {
+    read: (d) => readDockerArchive(d.path, { reference: d.reference }),
+    write: async (d, x) => (await writeDockerArchive(d.path, x, { reference: d.reference }), {}),
+  },
+};
+
+function transportOf<D extends Destination>(d: D): Transport<D> {
+  return TRANSPORT_TABLE[d.transport] as unknown as Transport<D>;
+}
+
 /** Reads the image or index at a location (parsed as `parseDestination` parses). */
 export async function readImage(source: Destination | string, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
   const s = typeof source === 'string' ? parseDestination(source) : source;
-  switch (s.transport) {
-    case 'docker':
-      return readRemote(s.reference, options);
-    case 'oci':
-      return readLayout(s.path, { tag: s.tag });
-    case 'oci-archive':
-      return readOciArchive(s.path, { tag: s.tag });
-    case 'docker-archive':
-      return readDockerArchive(s.path, { reference: s.reference });
-  }
+  return transportOf(s).read(s, options);
+}
+
+/** Reading an image for a look at its platforms: which platform of an index, and how to reach a registry. */
+export interface PlatformOptions {
+  /** Only this platform of an index, e.g. "linux/arm64". */
+  platform?: string;
+  /** For `docker://` images: insecure registries, credentials. */
+  registry?: RegistryOptions;
 }
 
 export interface CopyOptions {
@@ -112,17 +142,5 @@ export interface WriteResult {
 
 export async function writeImage(destination: Destination | string, x: Image | ImageIndex, options: RegistryOptions = {}): Promise<WriteResult> {
   const d = typeof destination === 'string' ? parseDestination(destination) : destination;
-  switch (d.transport) {
-    case 'docker':
-      return { push: await pushImage(d.reference, x, options) };
-    case 'oci':
-      await writeLayout(d.path, x, { tag: d.tag, jobs: options.jobs });
-      return {};
-    case 'oci-archive':
-      await writeOciArchive(d.path, x, { tag: d.tag });
-      return {};
-    case 'docker-archive':
-      await writeDockerArchive(d.path, x, { reference: d.reference });
-      return {};
-  }
+  return transportOf(d).write(d, x, options);
 }

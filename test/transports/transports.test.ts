@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatDestination, parseDestination, writeImage } from '../../src/oci/transport.ts';
+import { formatDestination, parseDestination, writeImage } from '../../src/transports/transports.ts';
 import { buildImage } from '../../src/oci/image.ts';
 import { isPithError } from '../../src/errors.ts';
-import { sampleEntries, withTempDir } from './helpers.ts';
+import { sampleEntries, withTempDir } from '../oci/helpers.ts';
 
 test('destinations parse as skopeo names them', () => {
   const cases: Array<[string, unknown]> = [
