@@ -3,7 +3,6 @@
  * ever runs; what they would have made is written by pith (alternatives, accounts, CA bundle, time zone, dpkg's
  * database), each piece in its own module beside this one.
  */
-import { ContentStore, defaultCacheDir } from '../cache/store.ts';
 import type { Spec } from '../config/spec.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { parseRelations } from '../debian/relations.ts';
@@ -15,10 +14,9 @@ import { verifyLibraries, type LibraryClosure } from '../libraries/closure.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
 import { applyAlternatives } from '../maintscript/alternatives.ts';
 import { scriptReport, type ScriptReportEntry } from '../maintscript/report.ts';
-import { layerFromEntries, type Layer } from '../oci/image.ts';
+import { layerFromEntries, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
 import { applyAccounts } from './accounts.ts';
-import { layerBlobCache } from './cache.ts';
 import { buildCaBundle } from './certificates.ts';
 import { DEFAULT_LAYER_BUDGET, planLayers } from './layers.ts';
 import { applyTimezone } from './localtime.ts';
@@ -53,7 +51,12 @@ export interface AssembleInput {
  * maintainer scripts would have made written by pith (alternatives, accounts, CA bundle, time zone, dpkg's
  * database, os-release), the spec's files on top, the library closure verified, and the tree cut into layers.
  */
-export async function assemble(input: AssembleInput, options: FetchDebsOptions): Promise<Assembled> {
+export interface AssembleOptions extends FetchDebsOptions {
+  /** Compressed layer blobs already made, by diffId; `hits` collects the ones it served. */
+  blobCache?: LayerBlobCache & { hits: ReadonlySet<Digest> };
+}
+
+export async function assemble(input: AssembleInput, options: AssembleOptions = {}): Promise<Assembled> {
   const { spec, lockFile, locked, arch, specFiles, sourceDateEpoch } = input;
   const debs = await fetchAndReadDebs(lockFile, locked, options);
 
@@ -83,7 +86,7 @@ export async function assemble(input: AssembleInput, options: FetchDebsOptions):
   writeFileLists(tree, locked.map((p) => p.name), { sourceDateEpoch });
 
   const planned = planLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
-  const blobCache = layerBlobCache(new ContentStore(options.cacheDir ?? defaultCacheDir()));
+  const { blobCache } = options;
   const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache })));
   return {
     layers,
@@ -92,7 +95,7 @@ export async function assemble(input: AssembleInput, options: FetchDebsOptions):
     trimmed,
     scripts,
     libraries,
-    blobsFromCache: blobCache.hits,
+    blobsFromCache: blobCache?.hits ?? new Set(),
   };
 }
 

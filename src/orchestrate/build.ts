@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { assemble } from '../assemble/assemble.ts';
-import { buildKey, loadBuild, saveBuild } from '../assemble/cache.ts';
+import { buildKey, layerBlobCache, loadBuild, saveBuild } from '../assemble/cache.ts';
 import type { TrimmedPath } from '../assemble/paths.ts';
 import { ContentStore, defaultCacheDir } from '../cache/store.ts';
 import { readSpecFiles } from '../config/files.ts';
@@ -152,7 +152,7 @@ async function buildArch(
   const baseFiles = lockFile.architectures[arch]!.baseFiles;
   const key = buildKey(spec, baseFiles ? [...locked, baseFiles] : locked, arch, specFiles, sourceDateEpoch);
   const cached = await loadBuild(store, key);
-  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent }));
+  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache: layerBlobCache(store) }));
   if (!cached) await saveBuild(store, key, assembled);
   const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
   if (spec.env?.PATH) env[0] = `PATH=${spec.env.PATH}`;
