@@ -5,6 +5,7 @@
  */
 import { PithError } from '../errors.ts';
 import type { FsTree } from '../fs/tree.ts';
+import { compareStrings } from '../order.ts';
 
 /**
  * Globs over absolute image paths: `*` and `?` stay within one segment, a `**` segment spans any number of them
@@ -205,5 +206,5 @@ export function trimPaths(tree: FsTree, options: TrimOptions = {}): TrimmedPath[
       removed.push({ path: link, owner: tree.owner(link), rule: `dangling: its target ${e.type === 'symlink' ? e.target : ''} was trimmed (link kept)` });
     }
   }
-  return removed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return removed.sort((a, b) => compareStrings(a.path, b.path));
 }

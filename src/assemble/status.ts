@@ -6,6 +6,7 @@
 import { parseDeb822 } from '../debian/deb822.ts';
 import { PithError } from '../errors.ts';
 import type { FsTree } from '../fs/tree.ts';
+import { compareStrings } from '../order.ts';
 
 export const STATUS_D = '/var/lib/dpkg/status.d';
 
@@ -133,7 +134,7 @@ export interface AvailableRecord {
  * It changes whenever any package does, so the build gives it a layer of its own (a few KB).
  */
 export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[], options: { sourceDateEpoch: number }): void {
-  const sorted = [...records].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...records].sort((a, b) => compareStrings(a.name, b.name));
   const text = sorted
     .map((r) => `Package: ${r.name}\nVersion: ${r.version}\nArchitecture: ${r.architecture}\nFilename: ${r.filename}\nSize: ${r.size}\nSHA256: ${r.sha256}\n`)
     .join('\n');

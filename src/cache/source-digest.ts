@@ -6,12 +6,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex as sha256 } from './store.ts';
+import { compareStrings } from '../order.ts';
 
 /** SHA-256 over every `.ts` file under `srcDir` (path relative to it and content digest), in sorted order. */
 export function digestOfSources(srcDir: string): string {
   const parts: string[] = [];
   const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => compareStrings(a.name, b.name))) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (entry.name.endsWith('.ts')) parts.push(`${path.slice(srcDir.length)} ${sha256(readFileSync(path))}`);

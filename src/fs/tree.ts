@@ -5,6 +5,7 @@
  */
 import { PithError } from '../errors.ts';
 import type { DirEntry, FileEntry, FsEntry, HardlinkEntry } from './entry.ts';
+import { compareStrings } from '../order.ts';
 
 /** Linux's MAXSYMLINKS: a lookup that follows more links than this fails with ELOOP. */
 export const MAX_SYMLINK_HOPS = 40;
@@ -336,7 +337,7 @@ export class FsTree {
 
   /** Every entry, sorted by path (so each directory comes before what it holds). Treat them as read-only. */
   entries(): FsEntry[] {
-    return [...this.#entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return [...this.#entries.values()].sort((a, b) => compareStrings(a.path, b.path));
   }
 
   #normalise(path: string, owner: string | undefined): string {

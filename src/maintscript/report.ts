@@ -4,6 +4,8 @@
  * The table is small on purpose: a script is marked covered only where pith demonstrably does its job.
  */
 
+import { compareStrings } from '../order.ts';
+
 export const MAINTAINER_SCRIPTS = ['preinst', 'config', 'postinst', 'prerm', 'postrm', 'triggers'] as const;
 export type MaintainerScript = (typeof MAINTAINER_SCRIPTS)[number];
 
@@ -69,7 +71,7 @@ export function scriptReport(
   notes: Record<string, string> = {},
 ): ScriptReportEntry[] {
   const out: ScriptReportEntry[] = [];
-  for (const p of [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const p of [...packages].sort((a, b) => compareStrings(a.name, b.name))) {
     for (const script of MAINTAINER_SCRIPTS) {
       const bytes = p.controlFiles.get(script);
       if (bytes === undefined) continue;

@@ -9,11 +9,12 @@ import { isImageIndex, type Image, type ImageIndex } from './image.ts';
 import { blobsOf, checkTag, indexJson, OCI_LAYOUT, topDescriptor } from './layout.ts';
 import { writeFileAtomicFrom, writeMember } from './files.ts';
 import { END_OF_ARCHIVE } from './tar.ts';
+import { compareStrings } from '../order.ts';
 
 export async function writeOciArchive(file: string, x: Image | ImageIndex, options: { tag?: string } = {}): Promise<void> {
   if (options.tag !== undefined) checkTag(options.tag, `oci-archive:${file}`);
   const mtime = createdEpoch(x);
-  const blobs = blobsOf(x).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  const blobs = blobsOf(x).sort((a, b) => compareStrings(a.digest, b.digest));
   await writeFileAtomicFrom(resolve(file), async (write) => {
     await writeMember(write, 'blobs/', mtime);
     await writeMember(write, 'blobs/sha256/', mtime);

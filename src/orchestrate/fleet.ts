@@ -2,6 +2,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
+import { compareStrings } from '../order.ts';
 import type { LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
 import { openLockArchive, type LockFile, type LockOptions } from '../lock/lock.ts';
@@ -12,7 +13,7 @@ const SPEC_NAMES = new Set(['pith.yaml', 'pith.yml']);
 export function findSpecs(paths: string[]): string[] {
   const found: string[] = [];
   const walk = (dir: string) => {
-    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => compareStrings(a.name, b.name));
     for (const e of entries) {
       if (e.isFile() && SPEC_NAMES.has(e.name)) found.push(join(dir, e.name));
     }

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { PithError } from '../errors.ts';
 import { DEFAULT_DOMAIN, formatReference, parseReference, type Reference } from '../oci/reference.ts';
+import { compareStrings } from '../order.ts';
 
 export interface RegistryEndpoint {
   /** host[:port][/namespace…]; "" only for a wildcard prefix, meaning "the name as given". */
@@ -100,7 +101,7 @@ export async function loadRegistriesConf(options: RegistriesConfOptions = {}): P
       for (const r of parseRegistriesConf(dropIn, path, { dropIn: true })) byPrefix.set(r.prefix, r);
     }
   }
-  return { registries: [...byPrefix.values()].sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0)), files };
+  return { registries: [...byPrefix.values()].sort((a, b) => compareStrings(a.prefix, b.prefix)), files };
 }
 
 async function exists(path: string): Promise<boolean> {

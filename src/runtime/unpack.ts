@@ -14,6 +14,7 @@ import { digestHex } from '../oci/digest.ts';
 import type { Image } from '../oci/image.ts';
 import { readRootfs, type ImageFile } from '../oci/rootfs.ts';
 import { removeStaleTemps, tempSibling } from '../cache/store.ts';
+import { compareStrings } from '../order.ts';
 
 /** Written last: a rootfs directory without it is not a complete unpack. */
 const COMPLETE = 'complete';
@@ -59,7 +60,7 @@ export async function extractImage(image: Image, root: string): Promise<void> {
   const tree = await readRootfs(image);
   const where = image.digest;
   await fs.mkdir(root, { mode: 0o755 });
-  const files = [...tree.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const files = [...tree.files.values()].sort((a, b) => compareStrings(a.path, b.path));
   const made = new Map<string, ImageFile['type']>([['', 'dir']]);
   const asRoot = process.getuid?.() === 0;
   const dirModes: Array<[string, ImageFile]> = [];
