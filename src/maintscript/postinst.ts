@@ -1,5 +1,5 @@
 /**
- * The maintainer-script layer over the shell evaluator: runs a script as dpkg would on a first installation (its
+ * The maintainer-script layer over the shell evaluator: reads a script as dpkg would run it on a first installation (its
  * arguments, the DPKG_* variables dpkg exports) and answers the dpkg commands scripts ask to decide what to do, so
  * that a postinst's branches for upgrades and foreign architectures are decided rather than left unknown.
  */
