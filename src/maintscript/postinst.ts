@@ -1,7 +1,8 @@
 /**
- * The maintainer-script layer over the shell evaluator: reads a script as dpkg would run it on a first installation (its
- * arguments, the DPKG_* variables dpkg exports) and answers the dpkg commands scripts ask to decide what to do, so
- * that a postinst's branches for upgrades and foreign architectures are decided rather than left unknown.
+ * The maintainer-script layer over the shell evaluator: reads a script as dpkg would run it on a first
+ * installation (its arguments, the DPKG_* variables dpkg exports) and answers the dpkg commands scripts ask to
+ * decide what to do, so that a postinst's branches for upgrades and foreign architectures are decided rather than
+ * left unknown.
  */
 import { compareVersions } from '../debian/version.ts';
 import { evaluateScript, type CommandResult, type CommandRun, type ScriptEvaluation, type ShellEnvironment } from './interpreter.ts';
