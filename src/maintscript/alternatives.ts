@@ -4,7 +4,7 @@
  * update-alternatives writes it, so that the image looks exactly as if the scripts had run (and a later dpkg
  * would read it).
  *
- * The calls come from reading each postinst with the shell evaluator (./shell.ts), as a first `postinst configure`
+ * The calls come from reading each postinst with the shell evaluator (./postinst.ts), as a first `postinst configure`
  * on the image tree; the calls are then applied, in configure order, by a model of update-alternatives that follows
  * dpkg's own rules: per link group the highest priority wins in auto mode and, on a tie, the choice already
  * selected stays (so the package configured first); a slave whose target is missing (a trimmed man page) is not
@@ -15,7 +15,9 @@ import { posix } from 'node:path';
 import type { FsEntry } from '../fs/entry.ts';
 import type { FsTree } from '../fs/tree.ts';
 import { parseRelations } from '../debian/relations.ts';
-import { evaluateMaintainerScript, hasEffect, ShellError, UNKNOWN, type CommandResult, type CommandRun } from './shell.ts';
+import { ShellError } from './ast.ts';
+import { hasEffect, UNKNOWN, type CommandResult, type CommandRun } from './interpreter.ts';
+import { evaluateMaintainerScript } from './postinst.ts';
 import { compareStrings } from '../order.ts';
 
 export const ALTERNATIVES_DIR = '/etc/alternatives';

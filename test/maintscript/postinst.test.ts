@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { compareDpkgVersions, evaluateMaintainerScript, evaluateScript, hasEffect, ShellError, type CommandRun } from '../../src/maintscript/shell.ts';
+import { hasEffect, type CommandRun } from '../../src/maintscript/interpreter.ts';
+import { compareDpkgVersions, evaluateMaintainerScript } from '../../src/maintscript/postinst.ts';
 import { missingTools } from '../fixtures/apt.ts';
 
 /** A first `postinst configure ""` of package `p` on an image holding `files`; what it would run. */
@@ -161,17 +162,6 @@ fi
     assert.deepEqual(cat.writes, ['/etc/p.conf']);
     assert.equal(hasEffect(cat), true, 'cat only reads, but this one writes a file');
     assert.equal(hasEffect(runs.find((r) => r.name === 'dpkg')!), false);
-  });
-
-  it('names the line of what it cannot read', () => {
-    assert.throws(() => postinst('#!/bin/sh\nif true; then\n  echo "unterminated\n'), (e) => e instanceof ShellError && /^line 3: expected a closing double quote/.test(e.message));
-    assert.throws(() => postinst('#!/bin/sh\nfor x in a b\n  echo $x\ndone\n'), (e) => e instanceof ShellError && /^line 3: expected "do", found "echo"/.test(e.message));
-    assert.throws(() => postinst('f() { f; }\nf\n'), (e) => e instanceof ShellError && /nested at most/.test(e.message));
-  });
-
-  it('evaluates any sh script given an environment', () => {
-    const { commands } = evaluateScript('x=${1:-none}; y=${x%.txt}; echo "$y" > /tmp/out; run "$y" ${#x}', { args: ['file.txt'], vars: {}, test: () => undefined });
-    assert.deepEqual(commands.map((c) => [c.name, c.args, c.writes]), [['echo', ['file'], ['/tmp/out']], ['run', ['file', '8'], []]]);
   });
 });
 
