@@ -20,7 +20,7 @@ export const EXIT_STATUSES: ReadonlyArray<readonly [status: number, meaning: str
   [EXIT_OK, 'success'],
   [EXIT_ERROR, 'error (the message names what was expected, what was found, and where)'],
   [EXIT_USAGE, 'usage error (unknown command or option, an option value of the wrong form, a missing or conflicting argument)'],
-  [EXIT_DRIFT, 'pith lock --check found drift (spec changed, locked versions gone, or newer candidates), or a command was given a lock made from another spec (LOCK_STALE)'],
+  [EXIT_DRIFT, 'pith lock --check found drift (spec changed, locked versions gone, or newer candidates), or a command needs a lock that was made from another spec'],
   [EXIT_FINDINGS, 'pith check --fail-on: security — a security update or an advisory\'s fix is available; any — any newer package, affecting advisory, or lock problem'],
 ];
 

@@ -176,7 +176,7 @@ describe('SBOMs, inspect and diff from the CLI', { skip }, () => {
       await assert.rejects(sbomFor(location, { format: 'spdx', fresh: true }), (e) => isPithError(e, code) && message.test(e.message));
       const r = await pith(['inspect', location]);
       assert.equal(r.status, 1, r.stdout);
-      assert.match(r.stderr, /^pith: expected /);
+      assert.match(r.stderr, new RegExp(`^pith: ${code}: expected `));
       assert.doesNotMatch(r.stderr, /internal error|\n {4}at /);
     };
 
