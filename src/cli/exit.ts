@@ -1,17 +1,36 @@
-/** Exit statuses, documented in `pith --help`. */
-export const EXIT_OK = 0;
-export const EXIT_ERROR = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_DRIFT = 3;
-/** `pith check --fail-on`: what it names was found (a CI gate). */
-export const EXIT_FINDINGS = 4;
+import { ERROR_CATALOGUE, EXIT_STATUSES, type ErrorCode } from '../index.ts';
 
-export const EXIT_HELP = `
-Exit status:
-  0  success
-  1  error (the message names what was expected, what was found, and where)
-  2  usage error (unknown command or option, missing argument)
-  3  pith lock --check found drift (spec changed, locked versions gone, or newer candidates)
-  4  pith check --fail-on: security — a security update or an advisory's fix is available;
-     any — any newer package, affecting advisory, or lock problem
-  pith run (in the foreground) and pith debug --exec exit with the container's or the tool's own status`;
+// The statuses live in the error catalogue (src/errors.ts), the one place that maps a code to its status.
+export { EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DRIFT, EXIT_FINDINGS } from '../index.ts';
+
+const WIDTH = 116;
+
+/** Greedy word wrap: `first` starts the first line, `indent` the others. */
+function wrap(text: string, first: string, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const prefix = line === '' ? (lines.length === 0 ? first : indent) : `${line} `;
+    if (line !== '' && prefix.length + word.length > WIDTH) {
+      lines.push(line);
+      line = indent + word;
+    } else {
+      line = prefix + word;
+    }
+  }
+  return [...lines, line];
+}
+
+const codesExiting = (status: number) => (Object.keys(ERROR_CATALOGUE) as ErrorCode[]).filter((c) => ERROR_CATALOGUE[c].exit === status).sort();
+
+/** `pith --help`'s exit statuses, from the catalogue: the codes that exit other than 1 are named so scripts can rely on them. */
+export const EXIT_HELP = [
+  '',
+  'Exit status:',
+  ...EXIT_STATUSES.flatMap(([status, meaning]) => {
+    const codes = status > 1 ? codesExiting(status) : [];
+    return wrap(codes.length > 0 ? `${meaning}; codes: ${codes.join(', ')}` : meaning, `  ${status}  `, '     ');
+  }),
+  '  pith run (in the foreground) and pith debug --exec exit with the container\'s or the tool\'s own status',
+  ...wrap('An error prints "pith: CODE: message" on stderr; with --json it also prints {"error": {"code", "message", "exit", "details"}} on stdout. Every code is listed in the README (Error codes).', '', ''),
+].join('\n');

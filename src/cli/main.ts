@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { isPithError } from '../errors.ts';
-import { EXIT_ERROR, EXIT_HELP, EXIT_OK, EXIT_USAGE } from './exit.ts';
+import { exitStatusOf, isPithError, type ErrorCode } from '../errors.ts';
+import { EXIT_HELP, EXIT_OK } from './exit.ts';
 
 /**
  * Each command's module, loaded only when that command runs: `pith push` then parses the registry client and not
@@ -49,20 +49,62 @@ export async function program(argv: readonly string[] = []): Promise<Command> {
   return prog;
 }
 
-/** Runs the CLI; returns the exit status. User errors print their message without a stack trace. */
+/**
+ * `--json` anywhere before `--` asks for machine output, failures included: what follows `--` is a container's or
+ * tool's arguments, and a failure can happen before commander has parsed the options (or because it could not).
+ */
+function wantsJson(argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).includes('--json');
+}
+
+/**
+ * A failure as JSON on stdout, so that a script reading `--json` output gets an object either way:
+ * `{"error": {"code", "message", "exit", "details"?}}`, `details` being the error's structured details when it has
+ * any that JSON can carry.
+ */
+function printJsonError(code: ErrorCode, message: string, details?: Record<string, unknown>): void {
+  const error = { code, message, exit: exitStatusOf(code) };
+  let text: string;
+  try {
+    text = JSON.stringify({ error: details === undefined ? error : { ...error, details } }, detailValue, 2);
+  } catch {
+    // Details that JSON cannot carry (a cycle) must not hide the error itself.
+    text = JSON.stringify({ error }, null, 2);
+  }
+  process.stdout.write(`${text}\n`);
+}
+
+function detailValue(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}
+
+/**
+ * Runs the CLI; returns the exit status. A PithError prints `pith: CODE: message` without a stack trace and exits
+ * with its code's status in the catalogue; anything else is a bug and shows its stack.
+ */
 export async function main(argv: string[]): Promise<number> {
+  const json = wantsJson(argv);
   try {
     await (await program(argv)).parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
+      // commander has already printed the message on stderr.
+      if (json) printJsonError('USAGE', e.message.replace(/^error: /, ''));
+      return exitStatusOf('USAGE');
     }
     if (isPithError(e)) {
-      process.stderr.write(`pith: ${e.message}\n`);
-      return EXIT_ERROR;
+      process.stderr.write(`pith: ${e.code}: ${e.message}\n`);
+      if (json) printJsonError(e.code, e.message, e.details);
+      return exitStatusOf(e.code);
     }
     process.stderr.write(`pith: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-    return EXIT_ERROR;
+    if (json) printJsonError('INTERNAL', e instanceof Error ? e.message : String(e));
+    return exitStatusOf('INTERNAL');
   }
 }

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { gunzip as gunzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
-import { PithError } from '../errors.ts';
+import { PithError, type ErrorCode } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { describe, digestHex, digestOf, DockerMediaType, isDigest, knownDigest, MediaType, noteDigest, parseDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
 import { gzipLayer } from './gzip.ts';
@@ -35,14 +35,14 @@ export interface ContentSource {
 }
 
 /** Throws `code` unless `bytes` are exactly what `d` names (`digest`: theirs, when hashed as they arrived). */
-export function checkContent(bytes: Uint8Array, d: Pick<Descriptor, 'digest' | 'size'>, code: string, where: string, digest = knownDigest(bytes)): Uint8Array {
+export function checkContent(bytes: Uint8Array, d: Pick<Descriptor, 'digest' | 'size'>, code: ErrorCode, where: string, digest = knownDigest(bytes)): Uint8Array {
   noteDigest(bytes, digest);
   checkDigest(d, digest, bytes.byteLength, code, where);
   return bytes;
 }
 
 /** Throws `code` unless content of this digest and size is what `d` names. */
-export function checkDigest(d: Pick<Descriptor, 'digest' | 'size'>, digest: Digest, size: number, code: string, where: string): void {
+export function checkDigest(d: Pick<Descriptor, 'digest' | 'size'>, digest: Digest, size: number, code: ErrorCode, where: string): void {
   if (digest !== d.digest || (d.size !== undefined && size !== d.size)) {
     throw new PithError(code, `expected ${d.digest} (${d.size} bytes) from ${where}, found ${digest} (${size} bytes)`, {
       details: { expected: d.digest, found: digest, where },

@@ -9,7 +9,7 @@
  * and last to the location. A mirror that sends bytes other than the digests name is not passed over: the pull
  * stops with REGISTRY_DIGEST_MISMATCH naming it, since a lying mirror is something to fix, not to route around.
  */
-import { isPithError, PithError } from '../errors.ts';
+import { isPithError, PithError, type ErrorCode } from '../errors.ts';
 import { MediaType, DockerMediaType, type Descriptor, type Digest } from '../oci/digest.ts';
 import { isImageIndex, type Image, type ImageIndex } from '../oci/image.ts';
 import { readGraph, type ContentSource } from '../oci/read.ts';
@@ -59,7 +59,7 @@ export async function readRemote(reference: string | Reference, options: Registr
 }
 
 /** Failures that pass on to the next endpoint: a registry that lies about content does not. */
-const PASS_ON = new Set(['REGISTRY_NOT_FOUND', 'REGISTRY_CONNECTION', 'REGISTRY_HTTP', 'REGISTRY_UNAUTHORIZED', 'REGISTRY_DENIED', 'REGISTRY_AUTH_CHALLENGE']);
+const PASS_ON: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['REGISTRY_NOT_FOUND', 'REGISTRY_CONNECTION', 'REGISTRY_HTTP', 'REGISTRY_UNAUTHORIZED', 'REGISTRY_DENIED', 'REGISTRY_AUTH_CHALLENGE']);
 
 /** The first endpoint (mirrors, then the location) that serves the reference's top manifest. */
 async function firstServing(logical: Reference, options: RegistryOptions) {

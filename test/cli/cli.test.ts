@@ -41,7 +41,7 @@ it('an unknown command or option is a usage error (exit 2)', async () => {
 it('a malformed --source is an error naming the flag, without a stack trace', async () => {
   const r = await pith(['resolve', '--source', 'deb http://127.0.0.1:9/debian', 'libc6']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^pith: .*--source #1/);
+  assert.match(r.stderr, /^pith: SOURCES_MALFORMED: .*--source #1/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
 });
 
@@ -90,7 +90,7 @@ describe('against a fixture archive', { skip }, () => {
   it('an unknown package exits 1 and suggests close names', async () => {
     const r = await pith(['resolve', ...sources, '--arch', 'amd64', 'libfoo']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^pith: .*libfoo.*libfoo1/s);
+    assert.match(r.stderr, /^pith: UNKNOWN_PACKAGE: .*libfoo.*libfoo1/s);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
@@ -121,7 +121,7 @@ describe('against a fixture archive', { skip }, () => {
     });
     const missing = await pith(['build', '--lock', join(dir, 'nope.lock'), spec]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^pith: .*nope\.lock: cannot read the lock/);
+    assert.match(missing.stderr, /^pith: LOCK_NOT_FOUND: .*nope\.lock: cannot read the lock/);
   });
 
   it('build draws progress bars for the .deb downloads on a terminal only; --json is unaffected', { skip: missingTools({ script: 'bsdutils' }) }, async () => {

@@ -67,7 +67,7 @@ describe('registry commands', { skip: registryMissing() }, () => {
     assert.equal((await readImage(`oci-archive:${out}:x`)).digest, digest);
     const missing = await pith(['pull', `${registry.host}/cli/app:nope`, '--output', `oci:${join(scratch, 'never')}`]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^pith: the manifest nope of 127\.0\.0\.1:\d+\/cli\/app: .*404 Not Found \(MANIFEST_UNKNOWN/);
+    assert.match(missing.stderr, /^pith: REGISTRY_NOT_FOUND: the manifest nope of 127\.0\.0\.1:\d+\/cli\/app: .*404 Not Found \(MANIFEST_UNKNOWN/);
     assert.doesNotMatch(missing.stderr, /\n\s+at /);
   });
 
@@ -113,7 +113,7 @@ describe('registry commands', { skip: registryMissing() }, () => {
     writeFileSync(blocked, `[[registry]]\nprefix = "pith.test/cli"\nlocation = "${registry.host}/cli"\nblocked = true\n`);
     const refused = await pith(['push', `oci:${layout}:v1`, 'pith.test/cli/app:2'], { env: { CONTAINERS_REGISTRIES_CONF: blocked } });
     assert.equal(refused.code, 1);
-    assert.equal(refused.stderr, `pith: expected to push to pith.test/cli/app:2, found its registry blocked by the [[registry]] with prefix "pith.test/cli" at ${blocked}:1\n`);
+    assert.equal(refused.stderr, `pith: REGISTRY_BLOCKED: expected to push to pith.test/cli/app:2, found its registry blocked by the [[registry]] with prefix "pith.test/cli" at ${blocked}:1\n`);
   });
 });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import type { FsEntry } from '../../src/fs/entry.ts';
 import { FsTree } from '../../src/fs/tree.ts';
 import { DEFAULT_DEB_LIMITS, parseAr, readDeb, type Deb } from '../../src/debian/deb.ts';
@@ -28,7 +28,7 @@ function run(cmd: string, args: string[], options: { cwd?: string; input?: Uint8
   return r.stdout;
 }
 
-async function rejectsCode(p: Promise<unknown>, code: string, ...mentions: string[]): Promise<void> {
+async function rejectsCode(p: Promise<unknown>, code: ErrorCode, ...mentions: string[]): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isPithError(e, code), `expected PithError ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code}: ${e.message}` : String(e)}`);
     for (const m of mentions) assert.ok(e.message.includes(m), `message should mention ${JSON.stringify(m)}: ${e.message}`);

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import { loadKeyring, verifyInRelease, type Keyring } from '../../src/debian/release.ts';
 import { loadAptSources } from '../../src/debian/sources.ts';
 
@@ -72,7 +72,7 @@ async function clearsign(text: string, keys = [archive.privateKey], date?: Date)
   return new TextEncoder().encode(armored);
 }
 
-async function rejects(p: Promise<unknown>, code: string, ...fragments: string[]): Promise<void> {
+async function rejects(p: Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isPithError(e, code), `expected PithError ${code}, got ${String(e)}`);
     for (const f of [URL_, ...fragments]) assert.ok(e.message.includes(f), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BinaryPackage, IndexOrigin } from '../../src/debian/packages.ts';
 import { PackageUniverse, resolve, type Resolution } from '../../src/debian/resolve.ts';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 
 function origin(suite = 'bookworm', architecture = 'amd64'): IndexOrigin {
   return { uri: 'http://127.0.0.1:8080/debian', suite, component: 'main', architecture };
@@ -35,7 +35,7 @@ function universe(pkgs: BinaryPackage[], foreignArchitectures?: string[]): Packa
 const names = (r: Resolution) => r.packages.map((p) => p.name);
 const withArch = (r: Resolution) => r.packages.map((p) => `${p.name}:${p.architecture}`);
 
-function throwsCode(fn: () => unknown, code: string, ...fragments: string[]): void {
+function throwsCode(fn: () => unknown, code: ErrorCode, ...fragments: string[]): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(isPithError(e, code), `expected ${code}, got ${String(e)}`);
     for (const f of fragments) assert.ok(e.message.includes(f), `"${f}" not in: ${e.message}`);

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import { loadAptSources, parseDeb822Sources, parseSourceLine, parseSourcesList } from '../../src/debian/sources.ts';
 
 // Fixture hosts use the reserved .example domain: no real mirror is named here.
 const M = 'http://archive.example/debian';
 
-function throwsCode(fn: () => unknown, code: string, ...fragments: string[]): void {
+function throwsCode(fn: () => unknown, code: ErrorCode, ...fragments: string[]): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(isPithError(e, code), `expected PithError ${code}, got ${String(e)}`);
     for (const f of fragments) assert.ok(e.message.includes(f), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(f)}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import type { FsEntry } from '../../src/fs/entry.ts';
 import { FsTree, MAX_SYMLINK_HOPS, normalisePath } from '../../src/fs/tree.ts';
 
@@ -12,7 +12,7 @@ const hardlink = (path: string, target: string): FsEntry => ({ type: 'hardlink',
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 const paths = (t: FsTree) => t.entries().map((e) => e.path);
 
-function throwsCode(fn: () => unknown, code: string, ...mentions: string[]): void {
+function throwsCode(fn: () => unknown, code: ErrorCode, ...mentions: string[]): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(isPithError(e, code), `expected PithError ${code}, got ${String(e)}`);
     for (const m of mentions) assert.ok(e.message.includes(m), `message should mention ${m}: ${e.message}`);

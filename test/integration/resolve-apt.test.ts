@@ -15,7 +15,7 @@ import { missingTools, privateApt, type PrivateApt } from '../fixtures/apt.ts';
 import { parseDeb822 } from '../../src/debian/deb822.ts';
 import { parsePackagesIndex, type BinaryPackage, type IndexOrigin } from '../../src/debian/packages.ts';
 import { PackageUniverse, resolve } from '../../src/debian/resolve.ts';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 
 const REQUIRE = process.env.PITH_REQUIRE_INTEGRATION === '1';
 const missing = missingTools({ 'apt-get': 'apt' });
@@ -133,7 +133,7 @@ describe('resolve agrees with apt-get on the machine\'s archive', { skip: missin
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const sets: Array<{ set: string[]; why: string; expectError?: string }> = [
+  const sets: Array<{ set: string[]; why: string; expectError?: ErrorCode }> = [
     { set: ['python3'], why: 'interpreter with a long library chain' },
     { set: ['curl'], why: 'TLS, LDAP, SSH libraries' },
     { set: ['perl'], why: 'perl-base (Essential) is pulled in only because perl depends on it' },

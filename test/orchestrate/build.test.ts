@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build, isPithError, lock } from 'pith';
+import { build, isPithError, lock, type ErrorCode } from 'pith';
 import { AVAILABLE_LAYER } from '../../src/assemble/layer-names.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixturePackage } from '../fixtures/archive.ts';
@@ -213,7 +213,7 @@ describe('pith build: bad input', { skip }, () => {
     writeFileSync(path, fixtureSpec(server, rest, name));
     return { dir, path };
   };
-  const refused = async (pkg: string, code: string, ...mentions: string[]) => {
+  const refused = async (pkg: string, code: ErrorCode, ...mentions: string[]) => {
     const { dir, path } = specFor(`packages: [${pkg}]\n`, pkg);
     const out = join(dir, 'out');
     await assert.rejects(build(path, { cacheDir: join(scratch, 'hostile-cache'), outputs: [`oci:${out}`] }), (e) => {

@@ -132,10 +132,10 @@ describe('pith update', { skip }, () => {
 
     const cli = await pith(['update', dir, '--only', 'security', '--cache', cacheDir]);
     assert.equal(cli.code, 1);
-    assert.match(cli.stderr, /failed its smoke test: test "\/usr\/local\/bin\/hello": expected the output to contain "goodbye"/);
+    assert.match(cli.stderr, /pith: SMOKE_TEST_FAILED: .*failed its smoke test: test "\/usr\/local\/bin\/hello": expected the output to contain "goodbye"/);
     assert.deepEqual(readFileSync(join(dir, 'pith.lock')), before);
     const usage = await pith(['update', dir, '--rollout', dir]);
-    assert.equal(usage.code, 1);
-    assert.match(usage.stderr, /update --rollout pins the pushed digest: it needs --push REF/);
+    assert.equal(usage.code, 2, 'a missing option is a usage error');
+    assert.match(usage.stderr, /pith: USAGE: update --rollout pins the pushed digest: it needs --push REF/);
   });
 });

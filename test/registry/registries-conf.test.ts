@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import { DEFAULT_DOMAIN, formatReference, parseReference } from '../../src/oci/reference.ts';
 import { copyImage, readImage } from '../../src/transports/transports.ts';
 import type { RegistryOptions, RetryEvent } from '../../src/registry/client.ts';
@@ -39,7 +39,7 @@ const conf = (text: string, path = 'test.conf'): RegistriesConf => ({ registries
 const ref = (text: string) => parseReference(text);
 
 /** A PithError with this code whose message includes every fragment. */
-function rejects(code: string, ...fragments: string[]) {
+function rejects(code: ErrorCode, ...fragments: string[]) {
   return (e: unknown) => {
     assert.ok(isPithError(e, code), `expected ${code}, got ${String(e)}`);
     for (const f of fragments) assert.ok(e.message.includes(f), `expected "${f}" in: ${e.message}`);

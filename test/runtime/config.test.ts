@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isPithError, runtimeSpec } from 'pith';
+import { isPithError, runtimeSpec, type ErrorCode } from 'pith';
 import { parseBytes } from '../../src/runtime/config.ts';
 import { BLOCKED_SYSCALLS } from '../../src/runtime/seccomp.ts';
 import type { OciConfig } from '../../src/oci/image.ts';
@@ -77,7 +77,7 @@ describe('runtimeSpec', () => {
   });
 
   it('names bad input', () => {
-    const bad = (options: Parameters<typeof runtimeSpec>[3], code: string, config = image()) =>
+    const bad = (options: Parameters<typeof runtimeSpec>[3], code: ErrorCode, config = image()) =>
       assert.throws(() => runtimeSpec('x', config, rootfs, options), (e) => isPithError(e, code), code);
     bad({ volumes: ['/nonexistent-pith-path:/data'] }, 'RUN_BAD_VOLUME');
     bad({ volumes: ['relative'] }, 'RUN_BAD_VOLUME');

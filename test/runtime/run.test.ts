@@ -253,32 +253,39 @@ describe('bad input is a clear error', { skip }, () => {
   it('names an unknown target, a pid that exited, and a missing container', async () => {
     const unknown = await pith(['debug', 'no-such-container']);
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /^pith: expected a pid, or a container name or id, found nothing called "no-such-container" \(looked in pith containers/);
+    assert.match(unknown.stderr, /^pith: DEBUG_UNKNOWN_TARGET: expected a pid, or a container name or id, found nothing called "no-such-container" \(looked in pith containers/);
     const gone = spawn('true');
     await new Promise((ok) => gone.on('close', ok));
     const exited = await pith(['debug', String(gone.pid)]);
     assert.equal(exited.code, 1);
-    assert.match(exited.stderr, new RegExp(`^pith: expected a running process ${gone.pid}, found none in /proc \\(it has exited`));
+    assert.match(exited.stderr, new RegExp(`^pith: DEBUG_NO_PROCESS: expected a running process ${gone.pid}, found none in /proc \\(it has exited`));
     const stop = await pith(['stop', 'no-such-container']);
-    assert.match(stop.stderr, /^pith: expected a pith container named "no-such-container"/);
-    assert.match((await pith(['logs', 'no-such-container'])).stderr, /^pith: expected a pith container named/);
+    assert.equal(stop.code, 1);
+    assert.match(stop.stderr, /^pith: RUN_NO_SUCH_CONTAINER: expected a pith container named "no-such-container"/);
+    assert.match((await pith(['logs', 'no-such-container'])).stderr, /^pith: RUN_NO_SUCH_CONTAINER: expected a pith container named/);
   });
 
   it('names insufficient privileges', async () => {
     const asNobody = (args: string[]) => exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, ...args], { env: { ...env, HOME: scratch } });
     const debug = await asNobody(['debug', '1']);
     assert.equal(debug.code, 1);
-    assert.match(debug.stderr, /^pith: expected to run as root to look into a container .*found uid 65534/);
+    assert.match(debug.stderr, /^pith: DEBUG_NOT_ROOT: expected to run as root to look into a container .*found uid 65534/);
     const run = await asNobody(['run', 'oci:/nonexistent']);
-    assert.match(run.stderr, /^pith: expected to run as root to run containers .*found uid 65534/);
+    assert.match(run.stderr, /^pith: RUN_NOT_ROOT: expected to run as root to run containers .*found uid 65534/);
   });
 
   it('names a bad image, name, volume and option before anything runs', async () => {
     assert.match((await pith(['run', 'oci:/nonexistent-pith-layout'])).stderr, /^pith: .*nonexistent-pith-layout/);
-    assert.match((await pith(['run', '--name', '../x', example.layout])).stderr, /^pith: expected a container name/);
-    assert.match((await pith(['run', '-v', 'relative', example.layout])).stderr, /^pith: expected -v HOST:CONTAINER/);
-    assert.match((await pith(['run', '--cap-add', 'ALL_OF_THEM', example.layout])).stderr, /^pith: expected a capability name/);
-    assert.match((await pith(['debug', name, 'cat'])).stderr, /^pith: expected --exec before a command/);
+    // A malformed option value is a usage error (2); -v also names host paths that may be missing, so it is input (1).
+    const refused = async (args: string[], code: number, stderr: RegExp) => {
+      const r = await pith(args);
+      assert.equal(r.code, code, `pith ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, stderr);
+    };
+    await refused(['run', '--name', '../x', example.layout], 2, /^pith: RUN_BAD_NAME: expected a container name/);
+    await refused(['run', '-v', 'relative', example.layout], 1, /^pith: RUN_BAD_VOLUME: expected -v HOST:CONTAINER/);
+    await refused(['run', '--cap-add', 'ALL_OF_THEM', example.layout], 2, /^pith: RUN_BAD_CAPABILITY: expected a capability name/);
+    await refused(['debug', name, 'cat'], 2, /^pith: DEBUG_NO_COMMAND: expected --exec before a command/);
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), [], 'nothing is left by a refused run');
   });
 });

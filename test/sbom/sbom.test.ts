@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { attachSboms, build, diff, inspect, isPithError, sbomFor } from 'pith';
+import { attachSboms, build, diff, inspect, isPithError, sbomFor, type ErrorCode } from 'pith';
 import { digestOf } from '../../src/oci/digest.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
@@ -172,11 +172,11 @@ describe('SBOMs, inspect and diff from the CLI', { skip }, () => {
       const layers = (await inspect(`oci:${layout()}:app`)).platforms[0]!.layers.sort((a, b) => b.size - a.size);
       return join(dir, 'blobs/sha256', layers[0]!.digest.slice(7));
     };
-    const expectCode = async (location: string, code: string, message: RegExp) => {
+    const expectCode = async (location: string, code: ErrorCode, message: RegExp) => {
       await assert.rejects(sbomFor(location, { format: 'spdx', fresh: true }), (e) => isPithError(e, code) && message.test(e.message));
       const r = await pith(['inspect', location]);
       assert.equal(r.status, 1, r.stdout);
-      assert.match(r.stderr, /^pith: expected /);
+      assert.match(r.stderr, new RegExp(`^pith: ${code}: expected `));
       assert.doesNotMatch(r.stderr, /internal error|\n {4}at /);
     };
 

@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatDestination, parseDestination, writeImage } from '../../src/transports/transports.ts';
 import { buildImage } from '../../src/oci/image.ts';
-import { isPithError } from '../../src/errors.ts';
+import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import { sampleEntries, withTempDir } from '../oci/helpers.ts';
 
 test('destinations parse as skopeo names them', () => {
@@ -26,7 +26,7 @@ test('destinations parse as skopeo names them', () => {
 });
 
 test('unknown transports and malformed destinations say what was expected', () => {
-  const cases: Array<[string, string, RegExp]> = [
+  const cases: Array<[string, ErrorCode, RegExp]> = [
     ['/just/a/path', 'OCI_UNKNOWN_TRANSPORT', /oci:DIR\[:TAG\].*no transport prefix/],
     ['dir:/x', 'OCI_UNKNOWN_TRANSPORT', /found "dir:\/x"/],
     ['docker:registry/x:1', 'OCI_BAD_DESTINATION', /expected "docker:\/\/"/],
