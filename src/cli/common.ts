@@ -1,5 +1,9 @@
-import { Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ArchiveEvent } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
+import { PithError } from '../errors.ts';
+import { parseSbomFormats, type SbomFormat } from '../sbom/formats.ts';
+import { progressReporter } from './progress.ts';
 
 export interface ArchiveFlags {
   source?: string[];
@@ -8,8 +12,41 @@ export interface ArchiveFlags {
   json?: boolean;
 }
 
+/*
+ * Every option value is parsed here, while commander reads the command line: a bad value then fails before any
+ * work starts, as a usage error (exit 2) that names the option, what it expects and what it was given. Commander
+ * reports an InvalidArgumentError thrown from an argParser; one thrown later (from an action) it would not print.
+ */
+
 /** For options given more than once: every value, in order. */
 export const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+export interface IntegerRange {
+  /** Default 1. */
+  min?: number;
+  max?: number;
+  /** What one unit is, for the message: "seconds". */
+  unit?: string;
+}
+
+/** A whole number in decimal digits within the range; anything else names what was expected and what was found. */
+export function parseWholeNumber(text: string, what: string, range: IntegerRange = {}): number | string {
+  const min = range.min ?? 1;
+  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (Number.isSafeInteger(value) && value >= min && (range.max === undefined || value <= range.max)) return value;
+  const bounds = range.max === undefined ? (min === 0 ? 'a whole number' : `a whole number from ${min} up`) : `a whole number from ${min} to ${range.max}`;
+  return `expected ${bounds}${range.unit ? ` of ${range.unit}` : ''} for ${what}, found ${JSON.stringify(text)}`;
+}
+
+/** An argParser for a numeric option: `--parallel <n>` with `integer('--parallel', { max: 64 })`. */
+export const integer = (option: string, range: IntegerRange = {}) => (text: string): number => {
+  const parsed = parseWholeNumber(text, option, range);
+  if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
+  return parsed;
+};
+
+/** An argParser for a duration option given in whole seconds (0 allowed: "at once"). */
+export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) => integer(option, { min: 0, ...range, unit: 'seconds' });
 
 export const sourceOption = () =>
   new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")
@@ -19,6 +56,23 @@ export const cacheOption = () => new Option('--cache <dir>', 'cache directory (d
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
 
+/** The options of every command that reads the archive: --source, --cache, --offline and --json. */
+export function addArchiveOptions(command: Command): Command {
+  return command.addOption(sourceOption()).addOption(cacheOption()).addOption(offlineOption()).addOption(jsonOption());
+}
+
+export const advisoriesOption = (description: string) => new Option('--advisories <src>', `${description}; repeatable`).argParser(repeatable);
+
+export const sbomOption = (description: string) =>
+  new Option('--sbom <formats>', description).argParser((text: string): SbomFormat[] => {
+    try {
+      return parseSbomFormats(text, '--sbom');
+    } catch (e) {
+      if (e instanceof PithError) throw new InvalidArgumentError(e.message);
+      throw e;
+    }
+  });
+
 export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined {
   if (!flags.source || flags.source.length === 0) return undefined;
   const onWarning = (message: string) => process.stderr.write(`warning: ${message}\n`);
@@ -27,6 +81,33 @@ export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined
 
 export function wantsProgress(flags: ArchiveFlags): boolean {
   return Boolean(process.stderr.isTTY) && !flags.json;
+}
+
+/** Runs `work` with download progress on a terminal (not with --json); the bars are gone before anything prints. */
+export async function withProgress<T>(flags: ArchiveFlags, work: (onEvent: (e: ArchiveEvent) => void) => Promise<T>): Promise<T> {
+  const progress = progressReporter(wantsProgress(flags));
+  try {
+    return await work(progress.onEvent);
+  } finally {
+    progress.stop();
+  }
+}
+
+/** The archive options as the library takes them. */
+export function archiveOptions(flags: ArchiveFlags, onEvent: (e: ArchiveEvent) => void) {
+  return { sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent };
+}
+
+/**
+ * SOURCE_DATE_EPOCH, when set (reproducible-builds.org: a malformed value is an error, not a silent fallback to
+ * the lock's date).
+ */
+export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  const parsed = parseWholeNumber(text, 'SOURCE_DATE_EPOCH (seconds since 1970)', { min: 0 });
+  if (typeof parsed === 'string') throw new PithError('USAGE', parsed);
+  return parsed;
 }
 
 export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'only this platform of an image index, e.g. linux/arm64');

@@ -3,7 +3,6 @@
  * platform image, made from the image alone — or, in an OCI layout or a registry, the one attached to it when there
  * is one (the same bytes: documents are deterministic).
  */
-import { PithError } from '../errors.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
 import { formatDestination, parseDestination, readImage, type Destination, type PlatformOptions } from '../transports/transports.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -15,22 +14,12 @@ import { CYCLONEDX_MEDIA_TYPE, cyclonedxJson } from './cyclonedx.ts';
 import { platformImages } from '../oci/read.ts';
 import { imageInventory, TITLE, type ImageInventory } from './inventory.ts';
 import { SPDX_MEDIA_TYPE, spdxJson } from './spdx.ts';
-
-export type SbomFormat = 'spdx' | 'cyclonedx';
+import type { SbomFormat } from './formats.ts';
 
 export const SBOM_FORMATS: Record<SbomFormat, { mediaType: string; write: (inv: ImageInventory) => string }> = {
   spdx: { mediaType: SPDX_MEDIA_TYPE, write: spdxJson },
   cyclonedx: { mediaType: CYCLONEDX_MEDIA_TYPE, write: cyclonedxJson },
 };
-
-export function parseSbomFormats(text: string, where: string): SbomFormat[] {
-  const formats = text.split(',').map((f) => f.trim()).filter((f) => f !== '');
-  for (const f of formats) {
-    if (!(f in SBOM_FORMATS)) throw new PithError('SBOM_UNKNOWN_FORMAT', `expected SBOM formats from ${Object.keys(SBOM_FORMATS).join(', ')} in ${where}, found ${JSON.stringify(f)}`);
-  }
-  if (formats.length === 0) throw new PithError('SBOM_UNKNOWN_FORMAT', `expected at least one SBOM format (${Object.keys(SBOM_FORMATS).join(', ')}) in ${where}, found none`);
-  return [...new Set(formats)] as SbomFormat[];
-}
 
 export interface SbomDocument {
   platform: string;
