@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ArchiveEvent } from '../index.ts';
+import type { ArchiveEvent, AttachedSboms } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 import { PithError } from '../errors.ts';
 import { parseSbomFormats, type SbomFormat } from '../sbom/formats.ts';
@@ -73,6 +73,14 @@ export const sbomOption = (description: string) =>
     }
   });
 
+/** What `--sbom` did, one line each: the SBOMs attached, and the outputs that cannot hold them. */
+export function sbomLines(sboms: AttachedSboms | undefined): string[] {
+  return [
+    ...(sboms?.attached ?? []).map((a) => `attached the ${a.format} SBOM of ${a.platform} to ${a.destination} (${a.digest})`),
+    ...(sboms?.skipped ?? []).map((out) => `no SBOM stored in ${out}: only oci: layouts and registries hold artifacts (pith sbom ${out} makes one)`),
+  ];
+}
+
 export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined {
   if (!flags.source || flags.source.length === 0) return undefined;
   const onWarning = (message: string) => process.stderr.write(`warning: ${message}\n`);
@@ -114,4 +122,10 @@ export const platformOption = () => new Option('--platform <os/arch[/variant]>',
 
 export function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e5 ? 3 : 1)} MB`;
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
 }

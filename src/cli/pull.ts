@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { copyImage } from '../transports/transports.ts';
+import { copyImage, registryLocation } from '../transports/transports.ts';
 import { jsonOption } from './common.ts';
-import { insecureOption, registriesConfOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+import { insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 import { platformOption } from './common.ts';
 
 export function pullCommand(): Command {
@@ -15,7 +15,7 @@ export function pullCommand(): Command {
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (reference: string, flags: RegistryFlags & { output: string; platform?: string }) => {
-      const result = await copyImage(remote(reference), flags.output, { platform: flags.platform, registry: registryOptions(flags) });
+      const result = await copyImage(registryLocation(reference), flags.output, { platform: flags.platform, registry: registryOptions(flags) });
       if (flags.json) {
         process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         return;

@@ -14,7 +14,7 @@ import { lock, loadLockFor, lockPathFor, readLock, type LockFile } from '../lock
 import type { ScriptReportEntry } from '../maintscript/report.ts';
 import { buildImage, buildIndex, platformForDebianArch, type Image, type ImageIndex } from '../oci/image.ts';
 import type { RegistryOptions } from '../registry/client.ts';
-import { formatDestination, parseDestination, writeImage, type Destination } from '../transports/transports.ts';
+import { formatDestination, parseDestination, registryLocation, writeImage, type Destination } from '../transports/transports.ts';
 import { compareStrings } from '../order.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { attachSboms, type AttachedSbom } from '../sbom/sbom.ts';
@@ -115,7 +115,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     lockFile = loadLockFor(loaded, lockPath, undefined, files);
   }
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
-  for (const ref of options.push ?? []) destinations.push(parseDestination(`docker://${ref.replace(/^docker:\/\//, '')}`));
+  for (const ref of options.push ?? []) destinations.push(parseDestination(registryLocation(ref)));
   const architectures = options.architectures?.length ? options.architectures : Object.keys(lockFile.architectures).sort();
   for (const arch of architectures) {
     if (!lockFile.architectures[arch]) {

@@ -15,7 +15,7 @@ import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
 import { build, type AttachedSboms } from './build.ts';
 import { highest, loadLockFor, lock, lockPathFor, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
-import { copyImage } from '../transports/transports.ts';
+import { copyImage, registryLocation } from '../transports/transports.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { diffImages, type ImageDiff } from '../inspect/diff.ts';
 import { smokeTest, type SmokeTestResult } from './smoke.ts';
@@ -228,7 +228,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     result.outputs = outputs;
     const pushedTo: string[] = [];
     for (const ref of options.push ?? []) {
-      const dest = `docker://${ref.replace(/^docker:\/\//, '').replaceAll('{name}', loaded.spec.name)}`;
+      const dest = registryLocation(ref.replaceAll('{name}', loaded.spec.name));
       await copyImage(source, dest, { registry: options.registry });
       pushedTo.push(dest);
       result.pushed.push(`${dest.slice('docker://'.length).replace(/@sha256:[0-9a-f]{64}$/, '')}@${newBuild.digest}`);

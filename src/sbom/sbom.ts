@@ -3,6 +3,7 @@
  * platform image, made from the image alone — or, in an OCI layout or a registry, the one attached to it when there
  * is one (the same bytes: documents are deterministic).
  */
+import { PithError } from '../errors.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
 import { formatDestination, parseDestination, readImage, type Destination, type PlatformOptions } from '../transports/transports.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -61,6 +62,16 @@ export async function sbomFor(location: string | Destination, options: SbomOptio
     out.push({ platform, digest: image.digest, format: options.format, document: write(inv), attached: false });
   }
   return out;
+}
+
+/** The one SBOM of the image at `location`: an SBOM describes one platform image, so an index needs `platform`. */
+export async function sbomDocument(location: string | Destination, options: SbomOptions): Promise<SbomDocument> {
+  const docs = await sbomFor(location, options);
+  if (docs.length > 1) {
+    const where = typeof location === 'string' ? location : formatDestination(location);
+    throw new PithError('SBOM_PLATFORM_REQUIRED', `expected one platform image at ${where} (an SBOM describes one), found an index of ${docs.map((d) => d.platform).join(', ')}: choose one with --platform`);
+  }
+  return docs[0]!;
 }
 
 /** The newest SBOM of `artifactType` attached to `subject` in the registry repository of `reference`. */
