@@ -29,21 +29,18 @@ export interface IntegerRange {
   unit?: string;
 }
 
-/** A whole number in decimal digits within the range; anything else names what was expected and what was found. */
-export function parseWholeNumber(text: string, what: string, range: IntegerRange = {}): number | string {
+/** A whole number in decimal digits within the range; anything else is `fail`ed with what was expected and found. */
+function wholeNumber(text: string, what: string, range: IntegerRange, fail: (message: string) => Error): number {
   const min = range.min ?? 1;
   const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
   if (Number.isSafeInteger(value) && value >= min && (range.max === undefined || value <= range.max)) return value;
   const bounds = range.max === undefined ? (min === 0 ? 'a whole number' : `a whole number from ${min} up`) : `a whole number from ${min} to ${range.max}`;
-  return `expected ${bounds}${range.unit ? ` of ${range.unit}` : ''} for ${what}, found ${JSON.stringify(text)}`;
+  throw fail(`expected ${bounds}${range.unit ? ` of ${range.unit}` : ''} for ${what}, found ${JSON.stringify(text)}`);
 }
 
 /** An argParser for a numeric option: `--parallel <n>` with `integer('--parallel', { max: 64 })`. */
-export const integer = (option: string, range: IntegerRange = {}) => (text: string): number => {
-  const parsed = parseWholeNumber(text, option, range);
-  if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
-  return parsed;
-};
+export const integer = (option: string, range: IntegerRange = {}) => (text: string): number =>
+  wholeNumber(text, option, range, (message) => new InvalidArgumentError(message));
 
 /** An argParser for a duration option given in whole seconds (0 allowed: "at once"). */
 export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) => integer(option, { min: 0, ...range, unit: 'seconds' });
@@ -113,9 +110,7 @@ export function archiveOptions(flags: ArchiveFlags, onEvent: (e: ArchiveEvent) =
 export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const text = env.SOURCE_DATE_EPOCH;
   if (text === undefined || text === '') return undefined;
-  const parsed = parseWholeNumber(text, 'SOURCE_DATE_EPOCH (seconds since 1970)', { min: 0 });
-  if (typeof parsed === 'string') throw new PithError('USAGE', parsed);
-  return parsed;
+  return wholeNumber(text, 'SOURCE_DATE_EPOCH', { min: 0, unit: 'seconds since 1970' }, (message) => new PithError('USAGE', message));
 }
 
 export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'only this platform of an image index, e.g. linux/arm64');

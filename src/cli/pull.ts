@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { copyImage, registryLocation } from '../transports/transports.ts';
-import { jsonOption } from './common.ts';
+import { jsonOption, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
-import { platformOption } from './common.ts';
 
 export function pullCommand(): Command {
   return new Command('pull')

@@ -259,7 +259,7 @@ export function formatReport(r: DebugReport): string {
   lines.push(`  packages  ${img.packages.length}`);
   for (const p of img.packages) lines.push(`    ${p.name} ${p.version} ${p.architecture}`);
   if (r.vulnerabilities) {
-    lines.push('', `known vulnerabilities (${r.vulnerabilities.length}${r.release ? `, for ${r.release.ecosystem} ${r.release.codename}` : ''}; CVE, source version, fixed in, severity, packages):`);
+    lines.push('', `known vulnerabilities (${r.vulnerabilities.length}; ${r.release ? `matched for ${r.release.ecosystem} ${r.release.codename}; ` : ''}CVE, source version, fixed in, severity, packages):`);
     for (const v of r.vulnerabilities) lines.push(`  ${v.id}  ${v.source} ${v.sourceVersion}  ${v.fixed ? `fixed in ${v.fixed}` : 'no fix yet'}  ${v.severity ?? '-'}  ${v.packages.join(' ')}`);
   }
   lines.push('', 'processes (pid in container / on host, user, state, command):');

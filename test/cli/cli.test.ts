@@ -51,12 +51,15 @@ it('a bad number is a usage error (exit 2) naming the option, what it expects an
   ] as const) {
     const r = await pith([...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-    assert.ok(r.stderr.startsWith("error: option '") && r.stderr.includes(`expected ${expected}`) && r.stderr.includes(`for ${option}, found "${args[args.indexOf(option) + 1]}"`), r.stderr);
+    assert.ok(r.stderr.startsWith("error: option '") && r.stderr.includes(`expected ${expected}`) && r.stderr.includes(`for ${option}, found "${args[(args as readonly string[]).indexOf(option) + 1]}"`), r.stderr);
     assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
   }
   const sbom = await pith(['build', join(dir, 'pith.yaml'), '--sbom', 'swid']);
   assert.equal(sbom.code, 2);
   assert.match(sbom.stderr, /--sbom.*expected SBOM formats from spdx, cyclonedx in --sbom, found "swid"/);
+  const epoch = await pith(['build', join(dir, 'pith.yaml')], { SOURCE_DATE_EPOCH: 'yesterday' });
+  assert.equal(epoch.code, 1);
+  assert.match(epoch.stderr, /^pith: expected a whole number of seconds since 1970 for SOURCE_DATE_EPOCH, found "yesterday"/);
 });
 
 it('a malformed --source is an error naming the flag, without a stack trace', async () => {
