@@ -27,9 +27,11 @@ export function debianRelease(facts: { version?: string; codename?: string }): D
 
 /**
  * A running or stored image's release from its os-release (VERSION_ID, VERSION_CODENAME), else /etc/debian_version:
- * testing and sid have no VERSION_ID (their debian_version reads `trixie/sid`), older images no codename.
+ * testing and sid have no VERSION_ID (their debian_version reads `trixie/sid`), older images no codename. Undefined
+ * for another distribution (os-release ID), whose numbers and codenames are not Debian's (Ubuntu's 22.04 "jammy").
  */
-export function osRelease(os: { versionId?: string; versionCodename?: string; debianVersion?: string }): DebianRelease | undefined {
+export function osRelease(os: { id?: string; versionId?: string; versionCodename?: string; debianVersion?: string }): DebianRelease | undefined {
+  if (os.id !== undefined && os.id !== 'debian') return undefined;
   const dv = os.debianVersion?.trim();
   const dvCodename = /^([a-z]+)\/sid$/.exec(dv ?? '')?.[1];
   return debianRelease({ version: os.versionId ?? (dvCodename ? undefined : dv), codename: os.versionCodename ?? dvCodename });

@@ -164,7 +164,8 @@ export async function imageVulnerabilities(
 ): Promise<{ release: DebianRelease; vulnerabilities: Vulnerability[] }> {
   const release = osRelease(image.os);
   if (!release) {
-    throw new PithError('DEBUG_UNKNOWN_RELEASE', `expected the image's os-release (VERSION_ID or VERSION_CODENAME) or /etc/debian_version to name a Debian release to match advisories for, found ${image.os.prettyName ? JSON.stringify(image.os.prettyName) : 'neither'}`);
+    const found = image.os.id !== undefined && image.os.id !== 'debian' ? `ID=${image.os.id}${image.os.prettyName ? ` (${image.os.prettyName})` : ''}: Debian's advisories do not apply to it` : 'neither';
+    throw new PithError('DEBUG_UNKNOWN_RELEASE', `expected the image's os-release (ID=debian with VERSION_ID or VERSION_CODENAME) or /etc/debian_version to name a Debian release to match advisories for, found ${found}`);
   }
   const set = await loadAdvisories(sources, { ...release, cacheDir: options.cacheDir, offline: options.offline, onWarning: options.onWarning });
   return { release, vulnerabilities: matchPackages(image.packages, set.advisories) };

@@ -23,6 +23,7 @@ describe('the Debian release advisories are matched for', () => {
     assert.deepEqual(osRelease({ debianVersion: 'trixie/sid' }), { ecosystem: 'Debian:13', codename: 'trixie' }, 'no os-release at all');
     assert.deepEqual(osRelease({ versionId: '11' }), { ecosystem: 'Debian:11', codename: 'bullseye' }, 'no VERSION_CODENAME');
     assert.deepEqual(osRelease({ debianVersion: '12.11' }), { ecosystem: 'Debian:12', codename: 'bookworm' });
+    assert.equal(osRelease({ id: 'ubuntu', versionId: '22.04', versionCodename: 'jammy' }), undefined, "another distribution's numbers are not Debian's");
     const lock = { sources: [], architectures: { amd64: { packages: [{ name: 'base-files', version: '13.8' }] } } } as unknown as LockFile;
     assert.deepEqual(lockRelease(lock), osRelease({ versionCodename: 'trixie' }), 'pith check and pith debug agree');
   });
@@ -47,6 +48,8 @@ describe('the Debian release advisories are matched for', () => {
       ['CVE-2026-4444', 'foo', ['libfoo1'], 'tracker'],
     ]);
     await assert.rejects(imageVulnerabilities({ os: {}, packages: image.packages }, [osv], { cacheDir: join(scratch, 'cache') }), (e) =>
-      isPithError(e, 'DEBUG_UNKNOWN_RELEASE') && /expected the image's os-release .* to name a Debian release/.test(e.message));
+      isPithError(e, 'DEBUG_UNKNOWN_RELEASE') && /expected the image's os-release .* to name a Debian release .*, found neither$/.test(e.message));
+    await assert.rejects(imageVulnerabilities({ os: { id: 'alpine', versionId: '3.19.1' }, packages: [] }, [osv], { cacheDir: join(scratch, 'cache') }), (e) =>
+      isPithError(e, 'DEBUG_UNKNOWN_RELEASE') && e.message.endsWith("found ID=alpine: Debian's advisories do not apply to it"));
   });
 });
