@@ -42,7 +42,8 @@ export const EXIT_STATUSES: ReadonlyArray<readonly [status: number, meaning: str
 export const ERROR_CATALOGUE = {
   // The CLI and the library's own contract
   INTERNAL: { exit: 1, meaning: 'a bug in pith, not a problem with the input: the stack trace is on stderr; please report it' },
-  USAGE: { exit: 2, meaning: 'the command line asks for something contradictory or incomplete (e.g. update --rollout without --push)' },
+  USAGE: { exit: 2, meaning: 'the command line asks for something contradictory or incomplete (e.g. update --rollout without --push), or SOURCE_DATE_EPOCH is not a whole number of seconds' },
+  INVALID_OPTION: { exit: 2, meaning: 'a library option has a value of the wrong form (e.g. jobs: 0 or NaN); the CLI reports the same as a usage error naming the option' },
 
   // net/, cache/
   HTTP_NOT_FOUND: { exit: 1, meaning: 'a server (or a file: URL) has nothing at the URL: 404, 410 or no such file' },
@@ -212,7 +213,6 @@ export const ERROR_CATALOGUE = {
   SBOM_PLATFORM_REQUIRED: { exit: 1, meaning: 'the image is a multi-platform index: an SBOM describes one platform, choose it with --platform' },
 
   // runtime/: pith run, ps, stop, logs
-  RUN_BAD_OPTION: { exit: 2, meaning: 'a pith run, ps, stop or logs option needs a whole number and got something else' },
   RUN_BAD_SIZE: { exit: 2, meaning: 'a size option is not like 64m, 1g or 1048576' },
   RUN_BAD_CAPABILITY: { exit: 2, meaning: '--cap-add or --cap-drop names no Linux capability' },
   RUN_BAD_ENV: { exit: 2, meaning: '-e is not NAME=VALUE or NAME' },
@@ -235,6 +235,7 @@ export const ERROR_CATALOGUE = {
   RUN_NO_LOG: { exit: 1, meaning: 'the container has no log: only detached containers keep one' },
 
   // runtime/: pith debug
+  DEBUG_UNKNOWN_RELEASE: { exit: 1, meaning: "pith debug --advisories: the image's os-release names no Debian release (or another distribution), so no advisory can be matched" },
   DEBUG_NO_COMMAND: { exit: 2, meaning: 'pith debug --exec without a command after --, or a command without --exec' },
   DEBUG_NOT_ROOT: { exit: 1, meaning: 'pith debug needs root to look into a container' },
   DEBUG_UNKNOWN_TARGET: { exit: 1, meaning: 'no process, pith container, runc, crun, podman or docker container has that name' },

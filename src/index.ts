@@ -14,6 +14,7 @@ export { openArchive, DEFAULT_KEYRING, type Archive, type ArchiveEvent, type Ope
 export { resolve, PackageUniverse, type Resolution, type ResolvedPackage, type ResolveOptions, type Exclusion } from './debian/resolve.ts';
 export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts';
 export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec } from './config/spec.ts';
+export { initSpec, starterSpec, specNameFor } from './config/init.ts';
 export {
   lock,
   checkLock,
@@ -32,9 +33,9 @@ export {
 export { FsTree, normalisePath } from './fs/tree.ts';
 export type { FsEntry } from './fs/entry.ts';
 export { readDeb, type Deb } from './debian/deb.ts';
-export { build, type BuildOptions, type BuildResult } from './orchestrate/build.ts';
+export { build, type BuildOptions, type BuildResult, type AttachedSboms } from './orchestrate/build.ts';
 export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from './oci/image.ts';
-export { parseDestination, writeImage, type Destination } from './transports/transports.ts';
+export { parseDestination, formatDestination, registryLocation, writeImage, type Destination } from './transports/transports.ts';
 export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './libraries/elf.ts';
 export { ContentsIndex, parseContents, isLibraryPath } from './debian/contents.ts';
 export {
@@ -56,7 +57,8 @@ export { readRemote } from './registry/pull.ts';
 export { login, logout, type LoginResult } from './registry/login.ts';
 export { attachArtifact, listReferrers, artifactManifest, fallbackTag, type Artifact, type AttachResult, type Referrers, type ReferrerDescriptor } from './registry/referrers.ts';
 export type { RegistryOptions } from './registry/client.ts';
-export { sbomFor, attachSboms, parseSbomFormats, SBOM_FORMATS, type SbomFormat, type SbomDocument, type SbomOptions, type AttachedSbom } from './sbom/sbom.ts';
+export { sbomFor, sbomDocument, attachSboms, SBOM_FORMATS, type SbomDocument, type SbomOptions, type AttachedSbom } from './sbom/sbom.ts';
+export { parseSbomFormats, SBOM_FORMAT_NAMES, type SbomFormat } from './sbom/formats.ts';
 export { imageInventory, debPurl, type ImageInventory, type InventoryPackage, type SpecFile } from './sbom/inventory.ts';
 export { spdxDocument, spdxJson, SPDX_MEDIA_TYPE, type SpdxDocument } from './sbom/spdx.ts';
 export { cyclonedxBom, cyclonedxJson, CYCLONEDX_MEDIA_TYPE } from './sbom/cyclonedx.ts';
@@ -66,16 +68,18 @@ export { diff, diffImages, type ImageDiff, type PlatformDiff } from './inspect/d
 export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './oci/rootfs.ts';
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './assemble/installed.ts';
 export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './registry/registries-conf.ts';
-export { runContainer, stopContainer, listContainers, containerStatus, containerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
+export { runContainer, stopContainer, listContainers, containerStatus, containerLog, copyContainerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
 export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';
-export { resolveTarget, debugReport, debugExec, formatReport, type Target, type DebugReport } from './runtime/debug.ts';
+export { resolveTarget, debugReport, debugContainer, imageVulnerabilities, debugExec, formatReport, type Target, type DebugReport, type DebugOptions, type Vulnerability } from './runtime/debug.ts';
 export { parseOsv, parseTracker, type Advisory, type AffectedRange, type FeedParse } from './advisories/feeds.ts';
 export { loadAdvisories, readZip, type AdvisorySet, type LoadAdvisoriesOptions } from './advisories/load.ts';
 export { AdvisoryIndex, affects } from './advisories/match.ts';
+export { debianRelease, osRelease, type DebianRelease } from './advisories/release.ts';
 export { parseChangelog, entriesBetween, type ChangelogEntry } from './debian/changelog.ts';
 export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, type ImageCheck, type PackageUpdate, type Finding } from './orchestrate/check.ts';
 export { findSpecs } from './orchestrate/fleet.ts';
+export { resolvePackages, type ResolvePackagesOptions } from './orchestrate/resolve.ts';
 export { where, type WhereHit } from './orchestrate/where.ts';
 export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './orchestrate/update.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';

@@ -3,6 +3,7 @@
  * scripts: /etc/passwd, /etc/group, /etc/nsswitch.conf, home directories and /tmp. The defaults are distroless's
  * (root, nobody/nogroup, nonroot 65532), so images behave like the ones people already run.
  */
+import { BUILTIN_GROUPS, BUILTIN_USERS, NONROOT } from '../config/accounts.ts';
 import type { Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
@@ -38,7 +39,6 @@ interface Group {
 
 /** No shell is in the image; a login attempt should fail rather than exec something a package happened to leave. */
 const NOLOGIN = '/sbin/nologin';
-export const NONROOT = { name: 'nonroot', uid: 65532, gid: 65532, home: '/home/nonroot' } as const;
 
 // What distroless ships: every database from files only, hosts also through DNS (there is no resolver daemon).
 const NSSWITCH = `# Written by pith: the image has only files-based databases (no NIS, LDAP or systemd resolvers).
@@ -58,17 +58,8 @@ rpc:            files
 netgroup:       files
 `;
 
-const DEFAULT_USERS: User[] = [
-  { name: 'root', uid: 0, gid: 0, password: 'x', gecos: 'root', home: '/root', shell: NOLOGIN, from: 'pith default' },
-  { name: 'nobody', uid: 65534, gid: 65534, password: 'x', gecos: 'nobody', home: '/nonexistent', shell: NOLOGIN, from: 'pith default' },
-  { ...NONROOT, password: 'x', gecos: 'nonroot', shell: NOLOGIN, from: 'pith default' },
-];
-
-const DEFAULT_GROUPS: Group[] = [
-  { name: 'root', gid: 0, from: 'pith default' },
-  { name: 'nogroup', gid: 65534, from: 'pith default' },
-  { name: 'nonroot', gid: 65532, from: 'pith default' },
-];
+const DEFAULT_USERS: User[] = BUILTIN_USERS.map((u) => ({ ...u, password: 'x', gecos: u.name, shell: NOLOGIN, from: 'pith default' }));
+const DEFAULT_GROUPS: Group[] = BUILTIN_GROUPS.map((g) => ({ ...g, from: 'pith default' }));
 
 /**
  * A package's own database: /etc/passwd if one shipped it, else base-passwd's master copies (which its postinst

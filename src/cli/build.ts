@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
-import { attachSboms, build, parseSbomFormats, type AttachedSbom } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, repeatable, wantsProgress } from './common.ts';
+import { build, type SbomFormat } from '../index.ts';
+import { cacheOption, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
-import { progressReporter } from './progress.ts';
 
 interface BuildFlags {
   arch?: string[];
@@ -13,7 +12,7 @@ interface BuildFlags {
   json?: boolean;
   push?: string[];
   insecure?: string[];
-  sbom?: string;
+  sbom?: SbomFormat[];
   registriesConf?: string;
 }
 
@@ -30,33 +29,28 @@ export function buildCommand(): Command {
     .addOption(offlineOption())
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
-    .option('--sbom <formats>', 'store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output, as artifacts referring to each platform image')
+    .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output and each push, as artifacts referring to each platform image'))
     .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
-      const sbomFormats = flags.sbom === undefined ? [] : parseSbomFormats(flags.sbom, '--sbom');
-      const epoch = process.env.SOURCE_DATE_EPOCH;
-      const progress = progressReporter(wantsProgress(flags));
-      let result;
-      try {
-        result = await build(spec, {
+      const sourceDateEpoch = sourceDateEpochFromEnv();
+      const result = await withProgress(flags, (onEvent) =>
+        build(spec, {
           architectures: flags.arch,
           outputs: flags.output,
           lockPath: flags.lock,
           cacheDir: flags.cache,
           offline: flags.offline,
-          sourceDateEpoch: epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : undefined,
-          onEvent: progress.onEvent,
+          sourceDateEpoch,
+          onEvent,
           push: flags.push,
           registry: registryOptions(flags),
-        });
-      } finally {
-        progress.stop();
-      }
-      const sboms: { attached: AttachedSbom[]; skipped: string[] } = sbomFormats.length ? await attachSboms(result.outputs, result.image, sbomFormats, { registry: registryOptions(flags) }) : { attached: [], skipped: [] };
+          sbom: flags.sbom,
+        }),
+      );
       if (flags.json) {
         const { image: _image, ...summary } = result;
-        process.stdout.write(JSON.stringify(sbomFormats.length ? { ...summary, sboms } : summary, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
         return;
       }
       if (result.lockCreated) process.stdout.write(`locked ${result.lockPath}\n`);
@@ -69,9 +63,7 @@ export function buildCommand(): Command {
         }
       }
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
-
-      for (const a of sboms.attached) process.stdout.write(`attached the ${a.format} SBOM of ${a.platform} to ${a.destination} (${a.digest})\n`);
-      for (const out of sboms.skipped) process.stdout.write(`no SBOM stored in ${out}: only oci: layouts and registries hold artifacts (pith sbom ${out} makes one)\n`);
+      for (const line of sbomLines(result.sboms)) process.stdout.write(`${line}\n`);
       process.stdout.write(`${result.digest}\n`);
     });
 }

@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 import { check, type FleetCheck } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, repeatable, sourceOption, sourcesFromFlags, wantsProgress, type ArchiveFlags } from './common.ts';
-import { progressReporter } from './progress.ts';
+import { addArchiveOptions, advisoriesOption, archiveOptions, withProgress, type ArchiveFlags } from './common.ts';
 import { EXIT_FINDINGS } from './exit.ts';
 
 interface CheckFlags extends ArchiveFlags {
@@ -11,31 +10,18 @@ interface CheckFlags extends ArchiveFlags {
 }
 
 export function checkCommand(): Command {
-  return new Command('check')
+  const command = new Command('check')
     .description('refresh the verified archive and report, per image, newer packages (security ones marked, explained from their changelogs) and the advisories affecting what is installed')
     .argument('[paths...]', 'specs (pith.yaml) or directories searched for them (default .)')
-    .addOption(
-      new Option('--advisories <src>', 'OSV records (a JSON file, a directory or a zip; ecosystem Debian:N) or Debian Security Tracker JSON, as a path or an http(s) URL (cached, re-fetched conditionally); repeatable')
-        .argParser(repeatable),
-    )
+    .addOption(advisoriesOption('OSV records (a JSON file, a directory or a zip; ecosystem Debian:N) or Debian Security Tracker JSON, as a path or an http(s) URL (cached, re-fetched conditionally)'))
     .addOption(new Option('--fail-on <what>', `exit ${EXIT_FINDINGS} when met: security (a security update, or an advisory's fix, is available) or any (anything to do)`).choices(['security', 'any']))
-    .option('--no-changelogs', 'do not download the new packages to read their changelogs')
-    .addOption(sourceOption())
-    .addOption(cacheOption())
-    .addOption(offlineOption())
-    .addOption(jsonOption())
-    .action(async (paths: string[], flags: CheckFlags) => {
-      const progress = progressReporter(wantsProgress(flags));
-      let report: FleetCheck;
-      try {
-        report = await check(paths, { advisories: flags.advisories, changelogs: flags.changelogs, sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
-      } finally {
-        progress.stop();
-      }
-      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else process.stdout.write(renderCheck(report));
-      if ((flags.failOn === 'security' && report.security) || (flags.failOn === 'any' && report.any)) process.exitCode = EXIT_FINDINGS;
-    });
+    .option('--no-changelogs', 'do not download the new packages to read their changelogs');
+  return addArchiveOptions(command).action(async (paths: string[], flags: CheckFlags) => {
+    const report = await withProgress(flags, (onEvent) => check(paths, { ...archiveOptions(flags, onEvent), advisories: flags.advisories, changelogs: flags.changelogs }));
+    if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stdout.write(renderCheck(report));
+    if ((flags.failOn === 'security' && report.security) || (flags.failOn === 'any' && report.any)) process.exitCode = EXIT_FINDINGS;
+  });
 }
 
 function renderCheck(report: FleetCheck): string {

@@ -1,5 +1,9 @@
-import { Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ArchiveEvent, AttachedSboms } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
+import { PithError } from '../errors.ts';
+import { parseSbomFormats, type SbomFormat } from '../sbom/formats.ts';
+import { progressReporter } from './progress.ts';
 
 export interface ArchiveFlags {
   source?: string[];
@@ -8,8 +12,38 @@ export interface ArchiveFlags {
   json?: boolean;
 }
 
+/*
+ * Every option value is parsed here, while commander reads the command line: a bad value then fails before any
+ * work starts, as a usage error (exit 2) that names the option, what it expects and what it was given. Commander
+ * reports an InvalidArgumentError thrown from an argParser; one thrown later (from an action) it would not print.
+ */
+
 /** For options given more than once: every value, in order. */
 export const repeatable = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+export interface IntegerRange {
+  /** Default 1. */
+  min?: number;
+  max?: number;
+  /** What one unit is, for the message: "seconds". */
+  unit?: string;
+}
+
+/** A whole number in decimal digits within the range; anything else is `fail`ed with what was expected and found. */
+function wholeNumber(text: string, what: string, range: IntegerRange, fail: (message: string) => Error): number {
+  const min = range.min ?? 1;
+  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (Number.isSafeInteger(value) && value >= min && (range.max === undefined || value <= range.max)) return value;
+  const bounds = range.max === undefined ? (min === 0 ? 'a whole number' : `a whole number from ${min} up`) : `a whole number from ${min} to ${range.max}`;
+  throw fail(`expected ${bounds}${range.unit ? ` of ${range.unit}` : ''} for ${what}, found ${JSON.stringify(text)}`);
+}
+
+/** An argParser for a numeric option: `--parallel <n>` with `integer('--parallel', { max: 64 })`. */
+export const integer = (option: string, range: IntegerRange = {}) => (text: string): number =>
+  wholeNumber(text, option, range, (message) => new InvalidArgumentError(message));
+
+/** An argParser for a duration option given in whole seconds (0 allowed: "at once"). */
+export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) => integer(option, { min: 0, ...range, unit: 'seconds' });
 
 export const sourceOption = () =>
   new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")
@@ -18,6 +52,31 @@ export const sourceOption = () =>
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
+
+/** The options of every command that reads the archive: --source, --cache, --offline and --json. */
+export function addArchiveOptions(command: Command): Command {
+  return command.addOption(sourceOption()).addOption(cacheOption()).addOption(offlineOption()).addOption(jsonOption());
+}
+
+export const advisoriesOption = (description: string) => new Option('--advisories <src>', `${description}; repeatable`).argParser(repeatable);
+
+export const sbomOption = (description: string) =>
+  new Option('--sbom <formats>', description).argParser((text: string): SbomFormat[] => {
+    try {
+      return parseSbomFormats(text, '--sbom');
+    } catch (e) {
+      if (e instanceof PithError) throw new InvalidArgumentError(e.message);
+      throw e;
+    }
+  });
+
+/** What `--sbom` did, one line each: the SBOMs attached, and the outputs that cannot hold them. */
+export function sbomLines(sboms: AttachedSboms | undefined): string[] {
+  return [
+    ...(sboms?.attached ?? []).map((a) => `attached the ${a.format} SBOM of ${a.platform} to ${a.destination} (${a.digest})`),
+    ...(sboms?.skipped ?? []).map((out) => `no SBOM stored in ${out}: only oci: layouts and registries hold artifacts (pith sbom ${out} makes one)`),
+  ];
+}
 
 export function sourcesFromFlags(flags: ArchiveFlags): SourceEntry[] | undefined {
   if (!flags.source || flags.source.length === 0) return undefined;
@@ -29,8 +88,39 @@ export function wantsProgress(flags: ArchiveFlags): boolean {
   return Boolean(process.stderr.isTTY) && !flags.json;
 }
 
+/** Runs `work` with download progress on a terminal (not with --json); the bars are gone before anything prints. */
+export async function withProgress<T>(flags: ArchiveFlags, work: (onEvent: (e: ArchiveEvent) => void) => Promise<T>): Promise<T> {
+  const progress = progressReporter(wantsProgress(flags));
+  try {
+    return await work(progress.onEvent);
+  } finally {
+    progress.stop();
+  }
+}
+
+/** The archive options as the library takes them. */
+export function archiveOptions(flags: ArchiveFlags, onEvent: (e: ArchiveEvent) => void) {
+  return { sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent };
+}
+
+/**
+ * SOURCE_DATE_EPOCH, when set (reproducible-builds.org: a malformed value is an error, not a silent fallback to
+ * the lock's date).
+ */
+export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  return wholeNumber(text, 'SOURCE_DATE_EPOCH', { min: 0, unit: 'seconds since 1970' }, (message) => new PithError('USAGE', message));
+}
+
 export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'only this platform of an image index, e.g. linux/arm64');
 
 export function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e5 ? 3 : 1)} MB`;
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
 }

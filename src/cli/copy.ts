@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import { copyImage } from '../transports/transports.ts';
-import { jsonOption } from './common.ts';
+import { jsonOption, platformOption } from './common.ts';
 import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
-import { platformOption } from './common.ts';
 
 export function copyCommand(): Command {
   return new Command('copy')

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import { PithError } from '../errors.ts';
-import { loadAdvisories } from '../advisories/load.ts';
-import { debugExec, debugReport, formatReport, resolveTarget, withAdvisories } from '../runtime/debug.ts';
-import { cacheOption, jsonOption, repeatable } from './common.ts';
+import { debugContainer, debugExec, formatReport, resolveTarget } from '../runtime/debug.ts';
+import { advisoriesOption, cacheOption, jsonOption, offlineOption } from './common.ts';
 
 interface DebugFlags {
   json?: boolean;
@@ -11,6 +10,7 @@ interface DebugFlags {
   shell?: boolean;
   advisories?: string[];
   cache?: string;
+  offline?: boolean;
 }
 
 export function debugCommand(): Command {
@@ -22,8 +22,9 @@ export function debugCommand(): Command {
     .option('--show-env', 'show environment values (redacted by default)')
     .option('--exec', "run the command after -- in the container's network, pid, ipc, uts and cgroup namespaces, with the host's filesystem and $PITH_ROOT=/proc/PID/root")
     .option('--shell', 'like --exec with $SHELL (or /bin/sh)')
-    .option('--advisories <source>', "OSV JSON (file, directory or zip) or Debian Security Tracker JSON (file or URL): list the image's known vulnerabilities; repeatable", repeatable)
+    .addOption(advisoriesOption("OSV JSON (file, directory or zip) or Debian Security Tracker JSON (file or URL), matched for the release the image's os-release names: list the image's known vulnerabilities"))
     .addOption(cacheOption())
+    .addOption(offlineOption())
     .action(async (target: string, command: string[], flags: DebugFlags) => {
       if (flags.exec && command.length === 0) throw new PithError('DEBUG_NO_COMMAND', 'expected a command after -- with --exec, found none');
       if (!flags.exec && !flags.shell && command.length > 0) {
@@ -34,13 +35,13 @@ export function debugCommand(): Command {
         process.exitCode = await debugExec(t, flags.shell ? [process.env.SHELL || '/bin/sh'] : command);
         return;
       }
-      let report = debugReport(t, { showEnv: flags.showEnv });
-      if (flags.advisories?.length) {
-        // The running image's release decides which records apply (OSV `Debian:N`, the tracker's codename).
-        const { versionId, versionCodename } = report.image.os;
-        const set = await loadAdvisories(flags.advisories, { ecosystem: `Debian:${versionId ?? ''}`, codename: versionCodename ?? 'unknown', cacheDir: flags.cache });
-        report = withAdvisories(report, set.advisories);
-      }
+      const report = await debugContainer(t, {
+        showEnv: flags.showEnv,
+        advisories: flags.advisories,
+        cacheDir: flags.cache,
+        offline: flags.offline,
+        onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+      });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     });
 }

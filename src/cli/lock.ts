@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { checkLock, lock } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, sourceOption, sourcesFromFlags, wantsProgress, type ArchiveFlags } from './common.ts';
-import { progressReporter } from './progress.ts';
+import { addArchiveOptions, archiveOptions, withProgress, type ArchiveFlags } from './common.ts';
 import { EXIT_DRIFT } from './exit.ts';
 
 interface LockFlags extends ArchiveFlags {
@@ -9,55 +8,39 @@ interface LockFlags extends ArchiveFlags {
 }
 
 export function lockCommand(): Command {
-  return new Command('lock')
+  const command = new Command('lock')
     .description('resolve a spec against the verified archive and write pith.lock beside it (atomically); --check reports drift and writes nothing')
     .argument('<spec>', 'path to pith.yaml')
-    .option('--check', `write nothing; report a changed spec, locked versions no longer served and newer candidates (exit ${EXIT_DRIFT} when there is drift)`)
-    .addOption(sourceOption())
-    .addOption(cacheOption())
-    .addOption(offlineOption())
-    .addOption(jsonOption())
-    .action(async (spec: string, flags: LockFlags) => {
-      const progress = progressReporter(wantsProgress(flags));
-      const common = { sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent };
-      if (flags.check) {
-        let report;
-        try {
-          report = await checkLock(spec, common);
-        } finally {
-          progress.stop();
-        }
-        if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else {
-          for (const c of report.specChanges) process.stdout.write(`spec changed: ${c}\n`);
-          for (const d of report.drift) process.stdout.write(`${d.architecture} ${d.kind}: ${d.detail}\n`);
-          process.stdout.write(report.clean ? `${report.path}: up to date\n` : `${report.path}: ${report.specChanges.length} spec change(s), ${report.drift.length} package drift(s)\n`);
-        }
-        if (!report.clean) process.exitCode = EXIT_DRIFT;
-        return;
+    .option('--check', `write nothing; report a changed spec, locked versions no longer served and newer candidates (exit ${EXIT_DRIFT} when there is drift)`);
+  return addArchiveOptions(command).action(async (spec: string, flags: LockFlags) => {
+    if (flags.check) {
+      const report = await withProgress(flags, (onEvent) => checkLock(spec, archiveOptions(flags, onEvent)));
+      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else {
+        for (const c of report.specChanges) process.stdout.write(`spec changed: ${c}\n`);
+        for (const d of report.drift) process.stdout.write(`${d.architecture} ${d.kind}: ${d.detail}\n`);
+        process.stdout.write(report.clean ? `${report.path}: up to date\n` : `${report.path}: ${report.specChanges.length} spec change(s), ${report.drift.length} package drift(s)\n`);
       }
-      let result;
-      try {
-        result = await lock(spec, common);
-      } finally {
-        progress.stop();
+      if (!report.clean) process.exitCode = EXIT_DRIFT;
+      return;
+    }
+    const result = await withProgress(flags, (onEvent) => lock(spec, archiveOptions(flags, onEvent)));
+    const named = new Set(result.lock.spec.inputs.exclude.map((e) => e.name));
+    for (const res of result.resolutions) {
+      for (const ex of res.exclusions) {
+        if (named.has(ex.name) && ex.requiredBy.length > 0) process.stderr.write(`warning: ${res.architecture}: excluded ${ex.name}, which ${ex.requiredBy.join(', ')} depend(s) on\n`);
       }
-      const named = new Set(result.lock.spec.inputs.exclude.map((e) => e.name));
-      for (const res of result.resolutions) {
-        for (const ex of res.exclusions) {
-          if (named.has(ex.name) && ex.requiredBy.length > 0) process.stderr.write(`warning: ${res.architecture}: excluded ${ex.name}, which ${ex.requiredBy.join(', ')} depend(s) on\n`);
-        }
+    }
+    if (flags.json) {
+      process.stdout.write(JSON.stringify({ path: result.path, spec: result.lock.spec.digest, sources: result.lock.sources, architectures: Object.fromEntries(Object.entries(result.lock.architectures).map(([a, v]) => [a, { packages: v.packages.length, excluded: v.excluded.map((e) => e.name), libraries: v.libraries }])) }, null, 2) + '\n');
+    } else {
+      for (const [arch, v] of Object.entries(result.lock.architectures)) {
+        const bytes = v.packages.reduce((n, p) => n + p.size, 0);
+        process.stdout.write(`${arch}: ${v.packages.length} packages (${(bytes / 1e6).toFixed(1)} MB)${v.excluded.length ? `, excluded ${v.excluded.map((e) => e.name).join(', ')}` : ''}\n`);
+        const added = [...new Set((v.libraries?.provides ?? []).filter((p) => p.added).map((p) => p.package))].sort();
+        if (added.length) process.stdout.write(`${arch}: added ${added.join(', ')} for the shared libraries of ${v.libraries!.needs.map((n) => n.file).join(', ')}\n`);
       }
-      if (flags.json) {
-        process.stdout.write(JSON.stringify({ path: result.path, spec: result.lock.spec.digest, sources: result.lock.sources, architectures: Object.fromEntries(Object.entries(result.lock.architectures).map(([a, v]) => [a, { packages: v.packages.length, excluded: v.excluded.map((e) => e.name), libraries: v.libraries }])) }, null, 2) + '\n');
-      } else {
-        for (const [arch, v] of Object.entries(result.lock.architectures)) {
-          const bytes = v.packages.reduce((n, p) => n + p.size, 0);
-          process.stdout.write(`${arch}: ${v.packages.length} packages (${(bytes / 1e6).toFixed(1)} MB)${v.excluded.length ? `, excluded ${v.excluded.map((e) => e.name).join(', ')}` : ''}\n`);
-          const added = [...new Set((v.libraries?.provides ?? []).filter((p) => p.added).map((p) => p.package))].sort();
-          if (added.length) process.stdout.write(`${arch}: added ${added.join(', ')} for the shared libraries of ${v.libraries!.needs.map((n) => n.file).join(', ')}\n`);
-        }
-        process.stdout.write(`wrote ${result.path}\n`);
-      }
-    });
+      process.stdout.write(`wrote ${result.path}\n`);
+    }
+  });
 }

@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
-import { copyImage } from '../transports/transports.ts';
-import { jsonOption } from './common.ts';
-import { insecureOption, registriesConfOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
-import { platformOption } from './common.ts';
+import { copyImage, registryLocation } from '../transports/transports.ts';
+import { jsonOption, platformOption } from './common.ts';
+import { insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function pullCommand(): Command {
   return new Command('pull')
@@ -15,7 +14,7 @@ export function pullCommand(): Command {
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (reference: string, flags: RegistryFlags & { output: string; platform?: string }) => {
-      const result = await copyImage(remote(reference), flags.output, { platform: flags.platform, registry: registryOptions(flags) });
+      const result = await copyImage(registryLocation(reference), flags.output, { platform: flags.platform, registry: registryOptions(flags) });
       if (flags.json) {
         process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         return;

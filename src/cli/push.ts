@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { copyImage } from '../transports/transports.ts';
+import { copyImage, registryLocation } from '../transports/transports.ts';
 import { jsonOption } from './common.ts';
-import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, remote, type RegistryFlags } from './registry.ts';
+import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function pushCommand(): Command {
   return new Command('push')
@@ -13,7 +13,7 @@ export function pushCommand(): Command {
     .addOption(jobsOption())
     .addOption(jsonOption())
     .action(async (source: string, reference: string, flags: RegistryFlags) => {
-      const result = await copyImage(source, remote(reference), { registry: registryOptions(flags) });
+      const result = await copyImage(source, registryLocation(reference), { registry: registryOptions(flags) });
       if (flags.json) {
         process.stdout.write(JSON.stringify({ source: result.source, ...result.push }, null, 2) + '\n');
         return;

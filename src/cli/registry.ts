@@ -1,11 +1,11 @@
 import { Option } from 'commander';
 import type { PushSummary, RegistryOptions } from '../index.ts';
-import { repeatable } from './common.ts';
+import { integer, repeatable } from './common.ts';
 
 export interface RegistryFlags {
   insecure?: string[];
   registriesConf?: string;
-  jobs?: string;
+  jobs?: number;
   json?: boolean;
 }
 
@@ -16,22 +16,16 @@ export const insecureOption = () =>
 export const registriesConfOption = () =>
   new Option('--registries-conf <file>', 'read this registries.conf instead of $CONTAINERS_REGISTRIES_CONF or the default (containers-registries.conf(5)), as skopeo does');
 
-export const jobsOption = () => new Option('--jobs <n>', 'blobs transferred in parallel (default 4)');
+export const jobsOption = () => new Option('--jobs <n>', 'blobs transferred in parallel (default 4)').argParser(integer('--jobs'));
 
 /** Registry options from the flags; retries are reported on stderr, since they explain a slow run. */
 export function registryOptions(flags: RegistryFlags): RegistryOptions {
-  const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
   return {
     insecure: flags.insecure ?? [],
     ...(flags.registriesConf === undefined ? {} : { registriesConfFile: flags.registriesConf }),
-    ...(jobs !== undefined && Number.isInteger(jobs) && jobs > 0 ? { jobs } : {}),
+    ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
     onRetry: (e) => process.stderr.write(`pith: ${e.what}: ${e.reason}; ${e.next ? `trying ${e.next}` : `retrying in ${(e.delayMs / 1000).toFixed(1)} s`}\n`),
   };
-}
-
-/** A registry reference given with or without the `docker://` prefix. */
-export function remote(reference: string): string {
-  return reference.startsWith('docker://') ? reference : `docker://${reference}`;
 }
 
 export function describePush(p: PushSummary): string {

@@ -1,8 +1,6 @@
-import { createReadStream, statSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { PithError } from '../errors.ts';
-import { containerLog, containerStatus, defaultStateDir, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
-import { cacheOption, jsonOption, platformOption, repeatable } from './common.ts';
+import { copyContainerLog, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
+import { cacheOption, formatTable, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -13,7 +11,7 @@ interface RunFlags extends RegistryFlags {
   workdir?: string;
   user?: string;
   memory?: string;
-  pidsLimit?: string;
+  pidsLimit?: number;
   network: 'none' | 'host';
   detach?: boolean;
   runtime: 'runc' | 'crun';
@@ -35,7 +33,7 @@ export function runCommand(): Command {
     .option('--workdir <dir>', "working directory (default the image's)")
     .option('--user <user[:group]>', "run as this user of the image (default the image's user)")
     .option('--memory <size>', 'memory limit, e.g. 64m')
-    .option('--pids-limit <n>', 'at most this many processes')
+    .option('--pids-limit <n>', 'at most this many processes', integer('--pids-limit'))
     .addOption(new Option('--network <mode>', 'none: its own network namespace with only loopback; host: the host network').choices(['none', 'host']).default('none'))
     .option('-d, --detach', 'run in the background; output goes to `pith logs NAME`')
     .addOption(new Option('--runtime <runtime>', 'OCI runtime').choices(['runc', 'crun']).default('runc'))
@@ -55,7 +53,7 @@ export function runCommand(): Command {
         workdir: flags.workdir,
         user: flags.user,
         memory: flags.memory,
-        pidsLimit: flags.pidsLimit === undefined ? undefined : positiveInt(flags.pidsLimit, '--pids-limit'),
+        pidsLimit: flags.pidsLimit,
         network: flags.network,
         detach: flags.detach,
         runtime: flags.runtime,
@@ -71,11 +69,6 @@ export function runCommand(): Command {
     });
 }
 
-function positiveInt(text: string, option: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new PithError('RUN_BAD_OPTION', `expected a positive whole number for ${option}, found ${JSON.stringify(text)}`);
-  return Number(text);
-}
-
 export function psCommand(): Command {
   return new Command('ps')
     .description('list pith containers (running, and detached ones that have exited)')
@@ -87,8 +80,7 @@ export function psCommand(): Command {
         return;
       }
       const rows = [['NAME', 'STATUS', 'PID', 'RUNTIME', 'IMAGE', 'DIGEST'], ...all.map((c) => [c.name, c.status, String(c.pid ?? '-'), c.runtime, c.image, c.digest.slice(0, 19)])];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+      process.stdout.write(formatTable(rows));
     });
 }
 
@@ -96,10 +88,9 @@ export function stopCommand(): Command {
   return new Command('stop')
     .description('stop a pith container (SIGTERM, then SIGKILL after --time seconds) and remove it')
     .argument('<name>', 'container name')
-    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
-    .action(async (name: string, flags: { time: string }) => {
-      if (!/^\d+$/.test(flags.time)) throw new PithError('RUN_BAD_OPTION', `expected a whole number of seconds for --time, found ${JSON.stringify(flags.time)}`);
-      await stopContainer(name, { timeoutSeconds: Number(flags.time) });
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', seconds('--time'), 10)
+    .action(async (name: string, flags: { time: number }) => {
+      await stopContainer(name, { timeoutSeconds: flags.time });
       process.stdout.write(`${name}\n`);
     });
 }
@@ -110,19 +101,6 @@ export function logsCommand(): Command {
     .argument('<name>', 'container name')
     .option('-f, --follow', 'keep printing while the container runs')
     .action(async (name: string, flags: { follow?: boolean }) => {
-      const log = await containerLog(name);
-      let at = 0;
-      const drain = async () => {
-        const size = statSync(log).size;
-        if (size <= at) return;
-        await new Promise<void>((ok, fail) => createReadStream(log, { start: at, end: size - 1 }).on('end', ok).on('error', fail).pipe(process.stdout, { end: false }));
-        at = size;
-      };
-      await drain();
-      while (flags.follow && (await containerStatus(defaultStateDir(), name))?.status === 'running') {
-        await new Promise((ok) => setTimeout(ok, 200));
-        await drain();
-      }
-      await drain();
+      await copyContainerLog(name, process.stdout, { follow: flags.follow });
     });
 }

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { PithError, sbomFor, writeFileAtomic, type SbomFormat } from '../index.ts';
+import { SBOM_FORMAT_NAMES, sbomDocument, writeFileAtomic, type SbomFormat } from '../index.ts';
 import { platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
@@ -14,18 +14,14 @@ export function sbomCommand(): Command {
   return new Command('sbom')
     .description('the SBOM of an image, made from the image alone (or the one attached to it in an OCI layout or a registry); one document per platform')
     .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
-    .addOption(new Option('--format <format>', 'SBOM format').choices(['spdx', 'cyclonedx']).default('spdx'))
+    .addOption(new Option('--format <format>', 'SBOM format').choices(SBOM_FORMAT_NAMES).default('spdx'))
     .option('--output <file>', 'write the document here (atomically) instead of standard output')
     .addOption(platformOption())
     .option('--fresh', 'compute the SBOM even when one is attached to the image')
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .action(async (image: string, flags: SbomFlags) => {
-      const docs = await sbomFor(image, { format: flags.format, platform: flags.platform, fresh: flags.fresh, registry: registryOptions(flags) });
-      if (docs.length > 1) {
-        throw new PithError('SBOM_PLATFORM_REQUIRED', `expected one platform image at ${image} (an SBOM describes one), found an index of ${docs.map((d) => d.platform).join(', ')}: choose one with --platform`);
-      }
-      const doc = docs[0]!;
+      const doc = await sbomDocument(image, { format: flags.format, platform: flags.platform, fresh: flags.fresh, registry: registryOptions(flags) });
       if (flags.output) {
         await writeFileAtomic(flags.output, doc.document);
         process.stderr.write(`${doc.attached ? 'copied the attached' : 'wrote the'} ${flags.format} SBOM of ${doc.platform} ${doc.digest} to ${flags.output}\n`);

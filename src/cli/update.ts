@@ -1,58 +1,52 @@
 import { Command, Option } from 'commander';
-import { update, type ImageUpdate } from '../index.ts';
-import { cacheOption, jsonOption, megabytes, offlineOption, repeatable, sourceOption, sourcesFromFlags, wantsProgress, type ArchiveFlags } from './common.ts';
+import { update, type SbomFormat } from '../index.ts';
+import { addArchiveOptions, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
-import { progressReporter } from './progress.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   only?: 'security';
-  parallel?: string;
+  parallel?: number;
   rollout?: string[];
   push?: string[];
   advisories?: string[];
+  sbom?: SbomFormat[];
 }
 
 export function updateCommand(): Command {
-  return new Command('update')
+  const command = new Command('update')
     .description('minimal-bump re-lock (only packages with a newer candidate, and what their new dependencies need), reproducible rebuild, the spec\'s test: in the new image with runc, outputs and pushes; the new lock is written only once every step passed')
     .argument('[paths...]', 'specs (pith.yaml) or directories searched for them (default .)')
     .addOption(new Option('--only <what>', 'move only packages whose newer candidate comes from a security suite').choices(['security']))
     .addOption(new Option('--push <reference>', 'push the new image to this registry reference ({name} stands for the spec\'s name, for fleets); repeatable').argParser(repeatable))
     .addOption(new Option('--rollout <path>', 'then pin each pushed digest in the manifests under this path (as pith rollout --write); needs --push; repeatable').argParser(repeatable))
-    .addOption(new Option('--advisories <src>', 'advisory sources, as for pith check (for the CVEs fixed); repeatable').argParser(repeatable))
-    .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)'))
-    .addOption(insecureOption())
-    .addOption(sourceOption())
-    .addOption(cacheOption())
-    .addOption(offlineOption())
-    .addOption(jsonOption())
-    .action(async (paths: string[], flags: UpdateFlags) => {
-      const progress = progressReporter(wantsProgress(flags));
-      let results: ImageUpdate[];
-      try {
-        results = await update(paths, { jobs: flags.parallel ? Number(flags.parallel) : undefined, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, registry: registryOptions(flags), sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent: progress.onEvent });
-      } finally {
-        progress.stop();
+    .addOption(advisoriesOption('advisory sources, as for pith check (for the CVEs fixed)'))
+    .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the new image in each oci: output and each push, as pith build --sbom does'))
+    .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)').argParser(integer('--parallel')))
+    .addOption(insecureOption());
+  return addArchiveOptions(command).action(async (paths: string[], flags: UpdateFlags) => {
+    const results = await withProgress(flags, (onEvent) =>
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags) }),
+    );
+    if (flags.json) {
+      process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');
+      return;
+    }
+    const out: string[] = [];
+    for (const r of results) {
+      if (!r.updated) {
+        out.push(`${r.name}: nothing to update`);
+        continue;
       }
-      if (flags.json) {
-        process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');
-        return;
-      }
-      const out: string[] = [];
-      for (const r of results) {
-        if (!r.updated) {
-          out.push(`${r.name}: nothing to update`);
-          continue;
-        }
-        out.push(`${r.name}: ${r.oldDigest} -> ${r.newDigest}`);
-        for (const c of r.changes) out.push(`  ${c.architecture} ${c.name} ${c.from ?? '(new)'} -> ${c.to ?? '(removed)'}`);
-        out.push(`  CVEs fixed: ${r.cvesFixed.length ? r.cvesFixed.join(' ') : 'none known'}`);
-        out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
-        out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
-        for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
-        for (const e of r.rollout?.edits ?? []) out.push(`  pinned ${e.to} in ${e.file} (${e.where})`);
-        out.push(`  wrote ${r.lock}`);
-      }
-      process.stdout.write(out.join('\n') + '\n');
-    });
+      out.push(`${r.name}: ${r.oldDigest} -> ${r.newDigest}`);
+      for (const c of r.changes) out.push(`  ${c.architecture} ${c.name} ${c.from ?? '(new)'} -> ${c.to ?? '(removed)'}`);
+      out.push(`  CVEs fixed: ${r.cvesFixed.length ? r.cvesFixed.join(' ') : 'none known'}`);
+      out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
+      out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
+      for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
+      for (const line of sbomLines(r.sboms)) out.push(`  ${line}`);
+      for (const e of r.rollout?.edits ?? []) out.push(`  pinned ${e.to} in ${e.file} (${e.where})`);
+      out.push(`  wrote ${r.lock}`);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+  });
 }

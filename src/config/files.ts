@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import { BUILTIN_USERS } from './accounts.ts';
 import type { LoadedSpec, Spec } from './spec.ts';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
@@ -38,7 +39,7 @@ function ownerIds(owner: string | number | undefined, spec: Spec, where: string)
   if (typeof owner === 'number') return [owner, owner];
   const m = /^(\d+)(?::(\d+))?$/.exec(owner);
   if (m) return [Number(m[1]), Number(m[2] ?? m[1])];
-  const users = [{ name: 'root', uid: 0, gid: 0 }, { name: 'nonroot', uid: 65532, gid: 65532 }, ...(spec.accounts?.users ?? [])];
+  const users = [...BUILTIN_USERS, ...(spec.accounts?.users ?? [])];
   const user = users.find((u) => u.name === owner);
   if (!user) throw new PithError('SPEC_INVALID', `${where}: owner: expected a uid[:gid] or a known user (${users.map((u) => u.name).join(', ')}), found "${owner}"`);
   return [user.uid, user.gid ?? user.uid];

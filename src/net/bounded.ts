@@ -1,9 +1,21 @@
+import { PithError } from '../errors.ts';
+
+/**
+ * A parallelism a caller asked for: a whole number from 1 up. NaN or 0 would start no worker at all and silently do
+ * nothing, so it is refused, naming `what` (the option or setting it came from).
+ */
+export function checkJobs(jobs: number, what: string): number {
+  if (!Number.isSafeInteger(jobs) || jobs < 1) throw new PithError('INVALID_OPTION', `expected a whole number from 1 up for ${what}, found ${String(jobs)}`);
+  return jobs;
+}
+
 /**
  * Runs `fn` over `items` with at most `jobs` at a time, in order of start. The first failure stops new items
  * from starting and is thrown once the ones already running have settled, so nothing runs on after the caller
  * has moved on.
  */
 export async function forEachBounded<T>(items: readonly T[], jobs: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  checkJobs(jobs, 'the number of parallel jobs');
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {

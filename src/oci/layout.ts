@@ -19,7 +19,7 @@ import { canonicalJson } from '../json.ts';
 import { removeStaleTemps, tempSibling, writeFileAtomic } from '../cache/store.ts';
 import { digestHex, digestOf, knownDigest, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
 import { isImageIndex, type Image, type ImageIndex, type Layer } from './image.ts';
-import { forEachBounded } from '../net/bounded.ts';
+import { checkJobs, forEachBounded } from '../net/bounded.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
@@ -121,7 +121,7 @@ export async function writeLayout(dir: string, x: Image | ImageIndex, options: L
   if (st !== null && !st.isDirectory()) {
     throw new PithError('OCI_LAYOUT_NOT_DIR', `expected "${root}" to be a directory (or not to exist) for an OCI layout, found a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
   }
-  const jobs = Math.max(1, options.jobs ?? 4);
+  const jobs = checkJobs(options.jobs ?? 4, 'layout jobs (blobs written in parallel)');
   if (st === null || (await fs.readdir(root)).length === 0) return writeFresh(root, x, options.tag, jobs);
   return updateLayout(root, blobsOf(x), topDescriptor(x, options.tag), options.tag, jobs);
 }

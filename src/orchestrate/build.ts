@@ -14,8 +14,10 @@ import { lock, loadLockFor, lockPathFor, readLock, type LockFile } from '../lock
 import type { ScriptReportEntry } from '../maintscript/report.ts';
 import { buildImage, buildIndex, platformForDebianArch, type Image, type ImageIndex } from '../oci/image.ts';
 import type { RegistryOptions } from '../registry/client.ts';
-import { formatDestination, parseDestination, writeImage, type Destination } from '../transports/transports.ts';
+import { formatDestination, parseDestination, registryLocation, writeImage, type Destination } from '../transports/transports.ts';
 import { compareStrings } from '../order.ts';
+import type { SbomFormat } from '../sbom/formats.ts';
+import { attachSboms, type AttachedSbom } from '../sbom/sbom.ts';
 
 export { readSpecFiles };
 
@@ -38,6 +40,11 @@ export interface BuildOptions {
   push?: string[];
   /** For pushes: insecure registries, credentials, parallelism. */
   registry?: RegistryOptions;
+  /**
+   * SBOMs stored with the image in each `oci:` output and each registry it is pushed to, as artifacts referring to
+   * each platform image; archives cannot hold them (`BuildResult.sboms.skipped` names those).
+   */
+  sbom?: readonly SbomFormat[];
 }
 
 export interface LayerReport {
@@ -78,6 +85,13 @@ export interface BuildResult {
   lockCreated: boolean;
   architectures: ArchBuild[];
   image: Image | ImageIndex;
+  /** With `sbom` formats: what was attached where, and the outputs that cannot hold artifacts. */
+  sboms?: AttachedSboms;
+}
+
+export interface AttachedSboms {
+  attached: AttachedSbom[];
+  skipped: string[];
 }
 
 /**
@@ -101,7 +115,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     lockFile = loadLockFor(loaded, lockPath, undefined, files);
   }
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
-  for (const ref of options.push ?? []) destinations.push(parseDestination(`docker://${ref.replace(/^docker:\/\//, '')}`));
+  for (const ref of options.push ?? []) destinations.push(parseDestination(registryLocation(ref)));
   const architectures = options.architectures?.length ? options.architectures : Object.keys(lockFile.architectures).sort();
   for (const arch of architectures) {
     if (!lockFile.architectures[arch]) {
@@ -120,14 +134,16 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   }
   const image: Image | ImageIndex = images.length === 1 ? images[0]! : buildIndex(images);
   for (const dest of destinations) await writeImage(dest, image, options.registry);
+  const outputs = destinations.map(formatDestination);
   return {
     digest: image.digest,
-    outputs: destinations.map(formatDestination),
+    outputs,
     sourceDateEpoch,
     lockPath,
     lockCreated,
     architectures: reports,
     image,
+    ...(options.sbom?.length ? { sboms: await attachSboms(outputs, image, options.sbom, { registry: options.registry }) } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import { checkLock, highest, lockPathFor, packagesByName, readLock, type LockedP
 import { loadAdvisories, type AdvisorySet } from '../advisories/load.ts';
 import { AdvisoryIndex, affects } from '../advisories/match.ts';
 import type { Advisory } from '../advisories/feeds.ts';
+import { debianRelease, type DebianRelease } from '../advisories/release.ts';
 import { debChangelog, entriesBetween, highestUrgency, parseChangelog, type ChangelogEntry } from '../debian/changelog.ts';
 import { fleetArchives, findSpecs } from './fleet.ts';
 
@@ -61,7 +62,7 @@ export interface ImageCheck {
   name: string;
   lock: string;
   /** The advisory ecosystem and release this image is matched against (from its locked base-files). */
-  release: { ecosystem: string; codename: string };
+  release: DebianRelease;
   specChanges: string[];
   /** Locked versions the archive no longer serves, or serves with other bytes. */
   problems: string[];
@@ -93,18 +94,16 @@ export interface CheckOptions extends Omit<LockOptions, 'write'> {
   changelogs?: boolean;
 }
 
-const RELEASES: Record<string, string> = { '10': 'buster', '11': 'bullseye', '12': 'bookworm', '13': 'trixie', '14': 'forky', '15': 'duke' };
-
 /** The Debian release a lock pins, from its base-files version (`12.4+deb12u5` → Debian:12, bookworm). */
-export function lockRelease(lockFile: LockFile): { ecosystem: string; codename: string } {
+export function lockRelease(lockFile: LockFile): DebianRelease {
   for (const arch of Object.values(lockFile.architectures)) {
     const base = arch.baseFiles ?? arch.packages.find((p) => p.name === 'base-files');
-    const major = base && /^(\d+)/.exec(base.version)?.[1];
-    if (major) return { ecosystem: `Debian:${major}`, codename: RELEASES[major] ?? major };
+    const release = base && debianRelease({ version: base.version });
+    if (release) return release;
   }
-  const codename = lockFile.sources.map((s) => s.codename).find((c) => c && !c.includes('-')) ?? 'unknown';
-  const major = Object.entries(RELEASES).find(([, c]) => c === codename)?.[0];
-  return { ecosystem: major ? `Debian:${major}` : 'Debian', codename };
+  // Without base-files, the codename of a release suite (not bookworm-updates or bookworm-security).
+  const codename = lockFile.sources.map((s) => s.codename).find((c) => c && !c.includes('-'));
+  return debianRelease({ codename }) ?? { ecosystem: 'Debian', codename: 'unknown' };
 }
 
 export function isSecurityOrigin(p: Pick<BinaryPackage, 'origin'>): boolean {

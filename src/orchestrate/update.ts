@@ -13,9 +13,9 @@ import type { Archive } from '../debian/archive.ts';
 import { parseRelations } from '../debian/relations.ts';
 import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
-import { build } from './build.ts';
+import { build, type AttachedSboms } from './build.ts';
 import { highest, loadLockFor, lock, lockPathFor, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
-import { copyImage } from '../transports/transports.ts';
+import { copyImage, registryLocation } from '../transports/transports.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { diffImages, type ImageDiff } from '../inspect/diff.ts';
 import { smokeTest, type SmokeTestResult } from './smoke.ts';
@@ -23,7 +23,9 @@ import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
 import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
 import { fleetArchives, findSpecs } from './fleet.ts';
-import { forEachBounded } from '../net/bounded.ts';
+import { checkJobs, forEachBounded } from '../net/bounded.ts';
+import type { SbomFormat } from '../sbom/formats.ts';
+import { attachSboms } from '../sbom/sbom.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
 
 export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'archive'> {
@@ -40,6 +42,8 @@ export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'arc
   outputs?: string[];
   /** After pushing: pin each pushed `repo:tag@sha256:…` in the manifests under these paths (`pith rollout --write`). */
   rollout?: string[];
+  /** SBOMs stored with the new image in each `oci:` output and each push, as `build`'s `sbom` stores them. */
+  sbom?: readonly SbomFormat[];
 }
 
 export interface PackageChange {
@@ -69,6 +73,8 @@ export interface ImageUpdate {
   pushed: string[];
   lock: string;
   rollout?: RolloutResult;
+  /** With `sbom` formats: the SBOMs attached to the new image, and the outputs that cannot hold them. */
+  sboms?: AttachedSboms;
 }
 
 /**
@@ -76,12 +82,13 @@ export interface ImageUpdate {
  * starting (each spec's own lock and outputs stay as they were unless its update completed).
  */
 export async function update(paths: string[], options: UpdateOptions = {}): Promise<ImageUpdate[]> {
+  const jobs = checkJobs(options.jobs ?? 2, 'update jobs (specs updated at once)');
   const specs = findSpecs(paths);
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const results: ImageUpdate[] = new Array(specs.length);
   // The manifests are walked once for the whole fleet, after every image is pushed, rather than once per image.
   const archiveFor = fleetArchives(options);
-  await forEachBounded(specs, options.jobs ?? 2, async (spec, i) => {
+  await forEachBounded(specs, jobs, async (spec, i) => {
     results[i] = await updateImage(spec, { ...options, rollout: undefined }, archiveFor);
   });
   if (options.rollout?.length) {
@@ -219,11 +226,15 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     const source = `oci:${newLayout}:${loaded.spec.name}`;
     for (const out of outputs) await copyImage(source, out, { registry: options.registry });
     result.outputs = outputs;
+    const pushedTo: string[] = [];
     for (const ref of options.push ?? []) {
-      const dest = `docker://${ref.replace(/^docker:\/\//, '').replaceAll('{name}', loaded.spec.name)}`;
+      const dest = registryLocation(ref.replaceAll('{name}', loaded.spec.name));
       await copyImage(source, dest, { registry: options.registry });
+      pushedTo.push(dest);
       result.pushed.push(`${dest.slice('docker://'.length).replace(/@sha256:[0-9a-f]{64}$/, '')}@${newBuild.digest}`);
     }
+    // Attached where the image now lives (a copy carries no artifacts), before the lock names the new image.
+    if (options.sbom?.length) result.sboms = await attachSboms([...outputs, ...pushedTo], newBuild.image, options.sbom, { registry: options.registry });
     await writeLock(lockPath, newLock);
     if (options.rollout?.length) {
       // Last: the lock and the registry now hold the new image, so manifests may point at it.

@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isPithError, PithError } from '../errors.ts';
+import { checkJobs } from '../net/bounded.ts';
 import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
 import { checkContent, checkDigest } from '../oci/read.ts';
@@ -143,7 +144,7 @@ export class RegistryClient {
   }
 
   get jobs(): number {
-    return Math.max(1, this.options.jobs ?? 4);
+    return checkJobs(this.options.jobs ?? 4, 'registry jobs (blobs transferred in parallel)');
   }
 
   get chunkSize(): number {

@@ -10,8 +10,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Advisory } from '../advisories/feeds.ts';
+import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
+import { osRelease, type DebianRelease } from '../advisories/release.ts';
 import { PithError } from '../errors.ts';
+import { compareStrings } from '../order.ts';
 import { Rootfs } from '../oci/rootfs.ts';
 import { readOsRelease, readPackages, type OsRelease, STATUS } from '../assemble/installed.ts';
 import { AVAILABLE, STATUS_D } from '../assemble/status.ts';
@@ -103,8 +106,10 @@ export interface DebugReport {
     os: OsRelease;
     packages: Array<{ name: string; version: string; architecture: string; source: string; sourceVersion: string }>;
   };
-  /** With advisories at hand (`withAdvisories`): the known vulnerabilities of the packages the image runs. */
+  /** With advisories at hand: the known vulnerabilities of the packages the image runs. */
   vulnerabilities?: Vulnerability[];
+  /** With advisories at hand: the release they were matched for (from the image's os-release). */
+  release?: DebianRelease;
   processes: Array<ProcessInfo & { children: number[] }>;
   namespaces: Namespace[];
   cgroups: CgroupInfo[];
@@ -127,29 +132,63 @@ export interface Vulnerability {
   feed: Advisory['feed'];
 }
 
+export interface DebugOptions {
+  /** Show environment values (redacted by default). */
+  showEnv?: boolean;
+  /** Advisory sources (OSV, Security Tracker; files, directories, zips or URLs), as `pith check` reads them. */
+  advisories?: string[];
+  cacheDir?: string;
+  offline?: boolean;
+  onWarning?: (message: string) => void;
+}
+
 /**
- * The report with the vulnerabilities the advisories name for the image's packages, matched as `pith check` matches
- * a lock: by source package and source version, in dpkg order (one entry per CVE and source).
+ * Everything the host can see about the container around `target.pid`; with advisory sources, also the known
+ * vulnerabilities of what it runs.
  */
-export function withAdvisories(report: DebugReport, advisories: readonly Advisory[]): DebugReport {
+export async function debugContainer(target: Target, options: DebugOptions = {}): Promise<DebugReport> {
+  const report = debugReport(target, options);
+  if (!options.advisories?.length) return report;
+  return { ...report, ...(await imageVulnerabilities(report.image, options.advisories, options)) };
+}
+
+/**
+ * The vulnerabilities the advisories name for an image's packages, for the release its os-release names, matched
+ * as `pith check` matches a lock: by source package and source version, in dpkg order (one entry per CVE and
+ * source).
+ */
+export async function imageVulnerabilities(
+  image: Pick<DebugReport['image'], 'os' | 'packages'>,
+  sources: string[],
+  options: Omit<DebugOptions, 'showEnv' | 'advisories'> = {},
+): Promise<{ release: DebianRelease; vulnerabilities: Vulnerability[] }> {
+  const release = osRelease(image.os);
+  if (!release) {
+    const found = image.os.id !== undefined && image.os.id !== 'debian' ? `ID=${image.os.id}${image.os.prettyName ? ` (${image.os.prettyName})` : ''}: Debian's advisories do not apply to it` : 'neither';
+    throw new PithError('DEBUG_UNKNOWN_RELEASE', `expected the image's os-release (ID=debian with VERSION_ID or VERSION_CODENAME) or /etc/debian_version to name a Debian release to match advisories for, found ${found}`);
+  }
+  const set = await loadAdvisories(sources, { ...release, cacheDir: options.cacheDir, offline: options.offline, onWarning: options.onWarning });
+  return { release, vulnerabilities: matchPackages(image.packages, set.advisories) };
+}
+
+function matchPackages(packages: DebugReport['image']['packages'], advisories: readonly Advisory[]): Vulnerability[] {
   const index = new AdvisoryIndex(advisories);
   const bySource = new Map<string, { sourceVersion: string; packages: string[] }>();
-  for (const p of report.image.packages) {
+  for (const p of packages) {
     const key = `${p.source}\0${p.sourceVersion}`;
     const entry = bySource.get(key) ?? { sourceVersion: p.sourceVersion, packages: [] };
     entry.packages.push(p.name);
     bySource.set(key, entry);
   }
   const found = new Map<string, Vulnerability>();
-  for (const [key, { sourceVersion, packages }] of bySource) {
+  for (const [key, { sourceVersion, packages: names }] of bySource) {
     const source = key.slice(0, key.indexOf('\0'));
     for (const a of index.affecting(source, sourceVersion)) {
       const id = `${a.id} ${source}`;
-      if (!found.has(id)) found.set(id, { id: a.id, source, sourceVersion, packages: [...packages].sort(), fixed: a.fixed, severity: a.severity, feed: a.feed });
+      if (!found.has(id)) found.set(id, { id: a.id, source, sourceVersion, packages: [...names].sort(), fixed: a.fixed, severity: a.severity, feed: a.feed });
     }
   }
-  const vulnerabilities = [...found.values()].sort((x, y) => (x.source < y.source ? -1 : x.source > y.source ? 1 : x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
-  return { ...report, vulnerabilities };
+  return [...found.values()].sort((x, y) => compareStrings(x.source, y.source) || compareStrings(x.id, y.id));
 }
 
 /** Everything the host can see about the container around `target.pid`. */
@@ -221,7 +260,7 @@ export function formatReport(r: DebugReport): string {
   lines.push(`  packages  ${img.packages.length}`);
   for (const p of img.packages) lines.push(`    ${p.name} ${p.version} ${p.architecture}`);
   if (r.vulnerabilities) {
-    lines.push('', `known vulnerabilities (${r.vulnerabilities.length}; CVE, source version, fixed in, severity, packages):`);
+    lines.push('', `known vulnerabilities (${r.vulnerabilities.length}; ${r.release ? `matched for ${r.release.ecosystem} ${r.release.codename}; ` : ''}CVE, source version, fixed in, severity, packages):`);
     for (const v of r.vulnerabilities) lines.push(`  ${v.id}  ${v.source} ${v.sourceVersion}  ${v.fixed ? `fixed in ${v.fixed}` : 'no fix yet'}  ${v.severity ?? '-'}  ${v.packages.join(' ')}`);
   }
   lines.push('', 'processes (pid in container / on host, user, state, command):');

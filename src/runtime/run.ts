@@ -10,7 +10,7 @@
  *   containers/NAME/{container.json,config.json,log,rootfs,upper,work}   runc|crun/  (the runtimes' state roots)
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, existsSync, promises as fs, readFileSync, readdirSync } from 'node:fs';
+import { openSync, closeSync, createReadStream, existsSync, promises as fs, readFileSync, readdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PithError } from '../errors.ts';
@@ -349,3 +349,25 @@ export async function containerLog(name: string, options: { stateDir?: string } 
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+/**
+ * Copies a detached container's log to `out`; with `follow`, keeps copying what it appends while the container
+ * runs, and what it wrote last once it has stopped.
+ */
+export async function copyContainerLog(name: string, out: NodeJS.WritableStream, options: { follow?: boolean; stateDir?: string } = {}): Promise<void> {
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const log = await containerLog(name, { stateDir });
+  let at = 0;
+  const drain = async () => {
+    const size = statSync(log).size;
+    if (size <= at) return;
+    await new Promise<void>((ok, fail) => createReadStream(log, { start: at, end: size - 1 }).on('end', ok).on('error', fail).pipe(out, { end: false }));
+    at = size;
+  };
+  await drain();
+  while (options.follow && (await containerStatus(stateDir, name))?.status === 'running') {
+    await sleep(200);
+    await drain();
+  }
+  await drain();
+}

@@ -15,22 +15,12 @@ import { CYCLONEDX_MEDIA_TYPE, cyclonedxJson } from './cyclonedx.ts';
 import { platformImages } from '../oci/read.ts';
 import { imageInventory, TITLE, type ImageInventory } from './inventory.ts';
 import { SPDX_MEDIA_TYPE, spdxJson } from './spdx.ts';
-
-export type SbomFormat = 'spdx' | 'cyclonedx';
+import type { SbomFormat } from './formats.ts';
 
 export const SBOM_FORMATS: Record<SbomFormat, { mediaType: string; write: (inv: ImageInventory) => string }> = {
   spdx: { mediaType: SPDX_MEDIA_TYPE, write: spdxJson },
   cyclonedx: { mediaType: CYCLONEDX_MEDIA_TYPE, write: cyclonedxJson },
 };
-
-export function parseSbomFormats(text: string, where: string): SbomFormat[] {
-  const formats = text.split(',').map((f) => f.trim()).filter((f) => f !== '');
-  for (const f of formats) {
-    if (!(f in SBOM_FORMATS)) throw new PithError('SBOM_UNKNOWN_FORMAT', `expected SBOM formats from ${Object.keys(SBOM_FORMATS).join(', ')} in ${where}, found ${JSON.stringify(f)}`);
-  }
-  if (formats.length === 0) throw new PithError('SBOM_UNKNOWN_FORMAT', `expected at least one SBOM format (${Object.keys(SBOM_FORMATS).join(', ')}) in ${where}, found none`);
-  return [...new Set(formats)] as SbomFormat[];
-}
 
 export interface SbomDocument {
   platform: string;
@@ -72,6 +62,16 @@ export async function sbomFor(location: string | Destination, options: SbomOptio
     out.push({ platform, digest: image.digest, format: options.format, document: write(inv), attached: false });
   }
   return out;
+}
+
+/** The one SBOM of the image at `location`: an SBOM describes one platform image, so an index needs `platform`. */
+export async function sbomDocument(location: string | Destination, options: SbomOptions): Promise<SbomDocument> {
+  const docs = await sbomFor(location, options);
+  if (docs.length > 1) {
+    const where = typeof location === 'string' ? location : formatDestination(location);
+    throw new PithError('SBOM_PLATFORM_REQUIRED', `expected one platform image at ${where} (an SBOM describes one), found an index of ${docs.map((d) => d.platform).join(', ')}: choose one with --platform`);
+  }
+  return docs[0]!;
 }
 
 /** The newest SBOM of `artifactType` attached to `subject` in the registry repository of `reference`. */

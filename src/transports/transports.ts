@@ -60,6 +60,11 @@ export function parseDestination(text: string): Destination {
   }
 }
 
+/** A registry reference as users write it, with or without `docker://`, as the location `docker://REFERENCE`. */
+export function registryLocation(reference: string): string {
+  return reference.startsWith('docker://') ? reference : `docker://${reference}`;
+}
+
 export function formatDestination(d: Destination): string {
   if (d.transport === 'docker') return `docker://${d.reference}`;
   const ref = d.transport === 'docker-archive' ? d.reference : d.tag;

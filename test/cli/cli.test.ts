@@ -38,6 +38,30 @@ it('an unknown command or option is a usage error (exit 2)', async () => {
   assert.match(r.stderr, /unknown option '--frob'/);
 });
 
+it('a bad number is a usage error (exit 2) naming the option, what it expects and what it found, before any work', async () => {
+  const dir = mkdtempSync(join(scratch, 'numbers-'));
+  for (const [args, option, expected] of [
+    [['update', '--parallel', 'abc', dir], '--parallel', 'a whole number from 1 up'],
+    [['update', '--parallel', '0', dir], '--parallel', 'a whole number from 1 up'],
+    [['push', '--jobs', 'abc', `oci:${dir}/none`, '127.0.0.1:9/x:1'], '--jobs', 'a whole number from 1 up'],
+    [['pull', '--jobs', '2.5', '127.0.0.1:9/x:1', '--output', `oci:${dir}/none`], '--jobs', 'a whole number from 1 up'],
+    [['copy', '--jobs', '-1', `oci:${dir}/none`, `oci:${dir}/other`], '--jobs', 'a whole number from 1 up'],
+    [['run', '--pids-limit', 'many', `oci:${dir}/none`], '--pids-limit', 'a whole number from 1 up'],
+    [['stop', '--time', 'soon', 'nothing'], '--time', 'a whole number of seconds'],
+  ] as const) {
+    const r = await pith([...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.startsWith("error: option '") && r.stderr.includes(`expected ${expected}`) && r.stderr.includes(`for ${option}, found "${args[(args as readonly string[]).indexOf(option) + 1]}"`), r.stderr);
+    assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+  }
+  const sbom = await pith(['build', join(dir, 'pith.yaml'), '--sbom', 'swid']);
+  assert.equal(sbom.code, 2);
+  assert.match(sbom.stderr, /--sbom.*expected SBOM formats from spdx, cyclonedx in --sbom, found "swid"/);
+  const epoch = await pith(['build', join(dir, 'pith.yaml')], { SOURCE_DATE_EPOCH: 'yesterday' });
+  assert.equal(epoch.code, 2, 'the environment is part of the invocation');
+  assert.match(epoch.stderr, /^pith: USAGE: expected a whole number of seconds since 1970 for SOURCE_DATE_EPOCH, found "yesterday"/);
+});
+
 it('a malformed --source is an error naming the flag, without a stack trace', async () => {
   const r = await pith(['resolve', '--source', 'deb http://127.0.0.1:9/debian', 'libc6']);
   assert.equal(r.code, 1);

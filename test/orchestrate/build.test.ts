@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build, isPithError, lock, type ErrorCode } from 'pith';
+import { build, isPithError, lock, readRootfs, type ErrorCode, type Image } from 'pith';
 import { AVAILABLE_LAYER } from '../../src/assemble/layer-names.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixturePackage } from '../fixtures/archive.ts';
@@ -174,6 +174,18 @@ describe('pith build', { skip }, () => {
     await assert.rejects(build(bad, { cacheDir, lockPath: join(specDir, 'pith.lock'), outputs: [`oci:${join(scratch, 'never')}`] }), (e) =>
       isPithError(e, 'PATH_ESCAPES') && e.message.includes('/../../etc/evil'));
     assert.throws(() => statSync(join(scratch, 'never')));
+  });
+
+  it('a files: owner may name any built-in account: nobody is 65534:65534, as in the image\'s /etc/passwd', async () => {
+    const dir = mkdtempSync(join(scratch, 'owned-'));
+    writeFileSync(join(dir, 'hello'), readFileSync(join(specDir, 'hello')));
+    const owned = join(dir, 'pith.yaml');
+    writeFileSync(owned, readFileSync(spec, 'utf8').replace('to: /usr/local/bin/hello', 'to: /usr/local/bin/hello\n    owner: nobody'));
+    const result = await build(owned, { cacheDir, outputs: [`oci:${join(dir, 'out')}:hello`] });
+    const fs = await readRootfs(result.image as Image);
+    const hello = fs.files.get('/usr/local/bin/hello')!;
+    assert.deepEqual([hello.uid, hello.gid], [65534, 65534]);
+    assert.match(new TextDecoder().decode(fs.files.get('/etc/passwd')!.content), /^nobody:x:65534:65534:/m);
   });
 });
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { check, isPithError, lock, minimalPins, readLock, smokeTest, update } from 'pith';
+import { check, isPithError, lock, minimalPins, readLock, sbomFor, smokeTest, update } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { pithCli } from '../fixtures/exec.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
@@ -25,6 +25,12 @@ function run(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
+it('update() refuses a parallelism that would start no worker (NaN, 0, 1.5, -2), naming it, before reading any spec', async () => {
+  for (const jobs of [NaN, 0, 1.5, -2]) {
+    await assert.rejects(update([join(scratch, 'no-such-dir')], { jobs }), (e) =>
+      isPithError(e, 'INVALID_OPTION') && e.message === `expected a whole number from 1 up for update jobs (specs updated at once), found ${jobs}`);
+  }
+});
 
 describe('pith update', { skip }, () => {
   let server: FixtureArchive;
@@ -137,5 +143,36 @@ describe('pith update', { skip }, () => {
     const usage = await pith(['update', dir, '--rollout', dir]);
     assert.equal(usage.code, 2, 'a missing option is a usage error');
     assert.match(usage.stderr, /pith: USAGE: update --rollout pins the pushed digest: it needs --push REF/);
+  });
+
+  it('with sbom formats, the updated image gets its SBOMs in the layout and the registry, as pith build --sbom gives them', async () => {
+    const dir = join(scratch, 'sbom');
+    const spec = helloSpec(dir, 'hello from pith');
+    await buildFixtureArchive(server.root, sampleSuites(), server.key);
+    await lock(spec, { cacheDir });
+    await buildFixtureArchive(server.root, securityFixSuites(), server.key);
+    const ref = `${registry.host}/fleet/sbom:2`;
+    const [result] = await update([spec], { cacheDir, only: 'security', push: [ref], sbom: ['spdx', 'cyclonedx'], outputs: [`oci:${join(dir, 'out')}:hello`, `oci-archive:${join(dir, 'hello.tar')}`] });
+    assert.equal(result!.updated, true);
+    const attached = result!.sboms!.attached.map((a) => `${a.format} ${a.destination}`).sort();
+    assert.deepEqual(attached, [
+      `cyclonedx docker://${ref}`, `cyclonedx oci:${join(dir, 'out')}:hello`, `spdx docker://${ref}`, `spdx oci:${join(dir, 'out')}:hello`,
+    ]);
+    assert.deepEqual(result!.sboms!.skipped, [`oci-archive:${join(dir, 'hello.tar')}`]);
+    for (const location of [`oci:${join(dir, 'out')}:hello`, `docker://${ref}`]) {
+      const [doc] = await sbomFor(location, { format: 'spdx' });
+      assert.equal(doc!.attached, true, location);
+      assert.equal(doc!.digest, result!.newDigest);
+      assert.match(doc!.document, /"name": "libfoo1"[\s\S]*"versionInfo": "1\.0-1\+deb12u2"/, 'the SBOM describes the new image');
+    }
+
+    await buildFixtureArchive(server.root, sampleSuites(), server.key);
+    const cliDir = join(scratch, 'sbom-cli');
+    const cliSpec = helloSpec(cliDir, 'hello from pith');
+    await lock(cliSpec, { cacheDir });
+    await buildFixtureArchive(server.root, securityFixSuites(), server.key);
+    const cli = await pith(['update', cliDir, '--only', 'security', '--cache', cacheDir, '--sbom', 'spdx']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`  attached the spdx SBOM of linux/amd64 to oci:${join(cliDir, 'out')}:hello \\(sha256:[0-9a-f]{64}\\)`));
   });
 });
