@@ -91,49 +91,53 @@ function parseId(field: string | undefined, what: string, where: string): number
   return Number(field);
 }
 
-function describeUser(u: User): string {
-  return `user ${u.name} (uid ${u.uid}) from ${u.from}`;
+/** Each line of a shipped /etc/passwd or /etc/group split into its fields, named by file:line and package. */
+function* shippedRecords(tree: FsTree, shipped: NonNullable<ReturnType<typeof readShipped>>, fields: number, kind: 'passwd' | 'group'): Generator<{ f: string[]; where: string; line: string }> {
+  for (const { line, no } of shipped.lines) {
+    const where = `${shipped.path}:${no} (package ${tree.owner(shipped.path) ?? 'unknown'})`;
+    const f = line.split(':');
+    if (f.length !== fields) {
+      throw new PithError('ACCOUNTS_INVALID', `${where}: expected ${fields} colon-separated ${kind} fields, found ${f.length}: ${JSON.stringify(line)}`, { details: { where } });
+    }
+    yield { f, where, line };
+  }
 }
 
-function describeGroup(g: Group): string {
-  return `group ${g.name} (gid ${g.gid}) from ${g.from}`;
+/** What tells users and groups apart where both are checked the same way: the id field and the words for it. */
+interface AccountKind<T> {
+  noun: 'user' | 'group';
+  idName: 'uid' | 'gid';
+  id: (a: T) => number;
+}
+const USER: AccountKind<User> = { noun: 'user', idName: 'uid', id: (u) => u.uid };
+const GROUP: AccountKind<Group> = { noun: 'group', idName: 'gid', id: (g) => g.gid };
+
+function describe<T extends User | Group>(kind: AccountKind<T>, a: T): string {
+  return `${kind.noun} ${a.name} (${kind.idName} ${kind.id(a)}) from ${a.from}`;
 }
 
 /**
- * Adds `u` unless an identical account is there. The same name with another id, or the same id under another
+ * Adds `a` unless an identical account is there. The same name with another id, or the same id under another
  * name, is an error naming both: two names for one uid make file ownership ambiguous for every tool that maps back.
  */
-function addUser(users: User[], u: User, sameIsFine: boolean): boolean {
-  if (!checkUser(users, u, sameIsFine)) return false;
-  users.push(u);
+function addAccount<T extends User | Group>(kind: AccountKind<T>, list: T[], a: T, sameIsFine: boolean): boolean {
+  if (!checkAccount(kind, list, a, sameIsFine)) return false;
+  list.push(a);
   return true;
 }
 
 /** False when an identical account is already there (and that is fine); throws on a clash; true when new. */
-function checkUser(users: User[], u: User, sameIsFine: boolean): boolean {
-  const byName = users.find((x) => x.name === u.name);
-  const byId = users.find((x) => x.uid === u.uid);
+function checkAccount<T extends User | Group>(kind: AccountKind<T>, list: T[], a: T, sameIsFine: boolean): boolean {
+  const byName = list.find((x) => x.name === a.name);
+  const byId = list.find((x) => kind.id(x) === kind.id(a));
   if (byName !== undefined && byName === byId && sameIsFine) return false;
   const clash = byName ?? byId;
   if (clash !== undefined) {
-    throw new PithError('ACCOUNTS_DUPLICATE', `expected unique user names and uids, found ${describeUser(u)} clashing with ${describeUser(clash)}`, {
-      details: { name: u.name, uid: u.uid, other: clash.name, otherUid: clash.uid },
+    const otherId = kind.idName === 'uid' ? 'otherUid' : 'otherGid';
+    throw new PithError('ACCOUNTS_DUPLICATE', `expected unique ${kind.noun} names and ${kind.idName}s, found ${describe(kind, a)} clashing with ${describe(kind, clash)}`, {
+      details: { name: a.name, [kind.idName]: kind.id(a), other: clash.name, [otherId]: kind.id(clash) },
     });
   }
-  return true;
-}
-
-function addGroup(groups: Group[], g: Group, sameIsFine: boolean): boolean {
-  const byName = groups.find((x) => x.name === g.name);
-  const byId = groups.find((x) => x.gid === g.gid);
-  if (byName !== undefined && byName === byId && sameIsFine) return false;
-  const clash = byName ?? byId;
-  if (clash !== undefined) {
-    throw new PithError('ACCOUNTS_DUPLICATE', `expected unique group names and gids, found ${describeGroup(g)} clashing with ${describeGroup(clash)}`, {
-      details: { name: g.name, gid: g.gid, other: clash.name, otherGid: clash.gid },
-    });
-  }
-  groups.push(g);
   return true;
 }
 
@@ -187,17 +191,12 @@ export function applyAccounts(tree: FsTree, accounts: Spec['accounts'], options:
 
   const shippedPasswd = readShipped(tree, SHIPPED.passwd);
   if (shippedPasswd !== undefined) {
-    for (const { line, no } of shippedPasswd.lines) {
-      const where = `${shippedPasswd.path}:${no} (package ${tree.owner(shippedPasswd.path) ?? 'unknown'})`;
-      const f = line.split(':');
-      if (f.length !== 7) {
-        throw new PithError('ACCOUNTS_INVALID', `${where}: expected 7 colon-separated passwd fields, found ${f.length}: ${JSON.stringify(line)}`, { details: { where } });
-      }
+    for (const { f, where, line } of shippedRecords(tree, shippedPasswd, 7, 'passwd')) {
       // A shell that is not in the image (base-passwd's root has /bin/bash) becomes nologin: pointing at a missing
       // program only turns "no login" into a confusing exec error.
       const present = tree.resolve(f[6]!)?.type;
       const shell = present === 'file' || present === 'hardlink' ? f[6]! : NOLOGIN;
-      addUser(users, {
+      addAccount(USER, users, {
         name: f[0]!, uid: parseId(f[2], 'uid', where), gid: parseId(f[3], 'gid', where), password: f[1]!, gecos: f[4]!, home: f[5]!, shell, from: where, line,
       }, false);
     }
@@ -205,13 +204,8 @@ export function applyAccounts(tree: FsTree, accounts: Spec['accounts'], options:
   }
   const shippedGroup = readShipped(tree, SHIPPED.group);
   if (shippedGroup !== undefined) {
-    for (const { line, no } of shippedGroup.lines) {
-      const where = `${shippedGroup.path}:${no} (package ${tree.owner(shippedGroup.path) ?? 'unknown'})`;
-      const f = line.split(':');
-      if (f.length !== 4) {
-        throw new PithError('ACCOUNTS_INVALID', `${where}: expected 4 colon-separated group fields, found ${f.length}: ${JSON.stringify(line)}`, { details: { where } });
-      }
-      addGroup(groups, { name: f[0]!, gid: parseId(f[2], 'gid', where), from: where, line }, false);
+    for (const { f, where, line } of shippedRecords(tree, shippedGroup, 4, 'group')) {
+      addAccount(GROUP, groups, { name: f[0]!, gid: parseId(f[2], 'gid', where), from: where, line }, false);
     }
     report.push(`kept ${shippedGroup.lines.length} groups from ${shippedGroup.path} (package ${tree.owner(shippedGroup.path) ?? 'unknown'})`);
   }
@@ -221,53 +215,41 @@ export function applyAccounts(tree: FsTree, accounts: Spec['accounts'], options:
   for (const g of DEFAULT_GROUPS) {
     const clash = groups.find((x) => x.name === g.name || x.gid === g.gid);
     if (clash === undefined) groups.push(g);
-    else if (clash.name !== g.name || clash.gid !== g.gid) addGroup(groups, g, true);
+    else if (clash.name !== g.name || clash.gid !== g.gid) addAccount(GROUP, groups, g, true);
   }
   for (const u of DEFAULT_USERS) {
     const clash = users.find((x) => x.name === u.name || x.uid === u.uid);
     if (clash === undefined) users.push(u);
-    else if (clash.name !== u.name || clash.uid !== u.uid) addUser(users, u, true);
+    else if (clash.name !== u.name || clash.uid !== u.uid) addAccount(USER, users, u, true);
   }
 
-  const specGroups = accounts?.groups ?? [];
-  specGroups.forEach((g, i) => {
-    const from = `spec accounts.groups[${i}]`;
-    const dup = specGroups.findIndex((x, j) => j < i && (x.name === g.name || x.gid === g.gid));
-    if (dup !== -1) {
-      const o = specGroups[dup]!;
-      throw new PithError('ACCOUNTS_DUPLICATE', `expected unique group names and gids, found group ${g.name} (gid ${g.gid}) from ${from} clashing with group ${o.name} (gid ${o.gid}) from spec accounts.groups[${dup}]`, {
-        details: { name: g.name, gid: g.gid, other: o.name, otherGid: o.gid },
-      });
-    }
-    if (addGroup(groups, { name: g.name, gid: g.gid, from }, true)) report.push(`added group ${g.name} (gid ${g.gid})`);
-  });
+  const specGroups = (accounts?.groups ?? []).map((g, i): Group => ({ name: g.name, gid: g.gid, from: `spec accounts.groups[${i}]` }));
+  specGroups.forEach((g, i) => checkAccount(GROUP, specGroups.slice(0, i), g, false));
+  for (const g of specGroups) if (addAccount(GROUP, groups, g, true)) report.push(`added group ${g.name} (gid ${g.gid})`);
 
   const specUsers = accounts?.users ?? [];
-  specUsers.forEach((u, i) => {
-    const from = `spec accounts.users[${i}]`;
-    const dup = specUsers.findIndex((x, j) => j < i && (x.name === u.name || x.uid === u.uid));
-    if (dup !== -1) {
-      const o = specUsers[dup]!;
-      throw new PithError('ACCOUNTS_DUPLICATE', `expected unique user names and uids, found user ${u.name} (uid ${u.uid}) from ${from} clashing with user ${o.name} (uid ${o.uid}) from spec accounts.users[${dup}]`, {
-        details: { name: u.name, uid: u.uid, other: o.name, otherUid: o.uid },
-      });
-    }
+  const declared = specUsers.map((u, i): User => {
     const gid = u.gid ?? u.uid;
-    const user: User = { name: u.name, uid: u.uid, gid, password: 'x', gecos: u.name, home: u.home ?? `/home/${u.name}`, shell: u.shell ?? NOLOGIN, from };
-    checkUser(users, user, true);
+    return { name: u.name, uid: u.uid, gid, password: 'x', gecos: u.name, home: u.home ?? `/home/${u.name}`, shell: u.shell ?? NOLOGIN, from: `spec accounts.users[${i}]` };
+  });
+  declared.forEach((user, i) => checkAccount(USER, declared.slice(0, i), user, false));
+  specUsers.forEach((u, i) => {
+    const user = declared[i]!;
+    const { gid, from } = user;
+    checkAccount(USER, users, user, true);
     // As adduser's USERGROUPS: a user whose primary group does not exist gets one of its own name.
     if (!groups.some((g) => g.gid === gid)) {
-      addGroup(groups, { name: u.name, gid, from: `${from} (its own group)` }, true);
+      addAccount(GROUP, groups, { name: u.name, gid, from: `${from} (its own group)` }, true);
       report.push(`added group ${u.name} (gid ${gid}) as the primary group of user ${u.name}`);
     }
     const existing = users.find((x) => x.name === u.name && x.uid === u.uid);
     // Re-declaring a default (nonroot 65532, say) is fine as long as it says the same thing.
     if (existing !== undefined && (existing.gid !== user.gid || existing.home !== user.home || (u.shell !== undefined && existing.shell !== u.shell))) {
-      throw new PithError('ACCOUNTS_DUPLICATE', `expected ${from} to match ${describeUser(existing)} (gid ${existing.gid}, home ${existing.home}), found gid ${user.gid}, home ${user.home}`, {
+      throw new PithError('ACCOUNTS_DUPLICATE', `expected ${from} to match ${describe(USER, existing)} (gid ${existing.gid}, home ${existing.home}), found gid ${user.gid}, home ${user.home}`, {
         details: { name: u.name, uid: u.uid },
       });
     }
-    if (addUser(users, user, true)) report.push(`added user ${u.name} (uid ${u.uid}, gid ${gid}, home ${user.home})`);
+    if (addAccount(USER, users, user, true)) report.push(`added user ${u.name} (uid ${u.uid}, gid ${gid}, home ${user.home})`);
   });
 
   const runAs = accounts?.['run-as'] ?? NONROOT.name;
