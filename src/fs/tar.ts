@@ -139,20 +139,27 @@ export function streamSource(chunks: AsyncIterable<Uint8Array>): TarSource {
   return {
     async read(n) {
       const parts: Uint8Array[] = [];
-      const got = await take(n, parts);
-      const out = new Uint8Array(got);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.byteLength;
-      }
-      return out;
+      await take(n, parts);
+      return concat(parts);
     },
     skip: (n) => take(n),
     async close() {
       await it.return?.();
     },
   };
+}
+
+/** The chunks in one new array of exactly their length (never a slice of Node's shared buffer pool). */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.byteLength;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
 }
 
 /** A tar file read by position: headers only while indexing, a member's content when asked for. */
