@@ -12,7 +12,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import { posix, resolve } from 'node:path';
 
-/** tar-stream's names for the typeflags, which dpkg's error messages use too; `unknown` for the rest (GNU sparse, …). */
+/** The typeflags by tar-stream's names (which the .deb reader's errors use); `unknown` for the rest (GNU sparse, …). */
 export type TarEntryType =
   | 'file'
   | 'contiguous-file'
