@@ -337,7 +337,8 @@ function tarNumber(field: Uint8Array): number | undefined {
     for (let i = 1; i < field.length; i++) n = n * 256 + (field[0] === 0xff ? 0xff - field[i]! : field[i]!);
     return field[0] === 0xff ? -(n + 1) : n;
   }
-  const text = cString(field).trim();
+  // Old tars pad with leading spaces or NULs and end a field with either.
+  const text = Buffer.from(field.buffer, field.byteOffset, field.byteLength).toString('latin1').replace(/^[\0 ]+/, '').replace(/[\0 ].*$/s, '');
   if (text === '') return 0;
   return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
 }

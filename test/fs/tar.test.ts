@@ -131,6 +131,20 @@ describe('readTar', () => {
     await assert.rejects(TarFile.open(join(scratch, 'nothing.tar')), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
   });
 
+  it('reads numbers as old tars wrote them: padded with spaces or NULs, or in base-256', async () => {
+    const tar = Buffer.concat([
+      header('old', 0, (b) => b.write('   755 \0', 100, 'latin1')),
+      header('nul', 0, (b) => b.write('\x00\x00\x000640\x00', 100, 'latin1')),
+      header('big-uid', 0, (b) => {
+        b.fill(0, 108, 116);
+        b[108] = 0x80;
+        b[111] = 0x01;
+      }),
+      END,
+    ]);
+    assert.deepEqual((await walk(bytesSource(tar))).map((m) => [m.name, m.mode, m.uid]), [['old', 0o755, 0], ['nul', 0o640, 0], ['big-uid', 0o644, 2 ** 32]]);
+  });
+
   it('takes the real size from a pax record and tolerates an archive without its end blocks', async () => {
     const pax = enc('16 size=0000005\n');
     const tar = Buffer.concat([header('PaxHeader', pax.length, (b) => (b[156] = 0x78)), pax, pad(pax.length), header('five', 999), enc('12345'), pad(5)]);
