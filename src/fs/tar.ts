@@ -79,8 +79,11 @@ export class TarError extends Error {
 
 /** Where a tar's bytes come from, front to back. */
 export interface TarSource {
-  /** The next `n` bytes, or fewer where the tar ends. */
-  read(n: number): Promise<Uint8Array>;
+  /**
+   * The next `n` bytes, or fewer where the tar ends. `transient`: the caller is done with them before it reads
+   * again, so they may be a view of the source's own buffers.
+   */
+  read(n: number, transient?: boolean): Promise<Uint8Array>;
   /** Passes over the next `n` bytes (`Infinity`: all that are left); resolves to how many there were. */
   skip(n: number): Promise<number>;
   /** The tar's length when known: a member claiming more than is left is refused before any of it is read. */
@@ -137,7 +140,12 @@ export function streamSource(chunks: AsyncIterable<Uint8Array>): TarSource {
     return got;
   };
   return {
-    async read(n) {
+    async read(n, transient) {
+      if (transient && head !== undefined && head.byteLength >= n) {
+        const out = head.subarray(0, n);
+        head = head.subarray(n);
+        return out;
+      }
       const parts: Uint8Array[] = [];
       await take(n, parts);
       return concat(parts);
@@ -202,29 +210,101 @@ const BLOCK = 512;
 /** pax records and GNU long names are a few hundred bytes; tar-stream refuses more than this, and so does pith. */
 const MAX_META = 4 * 1024 * 1024;
 
+/** Where reading a tar has got to; entries read their content through it. */
+class Walk {
+  at = 0;
+  constructor(
+    readonly source: TarSource,
+    readonly where: string,
+    readonly maxFileSize: number,
+  ) {}
+
+  async exactly(n: number, at: number, what: string, transient = false): Promise<Uint8Array> {
+    const bytes = await this.source.read(n, transient);
+    if (bytes.byteLength < n) throw this.endsFirst(n, at, what);
+    return bytes;
+  }
+
+  async skipExactly(n: number, at: number, what: string): Promise<void> {
+    if (n > 0 && (await this.source.skip(n)) < n) throw this.endsFirst(n, at, what);
+  }
+
+  endsFirst(n: number, at: number, what: string): TarError {
+    return new TarError('malformed', `expected ${n} bytes of ${what} at byte ${at} of ${this.where}, found the archive ends first`);
+  }
+}
+
+/** An entry as `readTar` yields it; a class so that the many members of a layer share one shape and no closures. */
+class Entry implements TarEntry {
+  readonly name: string;
+  readonly type: TarEntryType;
+  readonly typeflag: string;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtime: number;
+  readonly size: number;
+  readonly linkname: string;
+  readonly devmajor: number;
+  readonly devminor: number;
+  readonly offset: number;
+  #walk: Walk;
+  /** Whether the content has been consumed (read, or skipped once the next entry was asked for). */
+  #done = false;
+
+  constructor(h: RawHeader, name: string, linkname: string, pax: Record<string, string> | undefined, size: number, offset: number, walk: Walk) {
+    this.name = name;
+    // Old tars mark a directory only by the slash its name ends in.
+    this.type = h.type === 'file' && name.endsWith('/') ? 'directory' : h.type;
+    this.typeflag = h.typeflag;
+    this.mode = h.mode;
+    this.uid = paxNumber(pax, 'uid', h.uid);
+    this.gid = paxNumber(pax, 'gid', h.gid);
+    this.mtime = Math.floor(paxNumber(pax, 'mtime', h.mtime));
+    this.size = size;
+    this.linkname = linkname;
+    this.devmajor = h.devmajor;
+    this.devminor = h.devminor;
+    this.offset = offset;
+    this.#walk = walk;
+  }
+
+  async content(): Promise<Uint8Array> {
+    const walk = this.#walk;
+    if (this.#done) throw new Error(`content of ${this.name} in ${walk.where} read twice or after the next entry`);
+    this.#done = true;
+    if (this.size > walk.maxFileSize) throw new TarError('too-large', `expected at most ${walk.maxFileSize} bytes per file in ${walk.where}, found ${this.name} of ${this.size} bytes`);
+    return walk.exactly(this.size, this.offset, `content of ${this.name}`);
+  }
+
+  /** Moves past the content when nobody read it. */
+  async finish(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#walk.skipExactly(this.size, this.offset, `content of ${this.name}`);
+  }
+}
+
+function paxNumber(pax: Record<string, string> | undefined, key: string, fallback: number): number {
+  const v = pax?.[key];
+  return v !== undefined && Number.isFinite(Number(v)) ? Number(v) : fallback;
+}
+
 /** Each member of a tar, in archive order, with its pax and GNU long-name records applied. */
 export async function* readTar(source: TarSource, options: ReadTarOptions): AsyncGenerator<TarEntry> {
   const { where } = options;
-  const maxFileSize = options.maxFileSize ?? bufferConstants.MAX_LENGTH;
-  const exactly = async (n: number, at: number, what: string): Promise<Uint8Array> => {
-    const bytes = await source.read(n);
-    if (bytes.byteLength < n) throw new TarError('malformed', `expected ${n} bytes of ${what} at byte ${at} of ${where}, found the archive ends first`);
-    return bytes;
-  };
-  const skipExactly = async (n: number, at: number, what: string): Promise<void> => {
-    if (n > 0 && (await source.skip(n)) < n) throw new TarError('malformed', `expected ${n} bytes of ${what} at byte ${at} of ${where}, found the archive ends first`);
-  };
-  let at = 0;
+  const walk = new Walk(source, where, options.maxFileSize ?? bufferConstants.MAX_LENGTH);
   let longName: string | undefined;
   let longLink: string | undefined;
   let pax: Record<string, string> | undefined;
   try {
     for (;;) {
-      const block = await source.read(BLOCK);
+      const at = walk.at;
+      const block = await source.read(BLOCK, true);
       // An archive may end without its two zero blocks; one that ends inside a header is cut short.
       if (block.byteLength === 0) return;
       if (block.byteLength < BLOCK) throw new TarError('malformed', `expected a ${BLOCK}-byte tar header at byte ${at} of ${where}, found the archive ends after ${block.byteLength}`);
-      if (block.every((b) => b === 0)) {
+      if (isZeroBlock(block)) {
         await source.skip(Infinity);
         return;
       }
@@ -240,51 +320,37 @@ export async function* readTar(source: TarSource, options: ReadTarOptions): Asyn
       if (source.length !== undefined && dataAt + size > source.length) {
         throw new TarError('malformed', `expected ${size} bytes of content after the header at byte ${at} of ${where}, found the archive ends first`);
       }
-      const headerAt = at;
-      at = dataAt + size + padding;
+      walk.at = dataAt + size + padding;
       if (meta) {
-        if (size > MAX_META) throw new TarError('malformed', `expected at most ${MAX_META} bytes in the ${h.typeflag} header at byte ${headerAt} of ${where}, found ${size}`);
-        const data = Buffer.from(await exactly(size, dataAt, 'extended header'));
-        await skipExactly(padding, dataAt + size, 'padding');
+        if (size > MAX_META) throw new TarError('malformed', `expected at most ${MAX_META} bytes in the ${h.typeflag} header at byte ${at} of ${where}, found ${size}`);
+        const data = Buffer.from(await walk.exactly(size, dataAt, 'extended header', true));
+        await walk.skipExactly(padding, dataAt + size, 'padding');
         if (h.typeflag === 'L') longName = cString(data);
         else if (h.typeflag === 'K') longLink = cString(data);
         else if (h.typeflag === 'x') pax = parsePax(data);
         continue;
       }
-      const name = pax?.path ?? longName ?? h.name;
-      const paxNumber = (key: string, fallback: number) => (pax?.[key] !== undefined && Number.isFinite(Number(pax[key])) ? Number(pax[key]) : fallback);
-      let read = false;
-      const entry: TarEntry = {
-        ...h,
-        name,
-        // Old tars mark a directory only by the slash its name ends in.
-        type: h.type === 'file' && name.endsWith('/') ? 'directory' : h.type,
-        linkname: pax?.linkpath ?? longLink ?? h.linkname,
-        uid: paxNumber('uid', h.uid),
-        gid: paxNumber('gid', h.gid),
-        mtime: Math.floor(paxNumber('mtime', h.mtime)),
-        size,
-        offset: dataAt,
-        content: async () => {
-          if (read) throw new Error(`content of ${name} in ${where} read twice`);
-          read = true;
-          if (size > maxFileSize) throw new TarError('too-large', `expected at most ${maxFileSize} bytes per file in ${where}, found ${name} of ${size} bytes`);
-          return exactly(size, dataAt, `content of ${name}`);
-        },
-      };
+      const entry = new Entry(h, pax?.path ?? longName ?? h.name, pax?.linkpath ?? longLink ?? h.linkname, pax, size, dataAt, walk);
       pax = longName = longLink = undefined;
       yield entry;
-      if (!read) await skipExactly(size, dataAt, `content of ${name}`);
-      read = true;
-      await skipExactly(padding, dataAt + size, 'padding');
+      await entry.finish();
+      await walk.skipExactly(padding, dataAt + size, 'padding');
     }
   } finally {
     await source.close?.();
   }
 }
 
+function isZeroBlock(block: Uint8Array): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** A header's own fields, before pax and long-name records are applied. */
+type RawHeader = Omit<TarHeader, 'offset'>;
+
 /** One header block, before pax and long-name records are applied. */
-function decodeHeader(block: Uint8Array, at: number, where: string): Omit<TarHeader, 'offset'> {
+function decodeHeader(block: Uint8Array, at: number, where: string): RawHeader {
   const b = Buffer.from(block.buffer, block.byteOffset, BLOCK);
   if (!checksumOk(b)) throw new TarError('malformed', `expected a tar header at byte ${at} of ${where}, found bytes whose checksum does not match`);
   const magic = b.toString('latin1', 257, 263);
@@ -292,31 +358,31 @@ function decodeHeader(block: Uint8Array, at: number, where: string): Omit<TarHea
   if (!ustar && !(magic === 'ustar ' && b.toString('latin1', 263, 265) === ' \0')) {
     throw new TarError('malformed', `expected a ustar, pax or GNU tar header at byte ${at} of ${where}, found the format ${JSON.stringify(magic)}`);
   }
-  const str = (from: number, len: number) => cString(b.subarray(from, from + len));
-  const num = (from: number, len: number, what: string) => {
-    const n = tarNumber(b.subarray(from, from + len));
-    if (n === undefined) throw new TarError('malformed', `expected a number for the ${what} in the tar header at byte ${at} of ${where}, found ${JSON.stringify(b.toString('latin1', from, from + len))}`);
-    return n;
-  };
   const typeflag = String.fromCharCode(b[156]!);
-  const size = num(124, 12, 'size');
+  const size = headerNumber(b, 124, 12, 'size', at, where);
   if (size < 0 || !Number.isSafeInteger(size)) throw new TarError('malformed', `expected a size for the member at byte ${at} of ${where}, found ${size}`);
   // In GNU headers the prefix field holds other things; only ustar's is part of the name.
-  const prefix = ustar && b[345] !== 0 ? str(345, 155) : '';
-  const name = str(0, 100);
+  const prefix = ustar && b[345] !== 0 ? cString(b.subarray(345, 500)) : '';
+  const name = cString(b.subarray(0, 100));
   return {
     name: prefix ? `${prefix}/${name}` : name,
     type: TYPES[typeflag] ?? 'unknown',
     typeflag,
-    mode: num(100, 8, 'mode') & 0o7777,
-    uid: num(108, 8, 'uid'),
-    gid: num(116, 8, 'gid'),
-    mtime: num(136, 12, 'mtime'),
+    mode: headerNumber(b, 100, 8, 'mode', at, where) & 0o7777,
+    uid: headerNumber(b, 108, 8, 'uid', at, where),
+    gid: headerNumber(b, 116, 8, 'gid', at, where),
+    mtime: headerNumber(b, 136, 12, 'mtime', at, where),
     size,
-    linkname: str(157, 100),
-    devmajor: num(329, 8, 'device major'),
-    devminor: num(337, 8, 'device minor'),
+    linkname: cString(b.subarray(157, 257)),
+    devmajor: headerNumber(b, 329, 8, 'device major', at, where),
+    devminor: headerNumber(b, 337, 8, 'device minor', at, where),
   };
+}
+
+function headerNumber(b: Buffer, from: number, len: number, what: string, at: number, where: string): number {
+  const n = tarNumber(b.subarray(from, from + len));
+  if (n === undefined) throw new TarError('malformed', `expected a number for the ${what} in the tar header at byte ${at} of ${where}, found ${JSON.stringify(b.toString('latin1', from, from + len))}`);
+  return n;
 }
 
 function cString(bytes: Uint8Array): string {
@@ -338,9 +404,15 @@ function tarNumber(field: Uint8Array): number | undefined {
     return field[0] === 0xff ? -(n + 1) : n;
   }
   // Old tars pad with leading spaces or NULs and end a field with either.
-  const text = Buffer.from(field.buffer, field.byteOffset, field.byteLength).toString('latin1').replace(/^[\0 ]+/, '').replace(/[\0 ].*$/s, '');
-  if (text === '') return 0;
-  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+  let i = 0;
+  while (i < field.length && (field[i] === 0x20 || field[i] === 0)) i++;
+  let n = 0;
+  for (; i < field.length && field[i] !== 0x20 && field[i] !== 0; i++) {
+    const digit = field[i]! - 0x30;
+    if (digit < 0 || digit > 7) return undefined;
+    n = n * 8 + digit;
+  }
+  return n;
 }
 
 function parsePax(data: Buffer): Record<string, string> {
