@@ -171,12 +171,12 @@ export function concat(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 /** A tar file read by position: headers only while indexing, a member's content when asked for. */
-function fileSource(handle: fs.FileHandle, length: number): TarSource {
+function fileSource(handle: fs.FileHandle, length: number, where: string): TarSource {
   let at = 0;
   return {
     length,
     async read(n) {
-      const out = await readAt(handle, at, Math.min(n, length - at));
+      const out = await readAt(handle, at, Math.min(n, length - at), where);
       at += out.byteLength;
       return out;
     },
@@ -188,12 +188,13 @@ function fileSource(handle: fs.FileHandle, length: number): TarSource {
   };
 }
 
-async function readAt(handle: fs.FileHandle, position: number, size: number): Promise<Uint8Array> {
+async function readAt(handle: fs.FileHandle, position: number, size: number, where: string): Promise<Uint8Array> {
   const out = Buffer.alloc(size);
   let done = 0;
   while (done < size) {
     const { bytesRead } = await handle.read(out, done, size - done, position + done);
-    if (bytesRead === 0) throw new TarError('malformed', `expected ${size} bytes at byte ${position}, found the file ends first`);
+    // The file shrank since its length was taken.
+    if (bytesRead === 0) throw new TarError('malformed', `expected ${size} bytes at byte ${position} of ${where}, found the file ends first`);
     done += bytesRead;
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
@@ -460,7 +461,7 @@ export class TarFile {
     const members = new Map<string, IndexedMember>();
     try {
       const { size } = await handle.stat();
-      for await (const m of readTar(fileSource(handle, size), { where: path })) {
+      for await (const m of readTar(fileSource(handle, size, path), { where: path })) {
         if (isRegularFile(m) || m.type === 'symlink') members.set(memberName(m.name), { offset: m.offset, size: m.size, type: m.type, linkname: m.linkname });
       }
     } finally {
@@ -480,7 +481,7 @@ export class TarFile {
     if (m.size > bufferConstants.MAX_LENGTH) throw new TarError('too-large', `expected at most ${bufferConstants.MAX_LENGTH} bytes per file in ${this.path}, found ${name} of ${m.size} bytes`);
     const handle = await fs.open(this.path, 'r');
     try {
-      return await readAt(handle, m.offset, m.size);
+      return await readAt(handle, m.offset, m.size, this.path);
     } finally {
       await handle.close();
     }
