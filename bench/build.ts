@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, createGzip } from 'node:zlib';
-import { build, compareVersions, loadAptSources, openArchive, readLock, writeLock, type LockedPackage } from 'pith';
+import { build, compareVersions, loadAptSources, lockedPackage, openArchive, readLock, writeLock, type LockedPackage } from 'pith';
 import { codeFingerprint } from '../src/cache/source-digest.ts';
 import { bundle } from '../scripts/bundle.ts';
 
@@ -135,17 +135,7 @@ async function changeOnePackage(lockPaths: string[], cache: string): Promise<{ f
   const pick = candidates[0];
   if (!pick) return null;
   const { to } = pick;
-  const next: LockedPackage = {
-    name: to.name,
-    version: to.version,
-    architecture: to.architecture,
-    source: to.source,
-    sourceVersion: to.sourceVersion,
-    suite: to.origin.suite,
-    filename: to.filename,
-    size: to.size,
-    sha256: to.sha256,
-  };
+  const next = lockedPackage(to);
   lockFile.architectures[arch]!.packages = locked.map((p) => (p === pick.from ? next : p));
   for (const path of lockPaths) await writeLock(path, lockFile);
   return { from: pick.from, to: next };

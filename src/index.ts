@@ -9,7 +9,20 @@ export { compareVersions, parseVersion, satisfiesVersion, type DebianVersion, ty
 export { parseRelations, type Relation } from './debian/relations.ts';
 export { loadAptSources, parseSourceLine, parseSourcesList, parseDeb822Sources, type SourceEntry } from './debian/sources.ts';
 export { loadKeyring, verifyInRelease, type VerifiedRelease, type ReleaseFile, type Keyring } from './debian/release.ts';
-export { parsePackagesIndex, type BinaryPackage, type IndexOrigin, type MultiArch } from './debian/packages.ts';
+export {
+  parsePackagesIndex,
+  parseSourceField,
+  sourcedPackage,
+  pinnedPackage,
+  type BinaryPackage,
+  type IndexOrigin,
+  type MultiArch,
+  type PackageId,
+  type PackageSource,
+  type DebFile,
+  type SourcedPackage,
+  type PinnedPackage,
+} from './debian/packages.ts';
 export { openArchive, DEFAULT_KEYRING, type Archive, type ArchiveEvent, type OpenArchiveOptions, type SuiteRelease } from './debian/archive.ts';
 export { resolve, PackageUniverse, type Resolution, type ResolvedPackage, type ResolveOptions, type Exclusion } from './debian/resolve.ts';
 export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts';
@@ -22,6 +35,7 @@ export {
   writeLock,
   loadLockFor,
   lockPathFor,
+  lockedPackage,
   hostArchitecture,
   type LockFile,
   type LockedPackage,

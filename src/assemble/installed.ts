@@ -6,6 +6,7 @@
  * the OS from `/etc/os-release` and `/etc/debian_version`.
  */
 import { parseDeb822 } from '../debian/deb822.ts';
+import { parseSourceField, type BinaryPackage, type DebFile, type SourcedPackage } from '../debian/packages.ts';
 import { parseRelations, type Relation } from '../debian/relations.ts';
 import { satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
@@ -15,15 +16,7 @@ import type { Rootfs } from '../oci/rootfs.ts';
 /** dpkg's own database, which Debian images (not pith's) have. */
 export const STATUS = '/var/lib/dpkg/status';
 
-export interface InstalledPackage {
-  name: string;
-  version: string;
-  architecture: string;
-  /** The source package: the `Source:` field's name, else the package's own name (as dpkg derives it). */
-  source: string;
-  /** The `Source:` field's parenthesised version, else the package's own version. */
-  sourceVersion: string;
-  maintainer?: string;
+export interface InstalledPackage extends SourcedPackage, Pick<BinaryPackage, 'maintainer'> {
   /** The first line of Description. */
   summary?: string;
   homepage?: string;
@@ -31,7 +24,7 @@ export interface InstalledPackage {
   depends: Relation[][];
   provides: string[];
   /** The `.deb` as the archive described it, from /var/lib/dpkg/available. */
-  deb?: { filename: string; size: number; sha256: string };
+  deb?: DebFile;
   /** The package's paths in the image (from info/<name>.list, else md5sums). */
   files: string[];
   /** Where the stanza was read, e.g. /var/lib/dpkg/status.d/libc6. */
@@ -74,14 +67,6 @@ export function readOsRelease(fs: Rootfs): OsRelease {
     ...(values.PRETTY_NAME ? { prettyName: values.PRETTY_NAME } : {}),
     ...(debianVersion ? { debianVersion } : {}),
   };
-}
-
-/** "name" or "name (version)", as a binary package's Source field is written. */
-export function parseSourceField(field: string | undefined, name: string, version: string): { source: string; sourceVersion: string } {
-  if (field === undefined || field.trim() === '') return { source: name, sourceVersion: version };
-  const m = /^(\S+)(?:\s+\((.+)\))?\s*$/.exec(field.trim());
-  if (!m) return { source: field.trim(), sourceVersion: version };
-  return { source: m[1]!, sourceVersion: m[2]?.trim() || version };
 }
 
 /** Every installed package, sorted by name (then architecture). */
@@ -141,8 +126,8 @@ function parse(text: string, file: string) {
   }
 }
 
-function readAvailable(fs: Rootfs): Map<string, { filename: string; size: number; sha256: string }> {
-  const out = new Map<string, { filename: string; size: number; sha256: string }>();
+function readAvailable(fs: Rootfs): Map<string, DebFile> {
+  const out = new Map<string, DebFile>();
   const text = fs.readText(AVAILABLE);
   if (text === undefined) return out;
   for (const s of parse(text, AVAILABLE)) {

@@ -4,6 +4,7 @@
  * `/var/lib/dpkg/status.d/<package>.md5sums`. Syft and Trivy both read this layout.
  */
 import { parseDeb822 } from '../debian/deb822.ts';
+import type { DebFile, PackageId } from '../debian/packages.ts';
 import { PithError } from '../errors.ts';
 import type { FsTree } from '../fs/tree.ts';
 import { compareStrings } from '../order.ts';
@@ -117,14 +118,7 @@ export const AVAILABLE = '/var/lib/dpkg/available';
 export const INFO_D = '/var/lib/dpkg/info';
 
 /** What the archive said about a `.deb` pith unpacked (the lock's record of it). */
-export interface AvailableRecord {
-  name: string;
-  version: string;
-  architecture: string;
-  filename: string;
-  size: number;
-  sha256: string;
-}
+export type AvailableRecord = PackageId & DebFile;
 
 /**
  * Writes `/var/lib/dpkg/available`: one Packages-index stanza per installed package (Package, Version,

@@ -3,12 +3,11 @@
  * tar, decompressed as a stream so a hostile package hits the size and entry limits before it can exhaust memory.
  * Nothing is ever written to the host: entries come back as FsEntry values for the image tree.
  */
-import { constants as bufferConstants } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
-import tar, { type Header } from 'tar-stream';
 import zstd from 'zstd-napi/binding.js';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
+import { isRegularFile, readTar, streamSource, TarError, type TarHeader } from '../fs/tar.ts';
 import { normalisePath } from '../fs/tree.ts';
 import { parseDeb822 } from './deb822.ts';
 import { unxzStream } from './xz.ts';
@@ -86,9 +85,6 @@ export function parseAr(bytes: Uint8Array, where: string): ArMember[] {
   return members;
 }
 
-/** tar-stream's header, whose `type` is null for a typeflag it does not know (GNU sparse files, for one). */
-type TarHeader = Omit<Header, 'type'> & { type: Header['type'] | null };
-
 interface Budget {
   limits: Required<DebLimits>;
   bytes: number;
@@ -154,8 +150,8 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   await readMember(control, where, budget, (h, content) => {
     const path = safePath(h.name, where, control!.name);
     if (h.type === 'directory') return;
-    if (path === '/') throw malformed(where, `${control!.name}: expected the root entry to be a directory, found a ${h.type ?? 'entry of unknown type'}`);
-    if (h.type !== 'file' && h.type !== 'contiguous-file') throw unsupported(where, control!.name, h, path);
+    if (path === '/') throw malformed(where, `${control!.name}: expected the root entry to be a directory, found ${kindOf(h)}`);
+    if (!isRegularFile(h)) throw unsupported(where, control!.name, h, path);
     controlFiles.set(path.slice(1), content!);
   });
   const controlText = controlFiles.get('control');
@@ -184,16 +180,10 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   await readMember(data, where, budget, (h, content) => {
     const path = safePath(h.name, where, data!.name);
     if (path === '/' && h.type !== 'directory') {
-      throw malformed(where, `${data!.name}: expected the root entry ${JSON.stringify(h.name)} to be a directory, found a ${h.type ?? 'entry of unknown type'}`);
+      throw malformed(where, `${data!.name}: expected the root entry ${JSON.stringify(h.name)} to be a directory, found ${kindOf(h)}`);
     }
-    const pax = h.pax as Record<string, string> | null | undefined;
-    const common = {
-      path,
-      uid: paxNumber(pax?.uid) ?? h.uid ?? 0,
-      gid: paxNumber(pax?.gid) ?? h.gid ?? 0,
-      mtime: Math.floor(paxNumber(pax?.mtime) ?? (h.mtime === undefined ? 0 : h.mtime.getTime() / 1000)),
-    };
-    const mode = (h.mode ?? 0) & 0o7777;
+    const common = { path, uid: h.uid, gid: h.gid, mtime: h.mtime };
+    const mode = h.mode;
     let entry: FsEntry;
     switch (h.type) {
       case 'directory':
@@ -229,12 +219,6 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   return { control: stanzas[0]!.fields, controlFiles, entries };
 }
 
-function paxNumber(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : undefined;
-}
-
 function safePath(name: string, where: string, member: string): string {
   try {
     return normalisePath(name);
@@ -245,13 +229,16 @@ function safePath(name: string, where: string, member: string): string {
   }
 }
 
-function unsupported(where: string, member: string, h: TarHeader, path: string): PithError {
-  const kind = h.type === 'character-device' || h.type === 'block-device' ? `a ${h.type} (${h.devmajor ?? 0}:${h.devminor ?? 0})`
+function kindOf(h: TarHeader): string {
+  return h.type === 'character-device' || h.type === 'block-device' ? `a ${h.type} (${h.devmajor}:${h.devminor})`
     : h.type === 'fifo' ? 'a FIFO'
-    : h.type ? `a ${h.type}` : 'an entry of unknown type';
+    : h.type === 'unknown' ? `an entry of unknown type ${JSON.stringify(h.typeflag)}` : `a ${h.type}`;
+}
+
+function unsupported(where: string, member: string, h: TarHeader, path: string): PithError {
   return new PithError(
     'DEB_UNSUPPORTED_ENTRY',
-    `${where}: ${member}: ${path} is ${kind}; expected files, directories, symlinks or hardlinks (pith images carry no device nodes, FIFOs or sockets)`,
+    `${where}: ${member}: ${path} is ${kindOf(h)}; expected files, directories, symlinks or hardlinks (pith images carry no device nodes, FIFOs or sockets)`,
     { details: { deb: where, entry: h.name, type: h.type } },
   );
 }
@@ -260,9 +247,22 @@ function unsupported(where: string, member: string, h: TarHeader, path: string):
 async function readMember(member: ArMember, where: string, budget: Budget, onEntry: (h: TarHeader, content?: Uint8Array) => void): Promise<void> {
   const compression = COMPRESSIONS[/\.tar(\.[a-z0-9]+)?$/.exec(member.name)?.[1] ?? '']!;
   try {
-    await readTar(bounded(decompress(compression, member.data), member.name, where, budget), member.name, where, budget, onEntry);
+    for await (const entry of readTar(streamSource(bounded(decompress(compression, member.data), member.name, where, budget)), { where: member.name })) {
+      if (++budget.entries > budget.limits.maxEntries) {
+        throw new PithError(
+          'DEB_TOO_LARGE',
+          `${where}: expected at most ${budget.limits.maxEntries} tar entries, found more in ${member.name} (at ${JSON.stringify(entry.name)})`,
+          { details: { deb: where, member: member.name, limit: budget.limits.maxEntries } },
+        );
+      }
+      onEntry(entry, isRegularFile(entry) ? await entry.content() : undefined);
+    }
   } catch (e) {
     if (e instanceof PithError) throw e;
+    if (e instanceof TarError && e.reason === 'too-large') {
+      throw new PithError('DEB_TOO_LARGE', `${where}: ${e.message}`, { cause: e, details: { deb: where, member: member.name } });
+    }
+    if (e instanceof TarError) throw malformed(where, e.message, e);
     throw malformed(where, `expected a valid ${member.name}, found: ${e instanceof Error ? e.message : String(e)}`, e);
   }
 }
@@ -324,79 +324,4 @@ async function* unzstd(data: Uint8Array): AsyncGenerator<Uint8Array> {
     if (produced === 0 && consumed === 0) throw new Error('zstd decoder made no progress');
   }
   if (pending !== 0) throw new Error('zstd stream ends in the middle of a frame (truncated?)');
-}
-
-async function readTar(
-  chunks: AsyncIterable<Uint8Array>,
-  member: string,
-  where: string,
-  budget: Budget,
-  onEntry: (h: TarHeader, content?: Uint8Array) => void,
-): Promise<void> {
-  const extract = tar.extract();
-  let feedError: unknown;
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        extract.off('drain', done);
-        extract.off('close', done);
-        resolve();
-      };
-      extract.on('drain', done);
-      extract.on('close', done);
-    });
-  const feeding = (async () => {
-    try {
-      for await (const chunk of chunks) {
-        if (extract.destroyed) return;
-        if (!extract.write(chunk)) await drained();
-      }
-      if (!extract.destroyed) extract.end(undefined);
-    } catch (e) {
-      feedError = e;
-      extract.destroy(e as Error);
-    }
-  })();
-  try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      if (++budget.entries > budget.limits.maxEntries) {
-        throw new PithError(
-          'DEB_TOO_LARGE',
-          `${where}: expected at most ${budget.limits.maxEntries} tar entries, found more in ${member} (at ${JSON.stringify(h.name)})`,
-          { details: { deb: where, member, limit: budget.limits.maxEntries } },
-        );
-      }
-      let content: Uint8Array | undefined;
-      if (h.type === 'file' || h.type === 'contiguous-file') {
-        if ((h.size ?? 0) > bufferConstants.MAX_LENGTH) {
-          throw new PithError('DEB_TOO_LARGE', `${where}: ${member}: ${h.name} is ${h.size} bytes; expected at most ${bufferConstants.MAX_LENGTH} per file`, {
-            details: { deb: where, member, entry: h.name },
-          });
-        }
-        // An exact, unpooled copy: content must not pin the decompressor's chunks or share a slab with other files.
-        const parts: Uint8Array[] = [];
-        let size = 0;
-        for await (const part of entry) {
-          parts.push(part as Uint8Array);
-          size += (part as Uint8Array).byteLength;
-        }
-        content = new Uint8Array(size);
-        let at = 0;
-        for (const part of parts) {
-          content.set(part, at);
-          at += part.byteLength;
-        }
-      } else {
-        entry.resume();
-      }
-      onEntry(h, content);
-    }
-  } catch (e) {
-    throw feedError ?? e;
-  } finally {
-    if (!extract.destroyed) extract.destroy(null);
-    await feeding;
-  }
-  if (feedError !== undefined) throw feedError;
 }

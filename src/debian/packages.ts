@@ -55,6 +55,42 @@ export interface BinaryPackage {
   origin: IndexOrigin;
 }
 
+/*
+ * Views of the one package record: each stage that keeps or passes on fewer fields names the part it needs, so a
+ * field means the same everywhere and a copy of it is made in one place (the functions below).
+ */
+/** Which package: one version of one binary package for one architecture. */
+export type PackageId = Pick<BinaryPackage, 'name' | 'version' | 'architecture'>;
+/** What it was built from; advisories name source packages at source versions. */
+export type PackageSource = Pick<BinaryPackage, 'source' | 'sourceVersion'>;
+/** The `.deb` as the archive describes it. */
+export type DebFile = Pick<BinaryPackage, 'filename' | 'size' | 'sha256'>;
+/** How images, SBOMs and advisory matches name a package. */
+export type SourcedPackage = PackageId & PackageSource;
+/** A package down to the exact `.deb`: what a resolution answers and a lock pins. */
+export type PinnedPackage = SourcedPackage & DebFile;
+
+export function sourcedPackage(p: SourcedPackage): SourcedPackage {
+  return { name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion };
+}
+
+export function pinnedPackage(p: PinnedPackage): PinnedPackage {
+  return { ...sourcedPackage(p), filename: p.filename, size: p.size, sha256: p.sha256 };
+}
+
+/**
+ * A binary package's `Source:` field, "name" or "name (version)"; absent or empty, the binary's own name and
+ * version (as dpkg derives them).
+ */
+export function parseSourceField(field: string | undefined, name: string, version: string): PackageSource {
+  const text = field?.trim();
+  if (!text) return { source: name, sourceVersion: version };
+  const open = text.indexOf('(');
+  if (open === -1) return { source: text, sourceVersion: version };
+  const close = text.indexOf(')', open);
+  return { source: text.slice(0, open).trim(), sourceVersion: text.slice(open + 1, close === -1 ? undefined : close).trim() || version };
+}
+
 /** The fields a BinaryPackage is made of; an index's others (descriptions, checksums pith does not use…) go unread. */
 const INDEX_FIELDS: ReadonlySet<string> = new Set([
   'package', 'version', 'architecture', 'source', 'multi-arch', 'essential', 'priority', 'depends', 'pre-depends', 'provides',
@@ -83,17 +119,7 @@ export function parsePackagesIndex(text: string, origin: IndexOrigin, where: str
         `${where}:${line}: package stanza${name ? ` "${name}"` : ''} lacks required field(s) ${missing.join(', ')}`,
       );
     }
-    let source = name;
-    let sourceVersion = version;
-    const src = f['source'];
-    if (src !== undefined) {
-      const paren = src.indexOf('(');
-      if (paren === -1) source = src.trim();
-      else {
-        source = src.slice(0, paren).trim();
-        sourceVersion = src.slice(paren + 1, src.indexOf(')', paren)).trim();
-      }
-    }
+    const { source, sourceVersion } = parseSourceField(f['source'], name, version);
     const ma = f['multi-arch'];
     out[n++] = {
       name,

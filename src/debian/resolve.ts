@@ -30,7 +30,7 @@
  *    matters for packages left marked by an abandoned alternative.
  */
 import { PithError } from '../errors.ts';
-import type { BinaryPackage } from './packages.ts';
+import { pinnedPackage, type BinaryPackage, type PinnedPackage } from './packages.ts';
 import { formatGroup, formatRelation, parseRelations, type Relation } from './relations.ts';
 import { compareVersions, satisfiesVersion } from './version.ts';
 import { compareStrings } from '../order.ts';
@@ -247,15 +247,7 @@ export interface ResolveOptions {
   ignoreDependencies?: Array<{ from: string; to: string; reason: string }>;
 }
 
-export interface ResolvedPackage {
-  name: string;
-  version: string;
-  architecture: string;
-  source: string;
-  sourceVersion: string;
-  filename: string;
-  size: number;
-  sha256: string;
+export interface ResolvedPackage extends PinnedPackage {
   /** A shortest dependency path from a requested package, e.g. ['python3', 'python3.11', 'libc6']. */
   reason: string[];
   package: BinaryPackage;
@@ -1097,18 +1089,7 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
     const p = r.pkg(st);
     const reason: string[] = [];
     for (let s: PkgState | undefined = st; s !== undefined; s = parents.get(s)) reason.unshift(r.display(s));
-    return {
-      name: p.name,
-      version: p.version,
-      architecture: p.architecture,
-      source: p.source,
-      sourceVersion: p.sourceVersion,
-      filename: p.filename,
-      size: p.size,
-      sha256: p.sha256,
-      reason,
-      package: p,
-    };
+    return { ...pinnedPackage(p), reason, package: p };
   });
   packages.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.architecture, b.architecture));
   return { architecture: arch, packages, exclusions };

@@ -3,6 +3,7 @@
  * and with `files` every path with its mode, owner, size and owning package. Read from any transport, from the
  * image alone.
  */
+import { sourcedPackage, type SourcedPackage } from '../debian/packages.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
 import { platformImages } from '../oci/read.ts';
 import { formatDestination, parseDestination, readImage, type PlatformOptions } from '../transports/transports.ts';
@@ -28,7 +29,7 @@ export interface InspectedPlatform {
   os: { id?: string; versionId?: string; debianVersion?: string };
   config: { user?: string; entrypoint?: string[]; cmd?: string[]; env: string[]; workingDir?: string; exposedPorts: string[]; labels: Record<string, string> };
   layers: Array<{ digest: string; size: number; uncompressedSize: number; diffId: string; createdBy?: string; packages: string[] }>;
-  packages: Array<{ name: string; version: string; architecture: string; source: string; sourceVersion: string }>;
+  packages: SourcedPackage[];
   totals: { layers: number; compressedBytes: number; uncompressedBytes: number; packages: number; files: number };
   files?: InspectedFile[];
 }
@@ -79,7 +80,7 @@ export function inspectInventory(inv: ImageInventory, options: { files?: boolean
       labels: c.Labels ?? {},
     },
     layers,
-    packages: inv.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion })),
+    packages: inv.packages.map(sourcedPackage),
     totals: {
       layers: layers.length,
       compressedBytes: layers.reduce((n, l) => n + l.size, 0),

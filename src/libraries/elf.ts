@@ -58,22 +58,24 @@ export function isElf(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && ELF_MAGIC.every((b, i) => bytes[i] === b);
 }
 
+/** Machines that are one Debian architecture whatever the class, byte order and flags. */
+const SINGLE_ARCHITECTURE: ReadonlyMap<number, string> = new Map([
+  [EM.I386, 'i386'], [EM.PPC, 'powerpc'], [EM.SPARCV9, 'sparc64'], [EM.ALPHA, 'alpha'], [EM.IA_64, 'ia64'],
+  [EM.M68K, 'm68k'], [EM.SH, 'sh4'], [EM.PARISC, 'hppa'],
+]);
+
 /** The Debian architecture of an ELF object from its machine, class, byte order and flags; undefined when unknown. */
 export function debianArchitecture(machine: number, elfClass: 32 | 64, endian: 'little' | 'big', flags = 0): string | undefined {
   const le = endian === 'little';
   switch (machine) {
     case EM.X86_64:
       return elfClass === 64 ? 'amd64' : 'x32';
-    case EM.I386:
-      return 'i386';
     case EM.AARCH64:
       return le && elfClass === 64 ? 'arm64' : undefined;
     case EM.ARM:
       return le ? (flags & EF_ARM_ABI_FLOAT_HARD ? 'armhf' : 'armel') : undefined;
     case EM.PPC64:
       return le ? 'ppc64el' : 'ppc64';
-    case EM.PPC:
-      return 'powerpc';
     case EM.S390:
       return elfClass === 64 ? 's390x' : 's390';
     case EM.RISCV:
@@ -82,20 +84,8 @@ export function debianArchitecture(machine: number, elfClass: 32 | 64, endian: '
       return elfClass === 64 ? (le ? 'mips64el' : 'mips64') : le ? 'mipsel' : 'mips';
     case EM.LOONGARCH:
       return elfClass === 64 ? 'loong64' : undefined;
-    case EM.SPARCV9:
-      return 'sparc64';
-    case EM.ALPHA:
-      return 'alpha';
-    case EM.IA_64:
-      return 'ia64';
-    case EM.M68K:
-      return 'm68k';
-    case EM.SH:
-      return 'sh4';
-    case EM.PARISC:
-      return 'hppa';
     default:
-      return undefined;
+      return SINGLE_ARCHITECTURE.get(machine);
   }
 }
 

@@ -8,7 +8,7 @@ import { canonicalJson } from '../json.ts';
 import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type SuiteRelease } from '../debian/archive.ts';
 import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
 import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
-import type { BinaryPackage } from '../debian/packages.ts';
+import { pinnedPackage, type BinaryPackage, type PinnedPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { minimalDefaults } from './minimal.ts';
 import { lockLibraries, lockedNeedsChanges, type LockedLibraries } from '../libraries/closure.ts';
@@ -17,17 +17,9 @@ import type { FsEntry } from '../fs/entry.ts';
 
 export const LOCK_VERSION = 1;
 
-export interface LockedPackage {
-  name: string;
-  version: string;
-  architecture: string;
-  source: string;
-  sourceVersion: string;
+export interface LockedPackage extends PinnedPackage {
   /** The configured suite the package was taken from (one of `sources[].suite`). */
   suite: string;
-  filename: string;
-  size: number;
-  sha256: string;
 }
 
 export interface LockedExclusion {
@@ -223,18 +215,9 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   return { lock: lockFile, path, written: write, resolutions, archive };
 }
 
-function lockedPackage(p: BinaryPackage): LockedPackage {
-  return {
-    name: p.name,
-    version: p.version,
-    architecture: p.architecture,
-    source: p.source,
-    sourceVersion: p.sourceVersion,
-    suite: p.origin.suite,
-    filename: p.filename,
-    size: p.size,
-    sha256: p.sha256,
-  };
+/** How the lock records a package the archive serves. */
+export function lockedPackage(p: BinaryPackage): LockedPackage {
+  return { ...pinnedPackage(p), suite: p.origin.suite };
 }
 
 /** The entry with the highest version (apt's candidate among them); undefined for none. */

@@ -8,7 +8,7 @@
  * manifest bytes are kept exactly as found, so a copy keeps the image's digest.
  */
 import { promises as fs } from 'node:fs';
-import { posix, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { gunzip as gunzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import { PithError, type ErrorCode } from '../errors.ts';
@@ -18,6 +18,7 @@ import { gzipLayer } from './gzip.ts';
 import { platformString, type Image, type ImageIndex, type Layer, type OciConfig, type OciIndex, type OciManifest } from './image.ts';
 import { OCI_LAYOUT, parseIndexJson, readIndexJson, REF_NAME, type IndexJson } from './layout.ts';
 import { normaliseRepoTag } from './docker-archive.ts';
+import { bytesSource, isRegularFile, memberName, readTar, TarError, TarFile, type TarHeader } from '../fs/tar.ts';
 
 const gunzip = promisify(gunzipCb);
 
@@ -150,7 +151,7 @@ export async function readLayout(dir: string, options: { tag?: string } = {}): P
 /** The `oci-archive:FILE[:TAG]` source: a tar of a layout, read member by member without unpacking it. */
 export async function readOciArchive(file: string, options: { tag?: string } = {}): Promise<Image | ImageIndex> {
   const where = `oci-archive:${file}`;
-  const archive = await TarFile.open(file);
+  const archive = await openTar(file);
   await checkLayoutFile(await archive.text('oci-layout'), where);
   const indexText = await archive.text('index.json');
   if (indexText === undefined) throw new PithError('OCI_NOT_A_LAYOUT', `expected an index.json member in ${where}, found none`);
@@ -213,7 +214,7 @@ interface DockerArchiveEntry {
  */
 export async function readDockerArchive(file: string, options: { reference?: string } = {}): Promise<Image> {
   const where = `docker-archive:${file}`;
-  const archive = await TarFile.open(file);
+  const archive = await openTar(file);
   const text = await archive.text('manifest.json');
   if (text === undefined) throw new PithError('OCI_NOT_A_DOCKER_ARCHIVE', `expected a manifest.json member in ${where}, found none`);
   const entries = parseJson(new TextEncoder().encode(text), `manifest.json in ${where}`) as DockerArchiveEntry[];
@@ -267,183 +268,40 @@ export async function readDockerArchive(file: string, options: { reference?: str
 
 // --------------------------------------------------------------------------------------------------- tar members
 
-interface Member {
-  offset: number;
-  size: number;
-  type: string;
-  linkname: string;
-}
-
-/**
- * A tar file's regular members (and symlinks between them, which `docker save` writes for repeated layers),
- * indexed by one pass over the headers; content is read from the file only when asked for.
- */
-class TarFile {
-  private constructor(private readonly path: string, private readonly members: Map<string, Member>) {}
-
-  static async open(file: string): Promise<TarFile> {
-    const path = resolve(file);
-    const handle = await fs.open(path, 'r').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') throw new PithError('OCI_NO_SUCH_FILE', `expected an archive at ${path}, found nothing`);
-      throw e;
-    });
-    const members = new Map<string, Member>();
-    try {
-      const { size: fileSize } = await handle.stat();
-      const read = async (into: Buffer, at: number) => {
-        await readExactly(handle, into, at);
-        return into;
-      };
-      for await (const h of tarHeaders(fileSize, read, path)) {
-        if (h.type === '0' || h.type === '\0' || h.type === '7' || h.type === '2') members.set(h.name, { offset: h.dataAt, size: h.size, type: h.type, linkname: h.linkname });
-      }
-    } finally {
-      await handle.close();
-    }
-    return new TarFile(path, members);
+/** An archive transport's tar file, its problems as OCI errors. */
+async function openTar(file: string): Promise<Pick<TarFile, 'read' | 'text'>> {
+  let tar: TarFile;
+  try {
+    tar = await TarFile.open(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PithError('OCI_NO_SUCH_FILE', `expected an archive at ${resolve(file)}, found nothing`);
+    throw asOciError(e);
   }
-
-  async read(name: string): Promise<Uint8Array | undefined> {
-    let m = this.members.get(name);
-    for (let hops = 0; m?.type === '2' && hops < 10; hops++) {
-      name = posix.normalize(posix.join(posix.dirname(name), m.linkname)).replace(/^\/+/, '');
-      m = this.members.get(name);
-    }
-    if (m === undefined || m.type === '2') return undefined;
-    const handle = await fs.open(this.path, 'r');
-    try {
-      const out = Buffer.alloc(m.size);
-      await readExactly(handle, out, m.offset);
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    } finally {
-      await handle.close();
-    }
-  }
-
-  async text(name: string): Promise<string | undefined> {
-    const bytes = await this.read(name);
-    return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
-  }
-}
-
-/** One tar member's header, with pax and GNU long-name records applied; `name` relative, normalised, no "/" ends. */
-export interface TarHeaderInfo {
-  name: string;
-  /** The typeflag character: '0' file, '1' hardlink, '2' symlink, '5' directory, … */
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname: string;
-  /** Byte offset of the content. */
-  dataAt: number;
-}
-
-/**
- * Walks the headers of a tar of `total` bytes, reading blocks through `read` (a file, or bytes in memory), and
- * yields each member with its pax ('x') and GNU ('L', 'K') records applied; global pax headers ('g') are skipped.
- * Every header's checksum is checked and a member running past the end is refused, both as OCI_BAD_ARCHIVE.
- */
-export async function* tarHeaders(total: number, read: (into: Buffer, at: number) => Promise<Buffer> | Buffer, where: string): AsyncGenerator<TarHeaderInfo> {
-  const block = Buffer.alloc(512);
-  let offset = 0;
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  let pax: Record<string, string> = {};
-  while (offset + 512 <= total) {
-    await read(block, offset);
-    if (block.every((b) => b === 0)) break;
-    if (!checksumOk(block)) throw new PithError('OCI_BAD_ARCHIVE', `expected a tar header at byte ${offset} of ${where}, found bytes whose checksum does not match`);
-    const str = (from: number, len: number) => block.toString('utf8', from, from + len).replace(/\0.*$/s, '');
-    const type = String.fromCharCode(block[156] || 0x30);
-    // A pax size (for members of 8 GiB or more) is the real one, and says where the next header is.
-    const size = pax.size !== undefined && type !== 'x' ? Number(pax.size) : tarNumber(block.subarray(124, 136));
-    const dataAt = offset + 512;
-    if (dataAt + size > total) throw new PithError('OCI_BAD_ARCHIVE', `expected ${size} bytes of content after the header at byte ${offset} of ${where}, found the archive ends first`);
-    offset = dataAt + Math.ceil(size / 512) * 512;
-    if (type === 'L' || type === 'K' || type === 'x') {
-      const data = await read(Buffer.alloc(size), dataAt);
-      if (type === 'L') longName = data.toString('utf8').replace(/\0.*$/s, '');
-      else if (type === 'K') longLink = data.toString('utf8').replace(/\0.*$/s, '');
-      else pax = parsePax(data);
-      continue;
-    }
-    if (type === 'g') continue;
-    const prefix = block.toString('latin1', 257, 262) === 'ustar' ? str(345, 155) : '';
-    const raw = pax.path ?? longName ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
-    const linkname = pax.linkpath ?? longLink ?? str(157, 100);
-    const num = (key: string, from: number, len: number) => (pax[key] !== undefined && Number.isFinite(Number(pax[key])) ? Number(pax[key]) : tarNumber(block.subarray(from, from + len)));
-    const header: TarHeaderInfo = {
-      name: posix.normalize(raw).replace(/^(\.\/)+|^\/+/, '').replace(/\/$/, ''),
-      type,
-      mode: tarNumber(block.subarray(100, 108)) & 0o7777,
-      uid: num('uid', 108, 8),
-      gid: num('gid', 116, 8),
-      mtime: Math.floor(num('mtime', 136, 12)),
-      size,
-      linkname,
-      dataAt,
-    };
-    pax = {};
-    longName = longLink = undefined;
-    yield header;
-  }
-}
-
-/** The members of a tar held in memory, each with its content as a view of `bytes` (no copy). */
-export async function readTarMembers(bytes: Uint8Array, where: string): Promise<Array<TarHeaderInfo & { data: Uint8Array }>> {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Array<TarHeaderInfo & { data: Uint8Array }> = [];
-  const read = (into: Buffer, at: number) => {
-    buf.copy(into, 0, at, at + into.byteLength);
-    return into;
+  return {
+    read: (name) => tar.read(name).catch((e: unknown) => Promise.reject(asOciError(e))),
+    text: (name) => tar.text(name).catch((e: unknown) => Promise.reject(asOciError(e))),
   };
-  for await (const h of tarHeaders(buf.byteLength, read, where)) {
-    out.push({ ...h, data: bytes.subarray(h.dataAt, h.dataAt + (h.type === '0' || h.type === '\0' || h.type === '7' ? h.size : 0)) });
-  }
-  return out;
 }
 
-async function readExactly(handle: fs.FileHandle, into: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < into.byteLength) {
-    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
-    if (bytesRead === 0) throw new PithError('OCI_BAD_ARCHIVE', `expected ${into.byteLength} bytes at byte ${position}, found the file ends first`);
-    done += bytesRead;
-  }
+function asOciError(e: unknown): unknown {
+  return e instanceof TarError ? new PithError('OCI_BAD_ARCHIVE', e.message, { cause: e }) : e;
 }
 
-function checksumOk(block: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
-  return tarNumber(block.subarray(148, 156)) === sum;
+export interface TarMember extends TarHeader {
+  /** A regular file's content, as a view of the tar's bytes; empty for other members. */
+  data: Uint8Array;
 }
 
-/** Octal, or GNU base-256 (high bit of the first byte set) for sizes beyond 8 GiB. */
-function tarNumber(field: Buffer): number {
-  if (field[0]! & 0x80) {
-    let n = field[0]! & 0x7f;
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
-    return n;
-  }
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function parsePax(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  let at = 0;
-  while (at < data.length) {
-    const space = data.indexOf(0x20, at);
-    if (space === -1) break;
-    const len = Number(data.toString('latin1', at, space));
-    if (!Number.isInteger(len) || len <= 0) break;
-    const record = data.toString('utf8', space + 1, at + len - 1);
-    const eq = record.indexOf('=');
-    if (eq !== -1) out[record.slice(0, eq)] = record.slice(eq + 1);
-    at += len;
+/** The members of a tar held in memory (an image layer), names normalised as `memberName` does. */
+export async function readTarMembers(bytes: Uint8Array, where: string): Promise<TarMember[]> {
+  const out: TarMember[] = [];
+  try {
+    for await (const entry of readTar(bytesSource(bytes), { where })) {
+      const { content: _, ...h } = entry;
+      out.push({ ...h, name: memberName(h.name), data: isRegularFile(h) ? await entry.content() : new Uint8Array() });
+    }
+  } catch (e) {
+    throw asOciError(e);
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { PithError } from '../errors.ts';
 import { digestOf, isGzipLayer, MediaType, type Digest } from './digest.ts';
 import type { Image, Layer } from './image.ts';
 import { readTarMembers } from './read.ts';
+import { isRegularFile } from '../fs/tar.ts';
 
 const gunzip = promisify(gunzipCb);
 
@@ -143,9 +144,9 @@ export async function readRootfs(image: Image, where: string = image.digest): Pr
         contents.removed.push(gone);
         continue;
       }
-      const type: ImageFileType | undefined = m.type === '5' ? 'dir' : m.type === '2' ? 'symlink' : m.type === '1' ? 'hardlink' : m.type === '0' || m.type === '\0' || m.type === '7' ? 'file' : undefined;
+      const type: ImageFileType | undefined = m.type === 'directory' ? 'dir' : m.type === 'symlink' ? 'symlink' : m.type === 'link' ? 'hardlink' : isRegularFile(m) ? 'file' : undefined;
       if (type === undefined) {
-        throw new PithError('SBOM_UNSUPPORTED_ENTRY', `expected files, directories, symlinks and hardlinks in layer ${i} (${l.digest}) of ${where}, found ${path} of tar type ${JSON.stringify(m.type)}`);
+        throw new PithError('SBOM_UNSUPPORTED_ENTRY', `expected files, directories, symlinks and hardlinks in layer ${i} (${l.digest}) of ${where}, found ${path} of tar type ${JSON.stringify(m.typeflag)}`);
       }
       const existing = fs.files.get(path);
       // A non-directory replacing a directory takes the directory's contents with it, as extraction does.

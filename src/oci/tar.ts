@@ -9,6 +9,7 @@
  * Nothing here reads the clock, the locale, the time zone or the umask.
  */
 import type { FsEntry } from '../fs/entry.ts';
+import { concat } from '../fs/tar.ts';
 import { PithError } from '../errors.ts';
 import { compareStrings } from '../order.ts';
 
@@ -187,18 +188,6 @@ export function layerTar(entries: readonly FsEntry[], options: LayerTarOptions):
 function pushFile(chunks: Uint8Array[], name: string, e: { mode: number; uid: number; gid: number; content: Uint8Array }, mtime: number): void {
   chunks.push(encodeHeader({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.content.byteLength, mtime }));
   chunks.push(e.content, padding(e.content.byteLength));
-}
-
-export function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const c of chunks) total += c.byteLength;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
 }
 
 function clamp(mtime: number, epoch: number): number {

@@ -10,7 +10,7 @@ import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { fetchDebs } from '../fetch/debs.ts';
-import { checkLock, highest, lockPathFor, packagesByName, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { checkLock, highest, lockedPackage, lockPathFor, packagesByName, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
 import { loadAdvisories, type AdvisorySet } from '../advisories/load.ts';
 import { AdvisoryIndex, affects } from '../advisories/match.ts';
 import type { Advisory } from '../advisories/feeds.ts';
@@ -111,10 +111,6 @@ export function isSecurityOrigin(p: Pick<BinaryPackage, 'origin'>): boolean {
   return /security/i.test(o.label ?? '') || /-security$/.test(o.suite) || /-security$/.test(o.codename ?? '');
 }
 
-function asLocked(p: BinaryPackage): LockedPackage {
-  return { name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion, suite: p.origin.suite, filename: p.filename, size: p.size, sha256: p.sha256 };
-}
-
 /** Checks a fleet: every spec named or found under the given paths. */
 export async function check(paths: string[], options: CheckOptions = {}): Promise<FleetCheck> {
   const specs = findSpecs(paths);
@@ -184,7 +180,7 @@ export async function checkImage(specFile: string | LoadedSpec, lockFile: LockFi
           cves: [],
         };
         updates.push(update);
-        toRead.push({ update, pkg: asLocked(best) });
+        toRead.push({ update, pkg: lockedPackage(best) });
       }
       const byId = new Map<string, Finding>();
       for (const advisory of advisories.affecting(locked.source, locked.sourceVersion)) {

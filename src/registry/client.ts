@@ -18,7 +18,7 @@ import { checkJobs } from '../net/bounded.ts';
 import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
 import { checkContent, checkDigest } from '../oci/read.ts';
-import { concat } from '../oci/tar.ts';
+import { concat } from '../fs/tar.ts';
 import type { Reference } from '../oci/reference.ts';
 import { Authenticator, isLoopbackHost } from './auth.ts';
 import { findCredentials, type Credentials } from './credentials.ts';

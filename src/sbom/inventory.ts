@@ -10,6 +10,7 @@ import { digestHex, type Digest, type Platform } from '../oci/digest.ts';
 import { platformString, type Image } from '../oci/image.ts';
 import { declaredLicense, type DeclaredLicense } from './copyright.ts';
 import { dependencyEdges, readOsRelease, readPackages, type InstalledPackage, type OsRelease } from '../assemble/installed.ts';
+import type { SourcedPackage } from '../debian/packages.ts';
 import { readRootfs, type Rootfs } from '../oci/rootfs.ts';
 
 export interface InventoryPackage extends InstalledPackage {
@@ -80,7 +81,7 @@ export async function imageInventory(image: Image, options: { name?: string; whe
  * has another name, and `upstream=SOURCE@VERSION` when only its version differs (a binNMU) — the qualifier Syft
  * writes and Grype matches on (syft/pkg/cataloger/debian/package.go). The namespace is the os-release ID (debian).
  */
-export function debPurl(p: Pick<InstalledPackage, 'name' | 'version' | 'architecture' | 'source' | 'sourceVersion'>, os: OsRelease): string {
+export function debPurl(p: SourcedPackage, os: OsRelease): string {
   const qualifiers: Record<string, string> = {};
   if (p.architecture) qualifiers.arch = p.architecture;
   if (os.id && os.versionId) qualifiers.distro = `${os.id}-${os.versionId}`;

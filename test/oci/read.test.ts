@@ -133,3 +133,16 @@ test("what skopeo writes reads back: its oci-archive byte for byte, its uncompre
     assert.deepEqual(fromDocker.layers.map((l) => l.digest), amd.layers.map((l) => l.digest));
   });
 });
+
+test('an archive that is no tar, or is cut short, is refused as OCI_BAD_ARCHIVE; a missing one as OCI_NO_SUCH_FILE', async () => {
+  await withTempDir(async (dir) => {
+    await writeImage(`oci-archive:${join(dir, 'o.tar')}`, await image());
+    const whole = await readFile(join(dir, 'o.tar'));
+    await writeFile(join(dir, 'cut.tar'), whole.subarray(0, whole.length >> 1));
+    await writeFile(join(dir, 'noise.tar'), Buffer.alloc(4096, 0x41));
+    for (const name of ['cut.tar', 'noise.tar']) {
+      await assert.rejects(readImage(`oci-archive:${join(dir, name)}`), (e) => isPithError(e, 'OCI_BAD_ARCHIVE') && e.message.includes(join(dir, name)));
+    }
+    await assert.rejects(readImage(`docker-archive:${join(dir, 'missing.tar')}`), (e) => isPithError(e, 'OCI_NO_SUCH_FILE'));
+  });
+});
