@@ -8,6 +8,7 @@ import type { Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import type { FsTree } from '../fs/tree.ts';
+import { compareStrings } from '../order.ts';
 
 export interface AccountsResult {
   /** Numeric "uid:gid" of `run-as`, for the image config's `User` (numeric, so runtimes need no lookup). */
@@ -181,7 +182,7 @@ function writeFile(tree: FsTree, path: string, text: string, mtime: number): voi
 }
 
 const byId = <T extends { uid?: number; gid: number; name: string }>(key: 'uid' | 'gid') => (a: T, b: T) =>
-  (a[key] ?? 0) - (b[key] ?? 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  (a[key] ?? 0) - (b[key] ?? 0) || compareStrings(a.name, b.name);
 
 export function applyAccounts(tree: FsTree, accounts: Spec['accounts'], options: { sourceDateEpoch: number }): AccountsResult {
   const mtime = options.sourceDateEpoch;

@@ -12,6 +12,7 @@ import { satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
 import { AVAILABLE, INFO_D as INFO, STATUS_D } from './status.ts';
 import type { Rootfs } from '../oci/rootfs.ts';
+import { compareStrings } from '../order.ts';
 
 /** dpkg's own database, which Debian images (not pith's) have. */
 export const STATUS = '/var/lib/dpkg/status';
@@ -114,7 +115,7 @@ export function readPackages(fs: Rootfs): InstalledPackage[] {
       statusFile: file,
     });
   }
-  out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0));
+  out.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.architecture, b.architecture));
   return out;
 }
 

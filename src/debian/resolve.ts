@@ -895,7 +895,7 @@ function closeNames(universe: PackageUniverse, name: string): string[] {
       scored.push([max + 1 + Math.abs(n.length - name.length) / 1000, n]);
     }
   }
-  scored.sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+  scored.sort((x, y) => x[0] - y[0] || compareStrings(x[1], y[1]));
   return scored.slice(0, 5).map(([, n]) => n);
 }
 

@@ -24,6 +24,7 @@ import {
   cgroupDirs, cgroupLimits, cgroups, environment, mounts, namespaceProcesses, namespaces, processInfo, rlimits, security, sockets,
   type CgroupInfo, type MountInfo, type Namespace, type ProcessInfo, type Rlimit, type Security, type Socket,
 } from './proc.ts';
+import { sourcedPackage } from '../debian/packages.ts';
 
 export interface Target {
   /** The container's first process, as the host sees it. */
@@ -214,7 +215,7 @@ export function debugReport(target: Target, options: { showEnv?: boolean } = {})
       ...(target.pith?.labels ? { labels: target.pith.labels } : {}),
       ...(target.pith?.annotations ? { annotations: target.pith.annotations } : {}),
       os: readOsRelease(fs),
-      packages: readPackages(fs).map((p) => ({ name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion })),
+      packages: readPackages(fs).map(sourcedPackage),
     },
     processes: procs.map((p) => ({ ...p, children: procs.filter((c) => c.ppid === p.pid).map((c) => c.pid) })),
     namespaces: namespaces(pid),
