@@ -28,9 +28,11 @@ export { resolve, PackageUniverse, type Resolution, type ResolvedPackage, type R
 export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts';
 export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec } from './config/spec.ts';
 export { initSpec, starterSpec, specNameFor } from './config/init.ts';
+export { lock, checkLock, type LockOptions, type LockResult } from './orchestrate/lock.ts';
+export { openSpecArchive, specSources, type ArchiveAccess } from './orchestrate/archive.ts';
 export {
-  lock,
-  checkLock,
+  resolveLock,
+  lockDrift,
   readLock,
   writeLock,
   loadLockFor,
@@ -39,8 +41,7 @@ export {
   hostArchitecture,
   type LockFile,
   type LockedPackage,
-  type LockOptions,
-  type LockResult,
+  type ResolveLockOptions,
   type LockCheck,
   type Drift,
 } from './lock/lock.ts';

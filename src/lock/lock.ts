@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { arch as nodeArch } from 'node:process';
 import { basename, dirname, join } from 'node:path';
 import { removeStaleTemps, writeFileAtomic, sha256Hex } from '../cache/store.ts';
-import { loadSpec, type LoadedSpec, type Spec } from '../config/spec.ts';
+import type { LoadedSpec, Spec } from '../config/spec.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent, type SuiteRelease } from '../debian/archive.ts';
+import type { Archive, SuiteRelease } from '../debian/archive.ts';
 import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
-import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
+import type { SourceEntry } from '../debian/sources.ts';
 import { pinnedPackage, type BinaryPackage, type PinnedPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { minimalDefaults } from './minimal.ts';
@@ -70,94 +70,49 @@ export function lockPathFor(specPath: string): string {
 }
 
 export function lockInputs(spec: Spec, sourcesOverride?: SourceEntry[]): LockInputs {
-  const specSources = spec.archive?.sources?.map((s) => ({
-    uri: s.uri.replace(/\/+$/, ''),
-    suites: s.suites,
-    components: s.components,
-    architectures: s.architectures,
-    signedBy: s['signed-by'] ?? spec.archive?.keyring,
-  }));
-  const overridden = sourcesOverride?.map((s) => ({
-    uri: s.uri,
-    suites: s.suites,
-    components: s.components,
-    architectures: s.architectures,
-    signedBy: s.signedBy,
-  }));
+  const recorded = sourcesOverride?.length ? sourcesOverride : specArchiveSources(spec);
   return {
     packages: spec.packages,
     exclude: (spec.exclude ?? []).map((e) => ({ name: e.name, reason: e.reason })),
     keep: spec.keep ?? [],
     architectures: spec.architectures ?? [hostArchitecture()],
-    sources: overridden ?? specSources ?? 'apt',
+    sources: recorded?.map((s) => ({ uri: s.uri, suites: s.suites, components: s.components, architectures: s.architectures, signedBy: s.signedBy })) ?? 'apt',
     libraries: spec.libraries === 'check' || spec.libraries === 'off' ? spec.libraries : undefined,
   };
+}
+
+/** The spec's own `archive.sources` as source entries (undefined when the spec leaves the archive to the machine). */
+export function specArchiveSources(spec: Spec): SourceEntry[] | undefined {
+  return spec.archive?.sources?.map((s, i) => ({
+    uri: s.uri.replace(/\/+$/, ''),
+    suites: s.suites,
+    components: s.components,
+    architectures: s.architectures,
+    signedBy: s['signed-by'] ?? spec.archive?.keyring,
+    where: `archive.sources[${i}]`,
+  }));
 }
 
 export function inputsDigest(inputs: LockInputs): string {
   return `sha256:${sha256Hex(canonicalJson(inputs))}`;
 }
 
-/** The archive sources a spec resolves against: `--source` flags, else the spec's, else the machine's apt sources. */
-export function specSources(spec: Spec, override?: SourceEntry[], onWarning?: (message: string) => void): SourceEntry[] {
-  if (override && override.length > 0) return override;
-  if (spec.archive?.sources) {
-    return spec.archive.sources.map((s, i) => ({
-      uri: s.uri.replace(/\/+$/, ''),
-      suites: s.suites,
-      components: s.components,
-      architectures: s.architectures,
-      signedBy: s['signed-by'] ?? spec.archive?.keyring,
-      where: `archive.sources[${i}]`,
-    }));
-  }
-  const fromApt = loadAptSources({ onWarning });
-  const keyring = spec.archive?.keyring;
-  return keyring ? fromApt.map((s) => ({ ...s, signedBy: s.signedBy ?? keyring })) : fromApt;
-}
-
-const warnTo = (onEvent?: (event: ArchiveEvent) => void) => (message: string) => onEvent?.({ kind: 'warning', message });
-
-export interface LockOptions {
-  /** `--source` entries; they replace the spec's and the machine's sources. */
+/** What resolving a spec needs besides the spec and its open archive. */
+export interface ResolveLockOptions {
+  /** `--source` entries the archive was opened with: the lock records them as its sources input. */
   sources?: SourceEntry[];
-  cacheDir?: string;
-  offline?: boolean;
-  now?: Date;
-  onEvent?: (event: ArchiveEvent) => void;
-  /** Write `pith.lock` next to the spec (default true). */
-  write?: boolean;
-  /** An archive already opened for this spec (as `openLockArchive` does). */
-  archive?: Archive;
   /** Per architecture, packages offered only at the given version (the minimal bump of `pith update`). */
   pins?: Record<string, ReadonlyMap<string, string>>;
   /** The spec's `files:` already read (`readSpecFiles`), so a caller that needs them too reads them once. */
   specFiles?: FsEntry[];
 }
 
-export interface LockResult {
-  lock: LockFile;
-  /** Where the lock was (or would be) written. */
-  path: string;
-  written: boolean;
-  resolutions: Resolution[];
-  archive: Archive;
-}
-
-/** Resolves a spec against the archive and writes its lock atomically. */
-export async function lock(specFile: string | LoadedSpec, options: LockOptions = {}): Promise<LockResult> {
-  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
-  const { spec } = loaded;
-  const inputs = lockInputs(spec, options.sources);
-  const archive = options.archive ?? await openArchive({
-    sources: specSources(spec, options.sources, warnTo(options.onEvent)),
-    architectures: inputs.architectures,
-    cacheDir: options.cacheDir,
-    offline: options.offline,
-    keyring: spec.archive?.keyring ?? DEFAULT_KEYRING,
-    now: options.now,
-    onEvent: options.onEvent,
-  });
+/**
+ * Resolves a spec against its open archive into a lock (written by the caller): apt's closure per architecture,
+ * minus what pith leaves out by default, plus the packages the spec's own binaries need.
+ */
+export async function resolveLock(loaded: LoadedSpec, archive: Archive, options: ResolveLockOptions = {}): Promise<{ lock: LockFile; resolutions: Resolution[] }> {
+  const inputs = lockInputs(loaded.spec, options.sources);
   const defaults = minimalDefaults(inputs.packages, inputs.keep);
   const specExcludes = inputs.exclude.map((e) => ({ name: e.name, reason: e.reason ?? 'excluded by the spec' }));
   const offered = (arch: string) => {
@@ -209,10 +164,7 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
       ]),
     ),
   };
-  const path = lockPathFor(loaded.path);
-  const write = options.write ?? true;
-  if (write) await writeLock(path, lockFile);
-  return { lock: lockFile, path, written: write, resolutions, archive };
+  return { lock: lockFile, resolutions };
 }
 
 /** How the lock records a package the archive serves. */
@@ -343,26 +295,11 @@ export function packagesByName(archive: Archive, arch: string): ReadonlyMap<stri
   return byName;
 }
 
-/** The archive a spec's lock is checked against: the spec's sources (or `--source`), for the lock's architectures. */
-export function openLockArchive(loaded: LoadedSpec, lockFile: LockFile, options: Omit<LockOptions, 'write'> = {}): Promise<Archive> {
-  return openArchive({
-    sources: specSources(loaded.spec, options.sources, warnTo(options.onEvent)),
-    architectures: Object.keys(lockFile.architectures),
-    cacheDir: options.cacheDir,
-    offline: options.offline,
-    keyring: loaded.spec.archive?.keyring ?? DEFAULT_KEYRING,
-    now: options.now,
-    onEvent: options.onEvent,
-  });
-}
-
-export async function checkLock(specFile: string | LoadedSpec, options: Omit<LockOptions, 'write' | 'pins'> & { lockFile?: LockFile } = {}): Promise<LockCheck> {
-  const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
+/** A lock against its spec (what changed) and its open archive (versions gone, changed or superseded). */
+export function lockDrift(loaded: LoadedSpec, lockFile: LockFile, archive: Archive, sourcesOverride?: SourceEntry[]): LockCheck {
   const path = lockPathFor(loaded.path);
-  const lockFile = options.lockFile ?? readLock(path);
-  const current = lockInputs(loaded.spec, options.sources);
+  const current = lockInputs(loaded.spec, sourcesOverride);
   const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
-  const archive = options.archive ?? (await openLockArchive(loaded, lockFile, options));
   const drift: Drift[] = [];
   for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
     const byName = packagesByName(archive, arch);

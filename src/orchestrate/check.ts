@@ -10,7 +10,8 @@ import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { fetchDebs } from '../fetch/debs.ts';
-import { checkLock, highest, lockedPackage, lockPathFor, packagesByName, readLock, type LockedPackage, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { highest, lockDrift, lockedPackage, lockPathFor, packagesByName, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
+import type { ArchiveAccess } from './archive.ts';
 import { loadAdvisories, type AdvisorySet } from '../advisories/load.ts';
 import { AdvisoryIndex, affects } from '../advisories/match.ts';
 import type { Advisory } from '../advisories/feeds.ts';
@@ -87,7 +88,7 @@ export interface FleetCheck {
   security: boolean;
 }
 
-export interface CheckOptions extends Omit<LockOptions, 'write'> {
+export interface CheckOptions extends ArchiveAccess {
   /** Advisory sources: files, directories, zips or URLs. */
   advisories?: string[];
   /** Read the new packages' changelogs (default true; downloads each candidate .deb, which `update` then reuses). */
@@ -157,7 +158,7 @@ function indexFor(set: AdvisorySet): AdvisoryIndex {
 /** One image: its lock against an open archive and an advisory index. */
 export async function checkImage(specFile: string | LoadedSpec, lockFile: LockFile, archive: Archive, advisories: AdvisoryIndex, options: CheckOptions = {}): Promise<ImageCheck> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
-  const drift = await checkLock(loaded, { ...options, archive, lockFile });
+  const drift = lockDrift(loaded, lockFile, archive, options.sources);
   const updates: PackageUpdate[] = [];
   const findings: Finding[] = [];
   const toRead: Array<{ update: PackageUpdate; pkg: LockedPackage }> = [];

@@ -5,7 +5,8 @@ import { PithError } from '../errors.ts';
 import { compareStrings } from '../order.ts';
 import type { LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
-import { openLockArchive, type LockFile, type LockOptions } from '../lock/lock.ts';
+import type { LockFile } from '../lock/lock.ts';
+import { openSpecArchive, type ArchiveAccess } from './archive.ts';
 
 const SPEC_NAMES = new Set(['pith.yaml', 'pith.yml']);
 
@@ -41,12 +42,12 @@ export function findSpecs(paths: string[]): string[] {
  * Opens each spec's archive once per fleet run: specs usually share their sources, so the archive is fetched and
  * verified once per distinct set of sources and architectures, and its indexes are built once.
  */
-export function fleetArchives(options: Omit<LockOptions, 'write' | 'pins' | 'archive'>): (loaded: LoadedSpec, lockFile: LockFile) => Promise<Archive> {
+export function fleetArchives(access: ArchiveAccess): (loaded: LoadedSpec, lockFile: LockFile) => Promise<Archive> {
   const archives = new Map<string, Promise<Archive>>();
   return (loaded, lockFile) => {
-    const key = JSON.stringify([loaded.spec.archive ?? null, options.sources ?? null, Object.keys(lockFile.architectures).sort()]);
+    const key = JSON.stringify([loaded.spec.archive ?? null, access.sources ?? null, Object.keys(lockFile.architectures).sort()]);
     let archive = archives.get(key);
-    if (!archive) archives.set(key, (archive = openLockArchive(loaded, lockFile, options)));
+    if (!archive) archives.set(key, (archive = openSpecArchive(loaded.spec, Object.keys(lockFile.architectures), access)));
     return archive;
   };
 }

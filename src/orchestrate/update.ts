@@ -14,7 +14,8 @@ import { parseRelations } from '../debian/relations.ts';
 import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { PithError } from '../errors.ts';
 import { build, type AttachedSboms } from './build.ts';
-import { highest, loadLockFor, lock, lockPathFor, packagesByName, writeLock, type LockFile, type LockOptions } from '../lock/lock.ts';
+import { highest, loadLockFor, lockPathFor, packagesByName, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
+import type { ArchiveAccess } from './archive.ts';
 import { copyImage, registryLocation } from '../transports/transports.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { diffImages, type ImageDiff } from '../inspect/diff.ts';
@@ -28,7 +29,7 @@ import type { SbomFormat } from '../sbom/formats.ts';
 import { attachSboms } from '../sbom/sbom.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
 
-export interface UpdateOptions extends Omit<LockOptions, 'write' | 'pins' | 'archive'> {
+export interface UpdateOptions extends ArchiveAccess {
   /** Move only packages whose newer candidate comes from a security suite. */
   only?: 'security';
   /** Registry references the new image is pushed to (after the smoke test); `{name}` stands for the spec's name. */
@@ -187,7 +188,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
   const advisories = await loadAdvisories(options.advisories ?? [], { ...release, cacheDir: options.cacheDir, offline: options.offline });
   const index = new AdvisoryIndex(advisories.advisories);
   const before = await checkImage(loaded, oldLock, archive, index, options);
-  const { lock: newLock } = await lock(loaded, { ...options, archive, pins, write: false });
+  const { lock: newLock } = await resolveLock(loaded, archive, { sources: options.sources, pins });
   const changes = lockChanges(oldLock, newLock);
   if (changes.length === 0) return base;
 
