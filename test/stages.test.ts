@@ -122,6 +122,17 @@ test('src/README.md names every stage', () => {
   assert.deepEqual(missing, []);
 });
 
+test("the README's architecture section shows the same rows", () => {
+  const readme = readFileSync(join(SRC, '..', 'README.md'), 'utf8');
+  const at = readme.indexOf('\n## Architecture\n');
+  assert.notEqual(at, -1, 'README.md has no "## Architecture" section');
+  const section = readme.slice(at + 1, readme.indexOf('\n## ', at + 1));
+  const rows = section.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+  // Each row's cell names its stages as code spans (`fs/`, `index.ts`), possibly with words between them.
+  const named = rows.map((r) => [...r.split('|')[2]!.matchAll(/`([a-z.]+\/?)`/g)].map((m) => m[1]!.replace(/\/$/, '')).filter((n) => rank.has(n)));
+  assert.deepEqual(named, STAGES.map((row) => [...row]));
+});
+
 test('the import reader sees every form of import', () => {
   const file = join(SRC, 'cli', 'x.ts');
   const text = [
