@@ -46,6 +46,8 @@ interface Import {
   names: string[];
   /** `export … from`: a re-export. */
   reexport: boolean;
+  /** `import(…)`: loaded when the code runs, not when the module loads. */
+  dynamic: boolean;
 }
 
 /** Static, re-export, side-effect and dynamic imports of relative modules, read from the text. */
@@ -59,7 +61,7 @@ export function importsOf(file: string, text = readFileSync(file, 'utf8')): Impo
       .split(',')
       .map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!.trim())
       .filter((n) => n !== '');
-    out.push({ line, target: resolve(dirname(file), spec), names, reexport: m[1] === 'export' });
+    out.push({ line, target: resolve(dirname(file), spec), names, reexport: m[1] === 'export', dynamic: m[5] !== undefined });
   }
   return out;
 }
@@ -122,6 +124,24 @@ test('src/README.md names every stage', () => {
   assert.deepEqual(missing, []);
 });
 
+test('the CLI loads a command\'s modules only when that command runs', () => {
+  // `pith --version` and every command pay for what cli/main.ts loads up front: it must not reach the library.
+  // Type-only imports vanish at compile time and are left out.
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const imp of importsOf(file, text)) {
+      const statement = text.split('\n')[imp.line - 1] ?? '';
+      if (!imp.dynamic && !/^\s*(import|export) type\b/.test(statement)) visit(imp.target);
+    }
+  };
+  visit(join(SRC, 'cli', 'main.ts'));
+  const eager = [...seen].map((f) => `src/${relative(SRC, f)}`).sort();
+  assert.deepEqual(eager, ['src/cli/exit.ts', 'src/cli/main.ts', 'src/errors.ts']);
+});
+
 test("the README's architecture section shows the same rows", () => {
   const readme = readFileSync(join(SRC, '..', 'README.md'), 'utf8');
   const at = readme.indexOf('\n## Architecture\n');
@@ -144,13 +164,13 @@ test('the import reader sees every form of import', () => {
     "const h = await import('../runtime/run.ts');",
     "import { readFileSync } from 'node:fs';",
   ].join('\n');
-  const found = importsOf(file, text).map((i) => [i.line, relative(SRC, i.target), i.names.join(','), i.reexport]);
+  const found = importsOf(file, text).map((i) => [i.line, relative(SRC, i.target), i.names.join(','), i.reexport, i.dynamic]);
   assert.deepEqual(found, [
-    [1, 'oci/image.ts', 'a,B,c', false],
-    [2, 'cli/e.ts', 'E', false],
-    [3, 'fs/tree.ts', '', false],
-    [4, 'registry/pull.ts', '', false],
-    [5, 'sbom/sbom.ts', 'g', true],
-    [6, 'runtime/run.ts', '', false],
+    [1, 'oci/image.ts', 'a,B,c', false, false],
+    [2, 'cli/e.ts', 'E', false, false],
+    [3, 'fs/tree.ts', '', false, false],
+    [4, 'registry/pull.ts', '', false, false],
+    [5, 'sbom/sbom.ts', 'g', true, false],
+    [6, 'runtime/run.ts', '', false, true],
   ]);
 });

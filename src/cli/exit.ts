@@ -1,7 +1,7 @@
-import { ERROR_CATALOGUE, EXIT_STATUSES, type ErrorCode } from '../index.ts';
+import { ERROR_CATALOGUE, EXIT_STATUSES, type ErrorCode } from '../errors.ts';
 
 // The statuses live in the error catalogue (src/errors.ts), the one place that maps a code to its status.
-export { EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DRIFT, EXIT_FINDINGS } from '../index.ts';
+export { EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DRIFT, EXIT_FINDINGS } from '../errors.ts';
 
 const WIDTH = 116;
 
