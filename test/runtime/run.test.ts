@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,6 +38,29 @@ after(async () => {
   if (existsSync(join(stateDir, 'containers'))) for (const n of readdirSync(join(stateDir, 'containers'))) await pith(['stop', '--time', '1', n]);
   rmSync(scratch, { recursive: true, force: true });
 });
+
+/**
+ * pith as another user can run it: the checkout may sit in a 0700 home directory (Debian's default), which uid
+ * 65534 cannot enter, so it gets a copy of what the launcher loads in a directory everyone can read.
+ */
+function readableCopy(): string {
+  const root = new URL('../..', import.meta.url).pathname;
+  const dir = join(scratch, 'readable-pith');
+  for (const part of ['bin', 'dist', 'src', 'node_modules', 'package.json', 'package-lock.json', 'tsconfig.json']) {
+    if (existsSync(join(root, part))) cpSync(join(root, part), join(dir, part), { recursive: true, verbatimSymlinks: true });
+  }
+  chmodSync(scratch, 0o755);
+  makeReadable(dir);
+  return join(dir, 'bin', 'pith.js');
+}
+
+/** chmod -R a+rX: everyone may read every file and enter every directory; nothing else changes. */
+function makeReadable(path: string): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return;
+  chmodSync(path, (st.mode & 0o7777) | (st.isDirectory() ? 0o555 : 0o444));
+  if (st.isDirectory()) for (const name of readdirSync(path)) makeReadable(join(path, name));
+}
 
 async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 300; i++) {
@@ -266,7 +289,7 @@ describe('bad input is a clear error', { skip }, () => {
   });
 
   it('names insufficient privileges', async () => {
-    const asNobody = (args: string[]) => exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, ...args], { env: { ...env, HOME: scratch } });
+    const asNobody = (args: string[]) => exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, readableCopy(), ...args], { env: { ...env, HOME: scratch } });
     const debug = await asNobody(['debug', '1']);
     assert.equal(debug.code, 1);
     assert.match(debug.stderr, /^pith: DEBUG_NOT_ROOT: expected to run as root to look into a container .*found uid 65534/);
