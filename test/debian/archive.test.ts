@@ -4,7 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isPithError, openArchive, type OpenArchiveOptions, type SourceEntry } from 'pith';
+import { serialize } from 'node:v8';
+import { isPithError, openArchive, type ArchiveEvent, type OpenArchiveOptions, type SourceEntry } from 'pith';
+import { ContentStore } from '../../src/cache/store.ts';
+import { PACKAGE_CACHE_FORMAT } from '../../src/debian/packages.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { generateFixtureKey, sampleSuites, startFixtureArchive, writeKeyring, type FixtureArchive, type FixtureKey, type FixtureSuite } from '../fixtures/archive.ts';
 
@@ -218,6 +221,38 @@ describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
     assert.deepEqual(blobs(cache), before);
     const offline = await open(cache, { offline: true });
     assert.equal(offline.packages('amd64').length, 14);
+  });
+
+  it('a warm open reads the parsed-index cache, and gets exactly what a fresh parse gives', async () => {
+    const cache = newCache();
+    const fresh = await open(cache);
+    const hits: string[] = [];
+    const onEvent = (e: ArchiveEvent) => { if (e.kind === 'cache-hit') hits.push(e.what); };
+    const warm = await open(cache, { offline: true, onEvent });
+    assert.equal(hits.filter((h) => h.endsWith('/Packages')).length, 2, hits.join('\n'));
+    assert.deepStrictEqual(warm.packages('amd64'), fresh.packages('amd64'));
+  });
+
+  it('a parsed-index cache entry this pith did not write is a miss, not an error', async () => {
+    const cache = newCache();
+    const fresh = await open(cache);
+    const store = new ContentStore(cache);
+    const refs = join(cache, 'refs', PACKAGE_CACHE_FORMAT);
+    const keys = readdirSync(refs).map((f) => readFileSync(join(refs, f), 'utf8').trim().slice(65));
+    assert.equal(keys.length, 2);
+    // Intact blobs (their digests match) that are not entries: garbage, another format, rows of the wrong shape.
+    const impostors = [Buffer.from('not a serialization'), serialize({ format: 'packages-v8-0', rows: [] }), serialize({ format: PACKAGE_CACHE_FORMAT, rows: [['x']] })];
+    for (const impostor of impostors) {
+      for (const k of keys) await store.setRef(PACKAGE_CACHE_FORMAT, k, await store.put(impostor));
+      const hits: string[] = [];
+      const again = await open(cache, { offline: true, onEvent: (e) => { if (e.kind === 'cache-hit') hits.push(e.what); } });
+      assert.deepEqual(hits.filter((h) => h.endsWith('/Packages')), [], 'parsed from the cached index, not taken from the impostor');
+      assert.deepStrictEqual(again.packages('amd64'), fresh.packages('amd64'));
+    }
+    // The miss rewrote the entries, so the next open reads them again.
+    const hits: string[] = [];
+    await open(cache, { offline: true, onEvent: (e) => { if (e.kind === 'cache-hit') hits.push(e.what); } });
+    assert.equal(hits.filter((h) => h.endsWith('/Packages')).length, 2);
   });
 
   it('a corrupted cache entry is detected on read and fetched again', async () => {
