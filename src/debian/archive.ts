@@ -4,7 +4,7 @@ import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { CONTENTS_FORMAT, ContentsIndex, parseContents } from './contents.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
-import { PACKAGE_CACHE_FORMAT, packagesFromCache, packagesToCache, parsePackagesIndex, type BinaryPackage, type IndexOrigin } from './packages.ts';
+import { PACKAGE_ROWS_FORMAT, packagesFromRows, packagesToRows, parsePackagesIndex, type BinaryPackage, type IndexOrigin } from './packages.ts';
 import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } from './release.ts';
 import { PackageUniverse } from './resolve.ts';
 import type { SourceEntry } from './sources.ts';
@@ -271,12 +271,12 @@ async function loadIndex(ctx: Context, job: IndexJob): Promise<BinaryPackage[]> 
   const where = `${job.url}/${path}`;
   // Parsed indexes are cached under the SHA256 the verified Release lists for the index (uncompressed when listed).
   const indexKey = (plain ?? variants[0]!.file).sha256;
-  const cachedDigest = await store.getRef(PACKAGE_CACHE_FORMAT, indexKey);
-  const cached = cachedDigest ? await store.get(cachedDigest) : null;
-  const fromCache = cached ? packagesFromCache(cached, origin) : null;
-  if (fromCache) {
+  const cachedRows = await store.getRef(PACKAGE_ROWS_FORMAT, indexKey);
+  const rows = cachedRows ? await store.get(cachedRows) : null;
+  const fromRows = rows ? packagesFromRows(rows.toString('utf8'), origin) : null;
+  if (fromRows) {
     options.onEvent?.({ kind: 'cache-hit', what: where });
-    return fromCache;
+    return fromRows;
   }
   for (const variant of variants) {
     const raw = await store.get(variant.file.sha256);
@@ -369,7 +369,7 @@ async function loadContentsFile(ctx: Context, o: OpenedSuite, path: string, plai
   return index;
 }
 
-/** Decompresses a verified index, checks the result against the Release too, parses it and caches the parsed form. */
+/** Decompresses a verified index, checks the result against the Release too, parses it and caches the rows. */
 async function decodeIndex(
   ctx: Context,
   body: Uint8Array,
@@ -382,8 +382,8 @@ async function decodeIndex(
 ): Promise<BinaryPackage[]> {
   const text = await decompressVerified(body, variant, plain, where, releaseUrl);
   const packages = parsePackagesIndex(Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8'), origin, where);
-  const parsedDigest = await ctx.store.put(packagesToCache(packages));
-  await ctx.store.setRef(PACKAGE_CACHE_FORMAT, indexKey, parsedDigest);
+  const rowsDigest = await ctx.store.put(Buffer.from(packagesToRows(packages)));
+  await ctx.store.setRef(PACKAGE_ROWS_FORMAT, indexKey, rowsDigest);
   return packages;
 }
 

@@ -1,4 +1,3 @@
-import { deserialize, serialize } from 'node:v8';
 import { PithError } from '../errors.ts';
 import { parseDeb822 } from './deb822.ts';
 
@@ -153,36 +152,39 @@ export function parsePackagesIndex(text: string, origin: IndexOrigin, where: str
 }
 
 /**
- * The parsed index as the on-disk cache keeps it: rows of the record's fields in V8's own serialization, which
- * loads faster than the same rows as JSON (a warm `pith resolve` process spends most of its own time here) and far
- * faster than re-reading the deb822 index. V8 reads only its own format version or older, so the namespace names
- * the engine: another Node.js simply misses and writes its own entry. Bump the leading version when the record
- * changes, so stale caches are not found.
+ * Compact row form of a parsed index, for the on-disk cache: JSON arrays parse several times faster than
+ * re-reading a 50 MB deb822 index, which is what makes a warm open cheap. Bump the format name when the
+ * record changes so stale caches are simply not found. (V8's own serialization of the same rows was measured as
+ * an alternative, issue 14: it loads no faster once the entry is hashed and the records are built, so JSON stays.)
  */
-export const PACKAGE_CACHE_FORMAT = `packages-v8-3-${process.versions.v8}`;
+export const PACKAGE_ROWS_FORMAT = 'packages-rows-v2';
 
 type Row = [string, string, string, string, string, MultiArch, 0 | 1, string, ...(string | null)[]];
-const ROW_FIELDS = 22;
 
-export function packagesToCache(packages: BinaryPackage[]): Buffer {
+export function packagesToRows(packages: BinaryPackage[]): string {
   const rows = packages.map((p) => [
     p.name, p.version, p.architecture, p.source, p.sourceVersion, p.multiArch, p.essential ? 1 : 0, p.priority,
     p.depends ?? null, p.preDepends ?? null, p.provides ?? null, p.conflicts ?? null, p.breaks ?? null, p.replaces ?? null,
     p.filename, String(p.size), p.sha256, p.maintainer ?? null,
     p.recommends ?? null, p.suggests ?? null, p.enhances ?? null, p.important ? '1' : null,
   ]);
-  return serialize({ format: PACKAGE_CACHE_FORMAT, rows });
+  return JSON.stringify({ format: PACKAGE_ROWS_FORMAT, rows });
 }
 
-/** The packages of a cache entry, or null when it is not one this pith wrote (a miss: the index is parsed again). */
-export function packagesFromCache(bytes: Uint8Array, origin: IndexOrigin): BinaryPackage[] | null {
+const ROW_FIELDS = 22;
+
+/**
+ * The packages of a cache entry, or null when it is not one this pith wrote: the caller then parses the index again,
+ * so an entry from an older pith or a stray blob is a miss, never an error.
+ */
+export function packagesFromRows(json: string, origin: IndexOrigin): BinaryPackage[] | null {
   let value: { format?: unknown; rows?: unknown };
   try {
-    value = deserialize(bytes) as typeof value;
+    value = JSON.parse(json) as typeof value;
   } catch {
     return null;
   }
-  if (value?.format !== PACKAGE_CACHE_FORMAT || !Array.isArray(value.rows)) return null;
+  if (value?.format !== PACKAGE_ROWS_FORMAT || !Array.isArray(value.rows)) return null;
   const rows = value.rows as Row[];
   if (!rows.every((r) => Array.isArray(r) && r.length === ROW_FIELDS)) return null;
   const opt = (v: string | null | undefined) => (v === null ? undefined : v);

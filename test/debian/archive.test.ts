@@ -4,10 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { serialize } from 'node:v8';
 import { isPithError, openArchive, type ArchiveEvent, type OpenArchiveOptions, type SourceEntry } from 'pith';
 import { ContentStore } from '../../src/cache/store.ts';
-import { PACKAGE_CACHE_FORMAT } from '../../src/debian/packages.ts';
+import { PACKAGE_ROWS_FORMAT } from '../../src/debian/packages.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { generateFixtureKey, sampleSuites, startFixtureArchive, writeKeyring, type FixtureArchive, type FixtureKey, type FixtureSuite } from '../fixtures/archive.ts';
 
@@ -237,13 +236,13 @@ describe('openArchive against a fixture archive on 127.0.0.1', { skip }, () => {
     const cache = newCache();
     const fresh = await open(cache);
     const store = new ContentStore(cache);
-    const refs = join(cache, 'refs', PACKAGE_CACHE_FORMAT);
+    const refs = join(cache, 'refs', PACKAGE_ROWS_FORMAT);
     const keys = readdirSync(refs).map((f) => readFileSync(join(refs, f), 'utf8').trim().slice(65));
     assert.equal(keys.length, 2);
     // Intact blobs (their digests match) that are not entries: garbage, another format, rows of the wrong shape.
-    const impostors = [Buffer.from('not a serialization'), serialize({ format: 'packages-v8-0', rows: [] }), serialize({ format: PACKAGE_CACHE_FORMAT, rows: [['x']] })];
+    const impostors = ['not JSON', JSON.stringify({ format: 'packages-rows-v1', rows: [] }), JSON.stringify({ format: PACKAGE_ROWS_FORMAT, rows: [['x']] }), 'null'].map((t) => Buffer.from(t));
     for (const impostor of impostors) {
-      for (const k of keys) await store.setRef(PACKAGE_CACHE_FORMAT, k, await store.put(impostor));
+      for (const k of keys) await store.setRef(PACKAGE_ROWS_FORMAT, k, await store.put(impostor));
       const hits: string[] = [];
       const again = await open(cache, { offline: true, onEvent: (e) => { if (e.kind === 'cache-hit') hits.push(e.what); } });
       assert.deepEqual(hits.filter((h) => h.endsWith('/Packages')), [], 'parsed from the cached index, not taken from the impostor');
