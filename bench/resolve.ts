@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAptSources } from 'pith';
-import { privateApt } from '../test/fixtures/apt.ts';
+import { deb822Sources, privateApt } from '../test/fixtures/apt.ts';
 
 const SETS = ['python3', 'curl', 'perl', 'nodejs', 'openjdk-17-jre-headless'];
 const WARM_RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -23,10 +23,7 @@ function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ 
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const deb822 = loadAptSources()
-  .map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suites.join(' ')}\nComponents: ${s.components.join(' ')}\n${s.signedBy ? `Signed-By: ${s.signedBy}\n` : ''}`)
-  .join('\n');
-const apt = await privateApt(join(scratch, 'apt'), deb822);
+const apt = await privateApt(join(scratch, 'apt'), deb822Sources(loadAptSources()));
 async function aptInstall(): Promise<number> {
   let total = 0;
   for (const set of SETS) total += (await timed('apt-get', ['-s', '-q', 'install', ...set.split(' ')], apt.env)).ms;
