@@ -44,7 +44,7 @@ export const specSchema = z.strictObject({
    * The one host directory `files:` may read from (relative to the spec; default: the spec's own directory), as a
    * Docker build context is: a spec from an untrusted change must not reach the host's secrets.
    */
-  context: z.string().min(1).refine((c) => !c.startsWith('/'), 'a directory relative to the spec, such as ".."').optional(),
+  context: z.string().min(1).refine((c) => !c.startsWith('/'), 'expected a directory relative to the spec, such as ".."').optional(),
   files: z
     .array(
       z.strictObject({
