@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { basename, posix, resolve as resolvePath, sep } from 'node:path';
+import { basename, dirname, posix, resolve as resolvePath, sep } from 'node:path';
 import { BUILTIN_USERS } from './accounts.ts';
 import type { LoadedSpec, Spec } from './spec.ts';
 import { PithError } from '../errors.ts';
@@ -80,11 +80,14 @@ function readEntry(loaded: LoadedSpec, context: Context, f: SpecFile, i: number,
   try {
     real = realpathSync(lexical);
   } catch {
-    // A path that climbs out is refused as such even when nothing is there, so no error tells what the host holds.
-    if (!inside(context.dir, lexical) && !inside(context.real, lexical)) {
-      throw new PithError('PATH_ESCAPES', `${fromAt}: expected a path inside ${context.described}, found "${f.from}", which is outside it${widen}`);
-    }
+    // A path that leads out is refused as such even when nothing is there, so no error tells what the host holds
+    // outside the context: through `..`, a linked parent directory, or a dangling link.
+    const parent = realAncestor(dirname(lexical));
     const link = lstatOrUndefined(lexical);
+    const leadsTo = link?.isSymbolicLink() ? resolvePath(parent, readlinkSync(lexical)) : lexical;
+    if ((!inside(context.dir, lexical) && !inside(context.real, lexical)) || !inside(context.real, parent) || !inside(context.real, leadsTo)) {
+      throw new PithError('PATH_ESCAPES', `${fromAt}: expected a path inside ${context.described}, found "${f.from}", which leads outside it${widen}`);
+    }
     throw new PithError('SPEC_FILE_MISSING', `${fromAt}: expected a file or directory at ${lexical}, found ${link?.isSymbolicLink() ? `a symlink to ${readlinkSync(lexical)}, which leads nowhere` : 'nothing'}`);
   }
   if (!inside(context.real, real)) {
@@ -193,6 +196,17 @@ function kind(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isSymbolicLink()) return 'a symlink';
   return 'something that is not a regular file';
+}
+
+/** The real path of the nearest existing directory at or above `dir`. */
+function realAncestor(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      return realpathSync(d);
+    } catch {
+      if (d === dirname(d)) return d;
+    }
+  }
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {

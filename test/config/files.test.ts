@@ -75,6 +75,12 @@ describe('files: from: stays inside the build context', () => {
     assert.throws(() => read(spec), refused(spec, /:4:11: files\[0\]\.from: .*found "up\/secret", which resolves to .*\/secret, outside it/));
     writeFileSync(spec, `name: t\npackages: [libc6]\nfiles:\n  - from: etc/shadow\n    to: /t\n`);
     assert.throws(() => read(spec), refused(spec, /:4:11: files\[0\]\.from: .*found "etc\/shadow", which resolves to \/etc\/shadow/));
+    // Nothing there: still refused as a way out, so the error never tells what the host holds outside.
+    writeFileSync(spec, `name: t\npackages: [libc6]\nfiles:\n  - from: up/no-such-file\n    to: /t\n  - from: gone\n    to: /u\n`);
+    assert.throws(() => read(spec), refused(spec, /:4:11: files\[0\]\.from: .*found "up\/no-such-file", which leads outside it/));
+    symlinkSync('/etc/no-such-file', join(dir, 'gone'));
+    writeFileSync(spec, `name: t\npackages: [libc6]\nfiles:\n  - from: gone\n    to: /u\n`);
+    assert.throws(() => read(spec), refused(spec, /:4:11: files\[0\]\.from: .*found "gone", which leads outside it/));
   });
 
   test('a symlink that stays inside the project is followed, and the file lands under the name written', () => {
