@@ -279,15 +279,20 @@ function parseLocation(value: string, line: number | undefined, fail: (line: num
   return trimmed;
 }
 
-/** A location must itself be a fully qualified name, so a rewritten reference lands where the file says. */
+/**
+ * A location must itself be a fully qualified name, so a rewritten reference lands where the file says. The probe
+ * has two components so that `location = "docker.io"` (the usual table beside a Docker Hub mirror) passes: one
+ * component would get the grammar's "library/" and no longer read back as written.
+ */
 function checkLocation(location: string, line: number | undefined, fail: (line: number | undefined, message: string) => PithError): void {
+  const probe = `${location}/x/y`;
   let parsed: Reference | undefined;
   try {
-    parsed = parseReference(`${location}/x`);
+    parsed = parseReference(probe);
   } catch {
     parsed = undefined;
   }
-  if (parsed === undefined || `${parsed.domain}/${parsed.path}` !== `${location}/x`) {
+  if (parsed === undefined || `${parsed.domain}/${parsed.path}` !== probe) {
     throw fail(line, `expected a location "host[:port][/namespace]" with a registry host first (a "." or ":" in it, or "localhost"), found "${location}"`);
   }
 }
