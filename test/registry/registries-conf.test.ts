@@ -428,6 +428,19 @@ describe('pulls and pushes through registries.conf, against docker-registry', { 
     }
   });
 
+  it('a mirror whose host name does not resolve hands over to the location at once, saying DNS resolution', async () => {
+    const img = await sampleImage('unresolved-mirror');
+    await pushImage(`${home.host}/origin/unresolved:1`, img);
+    const { options, events } = run(`[[registry]]\nprefix = "pith.test/mirrored"\nlocation = "${home.host}/origin"\n[[registry.mirror]]\nlocation = "pith-nowhere.invalid/cache"\n`,
+      { retry: { attempts: 6, baseDelayMs: 1 } });
+    assert.equal((await readRemote('pith.test/mirrored/unresolved:1', options)).digest, img.digest);
+    // No retry of the mirror itself (one for EAI_AGAIN, a resolver that cannot be reached), then the hand-over.
+    const handOver = events.filter((e) => e.next !== undefined);
+    assert.equal(handOver.length, 1);
+    assert.ok(events.length - handOver.length <= (/EAI_AGAIN/.test(handOver[0]!.reason) ? 1 : 0), JSON.stringify(events));
+    assert.match(handOver[0]!.reason, /the mirror pith-nowhere\.invalid\/cache\/unresolved:1 .* failed: .*could not resolve the host name pith-nowhere\.invalid \(DNS resolution: /);
+  });
+
   it('a mirror that serves altered bytes is refused with REGISTRY_DIGEST_MISMATCH naming it, and nothing is written', async () => {
     const img = await sampleImage('tampered');
     await pushImage(`${home.host}/origin/tampered:1`, img);
