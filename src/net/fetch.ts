@@ -17,7 +17,8 @@ export interface FetchOptions {
 /**
  * GETs a URL into memory. `file:` URLs are read from disk, as apt allows them in sources.
  * Retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429 (honouring
- * Retry-After); a 4xx is final, and so is a host name that does not resolve (see classifyNetworkError). 404 and 410 raise HTTP_NOT_FOUND so callers can fall back to another path.
+ * Retry-After); a 4xx is final, and so is a host name that does not resolve (see classifyNetworkError). 404 and
+ * 410 raise HTTP_NOT_FOUND so callers can fall back to another path.
  */
 export async function fetchBytes(url: string, options: FetchOptions = {}): Promise<Uint8Array> {
   if (url.startsWith('file:')) {

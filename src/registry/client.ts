@@ -11,8 +11,9 @@
  * - Scheme: HTTPS; plain HTTP only for loopback registries, those named in `insecure` and those registries.conf
  *   marks `insecure` (as docker and podman allow), and then only after HTTPS failed to connect.
  * - Retries: connection failures, 5xx and 429 are retried with exponential backoff and full jitter, honouring
- *   Retry-After; a host name that does not resolve is not (net/fetch.ts's classifyNetworkError). Requests whose effect must be checked before repeating them (an upload chunk) pass
- *   `retry: false` and get a `retryable` error to act on.
+ *   Retry-After; a host name that does not resolve is not (net/fetch.ts's classifyNetworkError). Requests whose
+ *   effect must be checked before repeating them (an upload chunk) pass `retry: false` and get a `retryable`
+ *   error to act on.
  */
 import { createHash } from 'node:crypto';
 import { isPithError, PithError } from '../errors.ts';
