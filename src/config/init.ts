@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
+import { SPEC_FILE_NAMES } from './spec.ts';
 
 /** The starter spec: every v1 field, commented, so a new user sees what a spec can say. */
 export function starterSpec(name: string): string {
@@ -65,7 +66,7 @@ export function specNameFor(dir: string): string {
 /** Writes `DIR/pith.yaml` (writeFileAtomic creates DIR) and returns its path; an existing spec is never overwritten. */
 export async function initSpec(dir: string): Promise<string> {
   const target = resolve(dir);
-  const path = join(target, 'pith.yaml');
+  const path = join(target, SPEC_FILE_NAMES[0]);
   if (existsSync(path)) throw new PithError('SPEC_EXISTS', `${path}: expected no spec there, found one; pith init never overwrites`);
   await writeFileAtomic(path, starterSpec(specNameFor(target)));
   return path;
