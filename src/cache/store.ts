@@ -23,6 +23,9 @@ const HEX64 = /^[0-9a-f]{64}$/;
  */
 export const STALE_TEMP_AGE_MS = 60 * 60_000;
 
+/** The blob directories this process has cleared of stale temp files. */
+const SWEPT = new Map<string, Promise<void>>();
+
 /**
  * Content-addressed store on disk. Blobs live at `blobs/sha256/<hex>` and are re-hashed on every read, so a
  * corrupted or truncated file is treated as absent (and removed) rather than used. Named references
@@ -32,15 +35,20 @@ export const STALE_TEMP_AGE_MS = 60 * 60_000;
  */
 export class ContentStore {
   readonly root: string;
-  private swept: Promise<void> | undefined;
 
   constructor(root: string) {
     this.root = root;
   }
 
-  /** Once per store, before its first use: what writers killed mid-write (a Ctrl-C during a download) left. */
+  /**
+   * Before a process first uses a store (a run opens several, one per stage): clears what writers killed
+   * mid-write (a Ctrl-C during a download) left among the blobs.
+   */
   private sweep(): Promise<void> {
-    return (this.swept ??= removeStaleTemps(join(this.root, 'blobs', 'sha256'), undefined, STALE_TEMP_AGE_MS));
+    const blobs = resolve(this.root, 'blobs', 'sha256');
+    let swept = SWEPT.get(blobs);
+    if (!swept) SWEPT.set(blobs, (swept = removeStaleTemps(blobs, undefined, STALE_TEMP_AGE_MS)));
+    return swept;
   }
 
   blobPath(sha256: string): string {
