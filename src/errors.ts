@@ -51,6 +51,7 @@ export const ERROR_CATALOGUE = {
   NETWORK: { exit: 1, meaning: 'a URL could not be fetched: its host name does not resolve (not retried), or connection errors, timeouts, 5xx or 429 until the retries ran out' },
   CACHE_BAD_DIGEST: { exit: 1, meaning: 'a content-store key is not a 64-digit lower-case hex SHA256' },
   CACHE_DIGEST_MISMATCH: { exit: 1, meaning: 'bytes to be cached do not have the SHA256 they were stored under; nothing was cached' },
+  OUTPUT_UNWRITABLE: { exit: 1, meaning: 'an output (image layout or archive, lock, SBOM, cache file) cannot be written where it was asked for: the message names the path and what the system said' },
 
   // fs/
   PATH_CONFLICT: { exit: 1, meaning: 'two sources of the image tree want different kinds of entry at one path' },

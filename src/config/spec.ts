@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { PithError } from '../errors.ts';
@@ -102,14 +102,31 @@ export interface LoadedSpec {
   at?: (path: ReadonlyArray<string | number>) => string;
 }
 
-/** Reads and validates a pith.yaml; every error names the file and line:column. */
+/** What a spec file is called; in a directory, the first of these that exists is its spec. */
+export const SPEC_FILE_NAMES = ['pith.yaml', 'pith.yml'] as const;
+
+/**
+ * The spec a path names: a directory means the spec in it (`pith build .`), as `pith init DIR` writes it and
+ * `check` and `update` find it; anything else is the spec file itself.
+ */
+export function specFileOf(path: string): string {
+  try {
+    if (!statSync(path).isDirectory()) return path;
+  } catch {
+    return path; // reading it says what is wrong
+  }
+  return SPEC_FILE_NAMES.map((n) => join(path, n)).find((p) => existsSync(p)) ?? join(path, SPEC_FILE_NAMES[0]);
+}
+
+/** Reads and validates a pith.yaml (or the one in a directory); every error names the file and line:column. */
 export function loadSpec(file: string): LoadedSpec {
-  const path = resolvePath(file);
+  const named = specFileOf(file);
+  const path = resolvePath(named);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new PithError('SPEC_NOT_FOUND', `${file}: cannot read the spec (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PithError('SPEC_NOT_FOUND', `${named}: cannot read the spec (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const { spec, at } = parseSpecText(text, path);
   return { spec, path, dir: dirname(path), at };
