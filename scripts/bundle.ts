@@ -26,9 +26,9 @@ export async function bundle(root: string): Promise<{ fingerprint: string }> {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      // A native addon cannot be bundled, nor the CycloneDX library (it finds its schemas through __dirname and tries
-      // optional plugins with require()): both are loaded from node_modules as usual.
-      external: ['zstd-napi', '@cyclonedx/cyclonedx-library'],
+      // The CycloneDX library cannot be bundled (it finds its schemas through __dirname and tries
+      // optional plugins with require()): it is loaded from node_modules as usual.
+      external: ['@cyclonedx/cyclonedx-library'],
       // Dependencies written as CommonJS call require() for Node built-ins, which ES modules lack.
       banner: { js: "import { createRequire as __pithCreateRequire } from 'node:module'; const require = __pithCreateRequire(import.meta.url);" },
       define: { PITH_SOURCE_DIGEST: JSON.stringify(digestOfSources(join(root, 'src'))) },

@@ -4,7 +4,7 @@
  * Nothing is ever written to the host: entries come back as FsEntry values for the image tree.
  */
 import { createGunzip } from 'node:zlib';
-import zstd from 'zstd-napi/binding.js';
+import { Decompress as ZstdDecompress } from 'fzstd';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { isRegularFile, readTar, streamSource, TarError, type TarHeader } from '../fs/tar.ts';
@@ -308,20 +308,26 @@ async function* gunzip(data: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 async function* unzstd(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  // The library's DecompressStream pushes a whole input chunk's output at once; driving the context directly
-  // keeps each step to one output buffer, so the size limit bounds memory.
-  const dctx = new zstd.DCtx();
-  const outSize = zstd.dStreamOutSize();
-  let src = data;
-  let pending = 1;
-  for (;;) {
-    const out = Buffer.allocUnsafe(outSize);
-    const [ret, produced, consumed] = dctx.decompressStream(out, src);
-    src = src.subarray(consumed);
-    pending = ret;
-    if (produced > 0) yield out.subarray(0, produced);
-    if (src.byteLength === 0 && produced < outSize) break;
-    if (produced === 0 && consumed === 0) throw new Error('zstd decoder made no progress');
+  // fzstd is pure JavaScript, so installing pith compiles nothing. It hands out whole blocks (at most 128 KiB) as
+  // its input completes them; feeding it 1 KiB at a time caps what one step can produce (a 4-byte RLE block is
+  // 128 KiB, so at most 32 MiB) before the size limit downstream sees it, and costs next to nothing, as it queues
+  // input until a block is whole.
+  const STEP = 1024;
+  let out: Uint8Array[] = [];
+  const dec = new ZstdDecompress((chunk) => {
+    if (chunk.byteLength > 0) out.push(chunk);
+  });
+  if (data.byteLength === 0) throw new Error('zstd stream is empty');
+  for (let at = 0; at < data.byteLength; at += STEP) {
+    try {
+      dec.push(data.subarray(at, at + STEP), at + STEP >= data.byteLength);
+    } catch (e) {
+      // fzstd reports a stream cut short as "unexpected EOF" (its code 5).
+      if ((e as { code?: number }).code === 5) throw new Error('zstd stream ends in the middle of a frame (truncated?)', { cause: e });
+      throw e;
+    }
+    const ready = out;
+    out = [];
+    yield* ready;
   }
-  if (pending !== 0) throw new Error('zstd stream ends in the middle of a frame (truncated?)');
 }
