@@ -1,6 +1,8 @@
-// Bundles the CLI into dist/ so `pith` starts without compiling TypeScript (tsx) or resolving hundreds of module
-// files: `npm install` runs it as the `prepare` script. Nothing depends on it: bin/pith.js runs src/ through tsx
-// whenever dist/ is missing or was made from other sources or dependencies (see src/cache/source-digest.ts).
+// Bundles the CLI and the library into dist/ so neither needs TypeScript (tsx) at run time nor resolves hundreds of
+// module files: scripts/build.ts runs it (with the declarations beside it), as `npm run build` and at `prepare`, so
+// `npm install` in a checkout and `npm pack` both make it. In a checkout nothing depends on it: bin/pith.js runs
+// src/ through tsx whenever dist/ is missing or was made from other sources or dependencies (see
+// src/cache/source-digest.ts); the published package has no src/ and always runs dist/.
 //
 //   node --import tsx scripts/bundle.ts [REPO]
 import { build } from 'esbuild';
@@ -11,15 +13,18 @@ import { codeFingerprint, digestOfSources } from '../src/cache/source-digest.ts'
 
 export const BUNDLE_MANIFEST = 'bundle.json';
 
-/** Writes `<root>/dist`: pith.js (the CLI's `main`, with lazily loaded chunks), source-digest.js, bundle.json. */
-export async function bundle(root: string): Promise<{ fingerprint: string }> {
+/**
+ * Writes `<root>/dist`: pith.js (the CLI's `main`), index.js (the library), their lazily loaded chunks,
+ * source-digest.js, bundle.json; then `finish(tmp)` may add to it before it replaces the old dist/.
+ */
+export async function bundle(root: string, finish?: (dir: string) => void | Promise<void>): Promise<{ fingerprint: string }> {
   const fingerprint = codeFingerprint(root);
   const tmp = join(root, `dist.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   try {
     await build({
       absWorkingDir: root,
-      entryPoints: { pith: 'src/cli/main.ts', 'source-digest': 'src/cache/source-digest.ts' },
+      entryPoints: { pith: 'src/cli/main.ts', index: 'src/index.ts', 'source-digest': 'src/cache/source-digest.ts' },
       outdir: tmp,
       bundle: true,
       splitting: true,
@@ -37,6 +42,7 @@ export async function bundle(root: string): Promise<{ fingerprint: string }> {
       logLevel: 'warning',
     });
     writeFileSync(join(tmp, BUNDLE_MANIFEST), JSON.stringify({ fingerprint }) + '\n');
+    await finish?.(tmp);
     // Replaced whole: a launcher racing this sees the old bundle, the new one, or none (and then runs src/).
     const dist = join(root, 'dist');
     if (existsSync(dist)) rmSync(dist, { recursive: true, force: true });
