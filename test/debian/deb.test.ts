@@ -418,6 +418,14 @@ describe('readDeb on hostile and broken debs', () => {
     });
   }
 
+  it('refuses a zstd frame that asks for a window larger than zstd itself accepts, before allocating it', { skip }, async () => {
+    const whole = parseAr(await craftedDeb(benignData, { compression: 'zstd' }), 'x');
+    // A frame header with a 2 GiB window (descriptor 21 << 3) and one empty last raw block.
+    const huge = Uint8Array.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3, 0x01, 0x00, 0x00]);
+    const deb = ar([[whole[0]!.name, whole[0]!.data], [whole[1]!.name, whole[1]!.data], ['data.tar.zst', huge]]);
+    await rejectsCode(readDeb(deb, 'window.deb'), 'DEB_MALFORMED', 'window.deb', 'window', String(2 ** 27));
+  });
+
   /** Runs `fn` with the host's xz or the built-in wasm decoder (src/debian/xz.ts), as PITH_XZ chooses. */
   async function withXz(decoder: 'host' | 'wasm', fn: () => Promise<void>): Promise<void> {
     const saved = process.env.PITH_XZ;
