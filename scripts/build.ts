@@ -1,6 +1,7 @@
 // Makes dist/, what the published package runs: the bundled CLI and library (scripts/bundle.ts) and their type
-// declarations (tsc, tsconfig.build.json) in dist/types. `npm run build`; `prepare` runs it, so `npm ci` in a
-// checkout and `npm pack` both make it. esbuild and TypeScript are devDependencies: only this script needs them.
+// declarations (tsc, tsconfig.build.json) in dist/types. `npm run build`; `prepack` and `pretest` run it (not
+// `prepare`: npm warns a user about any install-time script, even one a tarball install never runs). esbuild and
+// TypeScript are devDependencies: only this script needs them.
 //
 //   node --import tsx scripts/build.ts [REPO]
 import { execFileSync } from 'node:child_process';

@@ -1,6 +1,6 @@
 // Bundles the CLI and the library into dist/ so neither needs TypeScript (tsx) at run time nor resolves hundreds of
-// module files: scripts/build.ts runs it (with the declarations beside it), as `npm run build` and at `prepare`, so
-// `npm install` in a checkout and `npm pack` both make it. In a checkout nothing depends on it: bin/pith.js runs
+// module files: scripts/build.ts runs it (with the declarations beside it), as `npm run build`, before `npm test`
+// and at `npm pack`. In a checkout nothing depends on it: bin/pith.js runs
 // src/ through tsx whenever dist/ is missing or was made from other sources or dependencies (see
 // src/cache/source-digest.ts); the published package has no src/ and always runs dist/.
 //
