@@ -63,7 +63,7 @@ async function countBytes(file: string, transform: NodeJS.ReadWriteStream): Prom
   return n;
 }
 
-/** The CLI as users run it: from the dist/ bundle `npm install` makes, refreshed here when src/ moved on. */
+/** The CLI as users run it: from the dist/ bundle `npm run build` makes, refreshed here when src/ moved on. */
 async function ensureBundle(): Promise<string> {
   let fresh = false;
   try {

@@ -9,7 +9,7 @@
 // warm push), and the library call in this process (`readImage` + `pushImage`: the protocol work alone); pith's own
 // start-up (`pith --version`) is shown beside them. pith's --json says how many blob bytes each push sent (goal for
 // warm: 0); goal for time (reported, not asserted): ≤ 1.0× skopeo cold. The CLI is the bundle in dist/ when it is
-// fresh (`npm run prepare` makes it), else the sources through tsx; the report says which ran.
+// fresh (`npm run build` makes it), else the sources through tsx; the report says which ran.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -85,9 +85,9 @@ function launcherKind(): string {
   try {
     const { fingerprint } = JSON.parse(readFileSync(join(root, 'dist', 'bundle.json'), 'utf8')) as { fingerprint: string };
     if (fingerprint === codeFingerprint(root)) return 'the bundle in dist/';
-    return 'the sources through tsx (dist/ is stale: npm run prepare)';
+    return 'the sources through tsx (dist/ is stale: npm run build)';
   } catch {
-    return 'the sources through tsx (no dist/: npm run prepare)';
+    return 'the sources through tsx (no dist/: npm run build)';
   }
 }
 

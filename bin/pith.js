@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Launcher. pith ships TypeScript sources and runs them through tsx, so the repository needs no build step.
-// `npm install` also bundles the CLI into dist/ (the `prepare` script, scripts/bundle.ts), which starts several times
-// faster; it is used only while the sources and dependencies are exactly those it was made from, so an edit to src/
-// is never shadowed by a stale bundle.
-import { readFileSync } from 'node:fs';
+// Launcher. The published package ships only the compiled dist/ (no src/, no tsx, no esbuild) and always runs it.
+// A checkout has src/ and runs it through tsx, so editing needs no build step; the dist/ that `npm install` makes
+// there (`prepare`, scripts/build.ts) starts several times faster and is used only while the sources and
+// dependencies are exactly those it was made from, so an edit to src/ is never shadowed by a stale bundle.
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = (await bundledMain()) ?? (await sourceMain());
+const main = existsSync(new URL('../src/', import.meta.url))
+  ? ((await bundledMain()) ?? (await sourceMain()))
+  : (await import('../dist/pith.js')).main;
 process.exitCode = await main(process.argv);
 
 async function bundledMain() {

@@ -1,6 +1,8 @@
-// Bundles the CLI into dist/ so `pith` starts without compiling TypeScript (tsx) or resolving hundreds of module
-// files: `npm install` runs it as the `prepare` script. Nothing depends on it: bin/pith.js runs src/ through tsx
-// whenever dist/ is missing or was made from other sources or dependencies (see src/cache/source-digest.ts).
+// Bundles the CLI and the library into dist/ so neither needs TypeScript (tsx) at run time nor resolves hundreds of
+// module files: scripts/build.ts runs it (with the declarations beside it), as `npm run build`, before `npm test`
+// and at `npm pack`. In a checkout nothing depends on it: bin/pith.js runs
+// src/ through tsx whenever dist/ is missing or was made from other sources or dependencies (see
+// src/cache/source-digest.ts); the published package has no src/ and always runs dist/.
 //
 //   node --import tsx scripts/bundle.ts [REPO]
 import { build } from 'esbuild';
@@ -11,24 +13,27 @@ import { codeFingerprint, digestOfSources } from '../src/cache/source-digest.ts'
 
 export const BUNDLE_MANIFEST = 'bundle.json';
 
-/** Writes `<root>/dist`: pith.js (the CLI's `main`, with lazily loaded chunks), source-digest.js, bundle.json. */
-export async function bundle(root: string): Promise<{ fingerprint: string }> {
+/**
+ * Writes `<root>/dist`: pith.js (the CLI's `main`), index.js (the library), their lazily loaded chunks,
+ * source-digest.js, bundle.json; then `finish(tmp)` may add to it before it replaces the old dist/.
+ */
+export async function bundle(root: string, finish?: (dir: string) => void | Promise<void>): Promise<{ fingerprint: string }> {
   const fingerprint = codeFingerprint(root);
   const tmp = join(root, `dist.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   try {
     await build({
       absWorkingDir: root,
-      entryPoints: { pith: 'src/cli/main.ts', 'source-digest': 'src/cache/source-digest.ts' },
+      entryPoints: { pith: 'src/cli/main.ts', index: 'src/index.ts', 'source-digest': 'src/cache/source-digest.ts' },
       outdir: tmp,
       bundle: true,
       splitting: true,
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      // A native addon cannot be bundled, nor the CycloneDX library (it finds its schemas through __dirname and tries
-      // optional plugins with require()): both are loaded from node_modules as usual.
-      external: ['zstd-napi', '@cyclonedx/cyclonedx-library'],
+      // The CycloneDX library cannot be bundled (it finds its schemas through __dirname and tries
+      // optional plugins with require()): it is loaded from node_modules as usual.
+      external: ['@cyclonedx/cyclonedx-library'],
       // Dependencies written as CommonJS call require() for Node built-ins, which ES modules lack.
       banner: { js: "import { createRequire as __pithCreateRequire } from 'node:module'; const require = __pithCreateRequire(import.meta.url);" },
       define: { PITH_SOURCE_DIGEST: JSON.stringify(digestOfSources(join(root, 'src'))) },
@@ -37,6 +42,7 @@ export async function bundle(root: string): Promise<{ fingerprint: string }> {
       logLevel: 'warning',
     });
     writeFileSync(join(tmp, BUNDLE_MANIFEST), JSON.stringify({ fingerprint }) + '\n');
+    await finish?.(tmp);
     // Replaced whole: a launcher racing this sees the old bundle, the new one, or none (and then runs src/).
     const dist = join(root, 'dist');
     if (existsSync(dist)) rmSync(dist, { recursive: true, force: true });

@@ -8,6 +8,7 @@ packages=(
                # update-alternatives: the oracle for the alternatives pith writes
   xz-utils     # xz: compresses the fixture archive's Packages.xz
   gzip
+  zstd         # compresses the hand-made .debs' zstd members (test/debian/deb.test.ts)
   ca-certificates  # update-ca-certificates: the CA bundle's oracle (test/build/certificates.test.ts)
   openssl      # openssl rehash, which update-ca-certificates runs; openssl req makes test certificates
   debian-archive-keyring  # the default keyring for the machine's apt sources

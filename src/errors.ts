@@ -48,9 +48,10 @@ export const ERROR_CATALOGUE = {
   // net/, cache/
   HTTP_NOT_FOUND: { exit: 1, meaning: 'a server (or a file: URL) has nothing at the URL: 404, 410 or no such file' },
   HTTP_STATUS: { exit: 1, meaning: 'a server answered a final HTTP status other than 200 (a 4xx that is not 404, 410 or 429)' },
-  NETWORK: { exit: 1, meaning: 'a URL could not be fetched: connection errors, timeouts, 5xx or 429 until the retries ran out' },
+  NETWORK: { exit: 1, meaning: 'a URL could not be fetched: its host name does not resolve (not retried), or connection errors, timeouts, 5xx or 429 until the retries ran out' },
   CACHE_BAD_DIGEST: { exit: 1, meaning: 'a content-store key is not a 64-digit lower-case hex SHA256' },
   CACHE_DIGEST_MISMATCH: { exit: 1, meaning: 'bytes to be cached do not have the SHA256 they were stored under; nothing was cached' },
+  OUTPUT_UNWRITABLE: { exit: 1, meaning: 'an output (image layout or archive, lock, SBOM, cache file) cannot be written where it was asked for: the message names the path and what the system said' },
 
   // fs/
   PATH_CONFLICT: { exit: 1, meaning: 'two sources of the image tree want different kinds of entry at one path' },
@@ -63,8 +64,8 @@ export const ERROR_CATALOGUE = {
   SPEC_SYNTAX: { exit: 1, meaning: 'the spec is not valid YAML (the message gives file:line:column)' },
   SPEC_INVALID: { exit: 1, meaning: 'the spec does not match the schema, or files: names an owner the image does not define' },
   SPEC_EXISTS: { exit: 1, meaning: 'pith init found a spec already there; it never overwrites one' },
-  SPEC_FILE_MISSING: { exit: 1, meaning: 'a files: entry names a host path that is missing or not a regular file' },
-  PATH_ESCAPES: { exit: 1, meaning: 'a files: destination lies outside the image, or is / itself' },
+  SPEC_FILE_MISSING: { exit: 1, meaning: 'a files: entry (or context:) names a host path that is missing, or a fifo, socket or device (alone or inside a copied directory)' },
+  PATH_ESCAPES: { exit: 1, meaning: "a files: source lies outside the build context after symlinks are resolved (the spec's directory, or context:), or a destination lies outside the image" },
 
   // debian/: formats
   DEB822_SYNTAX: { exit: 1, meaning: 'a deb822 file (Packages, Release, *.sources, dpkg status) has a line that is not a field' },
@@ -175,7 +176,7 @@ export const ERROR_CATALOGUE = {
   REGISTRY_DENIED: { exit: 1, meaning: 'a registry refused access with the credentials given (HTTP 403)' },
   REGISTRY_NOT_FOUND: { exit: 1, meaning: 'a registry has no such repository, manifest or blob (HTTP 404)' },
   REGISTRY_HTTP: { exit: 1, meaning: 'a registry answered an HTTP status other than the ones expected, or is not a registry' },
-  REGISTRY_CONNECTION: { exit: 1, meaning: 'a registry could not be reached (plain HTTP only for local or insecure registries)' },
+  REGISTRY_CONNECTION: { exit: 1, meaning: 'a registry could not be reached: its host name does not resolve (not retried), or connections failed until the retries ran out (plain HTTP only for local or insecure registries)' },
   REGISTRY_BAD_RESPONSE: { exit: 1, meaning: 'a registry sent a response that breaks the distribution API (a bad range, a non-index)' },
   REGISTRY_TOO_LARGE: { exit: 1, meaning: 'a registry sent more bytes than the descriptor or limit allows' },
   REGISTRY_DIGEST_MISMATCH: { exit: 1, meaning: 'a registry sent bytes other than the digest names' },

@@ -139,8 +139,8 @@ export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[]
  * Writes `/var/lib/dpkg/info/<package>.list` as dpkg does: "/." then every path the package has in the image,
  * directories included, in tree order (a directory right before what is under it). Paths are where they are in the
  * image (after merged /usr and trimming), so the list answers "which package owns this path" for every entry —
- * symlinks and conffiles too, which md5sums leaves out — and Trivy reads it as the package's installed files
- * (dpkg.go, parseDpkgInfoList, which takes a line for a directory when the next line lies under it). Call it
+ * symlinks and conffiles too, which md5sums leaves out. Older Trivy read it as the package's installed files
+ * (dpkg.go parseDpkgInfoList); Trivy 0.74 reads *.md5sums instead (test/sbom/scanners.test.ts). Call it
  * last, once the tree holds everything: a spec file that replaced a package's file is no longer the package's.
  */
 export function writeFileLists(tree: FsTree, names: readonly string[], options: { sourceDateEpoch: number }): string[] {

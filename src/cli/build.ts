@@ -19,7 +19,7 @@ interface BuildFlags {
 export function buildCommand(): Command {
   return new Command('build')
     .description('build the image a spec describes from its lock (created when missing): no maintainer script runs; the last line of output is the image digest')
-    .argument('<spec>', 'path to pith.yaml')
+    .argument('<spec>', 'a pith.yaml, or a directory holding one')
     .addOption(new Option('--arch <arch>', 'build only this locked architecture; repeatable').argParser(repeatable))
     .addOption(
       new Option('--output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]; repeatable (default oci:<spec dir>/out:<name>)').argParser(repeatable),

@@ -82,11 +82,29 @@ function detailValue(_key: string, value: unknown): unknown {
   return value;
 }
 
+let pipesWatched = false;
+
+/**
+ * A reader that stops reading (`pith sbom … | head -c 100`) is not a failure of pith: the command ends at once,
+ * quietly and with status 0, as other CLIs do, instead of an unhandled EPIPE. Any other stream error is still a bug.
+ */
+function endQuietlyOnClosedPipe(): void {
+  if (pipesWatched) return;
+  pipesWatched = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(EXIT_OK);
+      throw e;
+    });
+  }
+}
+
 /**
  * Runs the CLI; returns the exit status. A PithError prints `pith: CODE: message` without a stack trace and exits
  * with its code's status in the catalogue; anything else is a bug and shows its stack.
  */
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnClosedPipe();
   const json = wantsJson(argv);
   try {
     await (await program(argv)).parseAsync(argv);

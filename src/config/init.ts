@@ -1,10 +1,11 @@
 /**
  * `pith init`: a commented starter spec, named after its directory, written where there is none yet.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
+import { SPEC_FILE_NAMES } from './spec.ts';
 
 /** The starter spec: every v1 field, commented, so a new user sees what a spec can say. */
 export function starterSpec(name: string): string {
@@ -62,12 +63,11 @@ export function specNameFor(dir: string): string {
   return basename(resolve(dir)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'image';
 }
 
-/** Writes `DIR/pith.yaml` (creating DIR) and returns its path; an existing spec is never overwritten. */
+/** Writes `DIR/pith.yaml` (writeFileAtomic creates DIR) and returns its path; an existing spec is never overwritten. */
 export async function initSpec(dir: string): Promise<string> {
   const target = resolve(dir);
-  const path = join(target, 'pith.yaml');
+  const path = join(target, SPEC_FILE_NAMES[0]);
   if (existsSync(path)) throw new PithError('SPEC_EXISTS', `${path}: expected no spec there, found one; pith init never overwrites`);
-  mkdirSync(target, { recursive: true });
   await writeFileAtomic(path, starterSpec(specNameFor(target)));
   return path;
 }

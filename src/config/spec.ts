@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { PithError } from '../errors.ts';
 
@@ -40,12 +40,18 @@ export const specSchema = z.strictObject({
   packages: z.array(packageName).min(1),
   exclude: z.array(exclusionSchema).optional(),
   keep: z.array(packageName).optional(),
+  /**
+   * The one host directory `files:` may read from (relative to the spec; default: the spec's own directory), as a
+   * Docker build context is: a spec from an untrusted change must not reach the host's secrets.
+   */
+  context: z.string().min(1).refine((c) => !c.startsWith('/'), 'expected a directory relative to the spec, such as ".."').optional(),
   files: z
     .array(
       z.strictObject({
-        from: z.string(),
+        from: z.string().min(1),
         to: z.string().startsWith('/'),
-        mode: z.union([z.number().int(), z.string().regex(/^0?[0-7]{3,4}$/)]).optional(),
+        // parseSpec has already read a plain `mode: 755` (or 0755) as octal, as chmod does.
+        mode: z.union([z.number().int().min(0).max(0o7777), z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode such as 755 or 0644')]).optional(),
         owner: z.union([z.string(), z.number().int()]).optional(),
       }),
     )
@@ -88,21 +94,49 @@ export interface LoadedSpec {
   path: string;
   /** Directory relative paths in the spec are resolved against. */
   dir: string;
+  /**
+   * `file:line:column` of the value at a spec path (`['files', 2, 'from']`), or of its closest ancestor, so that
+   * checks made after loading (the host files behind `files:`) still point at the line to fix. Absent for a spec
+   * built by hand.
+   */
+  at?: (path: ReadonlyArray<string | number>) => string;
 }
 
-/** Reads and validates a pith.yaml; every error names the file and line:column. */
+/** What a spec file is called; in a directory, the first of these that exists is its spec. */
+export const SPEC_FILE_NAMES = ['pith.yaml', 'pith.yml'] as const;
+
+/**
+ * The spec a path names: a directory means the spec in it (`pith build .`), as `pith init DIR` writes it and
+ * `check` and `update` find it; anything else is the spec file itself.
+ */
+export function specFileOf(path: string): string {
+  try {
+    if (!statSync(path).isDirectory()) return path;
+  } catch {
+    return path; // reading it says what is wrong
+  }
+  return SPEC_FILE_NAMES.map((n) => join(path, n)).find((p) => existsSync(p)) ?? join(path, SPEC_FILE_NAMES[0]);
+}
+
+/** Reads and validates a pith.yaml (or the one in a directory); every error names the file and line:column. */
 export function loadSpec(file: string): LoadedSpec {
-  const path = resolvePath(file);
+  const named = specFileOf(file);
+  const path = resolvePath(named);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new PithError('SPEC_NOT_FOUND', `${file}: cannot read the spec (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PithError('SPEC_NOT_FOUND', `${named}: cannot read the spec (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return { spec: parseSpec(text, path), path, dir: dirname(path) };
+  const { spec, at } = parseSpecText(text, path);
+  return { spec, path, dir: dirname(path), at };
 }
 
 export function parseSpec(text: string, file: string): Spec {
+  return parseSpecText(text, file).spec;
+}
+
+function parseSpecText(text: string, file: string): { spec: Spec; at: (path: ReadonlyArray<string | number>) => string } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
@@ -113,9 +147,12 @@ export function parseSpec(text: string, file: string): Spec {
     const err = doc.errors[0]!;
     throw new PithError('SPEC_SYNTAX', `${at(err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}`);
   }
+  octalModes(doc.contents, text);
   const value: unknown = doc.toJS();
   const result = specSchema.safeParse(value);
-  if (result.success) return result.data;
+  if (result.success) {
+    return { spec: result.data, at: (path) => { const node = nodeAt(doc.contents, [...path]); return node?.range ? at(node.range[0]) : `${file}:1:1`; } };
+  }
   const messages = result.error.issues.map((issue) => {
     const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
     const node = nodeAt(doc.contents, path, issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
@@ -131,6 +168,22 @@ export function parseSpec(text: string, file: string): Spec {
     return `${pos}: ${field}: ${expected}, found ${JSON.stringify(found)}`;
   });
   throw new PithError('SPEC_INVALID', messages.join('\n'));
+}
+
+/**
+ * YAML reads `mode: 0755` and `mode: 755` as the decimal 755 (0o1363: sticky, odd bits), which is never what a
+ * user who writes chmod's digits means; a mode written with octal digits only is read as octal, as chmod reads it.
+ * `0o755` (YAML's own octal) stays as YAML read it.
+ */
+function octalModes(root: unknown, text: string): void {
+  const files = isMap(root) ? root.get('files', true) : undefined;
+  if (!isSeq(files)) return;
+  for (const item of files.items) {
+    const mode = isMap(item) ? item.get('mode', true) : undefined;
+    if (!isScalar(mode) || typeof mode.value !== 'number' || !mode.range) continue;
+    const written = text.slice(mode.range[0], mode.range[1]).trim();
+    if (/^0?[0-7]{3,4}$/.test(written)) mode.value = parseInt(written, 8);
+  }
 }
 
 function valueAt(value: unknown, path: (string | number)[]): unknown {

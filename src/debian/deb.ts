@@ -4,7 +4,7 @@
  * Nothing is ever written to the host: entries come back as FsEntry values for the image tree.
  */
 import { createGunzip } from 'node:zlib';
-import zstd from 'zstd-napi/binding.js';
+import { Decompress as ZstdDecompress } from 'fzstd';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { isRegularFile, readTar, streamSource, TarError, type TarHeader } from '../fs/tar.ts';
@@ -307,21 +307,74 @@ async function* gunzip(data: Uint8Array): AsyncGenerator<Uint8Array> {
   }
 }
 
-async function* unzstd(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  // The library's DecompressStream pushes a whole input chunk's output at once; driving the context directly
-  // keeps each step to one output buffer, so the size limit bounds memory.
-  const dctx = new zstd.DCtx();
-  const outSize = zstd.dStreamOutSize();
-  let src = data;
-  let pending = 1;
-  for (;;) {
-    const out = Buffer.allocUnsafe(outSize);
-    const [ret, produced, consumed] = dctx.decompressStream(out, src);
-    src = src.subarray(consumed);
-    pending = ret;
-    if (produced > 0) yield out.subarray(0, produced);
-    if (src.byteLength === 0 && produced < outSize) break;
-    if (produced === 0 && consumed === 0) throw new Error('zstd decoder made no progress');
+/**
+ * zstd's own decoder refuses frames whose window exceeds 128 MiB unless told otherwise (ZSTD_WINDOWLOG_LIMIT_DEFAULT);
+ * fzstd would allocate whatever a frame header asks, up to 2 GiB, before the size limit sees a byte. Walking the
+ * frame and block headers costs a few reads per 128 KiB block; anything malformed is left for fzstd to report.
+ */
+const ZSTD_MAX_WINDOW = 2 ** 27;
+
+function checkZstdWindows(data: Uint8Array): void {
+  const u32 = (p: number) => (data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16)) + data[p + 3]! * 2 ** 24;
+  let at = 0;
+  while (at + 8 <= data.length) {
+    const magic = u32(at);
+    if (magic >= 0x184d2a50 && magic <= 0x184d2a5f) {
+      at += 8 + u32(at + 4); // a skippable frame
+      continue;
+    }
+    if (magic !== 0xfd2fb528) return;
+    const fhd = data[at + 4]!;
+    const single = (fhd >> 5) & 1;
+    let p = at + 5;
+    let window = 0;
+    if (!single) {
+      const wd = data[p++]!;
+      const base = 2 ** (10 + (wd >> 3));
+      window = base + (base / 8) * (wd & 7);
+    }
+    p += [0, 1, 2, 4][fhd & 3]!;
+    const fcsBytes = fhd >> 6 ? 1 << (fhd >> 6) : single;
+    if (single) {
+      for (let i = fcsBytes - 1; i >= 0; i--) window = window * 256 + (data[p + i] ?? 0);
+      if (fcsBytes === 2) window += 256;
+    }
+    if (window > ZSTD_MAX_WINDOW) {
+      throw new Error(`zstd frame at byte ${at} needs a ${window}-byte window; expected at most ${ZSTD_MAX_WINDOW} (zstd's own default limit)`);
+    }
+    p += fcsBytes;
+    for (let last = 0; !last; ) {
+      if (p + 3 > data.length) return;
+      const header = data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16);
+      last = header & 1;
+      p += 3 + (((header >> 1) & 3) === 1 ? 1 : header >>> 3);
+    }
+    at = p + ((fhd >> 2) & 1) * 4;
   }
-  if (pending !== 0) throw new Error('zstd stream ends in the middle of a frame (truncated?)');
+}
+
+async function* unzstd(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  // fzstd is pure JavaScript, so installing pith compiles nothing. It hands out whole blocks (at most 128 KiB) as
+  // its input completes them; feeding it 1 KiB at a time caps what one step can produce (a 4-byte RLE block is
+  // 128 KiB, so at most 32 MiB) before the size limit downstream sees it, and costs next to nothing, as it queues
+  // input until a block is whole.
+  const STEP = 1024;
+  let out: Uint8Array[] = [];
+  const dec = new ZstdDecompress((chunk) => {
+    if (chunk.byteLength > 0) out.push(chunk);
+  });
+  if (data.byteLength === 0) throw new Error('zstd stream is empty');
+  checkZstdWindows(data);
+  for (let at = 0; at < data.byteLength; at += STEP) {
+    try {
+      dec.push(data.subarray(at, at + STEP), at + STEP >= data.byteLength);
+    } catch (e) {
+      // fzstd reports a stream cut short as "unexpected EOF" (its code 5).
+      if ((e as { code?: number }).code === 5) throw new Error('zstd stream ends in the middle of a frame (truncated?)', { cause: e });
+      throw e;
+    }
+    const ready = out;
+    out = [];
+    yield* ready;
+  }
 }

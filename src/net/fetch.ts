@@ -17,7 +17,8 @@ export interface FetchOptions {
 /**
  * GETs a URL into memory. `file:` URLs are read from disk, as apt allows them in sources.
  * Retries with exponential backoff and jitter on connection errors, timeouts, 5xx and 429 (honouring
- * Retry-After); a 4xx is final. 404 and 410 raise HTTP_NOT_FOUND so callers can fall back to another path.
+ * Retry-After); a 4xx is final, and so is a host name that does not resolve (see classifyNetworkError). 404 and
+ * 410 raise HTTP_NOT_FOUND so callers can fall back to another path.
  */
 export async function fetchBytes(url: string, options: FetchOptions = {}): Promise<Uint8Array> {
   if (url.startsWith('file:')) {
@@ -54,7 +55,11 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
     } catch (e) {
       if (e instanceof PithError) throw e;
       if (options.signal?.aborted) throw e;
-      lastProblem = describeNetworkError(e);
+      const failure = classifyNetworkError(e);
+      if (failure.unresolved !== undefined && attempt >= Math.min(attempts, failure.attempts)) {
+        throw new PithError('NETWORK', `${url}: ${failure.description}${attempt > 1 ? `, ${attempt} attempts` : ', not retried'}`, { cause: e, details: { unresolved: failure.unresolved } });
+      }
+      lastProblem = failure.description;
     }
     if (attempt < attempts) await sleep(retryDelay(attempt, backoff, retryAfterMs));
   }
@@ -101,6 +106,44 @@ export function parseRetryAfter(value: string): number | undefined {
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * A `fetch` that threw, sorted by what retrying it can do. A host name that does not resolve is a different
+ * failure from a host that cannot be reached, and the two are told apart in the message:
+ * - ENOTFOUND (getaddrinfo's EAI_NONAME/EAI_NODATA: the name has no address) and EAI_FAIL (the resolver gave a
+ *   final error) are final: the DNS answered, and asking again within seconds gets the same answer. Retrying them
+ *   six times only made a typo or an offline machine wait, then blamed the wrong thing.
+ * - EAI_AGAIN is the resolver saying "temporary failure": a resolver restarting or a dropped DNS packet, but also a
+ *   machine with no network at all, where it comes back at once every time. glibc has already retried inside
+ *   getaddrinfo (resolv.conf's `attempts`, `timeout`), so one more attempt after a backoff covers the transient
+ *   case without making an offline machine wait through the whole retry budget.
+ * - everything else (refused and reset connections, TLS errors, timeouts) is left to the caller's retries.
+ */
+export interface NetworkFailure {
+  /** For messages: which of the failures it was, with the system's code. */
+  description: string;
+  /** The host name that did not resolve, for a DNS failure. */
+  unresolved?: string;
+  /** The most attempts worth making for this failure, the first included. */
+  attempts: number;
+}
+
+const DNS_FINAL = new Set(['ENOTFOUND', 'EAI_FAIL', 'EAI_NONAME', 'EAI_NODATA']);
+const DNS_TEMPORARY = 'EAI_AGAIN';
+
+export function classifyNetworkError(e: unknown): NetworkFailure {
+  const cause = (e as { cause?: { code?: unknown; syscall?: unknown; hostname?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code !== undefined && (DNS_FINAL.has(code) || code === DNS_TEMPORARY)) {
+    const host = typeof cause?.hostname === 'string' ? cause.hostname : 'the host';
+    const temporary = code === DNS_TEMPORARY;
+    const why = temporary
+      ? 'a temporary failure of the resolver: is this machine offline, or its DNS server unreachable?'
+      : "no such name: check its spelling, or this machine's network and DNS settings";
+    return { description: `could not resolve the host name ${host} (DNS resolution: ${code}, ${why})`, unresolved: host, attempts: temporary ? 2 : 1 };
+  }
+  return { description: describeNetworkError(e), attempts: Infinity };
 }
 
 /** What failed in a `fetch` that threw: the socket error code (ECONNRESET, …) when there is one. */

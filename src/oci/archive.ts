@@ -15,7 +15,7 @@ export async function writeOciArchive(file: string, x: Image | ImageIndex, optio
   if (options.tag !== undefined) checkTag(options.tag, `oci-archive:${file}`);
   const mtime = createdEpoch(x);
   const blobs = blobsOf(x).sort((a, b) => compareStrings(a.digest, b.digest));
-  await writeFileAtomicFrom(resolve(file), async (write) => {
+  await writeFileAtomicFrom(resolve(file), 'the oci-archive', async (write) => {
     await writeMember(write, 'blobs/', mtime);
     await writeMember(write, 'blobs/sha256/', mtime);
     for (const b of blobs) await writeMember(write, `blobs/sha256/${digestHex(b.digest)}`, mtime, await b.bytes());

@@ -48,7 +48,7 @@ export async function writeDockerArchive(file: string, x: Image | ImageIndex, op
   const layerNames = image.layers.map((l) => `${digestHex(l.diffId)}.tar`);
   const manifest = [{ Config: configName, RepoTags: repoTag === undefined ? [] : [repoTag], Layers: layerNames }];
 
-  await writeFileAtomicFrom(resolve(file), async (write) => {
+  await writeFileAtomicFrom(resolve(file), 'the docker-archive', async (write) => {
     const done = new Set<string>();
     for (const [i, l] of image.layers.entries()) {
       if (done.has(layerNames[i]!)) continue;

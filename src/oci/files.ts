@@ -5,45 +5,52 @@
  */
 import { promises as fs } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { removeStaleTemps, tempSibling } from '../cache/store.ts';
+import { removeStaleTemps, tempSibling, unwritable } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
 import { encodeHeader, padding } from './tar.ts';
 
 export type Sink = (chunk: Uint8Array) => Promise<void>;
 
-/** Streams `produce`'s chunks into `path` atomically (temp file, fsync, rename). */
-export async function writeFileAtomicFrom(path: string, produce: (write: Sink) => Promise<void>, mode = 0o644): Promise<void> {
-  await checkParent(path);
+/** Streams `produce`'s chunks into `path` atomically (temp file, fsync, rename); `what` names the output in errors. */
+export async function writeFileAtomicFrom(path: string, what: string, produce: (write: Sink) => Promise<void>, mode = 0o644): Promise<void> {
+  await checkOutputParent(path, what);
   await removeStaleTemps(dirname(path), basename(path));
   const tmp = tempSibling(path);
-  const handle = await fs.open(tmp, 'wx', mode);
   let renamed = false;
+  let handle: fs.FileHandle | undefined;
   try {
+    handle = await fs.open(tmp, 'wx', mode);
+    const h = handle;
     await produce(async (chunk) => {
       let off = 0;
       while (off < chunk.byteLength) {
-        const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
+        const { bytesWritten } = await h.write(chunk, off, chunk.byteLength - off);
         off += bytesWritten;
       }
     });
-    await handle.sync();
-    await handle.close();
+    await h.sync();
+    await h.close();
     await fs.rename(tmp, path);
     renamed = true;
+  } catch (e) {
+    throw unwritable(e, path, what);
   } finally {
     if (!renamed) {
-      await handle.close().catch(() => undefined);
+      await handle?.close().catch(() => undefined);
       await fs.rm(tmp, { force: true });
     }
   }
 }
 
-/** The output's directory must exist: creating a user's missing parent directories hides typos in paths. */
-async function checkParent(path: string): Promise<void> {
+/** An output's directory must exist: creating a user's missing parent directories hides typos in paths. */
+export async function checkOutputParent(path: string, what: string): Promise<void> {
   const dir = dirname(path);
-  const st = await fs.stat(dir).catch(() => null);
-  if (st === null || !st.isDirectory()) {
-    throw new PithError('OCI_NO_PARENT_DIR', `expected the directory "${dir}" to exist for output "${path}", found ${st === null ? 'nothing' : 'a non-directory'}`);
+  const found = await fs.stat(dir).then(
+    (st) => (st.isDirectory() ? undefined : 'a file'),
+    (e: NodeJS.ErrnoException) => (e.code === 'ENOTDIR' ? 'a path through a file' : e.code === 'ENOENT' ? 'nothing' : e.message),
+  );
+  if (found !== undefined) {
+    throw new PithError('OCI_NO_PARENT_DIR', `expected the directory "${dir}" to exist for ${what} "${path}", found ${found}`);
   }
 }
 

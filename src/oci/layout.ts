@@ -16,7 +16,8 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
-import { removeStaleTemps, tempSibling, writeFileAtomic } from '../cache/store.ts';
+import { removeStaleTemps, tempSibling, unwritable, writeFileAtomic } from '../cache/store.ts';
+import { checkOutputParent } from './files.ts';
 import { digestHex, digestOf, knownDigest, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
 import { isImageIndex, type Image, type ImageIndex, type Layer } from './image.ts';
 import { checkJobs, forEachBounded } from '../net/bounded.ts';
@@ -114,16 +115,20 @@ export interface LayoutOptions {
 export async function writeLayout(dir: string, x: Image | ImageIndex, options: LayoutOptions = {}): Promise<LayoutResult> {
   const root = resolve(dir);
   if (options.tag !== undefined) checkTag(options.tag, `oci:${dir}`);
-  const st = await fs.lstat(root).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw e;
-  });
-  if (st !== null && !st.isDirectory()) {
-    throw new PithError('OCI_LAYOUT_NOT_DIR', `expected "${root}" to be a directory (or not to exist) for an OCI layout, found a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
-  }
   const jobs = checkJobs(options.jobs ?? 4, 'layout jobs (blobs written in parallel)');
-  if (st === null || (await fs.readdir(root)).length === 0) return writeFresh(root, x, options.tag, jobs);
-  return updateLayout(root, blobsOf(x), topDescriptor(x, options.tag), options.tag, jobs);
+  try {
+    const st = await fs.lstat(root).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (st !== null && !st.isDirectory()) {
+      throw new PithError('OCI_LAYOUT_NOT_DIR', `expected "${root}" to be a directory (or not to exist) for an OCI layout, found a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
+    }
+    if (st === null || (await fs.readdir(root)).length === 0) return await writeFresh(root, x, options.tag, jobs);
+    return await updateLayout(root, blobsOf(x), topDescriptor(x, options.tag), options.tag, jobs);
+  } catch (e) {
+    throw unwritable(e, root, 'the OCI layout');
+  }
 }
 
 /**
@@ -132,20 +137,23 @@ export async function writeLayout(dir: string, x: Image | ImageIndex, options: L
  */
 export async function addToLayout(dir: string, blobs: Blob[], descriptor: Descriptor, tag: string): Promise<LayoutResult> {
   checkTag(tag, `oci:${dir}`);
-  return updateLayout(resolve(dir), blobs, { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: tag } }, tag, 4);
+  const root = resolve(dir);
+  try {
+    return await updateLayout(root, blobs, { ...descriptor, annotations: { ...descriptor.annotations, [REF_NAME]: tag } }, tag, 4);
+  } catch (e) {
+    throw unwritable(e, root, 'the OCI layout');
+  }
 }
 
 async function writeFresh(root: string, x: Image | ImageIndex, tag: string | undefined, jobs: number): Promise<LayoutResult> {
   const parent = dirname(root);
-  const pst = await fs.stat(parent).catch(() => null);
-  if (pst === null || !pst.isDirectory()) {
-    throw new PithError('OCI_NO_PARENT_DIR', `expected the directory "${parent}" to exist for the OCI layout "${basename(root)}", found ${pst === null ? 'nothing' : 'a non-directory'}`);
-  }
+  await checkOutputParent(root, 'the OCI layout');
   await removeStaleTemps(parent, basename(root));
   const staging = tempSibling(root);
   try {
     const blobDir = join(staging, 'blobs', 'sha256');
-    await fs.mkdir(blobDir, { recursive: true });
+    // One level at a time: a recursive mkdir never returns in /proc (see makeDirs).
+    for (const d of [staging, dirname(blobDir), blobDir]) await fs.mkdir(d);
     const blobs = blobsOf(x);
     await forEachBounded(blobs, jobs, (b) => writeBlob(join(blobDir, digestHex(b.digest)), b));
     const descriptor = topDescriptor(x, tag);

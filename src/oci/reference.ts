@@ -9,7 +9,8 @@ import { isDigest, type Digest } from './digest.ts';
 /**
  * The registry docker's grammar sends a name without a registry part to, and the legacy spelling it folds into it.
  * These are constants of the reference grammar itself (normalize.go's `defaultDomain` and `legacyDefaultDomain`),
- * named here once; pith names no other registry.
+ * named here once. They are names, not endpoints: the host that serves the default registry's API is the
+ * transport's business (registry/registries-conf.ts, registryApiHost).
  */
 export const DEFAULT_DOMAIN = 'docker.io';
 export const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';

@@ -3,12 +3,12 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { compareStrings } from '../order.ts';
-import type { LoadedSpec } from '../config/spec.ts';
+import { SPEC_FILE_NAMES, type LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
 import type { LockFile } from '../lock/lock.ts';
 import { openSpecArchive, type ArchiveAccess } from './archive.ts';
 
-const SPEC_NAMES = new Set(['pith.yaml', 'pith.yml']);
+const SPEC_NAMES = new Set<string>(SPEC_FILE_NAMES);
 
 /** The spec files the given paths name: a file is a spec; a directory is searched (dot-directories and node_modules skipped). */
 export function findSpecs(paths: string[]): string[] {

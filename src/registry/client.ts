@@ -5,24 +5,27 @@
  * request.
  *
  * - Endpoints: a reference names a registry as the user knows it; registries.conf (registries-conf.ts) says
- *   which registry, and namespace in it, really serves it, and which mirrors to try first for pulls.
+ *   which registry, and namespace in it, really serves it, and which mirrors to try first for pulls. A client is
+ *   named by that registry (its credentials, its messages) and sends its requests to the registry's API host,
+ *   which differs only for docker.io (registryApiHost).
  * - Scheme: HTTPS; plain HTTP only for loopback registries, those named in `insecure` and those registries.conf
  *   marks `insecure` (as docker and podman allow), and then only after HTTPS failed to connect.
  * - Retries: connection failures, 5xx and 429 are retried with exponential backoff and full jitter, honouring
- *   Retry-After. Requests whose effect must be checked before repeating them (an upload chunk) pass
- *   `retry: false` and get a `retryable` error to act on.
+ *   Retry-After; a host name that does not resolve is not (net/fetch.ts's classifyNetworkError). Requests whose
+ *   effect must be checked before repeating them (an upload chunk) pass `retry: false` and get a `retryable`
+ *   error to act on.
  */
 import { createHash } from 'node:crypto';
 import { isPithError, PithError } from '../errors.ts';
 import { checkJobs } from '../net/bounded.ts';
-import { describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
+import { classifyNetworkError, describeNetworkError, parseRetryAfter, retryDelay, sleep } from '../net/fetch.ts';
 import { digestOf, type Descriptor, type Digest } from '../oci/digest.ts';
 import { checkContent, checkDigest } from '../oci/read.ts';
 import { concat } from '../fs/tar.ts';
 import type { Reference } from '../oci/reference.ts';
 import { Authenticator, isLoopbackHost } from './auth.ts';
 import { findCredentials, type Credentials } from './credentials.ts';
-import { defaultRegistryHint, loadRegistriesConf, primaryEndpoint, type Endpoint, type RegistriesConf } from './registries-conf.ts';
+import { loadRegistriesConf, primaryEndpoint, registryApiHost, type Endpoint, type RegistriesConf } from './registries-conf.ts';
 
 export interface RegistryOptions {
   /** Registries (host[:port]) that may be reached over plain HTTP besides loopback ones. */
@@ -100,9 +103,12 @@ export interface EndpointOptions {
 
 export class RegistryClient {
   readonly auth: Authenticator;
+  /** host[:port] of the API: `domain`, or Docker Hub's API host for docker.io. */
+  readonly host: string;
   private baseUrl: Promise<string> | undefined;
 
   private constructor(readonly domain: string, readonly options: RegistryOptions, repository: string | undefined, private readonly endpoint: EndpointOptions) {
+    this.host = registryApiHost(domain);
     const env = options.env ?? process.env;
     const also = endpoint.credentialsOf;
     let creds: Promise<Credentials | undefined> | undefined;
@@ -158,27 +164,34 @@ export class RegistryClient {
   }
 
   private async ping(): Promise<string> {
-    const host = this.domain.replace(/:\d+$/, '');
-    const http = isLoopbackHost(host) || this.endpoint.insecure === true || (this.options.insecure ?? []).includes(this.domain);
+    const host = this.host.replace(/:\d+$/, '');
+    const http = isLoopbackHost(host) || this.endpoint.insecure === true || (this.options.insecure ?? []).includes(this.domain) || (this.options.insecure ?? []).includes(this.host);
     const what = `the API version check of ${this.domain}`;
-    const hint = defaultRegistryHint(this.domain);
     const answer = async (base: string, retry: boolean) => {
       const res = await this.send(`${base}/v2/`, { method: 'GET' }, what, retry);
       await res.body?.cancel();
       if (res.status === 401) this.auth.observe(res.headers.get('www-authenticate'));
-      else if (!res.ok) throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: is ${this.domain} a registry?${hint}`);
+      else if (!res.ok) {
+        throw new PithError('REGISTRY_HTTP', `expected ${base}/v2/ to answer 200 or 401 (${what}), found ${res.status} ${res.statusText}: ${this.host} answered, but not as a registry API (the distribution API's /v2/); if ${this.domain}'s registry is served from another host, map it there in registries.conf`);
+      }
       return base;
     };
     try {
-      return await answer(`https://${this.domain}`, !http);
+      return await answer(`https://${this.host}`, !http);
     } catch (e) {
       if (!isPithError(e, 'REGISTRY_CONNECTION')) throw e;
-      if (http) return answer(`http://${this.domain}`, true);
-      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1, registries named with --insecure and those registries.conf marks insecure${hint}`, { cause: e });
+      // The name resolves no better for plain HTTP, and no scheme is to blame.
+      if (e.details?.unresolved !== undefined) throw e;
+      if (http) return answer(`http://${this.host}`, true);
+      throw new PithError('REGISTRY_CONNECTION', `${e.message}; plain HTTP is used only for localhost, 127.0.0.0/8, ::1, registries named with --insecure and those registries.conf marks insecure`, { cause: e, details: e.details });
     }
   }
 
-  /** `fetch` with retries on connection failures, 5xx and 429 (when `retry`); any status is returned. */
+  /**
+   * `fetch` with retries on connection failures, 5xx and 429 (when `retry`); any status is returned. A host name
+   * that does not resolve ends the attempts early (classifyNetworkError), and its error says so rather than
+   * counting attempts.
+   */
   async send(url: string, init: RequestInit, what: string, retry: boolean): Promise<Response> {
     const attempts = retry ? Math.max(1, this.options.retry?.attempts ?? 6) : 1;
     const base = this.options.retry?.baseDelayMs ?? 250;
@@ -193,13 +206,18 @@ export class RegistryClient {
         const ra = res.headers.get('retry-after');
         if (ra !== null) retryAfter = parseRetryAfter(ra);
       } catch (e) {
-        if (attempt >= attempts) {
-          throw new PithError('REGISTRY_CONNECTION', `${what}: ${init.method ?? 'GET'} ${redact(url)} failed${attempts > 1 ? ` after ${attempts} attempts` : ''} (${describeNetworkError(e)})`, {
+        const failure = classifyNetworkError(e);
+        if (attempt >= Math.min(attempts, failure.attempts)) {
+          const request = `${what}: ${init.method ?? 'GET'} ${redact(url)} failed`;
+          const message = failure.unresolved === undefined
+            ? `${request}${attempt > 1 ? ` after ${attempt} attempts` : ''} (${failure.description})`
+            : `${request}: ${failure.description}${attempt > 1 ? `, ${attempt} attempts` : attempts > 1 ? ', not retried' : ''}`;
+          throw new PithError('REGISTRY_CONNECTION', message, {
             cause: e,
-            details: { retryable: true },
+            details: failure.unresolved === undefined ? { retryable: true } : { retryable: false, unresolved: failure.unresolved },
           });
         }
-        reason = describeNetworkError(e);
+        reason = failure.description;
       }
       const delayMs = retryDelay(attempt, base, retryAfter);
       this.options.onRetry?.({ what, attempt, reason, delayMs });

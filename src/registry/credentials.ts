@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PithError } from '../errors.ts';
-import { writeFileAtomic } from '../cache/store.ts';
+import { makeDirs, writeFileAtomic } from '../cache/store.ts';
 import { DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN } from '../oci/reference.ts';
 
 export interface Credentials {
@@ -239,6 +239,6 @@ function dropKeys(auths: Record<string, AuthEntry>, registry: string): Record<st
 }
 
 async function writeConfig(file: string, config: ConfigFile): Promise<void> {
-  await fs.mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await makeDirs(dirname(file), 0o700);
   await writeFileAtomic(file, JSON.stringify(config, null, '\t') + '\n', 0o600);
 }

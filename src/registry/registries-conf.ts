@@ -1,6 +1,7 @@
 /**
  * Where a registry reference is really served from, read from the machine's containers-registries.conf(5) — the
- * file podman, skopeo and buildah read — so pith names no registry endpoint of its own:
+ * file podman, skopeo and buildah read — and, for docker.io, the API host every docker-compatible tool uses
+ * (registryApiHost, below):
  *
  * - files: `$CONTAINERS_REGISTRIES_CONF` (or the `file` option, as skopeo's `--registries-conf`), else
  *   `$HOME/.config/containers/registries.conf` when it exists, else `/etc/containers/registries.conf`; then the
@@ -13,9 +14,9 @@
  *   order for pulls before the location. Version 1 files (`[registries.insecure]`, `[registries.block]`) are read
  *   too. Short-name aliases and search registries are not: pith takes names as docker's grammar normalises them.
  *
- * One deliberate difference: containers/image remaps only pulls, while pith also pushes to the `location`. Its own
- * fixed endpoint for the default registry is what lets containers/image push there without a remap; pith has none,
- * so a remap is the only way to reach it.
+ * One deliberate difference: containers/image remaps only pulls, while pith also pushes to the `location`, so that
+ * a push and a later pull of one name meet at one place: a file that sends `docker.io` to an in-house registry
+ * (an air-gapped site, a test) gets the pushes there too, rather than at Docker Hub.
  */
 import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
@@ -278,15 +279,20 @@ function parseLocation(value: string, line: number | undefined, fail: (line: num
   return trimmed;
 }
 
-/** A location must itself be a fully qualified name, so a rewritten reference lands where the file says. */
+/**
+ * A location must itself be a fully qualified name, so a rewritten reference lands where the file says. The probe
+ * has two components so that `location = "docker.io"` (the usual table beside a Docker Hub mirror) passes: one
+ * component would get the grammar's "library/" and no longer read back as written.
+ */
 function checkLocation(location: string, line: number | undefined, fail: (line: number | undefined, message: string) => PithError): void {
+  const probe = `${location}/x/y`;
   let parsed: Reference | undefined;
   try {
-    parsed = parseReference(`${location}/x`);
+    parsed = parseReference(probe);
   } catch {
     parsed = undefined;
   }
-  if (parsed === undefined || `${parsed.domain}/${parsed.path}` !== `${location}/x`) {
+  if (parsed === undefined || `${parsed.domain}/${parsed.path}` !== probe) {
     throw fail(line, `expected a location "host[:port][/namespace]" with a registry host first (a "." or ":" in it, or "localhost"), found "${location}"`);
   }
 }
@@ -345,6 +351,8 @@ export function findRegistry(conf: RegistriesConf, name: string): RegistryEntry 
 export interface Endpoint {
   /** The reference as the serving registry names it. */
   reference: Reference;
+  /** host[:port] the API requests go to: registryApiHost of the reference's registry. */
+  host: string;
   /** Plain HTTP allowed (besides loopback registries, which always may). */
   insecure: boolean;
   /** A mirror, tried before the location: credentials are looked up for it alone, never the logical name's. */
@@ -378,14 +386,14 @@ function refuseBlocked(name: string, entry: RegistryEntry | undefined, action: s
 export function pullEndpoints(conf: RegistriesConf, ref: Reference): Endpoint[] {
   const entry = findRegistry(conf, `${ref.domain}/${ref.path}`);
   refuseBlocked(formatReference(ref), entry, 'pull');
-  if (!entry) return [{ reference: ref, insecure: false, mirror: false, description: formatReference(ref) }];
+  if (!entry) return [unmapped(ref)];
   const byDigest = ref.digest !== undefined;
   const mirrors = entry.mirrors.filter((m) =>
     entry.mirrorByDigestOnly ? byDigest : m.pullFromMirror === 'all' || (m.pullFromMirror === 'digest-only') === byDigest);
   return [
     ...mirrors.map((m) => {
       const reference = rewrite(ref, entry, m.location, m.where);
-      return { reference, insecure: m.insecure, mirror: true, description: `the mirror ${formatReference(reference)} (${m.where})` };
+      return { reference, host: registryApiHost(reference.domain), insecure: m.insecure, mirror: true, description: `the mirror ${formatReference(reference)} (${m.where})` };
     }),
     primary(ref, entry),
   ];
@@ -395,13 +403,17 @@ export function pullEndpoints(conf: RegistriesConf, ref: Reference): Endpoint[] 
 export function primaryEndpoint(conf: RegistriesConf, ref: Reference, action = 'push to'): Endpoint {
   const entry = findRegistry(conf, `${ref.domain}/${ref.path}`);
   refuseBlocked(formatReference(ref), entry, action);
-  return entry ? primary(ref, entry) : { reference: ref, insecure: false, mirror: false, description: formatReference(ref) };
+  return entry ? primary(ref, entry) : unmapped(ref);
+}
+
+function unmapped(ref: Reference): Endpoint {
+  return { reference: ref, host: registryApiHost(ref.domain), insecure: false, mirror: false, description: formatReference(ref) };
 }
 
 function primary(ref: Reference, entry: RegistryEntry): Endpoint {
   const reference = rewrite(ref, entry, entry.location, entry.where);
   const moved = reference.domain !== ref.domain || reference.path !== ref.path;
-  return { reference, insecure: entry.insecure, mirror: false, description: moved ? `${formatReference(reference)} (the location of "${entry.prefix}", ${entry.where})` : formatReference(reference) };
+  return { reference, host: registryApiHost(reference.domain), insecure: entry.insecure, mirror: false, description: moved ? `${formatReference(reference)} (the location of "${entry.prefix}", ${entry.where})` : formatReference(reference) };
 }
 
 /**
@@ -416,10 +428,21 @@ export function registryHost(conf: RegistriesConf, registry: string): { host: st
 }
 
 /**
- * A hint for the default registry of docker's grammar, which no endpoint of pith's serves: the snippet that maps
- * it, so the message gives the user the exact text without the docs naming any host.
+ * The host whose distribution API serves docker.io, the registry docker's grammar gives unqualified names
+ * (`debian`, `team/app`). `docker.io` itself answers no registry API: docker, podman, skopeo and crane all send its
+ * requests elsewhere — containers/image's docker/docker_client.go `newDockerClient` swaps `dockerHostname`
+ * ("docker.io") for `dockerRegistry` ("registry-1.docker.io") as it makes the client, after registries.conf has
+ * chosen the registry; go-containerregistry's pkg/name/registry.go `NewRegistry` rewrites "docker.io" to
+ * "index.docker.io", another name for the same API. pith does as containers/image does.
  */
-export function defaultRegistryHint(domain: string): string {
-  if (domain !== DEFAULT_DOMAIN) return '';
-  return `; "${DEFAULT_DOMAIN}" is the name docker's reference grammar gives unqualified images, not an API endpoint: map it in registries.conf with [[registry]] prefix = "${DEFAULT_DOMAIN}" location = "<its registry API host>" (see containers-registries.conf(5))`;
+export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
+
+/**
+ * host[:port] that API requests for a registry name go to. Applied to the registry that registries.conf chose (the
+ * location or a mirror), never to the name the user wrote, so a `docker.io` remap wins; a table whose location is
+ * `docker.io` reaches Docker Hub like an unmapped name. The name itself stays what credentials are looked up under
+ * (docker's key for it) and what messages say.
+ */
+export function registryApiHost(domain: string): string {
+  return domain === DEFAULT_DOMAIN ? DOCKER_HUB_API_HOST : domain;
 }

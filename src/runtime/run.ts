@@ -14,7 +14,7 @@ import { openSync, closeSync, createReadStream, existsSync, promises as fs, read
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PithError } from '../errors.ts';
-import { defaultCacheDir, writeFileAtomic } from '../cache/store.ts';
+import { defaultCacheDir, makeDirs, writeFileAtomic } from '../cache/store.ts';
 import { isImageIndex, type Image } from '../oci/image.ts';
 import { selectPlatform } from '../oci/read.ts';
 import { readImage } from '../transports/transports.ts';
@@ -112,7 +112,7 @@ async function prepare(ref: string, options: ContainerOptions): Promise<{ record
   const image = await imageFor(ref, options);
   const { rootfs: cached } = await unpackImage(image, options.cacheDir ?? defaultCacheDir());
   const dir = join(stateDir, 'containers', name);
-  await fs.mkdir(join(stateDir, 'containers'), { recursive: true, mode: 0o700 });
+  await makeDirs(join(stateDir, 'containers'), 0o700);
   try {
     await fs.mkdir(dir, { mode: 0o700 });
   } catch (e) {

@@ -13,7 +13,7 @@ import { PithError } from '../errors.ts';
 import { digestHex } from '../oci/digest.ts';
 import type { Image } from '../oci/image.ts';
 import { readRootfs, type ImageFile } from '../oci/rootfs.ts';
-import { removeStaleTemps, tempSibling } from '../cache/store.ts';
+import { makeDirs, removeStaleTemps, tempSibling } from '../cache/store.ts';
 import { compareStrings } from '../order.ts';
 
 /** Written last: a rootfs directory without it is not a complete unpack. */
@@ -34,7 +34,7 @@ export async function unpackImage(image: Image, cacheDir: string): Promise<Unpac
   const dir = join(cacheDir, 'rootfs', digestHex(image.digest));
   const rootfs = join(dir, 'rootfs');
   if (await exists(join(dir, COMPLETE))) return { rootfs, unpacked: false };
-  await fs.mkdir(join(cacheDir, 'rootfs'), { recursive: true });
+  await makeDirs(join(cacheDir, 'rootfs'));
   await removeStaleTemps(join(cacheDir, 'rootfs'), digestHex(image.digest));
   const tmp = tempSibling(dir);
   try {

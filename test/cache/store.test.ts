@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ContentStore, defaultCacheDir, isPithError, writeFileAtomic } from 'pith';
-import { removeStaleTemps, tempSibling } from '../../src/cache/store.ts';
+import { makeDirs, removeStaleTemps, STALE_TEMP_AGE_MS, tempSibling, unwritable } from '../../src/cache/store.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-store-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -70,6 +70,61 @@ test('removeStaleTemps clears what dead writers left, and nothing a live process
   assert.deepEqual(readdirSync(dir).sort(), [`.layout.tmp-${dead}-0123456789ab`, `.other.tmp-${dead}-0123456789ab`, mine.slice(dir.length + 1), 'out.tar'].sort());
   await removeStaleTemps(dir);
   assert.deepEqual(readdirSync(dir).sort(), [mine.slice(dir.length + 1), 'out.tar'].sort());
+});
+
+test('a store clears what a killed download left in its blobs on first use, never a live or recent writer\'s', async () => {
+  const root = tmp();
+  const blobs = join(root, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const dead = spawnSync('true').pid!;
+  const hex = 'ab'.repeat(32);
+  const stale = join(blobs, `.${hex}.tmp-${dead}-0123456789ab`);
+  const recent = join(blobs, `.${hex}.tmp-${dead}-ba9876543210`); // maybe a writer in another PID namespace
+  const live = join(blobs, `.${hex}.tmp-${process.pid}-00112233aabb`);
+  for (const f of [stale, recent, live]) writeFileSync(f, 'partial .deb');
+  const old = (Date.now() - 2 * STALE_TEMP_AGE_MS) / 1000;
+  utimesSync(stale, old, old);
+  utimesSync(live, old, old);
+  const store = new ContentStore(root);
+  assert.equal(await store.get(hex), null);
+  assert.deepEqual(readdirSync(blobs).sort(), [recent, live].map((f) => f.slice(blobs.length + 1)).sort());
+});
+
+test('makeDirs creates missing parents one level at a time and fails at once where the system refuses', { timeout: 30_000 }, async () => {
+  const dir = tmp();
+  await makeDirs(join(dir, 'a', 'b', 'c'));
+  await makeDirs(join(dir, 'a', 'b', 'c'));
+  assert.deepEqual(readdirSync(join(dir, 'a', 'b')), ['c']);
+  writeFileSync(join(dir, 'file'), 'x');
+  await assert.rejects(makeDirs(join(dir, 'file')), { code: 'EEXIST' });
+  await assert.rejects(makeDirs(join(dir, 'file', 'sub')), { code: 'ENOTDIR' });
+  // The case Node's recursive mkdir loops on (EEXIST for /proc, ENOENT below it): in a child, so a hang fails.
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    import { makeDirs } from ${JSON.stringify(new URL('../../src/cache/store.ts', import.meta.url).pathname)};
+    await makeDirs('/proc/pith-test/a/b').catch((e) => console.log(e.code));`], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(child.stdout.trim(), 'ENOENT', child.stderr);
+});
+
+test('writeFileAtomic where it cannot write is OUTPUT_UNWRITABLE naming the file and what the system said', { timeout: 30_000 }, async () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'file'), 'x');
+  await assert.rejects(writeFileAtomic(join(dir, 'file', 'x.lock'), 'y'), (e) => isPithError(e, 'OUTPUT_UNWRITABLE') && e.message.includes(`"${join(dir, 'file', 'x.lock')}"`) && /ENOTDIR|EEXIST/.test(e.message));
+  await assert.rejects(writeFileAtomic('/sys/pith-test.lock', 'y'), (e) => isPithError(e, 'OUTPUT_UNWRITABLE') && e.message.includes('EACCES'));
+  assert.deepEqual(readdirSync(dir), ['file']);
+});
+
+test('unwritable converts only refusals of the output, its temp file or its directories', () => {
+  const refusal = (code: string, path?: string, syscall = 'open') => Object.assign(new Error(`${code}: refused`), { code, syscall, ...(path ? { path } : {}) });
+  const target = '/out/dir/image.tar';
+  for (const path of [target, '/out/dir/.image.tar.tmp-1-0123456789ab', '/out', `${target}/blobs/x`]) {
+    assert.ok(isPithError(unwritable(refusal('EACCES', path), target, 'the archive'), 'OUTPUT_UNWRITABLE'), path);
+  }
+  assert.ok(isPithError(unwritable(refusal('ENOSPC', undefined, 'write'), target, 'the archive'), 'OUTPUT_UNWRITABLE'));
+  // Reading what is to be written (a source layout's blob beside the output) is not the output's fault.
+  const source = refusal('ENOENT', '/out/dir/source/blobs/sha256/aa');
+  assert.equal(unwritable(source, target, 'the archive'), source);
+  const bug = new TypeError('x is undefined');
+  assert.equal(unwritable(bug, target, 'the archive'), bug);
 });
 
 test('two processes writing the same blobs concurrently never expose a partial file', async () => {

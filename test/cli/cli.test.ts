@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { loadSpec } from 'pith';
+import { buildImage, loadSpec, writeImage, type FsEntry } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 
@@ -14,9 +14,10 @@ const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-cli-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-function pith(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `timeout` (ms) kills a pith that hangs: the test then fails on its exit code (-1) instead of hanging too. */
+function pith(args: string[], env: NodeJS.ProcessEnv = {}, timeout?: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, XDG_CACHE_HOME: join(scratch, 'xdg'), ...env } });
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, XDG_CACHE_HOME: join(scratch, 'xdg'), ...env }, timeout });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -79,6 +80,115 @@ it('init writes a starter spec that parses, and never overwrites it', async () =
   const again = await pith(['init', dir]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /never overwrites/);
+});
+
+/** A small image as an OCI layout, made with the library: what the output tests copy with the CLI. */
+async function sampleLayout(dir: string, files = 1): Promise<string> {
+  const content = new TextEncoder().encode('x');
+  const entries: FsEntry[] = [
+    { type: 'dir', path: '/data', mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+    ...Array.from({ length: files }, (_, i): FsEntry => ({ type: 'file', path: `/data/a-file-with-a-fairly-long-name-${String(i).padStart(5, '0')}`, mode: 0o644, uid: 0, gid: 0, mtime: 0, content })),
+  ];
+  const image = await buildImage({ layers: [{ entries, comment: 'data' }], config: { architecture: 'amd64', os: 'linux' }, sourceDateEpoch: 1 });
+  const layout = join(dir, 'source');
+  await writeImage(`oci:${layout}:v1`, image);
+  return `oci:${layout}:v1`;
+}
+
+/** `chattr +i` on `dir` for the length of `run`; false when this file system or user cannot make it immutable. */
+async function whileImmutable(dir: string, run: () => Promise<void>): Promise<boolean> {
+  if (spawnSync('chattr', ['+i', dir]).status !== 0) return false;
+  try {
+    await run();
+  } finally {
+    spawnSync('chattr', ['-i', dir]);
+  }
+  return true;
+}
+
+/** A user error: exit 1, `pith: CODE:` on stderr, no stack trace. */
+function assertUserError(r: { code: number; stderr: string }, code: string, ...words: string[]): void {
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(r.stderr.startsWith(`pith: ${code}: `), r.stderr);
+  for (const w of words) assert.ok(r.stderr.includes(w), `${w} in ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+}
+
+describe('outputs that cannot be written', () => {
+  let source: string;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(scratch, 'outputs-'));
+    source = await sampleLayout(dir);
+  });
+
+  it('under /proc fail within seconds, naming the output and what the system said', { timeout: 60_000 }, async () => {
+    // /proc answers EEXIST for itself and ENOENT for anything new in it: a recursive mkdir there never returned.
+    const proc = `/proc/pith-test-${process.pid}`;
+    assertUserError(await pith(['copy', source, `oci:${proc}`], {}, 20_000), 'OUTPUT_UNWRITABLE', `"${proc}"`, 'ENOENT');
+    assertUserError(await pith(['copy', source, `oci-archive:${proc}.tar`], {}, 20_000), 'OUTPUT_UNWRITABLE', `"${proc}.tar"`, 'ENOENT');
+    assertUserError(await pith(['copy', source, `docker-archive:${proc}.tar`], {}, 20_000), 'OUTPUT_UNWRITABLE', `"${proc}.tar"`, 'ENOENT');
+    assertUserError(await pith(['init', join(proc, 'app')], {}, 20_000), 'OUTPUT_UNWRITABLE', `"${join(proc, 'app', 'pith.yaml')}"`, 'ENOENT');
+  });
+
+  it('refused by the system (EPERM, EACCES) or under a file (ENOTDIR) are user errors, and nothing is left behind', { timeout: 60_000 }, async () => {
+    assertUserError(await pith(['copy', source, 'oci:/sys/pith-test']), 'OUTPUT_UNWRITABLE', '"/sys/pith-test"', 'EPERM');
+    assertUserError(await pith(['copy', source, 'oci-archive:/sys/pith-test.tar']), 'OUTPUT_UNWRITABLE', '"/sys/pith-test.tar"', 'EACCES');
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    assertUserError(await pith(['copy', source, `oci:${join(file, 'out')}`]), 'OUTPUT_UNWRITABLE', `"${join(file, 'out')}"`, 'ENOTDIR');
+    assertUserError(await pith(['copy', source, `oci-archive:${join(file, 'deeper', 'out.tar')}`]), 'OCI_NO_PARENT_DIR', 'a path through a file');
+    assert.deepEqual(readdirSync(dir).sort(), ['a-file', 'source']);
+  });
+
+  it('in an immutable directory are user errors; an existing layout there is left as it was', { timeout: 60_000 }, async (t) => {
+    const locked = mkdtempSync(join(scratch, 'immutable-'));
+    const layout = join(locked, 'layout');
+    assert.equal((await pith(['copy', source, `oci:${layout}:one`])).code, 0);
+    const before = readFileSync(join(layout, 'index.json'));
+    const blobs = readdirSync(join(layout, 'blobs', 'sha256')).sort();
+    const other = await sampleLayout(mkdtempSync(join(scratch, 'other-')), 2);
+    const ran = await whileImmutable(locked, async () => {
+      assertUserError(await pith(['copy', source, `oci:${join(locked, 'new')}`]), 'OUTPUT_UNWRITABLE', `"${join(locked, 'new')}"`, 'EPERM');
+      assertUserError(await pith(['copy', source, `oci-archive:${join(locked, 'new.tar')}`]), 'OUTPUT_UNWRITABLE', 'EPERM');
+      await whileImmutable(layout, async () => {
+        assertUserError(await pith(['copy', other, `oci:${layout}:two`]), 'OUTPUT_UNWRITABLE', layout, 'EPERM');
+      });
+    });
+    if (!ran) return t.skip('chattr +i is not possible here (needs root and a file system with attributes)');
+    assert.deepEqual(readdirSync(locked), ['layout']);
+    assert.ok(readFileSync(join(layout, 'index.json')).equals(before), 'index.json unchanged');
+    assert.deepEqual(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
+    assert.deepEqual(readdirSync(join(layout, 'blobs', 'sha256')).sort(), blobs, 'the blobs the failed write added are gone');
+  });
+});
+
+describe('a closed pipe', () => {
+  /** pith with its stdout read until `enough` bytes have come, then closed, as `| head -c N` does. */
+  const readThenClose = (args: string[], enough: number) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+      let stdout = '';
+      let stderr = '';
+      const close = () => child.stdout.destroy();
+      if (enough === 0) close();
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.length >= enough) close();
+      });
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+
+  it('ends a command quietly with status 0 (inspect --files | head -1, update --help | head -1)', async () => {
+    const source = await sampleLayout(mkdtempSync(join(scratch, 'pipe-')), 4000);
+    // Far more than a pipe holds (64 KiB): pith is still writing when the reader goes away.
+    const files = await readThenClose(['inspect', source, '--files'], 1);
+    assert.deepEqual({ code: files.code, stderr: files.stderr }, { code: 0, stderr: '' });
+    assert.ok(files.stdout.length < 300_000, 'stopped before the end');
+    const help = await readThenClose(['update', '--help'], 0);
+    assert.deepEqual({ code: help.code, stderr: help.stderr }, { code: 0, stderr: '' });
+  });
 });
 
 describe('against a fixture archive', { skip }, () => {
@@ -184,6 +294,29 @@ describe('against a fixture archive', { skip }, () => {
     const json = await onTerminal(['build', '--json', '--cache', join(dir, 'cache-json'), '--output', `oci:${join(dir, 'json')}`, spec]);
     assert.equal(json.code, 0, json.transcript);
     assert.equal(JSON.parse(json.transcript.replace(/\r/g, '')).digest, plain(tty.transcript).trim().split('\n').at(-1), 'only the JSON, even on a terminal');
+  });
+
+  it('lock and build take a directory for the spec in it; a lock or output that cannot be written is a user error', { timeout: 180_000 }, async (t) => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    writeFileSync(join(dir, 'pith.yaml'), fixtureSpec(server));
+    const locked = await pith(['lock', dir]);
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.ok(existsSync(join(dir, 'pith.lock')));
+    const built = await pith(['build', dir]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stdout.trim().split('\n').at(-1)!, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(existsSync(join(dir, 'out', 'index.json')), 'the default output beside the spec');
+
+    // As a user met it: this ran forever at 90% CPU, printing nothing.
+    const proc = `/proc/pith-test-${process.pid}`;
+    assertUserError(await pith(['build', dir, '--output', `oci:${proc}`], {}, 60_000), 'OUTPUT_UNWRITABLE', `"${proc}"`, 'ENOENT');
+
+    rmSync(join(dir, 'pith.lock'));
+    const ran = await whileImmutable(dir, async () => {
+      assertUserError(await pith(['lock', dir]), 'OUTPUT_UNWRITABLE', `"${join(dir, 'pith.lock')}"`, 'EPERM');
+    });
+    if (!ran) return t.skip('chattr +i is not possible here (needs root and a file system with attributes)');
+    assert.deepEqual(readdirSync(dir).sort(), ['out', 'pith.yaml'], 'no lock, no temp file');
   });
 
   it('lock writes pith.lock; lock --check exits 0 when clean and 3 on drift', async () => {

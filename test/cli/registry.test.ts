@@ -115,6 +115,46 @@ describe('registry commands', { skip: registryMissing() }, () => {
     assert.equal(refused.code, 1);
     assert.equal(refused.stderr, `pith: REGISTRY_BLOCKED: expected to push to pith.test/cli/app:2, found its registry blocked by the [[registry]] with prefix "pith.test/cli" at ${blocked}:1\n`);
   });
+
+  it("docker.io names, mapped by registries.conf to a local registry: docker.io/library/x, library/x and x all land at library/x", async () => {
+    const conf = join(scratch, 'docker-io.conf');
+    writeFileSync(conf, `[[registry]]\nprefix = "docker.io"\nlocation = "${registry.host}"\n`);
+    const spellings = ['docker.io/library/x:1', 'library/x:2', 'x:3'];
+    for (const name of spellings) {
+      const pushed = await pith(['push', `oci:${layout}:v1`, name, '--registries-conf', conf]);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.equal(lastLine(pushed.stdout), digest);
+    }
+    // The registry itself holds every tag under library/x.
+    const tags = await (await fetch(`${registry.url}/v2/library/x/tags/list`)).json() as { tags: string[] };
+    assert.deepEqual(tags.tags.sort(), ['1', '2', '3']);
+    // Each spelling pulls each tag back, here through $CONTAINERS_REGISTRIES_CONF.
+    for (const [i, name] of ['x:1', 'docker.io/library/x:2', 'library/x:3'].entries()) {
+      const out = join(scratch, `docker-io-${i}`);
+      const pulled = await pith(['pull', name, '--output', `oci:${out}`], { env: { CONTAINERS_REGISTRIES_CONF: conf } });
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal(lastLine(pulled.stdout), digest);
+      assert.equal((await readImage(`oci:${out}`)).digest, digest);
+    }
+  });
+
+  it('a registry host that does not resolve fails at once, the message naming DNS resolution and nothing else', async () => {
+    // An empty registries.conf, so nothing of the machine's own maps the name.
+    const empty = join(scratch, 'empty.conf');
+    writeFileSync(empty, '');
+    const started = Date.now();
+    const r = await pith(['push', `oci:${layout}:v1`, 'pith-nowhere.invalid/team/x:1'], { env: { CONTAINERS_REGISTRIES_CONF: empty } });
+    const elapsed = Date.now() - started;
+    assert.equal(r.code, 1, r.stderr);
+    const error = r.stderr.trim().split('\n').at(-1)!;
+    assert.match(error, /^pith: REGISTRY_CONNECTION: the API version check of pith-nowhere\.invalid: GET https:\/\/pith-nowhere\.invalid\/v2\/ failed: could not resolve the host name pith-nowhere\.invalid \(DNS resolution: (ENOTFOUND|EAI_AGAIN), /);
+    assert.doesNotMatch(r.stderr, /after \d+ attempts|plain HTTP|registries\.conf|\n\s+at /);
+    // ENOTFOUND is never retried; only the resolver's temporary failure (an unreachable DNS server) gets one retry.
+    const retries = r.stderr.split('\n').filter((l) => l.includes('retrying in')).length;
+    assert.ok(retries <= (error.includes('EAI_AGAIN') ? 1 : 0), r.stderr);
+    // Six attempts with backoff took seconds; one takes a process start and a lookup.
+    assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+  });
 });
 
 describe('build --push', { skip: registryMissing() ?? missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' }) }, () => {

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { compress as zstdCompress } from 'zstd-napi';
 import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import type { FsEntry } from '../../src/fs/entry.ts';
 import { FsTree } from '../../src/fs/tree.ts';
@@ -14,7 +13,7 @@ import { DEFAULT_DEB_LIMITS, parseAr, readDeb, type Deb } from '../../src/debian
 import { missingTools } from '../fixtures/apt.ts';
 import { ar, tarOf as tarMembers, type TarItem } from '../fixtures/debs.ts';
 
-const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
+const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', zstd: 'zstd' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-deb-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -48,7 +47,7 @@ const squash: Record<Squash, [string, (b: Uint8Array) => Uint8Array]> = {
   none: ['', (b) => b],
   gzip: ['.gz', (b) => gzipSync(b)],
   xz: ['.xz', (b) => run('xz', ['-c', '-0', '--check=crc64'], { input: b })],
-  zstd: ['.zst', (b) => zstdCompress(b)],
+  zstd: ['.zst', (b) => run('zstd', ['-q', '-c', '-3'], { input: b })],
 };
 
 async function craftedDeb(data: TarItem[], options: { compression?: Squash; control?: TarItem[] } = {}): Promise<Uint8Array> {
@@ -369,7 +368,7 @@ describe('readDeb on hostile and broken debs', () => {
   });
 
   for (const z of ['gzip', 'xz', 'zstd', 'none'] as const) {
-    it(`stops a ${z} decompression bomb at limits.maxUncompressed`, { skip: z === 'xz' ? skip : undefined }, async () => {
+    it(`stops a ${z} decompression bomb at limits.maxUncompressed`, { skip: z === 'xz' || z === 'zstd' ? skip : undefined }, async () => {
       // 32 MiB of zeros squeezes into a few KiB; a 1 MiB limit stops it long before it is all inflated.
       const deb = await craftedDeb([...benignData, { name: './usr/bin/zeros', content: new Uint8Array(32 << 20) }], { compression: z });
       if (z !== 'none') assert.ok(deb.length < 200_000, `bomb is ${deb.length} bytes`);
@@ -409,7 +408,7 @@ describe('readDeb on hostile and broken debs', () => {
   });
 
   for (const z of ['gzip', 'xz', 'zstd', 'none'] as const) {
-    it(`refuses a truncated data.tar${squash[z][0]} inside a well-formed ar as DEB_MALFORMED`, { skip: z === 'xz' ? skip : undefined, timeout: 30_000 }, async () => {
+    it(`refuses a truncated data.tar${squash[z][0]} inside a well-formed ar as DEB_MALFORMED`, { skip: z === 'xz' || z === 'zstd' ? skip : undefined, timeout: 30_000 }, async () => {
       const whole = parseAr(await craftedDeb([...benignData, { name: './usr/bin/big', content: randomBytes(300_000) }], { compression: z }), 'x');
       const data = whole[2]!;
       const cut = ar([[whole[0]!.name, whole[0]!.data], [whole[1]!.name, whole[1]!.data], [data.name, data.data.subarray(0, data.data.length >> 1)]]);
@@ -418,6 +417,14 @@ describe('readDeb on hostile and broken debs', () => {
       await rejectsCode(readDeb(noisy, 'noisy.deb'), 'DEB_MALFORMED', 'noisy.deb');
     });
   }
+
+  it('refuses a zstd frame that asks for a window larger than zstd itself accepts, before allocating it', { skip }, async () => {
+    const whole = parseAr(await craftedDeb(benignData, { compression: 'zstd' }), 'x');
+    // A frame header with a 2 GiB window (descriptor 21 << 3) and one empty last raw block.
+    const huge = Uint8Array.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3, 0x01, 0x00, 0x00]);
+    const deb = ar([[whole[0]!.name, whole[0]!.data], [whole[1]!.name, whole[1]!.data], ['data.tar.zst', huge]]);
+    await rejectsCode(readDeb(deb, 'window.deb'), 'DEB_MALFORMED', 'window.deb', 'window', String(2 ** 27));
+  });
 
   /** Runs `fn` with the host's xz or the built-in wasm decoder (src/debian/xz.ts), as PITH_XZ chooses. */
   async function withXz(decoder: 'host' | 'wasm', fn: () => Promise<void>): Promise<void> {

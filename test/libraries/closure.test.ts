@@ -241,7 +241,7 @@ describe('libraries: auto, check and off, end to end against a fixture archive w
   const writeSpec = (name: string, extra = '') => {
     mkdirSync(join(dir, name));
     const path = join(dir, name, 'pith.yaml');
-    writeFileSync(path, fixtureSpec(server, `packages: [rootdata]\nfiles:\n  - from: ../demo\n    to: /usr/local/bin/demo\nentrypoint: [/usr/local/bin/demo]\n${extra}`, 'demo'));
+    writeFileSync(path, fixtureSpec(server, `packages: [rootdata]\ncontext: ..\nfiles:\n  - from: ../demo\n    to: /usr/local/bin/demo\nentrypoint: [/usr/local/bin/demo]\n${extra}`, 'demo'));
     return path;
   };
 

@@ -177,6 +177,35 @@ test('refuses what is not a layout, a symlinked blobs directory, a missing paren
   });
 });
 
+test('an output the system refuses is OUTPUT_UNWRITABLE naming it and what the system said, with nothing left behind', { timeout: 30_000 }, async () => {
+  const img = await image('one');
+  const refused = (path: string, errno: string) => (e: unknown) => isPithError(e, 'OUTPUT_UNWRITABLE') && e.message.includes(`"${path}"`) && e.message.includes(errno);
+  const proc = `/proc/pith-test-${process.pid}`;
+  await assert.rejects(writeOciArchive(`${proc}.tar`, img), refused(`${proc}.tar`, 'ENOENT'));
+  await assert.rejects(writeDockerArchive(`${proc}.tar`, img), refused(`${proc}.tar`, 'ENOENT'));
+  await assert.rejects(writeLayout('/sys/pith-test', img), refused('/sys/pith-test', 'EPERM'));
+  await assert.rejects(writeOciArchive('/sys/pith-test.tar', img), refused('/sys/pith-test.tar', 'EACCES'));
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'notes.txt'), 'mine');
+    const under = join(dir, 'notes.txt', 'out');
+    await assert.rejects(writeLayout(under, img), refused(under, 'ENOTDIR'));
+    await assert.rejects(writeOciArchive(join(under, 'x.tar'), img), (e) => isPithError(e, 'OCI_NO_PARENT_DIR') && e.message.includes('a path through a file'));
+    assert.deepEqual(await readdir(dir), ['notes.txt']);
+  });
+});
+
+test('a source that cannot be read while writing is not blamed on the output', async () => {
+  await withTempDir(async (dir) => {
+    const img = await image('one');
+    const gone = Object.assign(new Error(`ENOENT: no such file or directory, open '${join(dir, 'source', 'blob')}'`), { code: 'ENOENT', syscall: 'open', path: join(dir, 'source', 'blob') });
+    const broken: Layer = { ...img.layers[0]!, bytes: async () => { throw gone; } };
+    const x = { ...img, layers: [broken, ...img.layers.slice(1)] };
+    await assert.rejects(writeLayout(join(dir, 'out'), x), (e) => e === gone);
+    await assert.rejects(writeOciArchive(join(dir, 'out.tar'), x), (e) => e === gone);
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
 test('oci-archive: a deterministic tar of a fresh layout; a failed rewrite keeps the old archive', async () => {
   await withTempDir(async (dir) => {
     const img = await image('one');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -186,6 +186,43 @@ describe('pith build', { skip }, () => {
     const hello = fs.files.get('/usr/local/bin/hello')!;
     assert.deepEqual([hello.uid, hello.gid], [65534, 65534]);
     assert.match(new TextDecoder().decode(fs.files.get('/etc/passwd')!.content), /^nobody:x:65534:65534:/m);
+  });
+
+  it('files: a directory copies as COPY does, reproducibly; a host path outside the spec\'s directory is refused with file:line', async () => {
+    const dir = mkdtempSync(join(scratch, 'tree-'));
+    mkdirSync(join(dir, 'dist', 'bin'), { recursive: true });
+    mkdirSync(join(dir, 'dist', 'empty'));
+    writeFileSync(join(dir, 'dist', 'bin', 'hello'), readFileSync(join(specDir, 'hello')), { mode: 0o700 });
+    writeFileSync(join(dir, 'dist', 'app.conf'), 'port=8080\n', { mode: 0o600 });
+    symlinkSync('bin/hello', join(dir, 'dist', 'hello'));
+    const treeSpec = join(dir, 'pith.yaml');
+    writeFileSync(treeSpec, fixtureSpec(server, 'packages: [app]\nfiles:\n  - from: dist\n    to: /opt/app/\n    owner: nonroot\nentrypoint: [/opt/app/hello]\n', 'hello'));
+    const options = (cache: string, out: string) => ({ cacheDir: cache, outputs: [`oci:${join(dir, out)}:hello`] });
+    const result = await build(treeSpec, options(cacheDir, 'out'));
+    const fs = await readRootfs(result.image as Image);
+    const app = [...fs.files.values()].filter((f) => f.path.startsWith('/opt/app')).map((f) => `${f.type} ${f.path} ${f.mode.toString(8)} ${f.uid}:${f.gid}${f.target ? ` -> ${f.target}` : ''}`);
+    assert.deepEqual(app.sort(), [
+      'dir /opt/app 755 65532:65532',
+      'dir /opt/app/bin 755 65532:65532',
+      'dir /opt/app/empty 755 65532:65532',
+      'file /opt/app/app.conf 644 65532:65532',
+      'file /opt/app/bin/hello 755 65532:65532',
+      'symlink /opt/app/hello 777 65532:65532 -> bin/hello',
+    ]);
+    assert.deepEqual(fs.readFile('/opt/app/hello'), new Uint8Array(readFileSync(join(specDir, 'hello'))));
+    // Another umask's modes, other timestamps, a cold cache: the same image.
+    chmodSync(join(dir, 'dist', 'app.conf'), 0o664);
+    chmodSync(join(dir, 'dist', 'bin', 'hello'), 0o775);
+    for (const p of ['dist', 'dist/bin', 'dist/bin/hello', 'dist/app.conf']) utimesSync(join(dir, p), 1e9, 1e9);
+    assert.equal((await build(treeSpec, options(join(dir, 'cold-cache'), 'out2'))).digest, result.digest);
+
+    for (const [from, found] of [['../../../../../../../../../../etc/shadow', /found "(\.\.\/)+etc\/shadow", outside it/], ['shadow', /found "shadow", which resolves to \/etc\/shadow/]] as const) {
+      if (from === 'shadow') symlinkSync('/etc/shadow', join(dir, 'shadow'));
+      writeFileSync(treeSpec, fixtureSpec(server, `packages: [app]\nfiles:\n  - from: dist\n    to: /opt/app\n  - from: ${from}\n    to: /etc/shadow\n`, 'hello'));
+      await assert.rejects(build(treeSpec, options(cacheDir, 'never')), (e) =>
+        isPithError(e, 'PATH_ESCAPES') && e.message.startsWith(`${treeSpec}:13:11: files[1].from: expected a path inside the spec's directory`) && found.test(e.message));
+    }
+    assert.throws(() => statSync(join(dir, 'never')));
   });
 });
 

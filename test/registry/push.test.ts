@@ -122,16 +122,14 @@ describe('push and pull against docker-registry', { skip }, () => {
     const img = await sampleImage('localhost');
     const port = registry.host.split(':')[1];
     assert.equal((await pushImage(`localhost:${port}/team/lh:1`, img, fresh())).digest, img.digest);
-    // A name that is not loopback (a registry host in the machine's own, unresolvable namespace) fails on HTTPS
-    // with the rule in the message, without a plain-HTTP attempt.
+    // 0.0.0.0 reaches the registry listening on 127.0.0.1 (Linux routes it to the loopback) but is not a loopback
+    // name: HTTPS fails to handshake, and the error gives the rule without a plain-HTTP attempt.
+    const plain = `0.0.0.0:${port}`;
     await assert.rejects(
-      pushImage(`pith-test.invalid:${port}/team/x:1`, img, fresh({ retry: { attempts: 1 } })),
-      (e) => isPithError(e, 'REGISTRY_CONNECTION') && /https:\/\/pith-test\.invalid/.test(e.message) && /--insecure/.test(e.message),
+      pushImage(`${plain}/team/x:1`, img, fresh({ retry: { attempts: 1 } })),
+      (e) => isPithError(e, 'REGISTRY_CONNECTION') && e.message.includes(`https://${plain}`) && /--insecure/.test(e.message),
     );
-    // Named with --insecure, the same registry is tried over plain HTTP once HTTPS fails.
-    await assert.rejects(
-      pushImage(`pith-test.invalid:${port}/team/x:1`, img, fresh({ retry: { attempts: 1 }, insecure: [`pith-test.invalid:${port}`] })),
-      (e) => isPithError(e, 'REGISTRY_CONNECTION') && /http:\/\/pith-test\.invalid/.test(e.message),
-    );
+    // Named with --insecure, the same registry is reached over plain HTTP once HTTPS fails.
+    assert.equal((await pushImage(`${plain}/team/x:1`, img, fresh({ retry: { attempts: 1 }, insecure: [plain] }))).digest, img.digest);
   });
 });

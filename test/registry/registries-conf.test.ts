@@ -16,8 +16,10 @@ import { copyImage, readImage } from '../../src/transports/transports.ts';
 import type { RegistryOptions, RetryEvent } from '../../src/registry/client.ts';
 import { readRemote } from '../../src/registry/pull.ts';
 import { pushImage } from '../../src/registry/push.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
 import {
-  findRegistry, loadRegistriesConf, parseRegistriesConf, primaryEndpoint, pullEndpoints, type RegistriesConf,
+  DOCKER_HUB_API_HOST, EMPTY_REGISTRIES_CONF, findRegistry, loadRegistriesConf, parseRegistriesConf, primaryEndpoint, pullEndpoints, registryApiHost,
+  type RegistriesConf,
 } from '../../src/registry/registries-conf.ts';
 import { FaultProxy } from '../fixtures/fault-proxy.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
@@ -46,6 +48,52 @@ function rejects(code: ErrorCode, ...fragments: string[]) {
     return true;
   };
 }
+
+describe("docker.io names: Docker Hub's API host unless registries.conf says otherwise", () => {
+  // Pure: the endpoints are computed, nothing connects (tests never reach the internet).
+  const spellings = { [`${DEFAULT_DOMAIN}/library/x:1`]: 'library/x', 'library/x:1': 'library/x', 'x:1': 'library/x', 'index.docker.io/x:1': 'library/x', 'user/x:1': 'user/x' };
+
+  it('with no registries.conf, docker.io/library/x, library/x, x and user/x go to registry-1.docker.io, named docker.io', () => {
+    assert.equal(DOCKER_HUB_API_HOST, 'registry-1.docker.io');
+    for (const [name, path] of Object.entries(spellings)) {
+      for (const e of [primaryEndpoint(EMPTY_REGISTRIES_CONF, ref(name)), ...pullEndpoints(EMPTY_REGISTRIES_CONF, ref(name))]) {
+        assert.deepEqual([e.host, e.reference.domain, e.reference.path, e.reference.tag], ['registry-1.docker.io', DEFAULT_DOMAIN, path, '1'], name);
+      }
+    }
+    // The client sends requests to the API host and keeps the name for credentials and messages.
+    const client = RegistryClient.open(DEFAULT_DOMAIN, {});
+    assert.deepEqual([client.domain, client.host], [DEFAULT_DOMAIN, 'registry-1.docker.io']);
+  });
+
+  it('every other registry is its own API host', () => {
+    for (const name of ['127.0.0.1:5000/x', 'registry.pith.test/team/x', 'localhost/x', 'registry-1.docker.io/library/x']) {
+      const e = primaryEndpoint(EMPTY_REGISTRIES_CONF, ref(name));
+      assert.equal(e.host, e.reference.domain, name);
+    }
+    assert.equal(registryApiHost('docker.io:443'), 'docker.io:443');
+  });
+
+  it('a remap of docker.io wins, for pushes and pulls; a mirror or location written "docker.io" reaches Docker Hub', () => {
+    const remap = conf(`[[registry]]\nprefix = "${DEFAULT_DOMAIN}"\nlocation = "127.0.0.1:5000"\n`);
+    for (const [name, path] of Object.entries(spellings)) {
+      const push = primaryEndpoint(remap, ref(name));
+      assert.deepEqual([push.host, formatReference(push.reference)], ['127.0.0.1:5000', `127.0.0.1:5000/${path}:1`], name);
+      assert.deepEqual(pullEndpoints(remap, ref(name)).map((e) => e.host), ['127.0.0.1:5000'], name);
+    }
+    const mirrored = conf(`[[registry]]\nprefix = "${DEFAULT_DOMAIN}"\nlocation = "${DEFAULT_DOMAIN}"\n[[registry.mirror]]\nlocation = "127.0.0.1:5001/hub"\n`);
+    assert.deepEqual(pullEndpoints(mirrored, ref('x:1')).map((e) => `${e.host} ${formatReference(e.reference)}`),
+      ['127.0.0.1:5001 127.0.0.1:5001/hub/library/x:1', `registry-1.docker.io ${DEFAULT_DOMAIN}/library/x:1`]);
+    const upstream = conf('[[registry]]\nprefix = "pith.test/hub"\nlocation = "docker.io/library"\n');
+    assert.deepEqual([primaryEndpoint(upstream, ref('pith.test/hub/x:1')).host, formatReference(primaryEndpoint(upstream, ref('pith.test/hub/x:1')).reference)],
+      ['registry-1.docker.io', `${DEFAULT_DOMAIN}/library/x:1`]);
+  });
+
+  it('blocked docker.io is refused before any endpoint is chosen', () => {
+    const blocked = conf(`[[registry]]\nprefix = "${DEFAULT_DOMAIN}"\nlocation = "${DEFAULT_DOMAIN}"\nblocked = true\n`);
+    assert.throws(() => primaryEndpoint(blocked, ref('x:1')), rejects('REGISTRY_BLOCKED', `push to ${DEFAULT_DOMAIN}/library/x:1`));
+    assert.throws(() => pullEndpoints(blocked, ref('library/x:1')), rejects('REGISTRY_BLOCKED', `pull ${DEFAULT_DOMAIN}/library/x:1`));
+  });
+});
 
 describe('choosing the [[registry]] for a name', () => {
   const c = conf(`
@@ -378,6 +426,19 @@ describe('pulls and pushes through registries.conf, against docker-registry', { 
       assert.equal(await skopeoDigest(lacking.file, 'pith.test/mirrored/app:1', ['--tls-verify=false']), onHome.digest);
       assert.equal(await skopeoDigest(lacking.file, 'pith.test/mirrored/app:2', ['--tls-verify=false']), onMirror.digest);
     }
+  });
+
+  it('a mirror whose host name does not resolve hands over to the location at once, saying DNS resolution', async () => {
+    const img = await sampleImage('unresolved-mirror');
+    await pushImage(`${home.host}/origin/unresolved:1`, img);
+    const { options, events } = run(`[[registry]]\nprefix = "pith.test/mirrored"\nlocation = "${home.host}/origin"\n[[registry.mirror]]\nlocation = "pith-nowhere.invalid/cache"\n`,
+      { retry: { attempts: 6, baseDelayMs: 1 } });
+    assert.equal((await readRemote('pith.test/mirrored/unresolved:1', options)).digest, img.digest);
+    // No retry of the mirror itself (one for EAI_AGAIN, a resolver that cannot be reached), then the hand-over.
+    const handOver = events.filter((e) => e.next !== undefined);
+    assert.equal(handOver.length, 1);
+    assert.ok(events.length - handOver.length <= (/EAI_AGAIN/.test(handOver[0]!.reason) ? 1 : 0), JSON.stringify(events));
+    assert.match(handOver[0]!.reason, /the mirror pith-nowhere\.invalid\/cache\/unresolved:1 .* failed: .*could not resolve the host name pith-nowhere\.invalid \(DNS resolution: /);
   });
 
   it('a mirror that serves altered bytes is refused with REGISTRY_DIGEST_MISMATCH naming it, and nothing is written', async () => {
