@@ -2,6 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveEvent, AttachedSboms } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 import { PithError } from '../errors.ts';
+import { memoryLimit } from '../runtime/config.ts';
 import { parseSbomFormats, type SbomFormat } from '../sbom/formats.ts';
 import { progressReporter } from './progress.ts';
 
@@ -44,6 +45,17 @@ export const integer = (option: string, range: IntegerRange = {}) => (text: stri
 
 /** An argParser for a duration option given in whole seconds (0 allowed: "at once"). */
 export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) => integer(option, { min: 0, ...range, unit: 'seconds' });
+
+/** An argParser for a memory size (`--memory 64m`): checked as the runtime will read it, kept as given. */
+export const memorySize = (option: string) => (text: string): string => {
+  try {
+    memoryLimit(text);
+  } catch (e) {
+    if (e instanceof PithError) throw new InvalidArgumentError(`${e.message} for ${option}`);
+    throw e;
+  }
+  return text;
+};
 
 export const sourceOption = () =>
   new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { copyContainerLog, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
-import { cacheOption, formatTable, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
+import { cacheOption, formatTable, integer, jsonOption, memorySize, platformOption, repeatable, seconds } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -32,7 +32,7 @@ export function runCommand(): Command {
     .option('-v, --volume <HOST:CTR[:ro]>', 'bind-mount a host path; repeatable', repeatable)
     .option('--workdir <dir>', "working directory (default the image's)")
     .option('--user <user[:group]>', "run as this user of the image (default the image's user)")
-    .option('--memory <size>', 'memory limit, e.g. 64m')
+    .option('--memory <size>', 'memory limit, e.g. 64m (at least 6m)', memorySize('--memory'))
     .option('--pids-limit <n>', 'at most this many processes', integer('--pids-limit'))
     .addOption(new Option('--network <mode>', 'none: its own network namespace with only loopback; host: the host network').choices(['none', 'host']).default('none'))
     .option('-d, --detach', 'run in the background; output goes to `pith logs NAME`')
