@@ -84,7 +84,7 @@ export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './oci/ro
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './assemble/installed.ts';
 export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, type RegistriesConf, type RegistryEntry, type Endpoint } from './registry/registries-conf.ts';
 export { runContainer, stopContainer, listContainers, containerStatus, containerLog, copyContainerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
-export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
+export { runtimeSpec, memoryLimit, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';
 export { resolveTarget, debugReport, debugContainer, imageVulnerabilities, debugExec, formatReport, type Target, type DebugReport, type DebugOptions, type Vulnerability } from './runtime/debug.ts';
 export { parseOsv, parseTracker, type Advisory, type AffectedRange, type FeedParse } from './advisories/feeds.ts';
