@@ -776,7 +776,7 @@ class Resolver {
       }
       if (providers.length > 0) {
         const names = [...new Set(providers.map((e) => this.u.get(e.owner).name))].sort();
-        const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
+        const shown = listed(names, 5);
         leaves.push(
           rel.op !== undefined
             ? `no provider of the virtual package ${rel.name} satisfies ${rel.op} ${rel.version} (provided by ${shown})`
@@ -862,6 +862,11 @@ function parseRequest(text: string): Request {
   return r;
 }
 
+/** Names for a message, the first `max` of them and how many more: "a, b, c and 287 more". */
+function listed(names: string[], max = 10): string {
+  return names.length > max ? `${names.slice(0, max).join(', ')} and ${names.length - max} more` : names.join(', ');
+}
+
 /** Resolves what a request names, as apt-get's command line does (including tryVirtualPackage). */
 function lookupRequest(r: Resolver, u: PackageUniverse, req: Request): PkgState {
   const archOf = (arch: string | undefined) => (arch === undefined || arch === 'all' || arch === 'native' ? undefined : arch);
@@ -890,7 +895,7 @@ function lookupRequest(r: Resolver, u: PackageUniverse, req: Request): PkgState 
     if (providers.size === 1) return [...providers.values()][0]!;
     if (providers.size > 1) {
       const list = [...providers.values()].map((st) => `${r.display(st)} ${u.get(st.cand!).version}`).sort();
-      const shown = list.length > 10 ? `${list.slice(0, 10).join(', ')} and ${list.length - 10} more` : list.join(', ');
+      const shown = listed(list);
       throw new PithError(
         'VIRTUAL_PACKAGE',
         `"${req.text}" is a virtual package provided by ${shown}; apt refuses to choose between ` +
@@ -980,9 +985,15 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
     if (problem) first.failure = problem;
     const path = pathFromRequests(r, requested, first);
     const chain = [...path.slice(0, -1).map((s) => r.display(s)), r.display(first), ...r.explain(first)];
+    // The cause comes first and names only the packages involved: a spec may request hundreds, and a list of all
+    // of them ahead of the cause hid it. The other side of a conflict is traced to the request that brings it.
+    const other = first.failure?.kind === 'conflict' && r.marked.has(first.failure.other) ? first.failure.other : undefined;
+    const otherPath = other ? pathFromRequests(r, requested, other).map((s) => r.display(s)) : [];
+    const via = otherPath.length > 1 ? `; ${otherPath.at(-1)} is installed for ${otherPath.join(' → ')}` : '';
+    const alsoBroken = broken.filter((s) => s !== first).map((s) => r.display(s));
     throw new PithError(
       'UNSATISFIABLE',
-      `cannot install ${requests.join(', ')}: ${chain.join(' → ')}`,
+      `cannot install ${chain.join(' → ')}${via}` + (alsoBroken.length > 0 ? ` (also broken: ${listed(alsoBroken)})` : ''),
       { details: { chain, broken: broken.map((s) => r.display(s)) } },
     );
   }
@@ -999,7 +1010,7 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
     if (hit) {
       throw new PithError(
         'EXCLUDE_REQUESTED',
-        `cannot exclude ${e.name}: it is one of the requested packages (${requests.join(', ')})`,
+        `cannot exclude ${e.name}: it is one of the requested packages`,
         { details: { name: e.name } },
       );
     }

@@ -247,6 +247,23 @@ test('conflicting requests are an error naming both', () => {
   throwsCode(() => resolve(u, ['postfix', 'exim']), 'UNSATISFIABLE', 'conflicts with', 'mail-transport-agent');
 });
 
+test('a conflict among hundreds of requests puts its cause first and names only the packages involved', () => {
+  const filler = Array.from({ length: 300 }, (_, i) => pkg(`pkg${String(i).padStart(3, '0')}`));
+  const u = universe([...filler, pkg('web', '1', { depends: 'postfix' }), pkg('postfix', '1', { conflicts: 'exim' }), pkg('exim')]);
+  const requests = [...filler.map((p) => p.name), 'web', 'exim'];
+  assert.throws(
+    () => resolve(u, requests),
+    (e) => {
+      assert.ok(isPithError(e, 'UNSATISFIABLE'));
+      const message = e.message;
+      assert.ok(/^cannot install (web → postfix → conflicts with exim|exim → postfix conflicts with it)/.test(message), message);
+      assert.ok(!message.includes('pkg000') && !message.includes('pkg299'), message);
+      assert.ok(message.length < 300, message);
+      return true;
+    },
+  );
+});
+
 test('Multi-Arch: foreign packages of another architecture satisfy dependencies', () => {
   const pkgs = (ma: BinaryPackage['multiArch']) => [
     pkg('app', '1', { architecture: 'i386', depends: 'tool' }),
