@@ -49,9 +49,9 @@ export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) 
 /** An argParser for a memory size (`--memory 64m`): checked as the runtime will read it, kept as given. */
 export const memorySize = (option: string) => (text: string): string => {
   try {
-    memoryLimit(text);
+    memoryLimit(text, option);
   } catch (e) {
-    if (e instanceof PithError) throw new InvalidArgumentError(`${e.message} for ${option}`);
+    if (e instanceof PithError) throw new InvalidArgumentError(e.message);
     throw e;
   }
   return text;

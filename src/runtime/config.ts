@@ -191,9 +191,9 @@ export function capability(name: string): string {
 }
 
 /** "64m", "1g", "512k", "1048576" (bytes); binary units, as docker reads them. */
-export function parseBytes(text: string): number {
+export function parseBytes(text: string, what = 'a size'): number {
   const m = /^(\d+)([bkmg]?)b?$/i.exec(text.trim());
-  if (!m) throw new PithError('RUN_BAD_SIZE', `expected a size such as 64m, 1g or 1048576, found ${JSON.stringify(text)}`);
+  if (!m) throw new PithError('RUN_BAD_SIZE', `expected a size such as 64m, 1g or 1048576 for ${what}, found ${JSON.stringify(text)}`);
   const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
   return Number(m[1]) * unit;
 }
@@ -202,8 +202,8 @@ export function parseBytes(text: string): number {
 const MIN_MEMORY = 6 * 1024 ** 2;
 
 /** A `--memory` value in bytes: a size (parseBytes) of at least 6m. */
-export function memoryLimit(text: string): number {
-  const bytes = parseBytes(text);
-  if (bytes < MIN_MEMORY) throw new PithError('RUN_BAD_SIZE', `expected a memory limit of at least 6m, found ${JSON.stringify(text)}`);
+export function memoryLimit(text: string, what = 'the memory limit'): number {
+  const bytes = parseBytes(text, what);
+  if (bytes < MIN_MEMORY) throw new PithError('RUN_BAD_SIZE', `expected a size of at least 6m for ${what}, found ${JSON.stringify(text)}`);
   return bytes;
 }

@@ -48,6 +48,9 @@ it('a bad number is a usage error (exit 2) naming the option, what it expects an
     [['copy', '--jobs', '-1', `oci:${dir}/none`, `oci:${dir}/other`], '--jobs', 'a whole number from 1 up'],
     [['run', '--pids-limit', 'many', `oci:${dir}/none`], '--pids-limit', 'a whole number from 1 up'],
     [['stop', '--time', 'soon', 'nothing'], '--time', 'a whole number of seconds'],
+    // runc would take 10 bytes and fail later, raw: "unable to set memory limit to 10".
+    [['run', '--memory', '10', `oci:${dir}/none`], '--memory', 'a size of at least 6m'],
+    [['run', '--memory', '64q', `oci:${dir}/none`], '--memory', 'a size such as 64m, 1g or 1048576'],
   ] as const) {
     const r = await pith([...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
