@@ -2,7 +2,6 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveEvent, AttachedSboms } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 import { PithError } from '../errors.ts';
-import { memoryLimit } from '../runtime/config.ts';
 import { parseSbomFormats, type SbomFormat } from '../sbom/formats.ts';
 import { progressReporter } from './progress.ts';
 
@@ -46,10 +45,13 @@ export const integer = (option: string, range: IntegerRange = {}) => (text: stri
 /** An argParser for a duration option given in whole seconds (0 allowed: "at once"). */
 export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) => integer(option, { min: 0, ...range, unit: 'seconds' });
 
-/** An argParser for a memory size (`--memory 64m`): checked as the runtime will read it, kept as given. */
-export const memorySize = (option: string) => (text: string): string => {
+/**
+ * An argParser that hands the value to the library's own `check` (which throws a PithError), so the CLI refuses
+ * what the library would refuse, before any work, with the same words.
+ */
+export const checkedBy = (check: (text: string) => unknown) => (text: string): string => {
   try {
-    memoryLimit(text, option);
+    check(text);
   } catch (e) {
     if (e instanceof PithError) throw new InvalidArgumentError(e.message);
     throw e;

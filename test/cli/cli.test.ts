@@ -57,6 +57,12 @@ it('a bad number is a usage error (exit 2) naming the option, what it expects an
     assert.ok(r.stderr.startsWith("error: option '") && r.stderr.includes(`expected ${expected}`) && r.stderr.includes(`for ${option}, found "${args[(args as readonly string[]).indexOf(option) + 1]}"`), r.stderr);
     assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
   }
+  // The runtime's own checks, run while the command line is read (before root, the image or runc are needed).
+  for (const [option, value, expected] of [['--name', 'a/b', /expected a container name/], ['--cap-add', 'NOPE', /expected a capability name/]] as const) {
+    const r = await pith(['run', option, value, `oci:${dir}/none`]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.startsWith(`error: option '${option} `) && expected.test(r.stderr), r.stderr);
+  }
   const sbom = await pith(['build', join(dir, 'pith.yaml'), '--sbom', 'swid']);
   assert.equal(sbom.code, 2);
   assert.match(sbom.stderr, /--sbom.*expected SBOM formats from spdx, cyclonedx in --sbom, found "swid"/);
