@@ -105,7 +105,7 @@ export const ERROR_CATALOGUE = {
   OFFLINE_MISSING: { exit: 1, meaning: '--offline: the cache lacks an index, release or advisory feed that is needed' },
 
   // debian/: resolving
-  INVALID_REQUEST: { exit: 1, meaning: 'a package request is not NAME[:ARCH][=VERSION], or there is nothing to resolve' },
+  INVALID_REQUEST: { exit: 1, meaning: 'a package request is not NAME[:ARCH][=VERSION]' },
   UNKNOWN_PACKAGE: { exit: 1, meaning: 'no package of that name (or no version of it for the architecture) in the loaded indexes' },
   UNKNOWN_VERSION: { exit: 1, meaning: 'the requested version of a package is not in the loaded indexes' },
   VIRTUAL_PACKAGE: { exit: 1, meaning: 'a request names a virtual package with several providers; apt would not choose either' },

@@ -953,9 +953,6 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
       `cannot resolve for ${arch}: the package universe was loaded for ${universe.architectures.join(', ')}`,
     );
   }
-  if (requests.length === 0) {
-    throw new PithError('INVALID_REQUEST', 'nothing to resolve: expected at least one package name');
-  }
   const r = new Resolver(universe, arch);
   const requested: PkgState[] = [];
   for (const text of requests) {
