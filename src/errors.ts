@@ -106,7 +106,7 @@ export const ERROR_CATALOGUE = {
   OFFLINE_MISSING: { exit: 1, meaning: '--offline: the cache lacks an index, release or advisory feed that is needed' },
 
   // debian/: resolving
-  INVALID_REQUEST: { exit: 1, meaning: 'a package request is not NAME[:ARCH][=VERSION], or there is nothing to resolve' },
+  INVALID_REQUEST: { exit: 1, meaning: 'a package request is not NAME[:ARCH][=VERSION]' },
   UNKNOWN_PACKAGE: { exit: 1, meaning: 'no package of that name (or no version of it for the architecture) in the loaded indexes' },
   UNKNOWN_VERSION: { exit: 1, meaning: 'the requested version of a package is not in the loaded indexes' },
   VIRTUAL_PACKAGE: { exit: 1, meaning: 'a request names a virtual package with several providers; apt would not choose either' },
@@ -214,7 +214,7 @@ export const ERROR_CATALOGUE = {
   SBOM_PLATFORM_REQUIRED: { exit: 1, meaning: 'the image is a multi-platform index: an SBOM describes one platform, choose it with --platform' },
 
   // runtime/: pith run, ps, stop, logs
-  RUN_BAD_SIZE: { exit: 2, meaning: 'a size option is not like 64m, 1g or 1048576' },
+  RUN_BAD_SIZE: { exit: 2, meaning: 'a size option is not like 64m, 1g or 1048576, or is below its minimum (6m for a memory limit)' },
   RUN_BAD_CAPABILITY: { exit: 2, meaning: '--cap-add or --cap-drop names no Linux capability' },
   RUN_BAD_ENV: { exit: 2, meaning: '-e is not NAME=VALUE or NAME' },
   RUN_BAD_NAME: { exit: 2, meaning: '--name is not letters, digits, _ . - (at most 63, starting with a letter or digit)' },

@@ -83,8 +83,8 @@ export { diff, diffImages, type ImageDiff, type PlatformDiff } from './inspect/d
 export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './oci/rootfs.ts';
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './assemble/installed.ts';
 export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, registryApiHost, DOCKER_HUB_API_HOST, type RegistriesConf, type RegistryEntry, type Endpoint } from './registry/registries-conf.ts';
-export { runContainer, stopContainer, listContainers, containerStatus, containerLog, copyContainerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
-export { runtimeSpec, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
+export { runContainer, containerName, stopContainer, listContainers, containerStatus, containerLog, copyContainerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';
+export { runtimeSpec, memoryLimit, capability, type RunOptions, type RuntimeSpec } from './runtime/config.ts';
 export { unpackImage, type UnpackedImage } from './runtime/unpack.ts';
 export { resolveTarget, debugReport, debugContainer, imageVulnerabilities, debugExec, formatReport, type Target, type DebugReport, type DebugOptions, type Vulnerability } from './runtime/debug.ts';
 export { parseOsv, parseTracker, type Advisory, type AffectedRange, type FeedParse } from './advisories/feeds.ts';

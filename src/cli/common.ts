@@ -45,6 +45,20 @@ export const integer = (option: string, range: IntegerRange = {}) => (text: stri
 /** An argParser for a duration option given in whole seconds (0 allowed: "at once"). */
 export const seconds = (option: string, range: Omit<IntegerRange, 'unit'> = {}) => integer(option, { min: 0, ...range, unit: 'seconds' });
 
+/**
+ * An argParser that hands the value to the library's own `check` (which throws a PithError), so the CLI refuses
+ * what the library would refuse, before any work, with the same words.
+ */
+export const checkedBy = (check: (text: string) => unknown) => (text: string): string => {
+  try {
+    check(text);
+  } catch (e) {
+    if (e instanceof PithError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
+  return text;
+};
+
 export const sourceOption = () =>
   new Option('--source <line>', "an archive source as a one-line apt entry, e.g. 'deb [signed-by=KEYRING] URI SUITE COMPONENT…'; repeatable; replaces the spec's and the machine's sources")
     .argParser(repeatable);

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { copyContainerLog, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
-import { cacheOption, formatTable, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
+import { containerName, copyContainerLog, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
+import { capability, memoryLimit } from '../runtime/config.ts';
+import { cacheOption, checkedBy, formatTable, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -26,19 +27,19 @@ export function runCommand(): Command {
     .description('run an image as a container with secure defaults (read-only root, no capabilities, seccomp, no network); unpacked once per digest')
     .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
     .argument('[args...]', "after --: replaces the image's Cmd (its Entrypoint stays)")
-    .option('--name <name>', 'container name (default pith-<random>)')
+    .option('--name <name>', 'container name (default pith-<random>)', checkedBy(containerName))
     .option('--entrypoint <program>', "run this program of the image instead of its Entrypoint (the arguments after -- follow it)")
     .option('-e, --env <K=V>', 'set an environment variable (K alone passes the host value); repeatable', repeatable)
     .option('-v, --volume <HOST:CTR[:ro]>', 'bind-mount a host path; repeatable', repeatable)
     .option('--workdir <dir>', "working directory (default the image's)")
     .option('--user <user[:group]>', "run as this user of the image (default the image's user)")
-    .option('--memory <size>', 'memory limit, e.g. 64m')
+    .option('--memory <size>', 'memory limit, e.g. 64m (at least 6m)', checkedBy((text) => memoryLimit(text, '--memory')))
     .option('--pids-limit <n>', 'at most this many processes', integer('--pids-limit'))
     .addOption(new Option('--network <mode>', 'none: its own network namespace with only loopback; host: the host network').choices(['none', 'host']).default('none'))
     .option('-d, --detach', 'run in the background; output goes to `pith logs NAME`')
     .addOption(new Option('--runtime <runtime>', 'OCI runtime').choices(['runc', 'crun']).default('runc'))
     .option('--writable', "a writable root filesystem (the writes are the container's own and go with it)")
-    .option('--cap-add <cap>', 'give back a capability, e.g. NET_BIND_SERVICE; repeatable', repeatable)
+    .option('--cap-add <cap>', 'give back a capability, e.g. NET_BIND_SERVICE; repeatable', (text: string, previous: string[] | undefined) => repeatable(checkedBy(capability)(text), previous))
     .addOption(cacheOption())
     .addOption(platformOption())
     .addOption(insecureOption())

@@ -3,6 +3,7 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { PithError } from '../errors.ts';
+import { closestNames } from '../order.ts';
 
 const packageName = z.string().regex(/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[^\s=]+)?$/, 'a Debian package name, optionally with :arch and =version');
 
@@ -37,7 +38,8 @@ export const specSchema = z.strictObject({
     })
     .optional(),
   architectures: z.array(z.string().regex(/^[a-z0-9-]+$/)).min(1).optional(),
-  packages: z.array(packageName).min(1),
+  /** May be empty: an image of only `files:` (a static binary) still gets base-files' os-release from the lock. */
+  packages: z.array(packageName),
   exclude: z.array(exclusionSchema).optional(),
   keep: z.array(packageName).optional(),
   /**
@@ -145,6 +147,9 @@ function parseSpecText(text: string, file: string): { spec: Spec; at: (path: Rea
   };
   if (doc.errors.length > 0) {
     const err = doc.errors[0]!;
+    // yaml reports an unclosed flow collection where it gave up (the next line); the `[` or `{` is the place to fix.
+    const unclosed = /flow (sequence|map|collection)/i.test(err.message) ? unclosedFlowStart(text, err.pos[0]) : undefined;
+    if (unclosed !== undefined) err.pos[0] = unclosed;
     throw new PithError('SPEC_SYNTAX', `${at(err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}`);
   }
   octalModes(doc.contents, text);
@@ -159,7 +164,9 @@ function parseSpecText(text: string, file: string): { spec: Spec; at: (path: Rea
     const pos = node?.range ? at(node.range[0]) : `${file}:1:1`;
     const field = path.length ? path.join('.') : '(top level)';
     if (issue.code === 'unrecognized_keys') {
-      return `${pos}: unknown key "${issue.keys.join('", "')}" in ${field}`;
+      const known = keysAt(specSchema, path);
+      const close = closestNames(issue.keys[0]!, known, 3);
+      return `${pos}: unknown key "${issue.keys.join('", "')}" in ${field}` + (close.length > 0 ? `; did you mean "${close.join('", "')}"?` : '');
     }
     const found = valueAt(value, path);
     if (found === undefined) return `${pos}: missing required key "${field}"`;
@@ -212,4 +219,39 @@ function nodeAt(root: unknown, path: (string | number)[], key?: string): YamlNod
     if (pair) return pair.key as YamlNode;
   }
   return node;
+}
+
+/** The keys an object of the schema at `path` allows (empty when there is no object there). */
+function keysAt(schema: z.ZodType, path: (string | number)[]): string[] {
+  let s: z.ZodType | undefined = schema;
+  const unwrap = (t: z.ZodType): z.ZodType => (t instanceof z.ZodOptional ? unwrap(t.unwrap() as z.ZodType) : t);
+  for (const part of path) {
+    if (s === undefined) return [];
+    s = unwrap(s);
+    if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(part)];
+    else if (s instanceof z.ZodUnion) s = (s.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject);
+    else return [];
+  }
+  if (s === undefined) return [];
+  s = unwrap(s);
+  if (s instanceof z.ZodUnion) s = (s.options as z.ZodType[]).map(unwrap).find((o) => o instanceof z.ZodObject);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+/** Offset of the last `[` or `{` before `offset` that no bracket closes, outside quotes and comments. */
+function unclosedFlowStart(text: string, offset: number): number | undefined {
+  const open: number[] = [];
+  let quote: string | undefined;
+  for (let i = 0; i < Math.min(offset, text.length); i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === '[' || c === '{') open.push(i);
+    else if (c === ']' || c === '}') open.pop();
+  }
+  return open.at(-1);
 }

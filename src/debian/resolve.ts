@@ -33,7 +33,7 @@ import { PithError } from '../errors.ts';
 import { pinnedPackage, type BinaryPackage, type PinnedPackage } from './packages.ts';
 import { formatGroup, formatRelation, parseRelations, type Relation } from './relations.ts';
 import { compareVersions, satisfiesVersion } from './version.ts';
-import { compareStrings } from '../order.ts';
+import { closestNames, compareStrings } from '../order.ts';
 
 export interface PackageUniverseOptions {
   /** The native architecture (dpkg --print-architecture). */
@@ -776,7 +776,7 @@ class Resolver {
       }
       if (providers.length > 0) {
         const names = [...new Set(providers.map((e) => this.u.get(e.owner).name))].sort();
-        const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
+        const shown = listed(names, 5);
         leaves.push(
           rel.op !== undefined
             ? `no provider of the virtual package ${rel.name} satisfies ${rel.op} ${rel.version} (provided by ${shown})`
@@ -862,41 +862,9 @@ function parseRequest(text: string): Request {
   return r;
 }
 
-/** Optimal string alignment distance (Levenshtein plus adjacent transpositions), stopping past `max`. */
-function editDistance(a: string, b: string, max: number): number {
-  if (Math.abs(a.length - b.length) > max) return max + 1;
-  let prev2: number[] = [];
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    let best = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1);
-      cur.push(v);
-      if (v < best) best = v;
-    }
-    if (best > max) return max + 1;
-    prev2 = prev;
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-function closeNames(universe: PackageUniverse, name: string): string[] {
-  const max = Math.max(2, Math.floor(name.length / 4));
-  const scored: Array<[number, string]> = [];
-  for (const n of universe.allNames()) {
-    const d = editDistance(name, n, max);
-    // Among equally close names, one that extends what was typed (libssl → libssl3) is the likelier intent.
-    if (d <= max) scored.push([d - (n.startsWith(name) ? 0.5 : 0), n]);
-    else if (name.length >= 3 && (n.startsWith(name) || name.startsWith(n)) && n.length >= 3) {
-      scored.push([max + 1 + Math.abs(n.length - name.length) / 1000, n]);
-    }
-  }
-  scored.sort((x, y) => x[0] - y[0] || compareStrings(x[1], y[1]));
-  return scored.slice(0, 5).map(([, n]) => n);
+/** Names for a message, the first `max` of them and how many more: "a, b, c and 287 more". */
+function listed(names: string[], max = 10): string {
+  return names.length > max ? `${names.slice(0, max).join(', ')} and ${names.length - max} more` : names.join(', ');
 }
 
 /** Resolves what a request names, as apt-get's command line does (including tryVirtualPackage). */
@@ -927,7 +895,7 @@ function lookupRequest(r: Resolver, u: PackageUniverse, req: Request): PkgState 
     if (providers.size === 1) return [...providers.values()][0]!;
     if (providers.size > 1) {
       const list = [...providers.values()].map((st) => `${r.display(st)} ${u.get(st.cand!).version}`).sort();
-      const shown = list.length > 10 ? `${list.slice(0, 10).join(', ')} and ${list.length - 10} more` : list.join(', ');
+      const shown = listed(list);
       throw new PithError(
         'VIRTUAL_PACKAGE',
         `"${req.text}" is a virtual package provided by ${shown}; apt refuses to choose between ` +
@@ -943,7 +911,7 @@ function lookupRequest(r: Resolver, u: PackageUniverse, req: Request): PkgState 
         { details: { name: req.name } },
       );
     }
-    const close = closeNames(u, req.name);
+    const close = closestNames(req.name, u.allNames());
     throw new PithError(
       'UNKNOWN_PACKAGE',
       `no package named "${req.name}" in the loaded indexes` +
@@ -985,9 +953,6 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
       `cannot resolve for ${arch}: the package universe was loaded for ${universe.architectures.join(', ')}`,
     );
   }
-  if (requests.length === 0) {
-    throw new PithError('INVALID_REQUEST', 'nothing to resolve: expected at least one package name');
-  }
   const r = new Resolver(universe, arch);
   const requested: PkgState[] = [];
   for (const text of requests) {
@@ -1017,9 +982,15 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
     if (problem) first.failure = problem;
     const path = pathFromRequests(r, requested, first);
     const chain = [...path.slice(0, -1).map((s) => r.display(s)), r.display(first), ...r.explain(first)];
+    // The cause comes first and names only the packages involved: a spec may request hundreds, and a list of all
+    // of them ahead of the cause hid it. The other side of a conflict is traced to the request that brings it.
+    const other = first.failure?.kind === 'conflict' && r.marked.has(first.failure.other) ? first.failure.other : undefined;
+    const otherPath = other ? pathFromRequests(r, requested, other).map((s) => r.display(s)) : [];
+    const via = otherPath.length > 1 ? `; ${otherPath.at(-1)} is installed for ${otherPath.join(' → ')}` : '';
+    const alsoBroken = broken.filter((s) => s !== first).map((s) => r.display(s));
     throw new PithError(
       'UNSATISFIABLE',
-      `cannot install ${requests.join(', ')}: ${chain.join(' → ')}`,
+      `cannot install ${chain.join(' → ')}${via}` + (alsoBroken.length > 0 ? ` (also broken: ${listed(alsoBroken)})` : ''),
       { details: { chain, broken: broken.map((s) => r.display(s)) } },
     );
   }
@@ -1036,7 +1007,7 @@ export function resolve(universe: PackageUniverse, requests: string[], options: 
     if (hit) {
       throw new PithError(
         'EXCLUDE_REQUESTED',
-        `cannot exclude ${e.name}: it is one of the requested packages (${requests.join(', ')})`,
+        `cannot exclude ${e.name}: it is one of the requested packages`,
         { details: { name: e.name } },
       );
     }

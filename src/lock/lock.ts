@@ -3,7 +3,7 @@ import { arch as nodeArch } from 'node:process';
 import { basename, dirname, join } from 'node:path';
 import { removeStaleTemps, writeFileAtomic, sha256Hex } from '../cache/store.ts';
 import type { LoadedSpec, Spec } from '../config/spec.ts';
-import { PithError } from '../errors.ts';
+import { isPithError, PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import type { Archive, SuiteRelease } from '../debian/archive.ts';
 import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
@@ -126,12 +126,17 @@ export async function resolveLock(loaded: LoadedSpec, archive: Archive, options:
     if (!u) universes.set(arch, (u = new PackageUniverse(offered(arch), { architecture: arch })));
     return u;
   };
-  const resolveFor = (arch: string, extra: string[]) =>
-    resolve(universeFor(arch), [...inputs.packages, ...extra], {
-      architecture: arch,
-      exclude: [...specExcludes, ...defaults.exclude.filter((d) => !specExcludes.some((e) => e.name === d.name))],
-      ignoreDependencies: defaults.ignoreDependencies,
-    });
+  const resolveFor = (arch: string, extra: string[]) => {
+    try {
+      return resolve(universeFor(arch), [...inputs.packages, ...extra], {
+        architecture: arch,
+        exclude: [...specExcludes, ...defaults.exclude.filter((d) => !specExcludes.some((e) => e.name === d.name))],
+        ignoreDependencies: defaults.ignoreDependencies,
+      });
+    } catch (e) {
+      throw isPithError(e, 'UNKNOWN_PACKAGE') ? placedUnknownPackage(e, loaded, archive, arch) : e;
+    }
+  };
   // libraries: auto — the packages that ship what the spec's own binaries need join the resolution.
   const libraryFiles = inputs.libraries === undefined ? (options.specFiles ?? readSpecFiles(loaded, 0)) : [];
   const libraries = new Map<string, LockedLibraries>();
@@ -165,6 +170,15 @@ export async function resolveLock(loaded: LoadedSpec, archive: Archive, options:
     ),
   };
   return { lock: lockFile, resolutions };
+}
+
+/** The resolver's unknown-package error, told where the spec asks for it and what was searched. */
+function placedUnknownPackage(e: PithError, loaded: LoadedSpec, archive: Archive, arch: string): PithError {
+  const name = e.details?.name;
+  const i = loaded.spec.packages.findIndex((p) => p.split(/[:=]/)[0] === name);
+  const place = loaded.at?.(['packages', i]) ?? loaded.path;
+  const suites = [...new Set(archive.releases.map((r) => r.suite))].join(', ');
+  return new PithError('UNKNOWN_PACKAGE', `${place}: ${e.message} (searched suites ${suites} for ${arch})`, { cause: e, details: { ...e.details, place, suites: archive.releases.map((r) => r.suite), architecture: arch } });
 }
 
 /** How the lock records a package the archive serves. */

@@ -132,7 +132,7 @@ export function runtimeSpec(name: string, config: OciConfig, rootfs: string, opt
       seccomp: defaultSeccomp(config.architecture),
       resources: {
         devices: [{ allow: false, access: 'rwm' }],
-        ...(options.memory === undefined ? {} : { memory: { limit: parseBytes(options.memory), swap: parseBytes(options.memory) } }),
+        ...(options.memory === undefined ? {} : { memory: { limit: memoryLimit(options.memory), swap: memoryLimit(options.memory) } }),
         ...(options.pidsLimit === undefined ? {} : { pids: { limit: options.pidsLimit } }),
       },
       cgroupsPath: `/pith-${name}`,
@@ -191,9 +191,19 @@ export function capability(name: string): string {
 }
 
 /** "64m", "1g", "512k", "1048576" (bytes); binary units, as docker reads them. */
-export function parseBytes(text: string): number {
+export function parseBytes(text: string, what = 'a size'): number {
   const m = /^(\d+)([bkmg]?)b?$/i.exec(text.trim());
-  if (!m) throw new PithError('RUN_BAD_SIZE', `expected a size such as 64m, 1g or 1048576, found ${JSON.stringify(text)}`);
+  if (!m) throw new PithError('RUN_BAD_SIZE', `expected a size such as 64m, 1g or 1048576 for ${what}, found ${JSON.stringify(text)}`);
   const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
   return Number(m[1]) * unit;
+}
+
+/** Docker's floor: below it runc fails while setting the cgroup up ("unable to set memory limit to 10"). */
+const MIN_MEMORY = 6 * 1024 ** 2;
+
+/** A `--memory` value in bytes: a size (parseBytes) of at least 6m. */
+export function memoryLimit(text: string, what = 'the memory limit'): number {
+  const bytes = parseBytes(text, what);
+  if (bytes < MIN_MEMORY) throw new PithError('RUN_BAD_SIZE', `expected a size of at least 6m for ${what}, found ${JSON.stringify(text)}`);
+  return bytes;
 }

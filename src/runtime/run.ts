@@ -99,6 +99,12 @@ function hostPlatform(): string {
   return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
 }
 
+/** `name` if it can name a container (a directory and a runtime id); RUN_BAD_NAME otherwise. */
+export function containerName(name: string): string {
+  if (!NAME.test(name)) throw new PithError('RUN_BAD_NAME', `expected a container name of letters, digits, "_", "." and "-" (at most 63, starting with a letter or digit), found ${JSON.stringify(name)}`);
+  return name;
+}
+
 /**
  * Prepares container `name` (unpacks the image if needed, writes its bundle and record) and returns the record
  * and the runtime config's path. The name must be free.
@@ -107,7 +113,7 @@ async function prepare(ref: string, options: ContainerOptions): Promise<{ record
   requireRoot('run containers');
   const stateDir = options.stateDir ?? defaultStateDir();
   const name = options.name ?? `pith-${randomBytes(4).toString('hex')}`;
-  if (!NAME.test(name)) throw new PithError('RUN_BAD_NAME', `expected a container name of letters, digits, "_", "." and "-" (at most 63, starting with a letter or digit), found ${JSON.stringify(name)}`);
+  containerName(name);
   const runtime = options.runtime ?? 'runc';
   const image = await imageFor(ref, options);
   const { rootfs: cached } = await unpackImage(image, options.cacheDir ?? defaultCacheDir());

@@ -49,11 +49,20 @@ it('a bad number is a usage error (exit 2) naming the option, what it expects an
     [['copy', '--jobs', '-1', `oci:${dir}/none`, `oci:${dir}/other`], '--jobs', 'a whole number from 1 up'],
     [['run', '--pids-limit', 'many', `oci:${dir}/none`], '--pids-limit', 'a whole number from 1 up'],
     [['stop', '--time', 'soon', 'nothing'], '--time', 'a whole number of seconds'],
+    // runc would take 10 bytes and fail later, raw: "unable to set memory limit to 10".
+    [['run', '--memory', '10', `oci:${dir}/none`], '--memory', 'a size of at least 6m'],
+    [['run', '--memory', '64q', `oci:${dir}/none`], '--memory', 'a size such as 64m, 1g or 1048576'],
   ] as const) {
     const r = await pith([...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.ok(r.stderr.startsWith("error: option '") && r.stderr.includes(`expected ${expected}`) && r.stderr.includes(`for ${option}, found "${args[(args as readonly string[]).indexOf(option) + 1]}"`), r.stderr);
     assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+  }
+  // The runtime's own checks, run while the command line is read (before root, the image or runc are needed).
+  for (const [option, value, expected] of [['--name', 'a/b', /expected a container name/], ['--cap-add', 'NOPE', /expected a capability name/]] as const) {
+    const r = await pith(['run', option, value, `oci:${dir}/none`]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.startsWith(`error: option '${option} `) && expected.test(r.stderr), r.stderr);
   }
   const sbom = await pith(['build', join(dir, 'pith.yaml'), '--sbom', 'swid']);
   assert.equal(sbom.code, 2);

@@ -129,6 +129,21 @@ describe('pith.lock', { skip }, () => {
     assert.deepEqual(readFileSync(join(dir, 'pith.lock')), before);
   });
 
+  it('an unknown package names its spec line, close names and the suites and architecture searched', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = writeSpec(dir);
+    const text = readFileSync(spec, 'utf8').replace('  - app\n', '  - app\n  - libfoo\n');
+    writeFileSync(spec, text);
+    const line = text.split('\n').indexOf('  - libfoo') + 1;
+    await assert.rejects(lock(spec, { cacheDir }), (e) => {
+      assert.ok(isPithError(e, 'UNKNOWN_PACKAGE'));
+      assert.ok(e.message.startsWith(`${spec}:${line}:5: no package named "libfoo"`), e.message);
+      assert.match(e.message, /did you mean libfoo1/);
+      assert.match(e.message, /searched suites fixture, fixture-security for amd64/);
+      return true;
+    });
+  });
+
   it('a lock file that is not a pith lock is refused by name', () => {
     const dir = mkdtempSync(join(scratch, 'bad-'));
     writeFileSync(join(dir, 'pith.lock'), '{"lockVersion": 99}');

@@ -224,6 +224,24 @@ describe('pith build', { skip }, () => {
     }
     assert.throws(() => statSync(join(dir, 'never')));
   });
+
+  it('packages: [] builds an image of only files: (a static binary), with os-release from the pinned base-files', async () => {
+    const dir = mkdtempSync(join(scratch, 'static-'));
+    writeFileSync(join(dir, 'hello'), readFileSync(join(specDir, 'hello')));
+    const only = join(dir, 'pith.yaml');
+    writeFileSync(only, readFileSync(spec, 'utf8').replace('packages: [app]', 'packages: []'));
+    const out = join(dir, 'out');
+    const result = await build(only, { cacheDir, outputs: [`oci:${out}:hello`] });
+    const lockFile = JSON.parse(readFileSync(join(dir, 'pith.lock'), 'utf8'));
+    assert.deepEqual(lockFile.architectures.amd64.packages, [], 'no packages requested, none locked');
+    assert.equal(lockFile.architectures.amd64.baseFiles.name, 'base-files');
+    const fs = await readRootfs(result.image as Image);
+    assert.ok(fs.files.get('/usr/local/bin/hello'), 'the static binary is in the image');
+    assert.ok(!fs.files.get('/usr/bin/app'));
+    assert.match(new TextDecoder().decode((fs.files.get('/usr/lib/os-release') ?? fs.files.get('/etc/os-release'))!.content ?? new Uint8Array()), /ID=/);
+    const config = JSON.parse(run('skopeo', ['inspect', '--config', '--raw', `oci:${out}:hello`]));
+    assert.deepEqual(config.config.Entrypoint, ['/usr/local/bin/hello']);
+  });
 });
 
 describe('pith build: bad input', { skip }, () => {
