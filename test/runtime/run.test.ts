@@ -305,9 +305,10 @@ describe('bad input is a clear error', { skip }, () => {
       assert.equal(r.code, code, `pith ${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, stderr);
     };
-    await refused(['run', '--name', '../x', example.layout], 2, /^pith: RUN_BAD_NAME: expected a container name/);
+    // --name and --cap-add are checked while the command line is read, with the runtime's own rule.
+    await refused(['run', '--name', '../x', example.layout], 2, /^error: option '--name <name>' argument '\.\.\/x' is invalid\. expected a container name/);
     await refused(['run', '-v', 'relative', example.layout], 1, /^pith: RUN_BAD_VOLUME: expected -v HOST:CONTAINER/);
-    await refused(['run', '--cap-add', 'ALL_OF_THEM', example.layout], 2, /^pith: RUN_BAD_CAPABILITY: expected a capability name/);
+    await refused(['run', '--cap-add', 'ALL_OF_THEM', example.layout], 2, /^error: option '--cap-add <cap>' argument 'ALL_OF_THEM' is invalid\. expected a capability name/);
     await refused(['debug', name, 'cat'], 2, /^pith: DEBUG_NO_COMMAND: expected --exec before a command/);
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), [], 'nothing is left by a refused run');
   });
