@@ -176,11 +176,16 @@ describe('pith build', { skip }, () => {
     assert.throws(() => statSync(join(scratch, 'never')));
   });
 
-  it('a files: owner may name any built-in account: nobody is 65534:65534, as in the image\'s /etc/passwd', async () => {
-    const dir = mkdtempSync(join(scratch, 'owned-'));
+  /** The fixture spec with one edit, in a directory of its own beside a copy of its program. */
+  function specVariant(prefix: string, find: string, replace: string): { dir: string; spec: string } {
+    const dir = mkdtempSync(join(scratch, prefix));
     writeFileSync(join(dir, 'hello'), readFileSync(join(specDir, 'hello')));
-    const owned = join(dir, 'pith.yaml');
-    writeFileSync(owned, readFileSync(spec, 'utf8').replace('to: /usr/local/bin/hello', 'to: /usr/local/bin/hello\n    owner: nobody'));
+    writeFileSync(join(dir, 'pith.yaml'), readFileSync(spec, 'utf8').replace(find, replace));
+    return { dir, spec: join(dir, 'pith.yaml') };
+  }
+
+  it('a files: owner may name any built-in account: nobody is 65534:65534, as in the image\'s /etc/passwd', async () => {
+    const { dir, spec: owned } = specVariant('owned-', 'to: /usr/local/bin/hello', 'to: /usr/local/bin/hello\n    owner: nobody');
     const result = await build(owned, { cacheDir, outputs: [`oci:${join(dir, 'out')}:hello`] });
     const fs = await readRootfs(result.image as Image);
     const hello = fs.files.get('/usr/local/bin/hello')!;
@@ -226,10 +231,7 @@ describe('pith build', { skip }, () => {
   });
 
   it('packages: [] builds an image of only files: (a static binary), with os-release from the pinned base-files', async () => {
-    const dir = mkdtempSync(join(scratch, 'static-'));
-    writeFileSync(join(dir, 'hello'), readFileSync(join(specDir, 'hello')));
-    const only = join(dir, 'pith.yaml');
-    writeFileSync(only, readFileSync(spec, 'utf8').replace('packages: [app]', 'packages: []'));
+    const { dir, spec: only } = specVariant('static-', 'packages: [app]', 'packages: []');
     const out = join(dir, 'out');
     const result = await build(only, { cacheDir, outputs: [`oci:${out}:hello`] });
     const lockFile = JSON.parse(readFileSync(join(dir, 'pith.lock'), 'utf8'));
