@@ -65,7 +65,7 @@ export const ERROR_CATALOGUE = {
   SPEC_INVALID: { exit: 1, meaning: 'the spec does not match the schema, or files: names an owner the image does not define' },
   SPEC_EXISTS: { exit: 1, meaning: 'pith init found a spec already there; it never overwrites one' },
   SPEC_FILE_MISSING: { exit: 1, meaning: 'a files: entry (or context:) names a host path that is missing, or a fifo, socket or device (alone or inside a copied directory)' },
-  PATH_ESCAPES: { exit: 1, meaning: "a files: source lies outside the build context after symlinks are resolved (the spec's directory, or context:), or a destination lies outside the image" },
+  PATH_ESCAPES: { exit: 1, meaning: "a files: source lies outside the build context after symlinks are resolved (the spec's directory, or context:), the context lies outside the caller's context root, or a destination lies outside the image" },
 
   // debian/: formats
   DEB822_SYNTAX: { exit: 1, meaning: 'a deb822 file (Packages, Release, *.sources, dpkg status) has a line that is not a field' },

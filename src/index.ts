@@ -26,7 +26,7 @@ export {
 export { openArchive, DEFAULT_KEYRING, type Archive, type ArchiveEvent, type OpenArchiveOptions, type SuiteRelease } from './debian/archive.ts';
 export { resolve, PackageUniverse, type Resolution, type ResolvedPackage, type ResolveOptions, type Exclusion } from './debian/resolve.ts';
 export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts';
-export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec } from './config/spec.ts';
+export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec, type LoadSpecOptions } from './config/spec.ts';
 export { initSpec, starterSpec, specNameFor } from './config/init.ts';
 export { lock, checkLock, type LockOptions, type LockResult } from './orchestrate/lock.ts';
 export { openSpecArchive, specSources, type ArchiveAccess } from './orchestrate/archive.ts';

@@ -65,6 +65,17 @@ function buildContext(loaded: LoadedSpec): Context {
   if (!statSync(real).isDirectory()) {
     throw new PithError('SPEC_FILE_MISSING', `${place(loaded, ['context'])}: context: expected a directory at ${dir}, found a file`);
   }
+  if (loaded.contextRoot !== undefined) {
+    let root: string;
+    try {
+      root = realpathSync(loaded.contextRoot);
+    } catch (e) {
+      throw new PithError('SPEC_FILE_MISSING', `the context root ${loaded.contextRoot} ($PITH_CONTEXT_ROOT or the contextRoot option): expected a directory, found nothing (${(e as NodeJS.ErrnoException).code})`);
+    }
+    if (!inside(root, real)) {
+      throw new PithError('PATH_ESCAPES', `${place(loaded, ['context'])}: expected a build context inside the context root ${root} that the caller set, found ${described}${real !== dir ? ` (${real})` : ''}, outside it`);
+    }
+  }
   return { dir, real, described };
 }
 

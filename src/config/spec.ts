@@ -102,6 +102,17 @@ export interface LoadedSpec {
    * built by hand.
    */
   at?: (path: ReadonlyArray<string | number>) => string;
+  /**
+   * The caller's bound on the build context: the spec's context (its directory, or what `context:` names) must lie
+   * inside it after symlinks are resolved, so a spec from an untrusted change cannot widen its own context to reach
+   * the host's files. Set by `loadSpec`'s option, else `$PITH_CONTEXT_ROOT`; absent means no bound beyond the context.
+   */
+  contextRoot?: string;
+}
+
+export interface LoadSpecOptions {
+  /** See `LoadedSpec.contextRoot`; default `$PITH_CONTEXT_ROOT` when set and not empty. */
+  contextRoot?: string;
 }
 
 /** What a spec file is called; in a directory, the first of these that exists is its spec. */
@@ -121,7 +132,7 @@ export function specFileOf(path: string): string {
 }
 
 /** Reads and validates a pith.yaml (or the one in a directory); every error names the file and line:column. */
-export function loadSpec(file: string): LoadedSpec {
+export function loadSpec(file: string, options: LoadSpecOptions = {}): LoadedSpec {
   const named = specFileOf(file);
   const path = resolvePath(named);
   let text: string;
@@ -131,7 +142,8 @@ export function loadSpec(file: string): LoadedSpec {
     throw new PithError('SPEC_NOT_FOUND', `${named}: cannot read the spec (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const { spec, at } = parseSpecText(text, path);
-  return { spec, path, dir: dirname(path), at };
+  const contextRoot = options.contextRoot ?? (process.env.PITH_CONTEXT_ROOT || undefined);
+  return { spec, path, dir: dirname(path), at, ...(contextRoot !== undefined ? { contextRoot: resolvePath(contextRoot) } : {}) };
 }
 
 export function parseSpec(text: string, file: string): Spec {

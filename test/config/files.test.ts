@@ -54,6 +54,33 @@ describe('files: from: stays inside the build context', () => {
     assert.throws(() => read(c.spec), refused(c.spec, /:5:11: files\[0\]\.from: expected a path inside the context .* \(context: \.\.\), found "\.\.\/\.\.\/secret"/));
   });
 
+  test('a caller-set context root bounds what a spec may widen its context to (CI building untrusted specs)', () => {
+    // The spec widens its context to the directory holding the secret: allowed by the spec alone…
+    const widened = project('  - from: ../secret\n    to: /s\n', 'context: ..\n');
+    assert.equal(read(widened.spec).length, 1);
+    // …refused when the caller holds every context to the project directory, at the context: line.
+    assert.throws(
+      () => readSpecFiles(loadSpec(widened.spec, { contextRoot: widened.dir }), 0),
+      (e) => isPithError(e, 'PATH_ESCAPES') && new RegExp(`^${widened.spec}:3:10: expected a build context inside the context root ${realpathSync(widened.dir)} that the caller set, found the context ${widened.outside}`).test(e.message),
+    );
+    // The same bound from the environment, as a CI job sets it once for every command.
+    process.env.PITH_CONTEXT_ROOT = widened.dir;
+    try {
+      assert.equal(loadSpec(widened.spec).contextRoot, widened.dir);
+      assert.throws(() => read(widened.spec), (e) => isPithError(e, 'PATH_ESCAPES'));
+      // A spec that keeps to its own directory builds as before under the bound.
+      const own = project('  - from: data\n    to: /data\n');
+      writeFileSync(join(own.dir, 'data'), 'x');
+      assert.throws(() => read(own.spec), (e) => isPithError(e, 'PATH_ESCAPES')); // own.dir is not inside widened.dir
+      process.env.PITH_CONTEXT_ROOT = scratch;
+      assert.deepEqual(shape(read(own.spec)), ['file /data 0644 0:0 @1700000000 "x"']);
+    } finally {
+      delete process.env.PITH_CONTEXT_ROOT;
+    }
+    // A context root that does not exist is an error, never "no bound".
+    assert.throws(() => readSpecFiles(loadSpec(widened.spec, { contextRoot: join(scratch, 'missing') }), 0), (e) => isPithError(e, 'SPEC_FILE_MISSING') && /context root .*missing/.test(e.message));
+  });
+
   test('an absolute path to the host (/etc/shadow) is refused', () => {
     const { spec } = project('  - from: /etc/shadow\n    to: /etc/shadow\n');
     assert.throws(() => read(spec), refused(spec, /:4:11: files\[0\]\.from: .*found "\/etc\/shadow", outside it/));
