@@ -37,10 +37,11 @@ export function updateCommand(): Command {
         out.push(`${r.name}: nothing to update`);
         continue;
       }
-      out.push(`${r.name}: ${r.oldDigest} -> ${r.newDigest}`);
+      out.push(`${r.name}: ${r.oldDigest ?? '(old image described from its lock)'} -> ${r.newDigest}`);
       for (const c of r.changes) out.push(`  ${c.architecture} ${c.name} ${c.from ?? '(new)'} -> ${c.to ?? '(removed)'}`);
       out.push(`  CVEs fixed: ${r.cvesFixed.length ? r.cvesFixed.join(' ') : 'none known'}`);
-      out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
+      if (r.diff === undefined) out.push('  layers changed: unknown (the old image is neither cached, nor at an output or push target; its old versions were not downloaded)');
+      else out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
       out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
       for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
       for (const line of sbomLines(r.sboms)) out.push(`  ${line}`);
