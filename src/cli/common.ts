@@ -73,7 +73,7 @@ export const snapshotOption = () =>
 
 /** The options of every command that reads the archive: --source, --cache, --offline and --json. */
 export function addArchiveOptions(command: Command): Command {
-  return command.addOption(sourceOption()).addOption(snapshotOption()).addOption(cacheOption()).addOption(offlineOption()).addOption(jsonOption());
+  return command.addOption(sourceOption()).addOption(cacheOption()).addOption(offlineOption()).addOption(jsonOption());
 }
 
 export const advisoriesOption = (description: string) => new Option('--advisories <src>', `${description}; repeatable`).argParser(repeatable);

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { update, type SbomFormat } from '../index.ts';
-import { addArchiveOptions, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -23,7 +23,7 @@ export function updateCommand(): Command {
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the new image in each oci: output and each push, as pith build --sbom does'))
     .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)').argParser(integer('--parallel')))
     .addOption(insecureOption());
-  return addArchiveOptions(command).action(async (paths: string[], flags: UpdateFlags) => {
+  return addArchiveOptions(command.addOption(snapshotOption())).action(async (paths: string[], flags: UpdateFlags) => {
     const results = await withProgress(flags, (onEvent) =>
       update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags) }),
     );
