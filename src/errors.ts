@@ -196,6 +196,8 @@ export const ERROR_CATALOGUE = {
   // fetch/
   DEB_SIZE_MISMATCH: { exit: 1, meaning: 'a downloaded .deb does not have the size pinned in the lock; nothing was cached' },
   DEB_HASH_MISMATCH: { exit: 1, meaning: 'a downloaded .deb does not have the SHA256 pinned in the lock; nothing was cached' },
+  PACKAGE_GONE: { exit: 1, meaning: 'a locked version is no longer served by the archive, and no snapshot service (given, or recorded) has it: name one, or update' },
+  SNAPSHOT_INVALID: { exit: 1, meaning: 'a snapshot service URL is malformed, or the service answered something other than its JSON API' },
 
   // assemble/
   ACCOUNTS_INVALID: { exit: 1, meaning: 'an /etc/passwd or /etc/group line that a package ships is malformed' },

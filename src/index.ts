@@ -8,6 +8,7 @@ export { parseDeb822, type Deb822Stanza, type Deb822Options } from './debian/deb
 export { compareVersions, parseVersion, satisfiesVersion, type DebianVersion, type RelationOp } from './debian/version.ts';
 export { parseRelations, type Relation } from './debian/relations.ts';
 export { loadAptSources, parseSourceLine, parseSourcesList, parseDeb822Sources, type SourceEntry } from './debian/sources.ts';
+export { findInSnapshot, snapshotBase, snapshotOf, snapshotUri, type SnapshotPin } from './debian/snapshot.ts';
 export { loadKeyring, verifyInRelease, type VerifiedRelease, type ReleaseFile, type Keyring } from './debian/release.ts';
 export {
   parsePackagesIndex,
@@ -29,7 +30,7 @@ export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts
 export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec, type LoadSpecOptions } from './config/spec.ts';
 export { initSpec, starterSpec, specNameFor } from './config/init.ts';
 export { lock, checkLock, type LockOptions, type LockResult } from './orchestrate/lock.ts';
-export { openSpecArchive, specSources, type ArchiveAccess } from './orchestrate/archive.ts';
+export { carrySnapshots, openSpecArchive, pinSnapshots, specSnapshot, specSources, type ArchiveAccess } from './orchestrate/archive.ts';
 export {
   resolveLock,
   lockDrift,

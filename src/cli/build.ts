@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { build, type SbomFormat } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
+import { cacheOption, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
@@ -9,6 +9,7 @@ interface BuildFlags {
   lock?: string;
   cache?: string;
   offline?: boolean;
+  snapshot?: string;
   json?: boolean;
   push?: string[];
   insecure?: string[];
@@ -27,6 +28,7 @@ export function buildCommand(): Command {
     .option('--lock <file>', 'the lock to build from (default pith.lock beside the spec)')
     .addOption(cacheOption())
     .addOption(offlineOption())
+    .addOption(snapshotOption())
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output and each push, as artifacts referring to each platform image'))
@@ -41,6 +43,7 @@ export function buildCommand(): Command {
           lockPath: flags.lock,
           cacheDir: flags.cache,
           offline: flags.offline,
+          snapshot: flags.snapshot,
           sourceDateEpoch,
           onEvent,
           push: flags.push,

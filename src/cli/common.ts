@@ -1,12 +1,14 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ArchiveEvent, AttachedSboms } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
+import { snapshotBase } from '../debian/snapshot.ts';
 import { PithError } from '../errors.ts';
 import { parseSbomFormats, type SbomFormat } from '../sbom/formats.ts';
 import { progressReporter } from './progress.ts';
 
 export interface ArchiveFlags {
   source?: string[];
+  snapshot?: string;
   cache?: string;
   offline?: boolean;
   json?: boolean;
@@ -66,6 +68,8 @@ export const sourceOption = () =>
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
+export const snapshotOption = () =>
+  new Option('--snapshot <url>', 'base URL of a snapshot service (…/archive/<archive>/<timestamp>/): where locked versions the archive dropped are fetched from (default: the spec\'s archive: snapshot:)').argParser(checkedBy((text) => snapshotBase(text, '--snapshot')));
 
 /** The options of every command that reads the archive: --source, --cache, --offline and --json. */
 export function addArchiveOptions(command: Command): Command {
@@ -114,7 +118,7 @@ export async function withProgress<T>(flags: ArchiveFlags, work: (onEvent: (e: A
 
 /** The archive options as the library takes them. */
 export function archiveOptions(flags: ArchiveFlags, onEvent: (e: ArchiveEvent) => void) {
-  return { sources: sourcesFromFlags(flags), cacheDir: flags.cache, offline: flags.offline, onEvent };
+  return { sources: sourcesFromFlags(flags), snapshot: flags.snapshot, cacheDir: flags.cache, offline: flags.offline, onEvent };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { checkLock, lock } from '../index.ts';
-import { addArchiveOptions, archiveOptions, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, snapshotOption, archiveOptions, withProgress, type ArchiveFlags } from './common.ts';
 import { EXIT_DRIFT } from './exit.ts';
 
 interface LockFlags extends ArchiveFlags {
@@ -12,7 +12,7 @@ export function lockCommand(): Command {
     .description('resolve a spec against the verified archive and write pith.lock beside it (atomically); --check reports drift and writes nothing')
     .argument('<spec>', 'a pith.yaml, or a directory holding one')
     .option('--check', `write nothing; report a changed spec, locked versions no longer served and newer candidates (exit ${EXIT_DRIFT} when there is drift)`);
-  return addArchiveOptions(command).action(async (spec: string, flags: LockFlags) => {
+  return addArchiveOptions(command.addOption(snapshotOption())).action(async (spec: string, flags: LockFlags) => {
     if (flags.check) {
       const report = await withProgress(flags, (onEvent) => checkLock(spec, archiveOptions(flags, onEvent)));
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { update, type SbomFormat } from '../index.ts';
-import { addArchiveOptions, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -23,7 +23,7 @@ export function updateCommand(): Command {
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the new image in each oci: output and each push, as pith build --sbom does'))
     .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)').argParser(integer('--parallel')))
     .addOption(insecureOption());
-  return addArchiveOptions(command).action(async (paths: string[], flags: UpdateFlags) => {
+  return addArchiveOptions(command.addOption(snapshotOption())).action(async (paths: string[], flags: UpdateFlags) => {
     const results = await withProgress(flags, (onEvent) =>
       update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags) }),
     );
@@ -37,10 +37,11 @@ export function updateCommand(): Command {
         out.push(`${r.name}: nothing to update`);
         continue;
       }
-      out.push(`${r.name}: ${r.oldDigest} -> ${r.newDigest}`);
+      out.push(`${r.name}: ${r.oldDigest ?? '(old image described from its lock)'} -> ${r.newDigest}`);
       for (const c of r.changes) out.push(`  ${c.architecture} ${c.name} ${c.from ?? '(new)'} -> ${c.to ?? '(removed)'}`);
       out.push(`  CVEs fixed: ${r.cvesFixed.length ? r.cvesFixed.join(' ') : 'none known'}`);
-      out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
+      if (r.diff === undefined) out.push('  layers changed: unknown (the old image is neither cached, nor at an output or push target; its old versions were not downloaded)');
+      else out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
       out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
       for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
       for (const line of sbomLines(r.sboms)) out.push(`  ${line}`);

@@ -35,6 +35,8 @@ export const specSchema = z.strictObject({
     .strictObject({
       sources: z.array(sourceSchema).min(1).optional(),
       keyring: z.string().optional(),
+      /** Base URL of a snapshot service: where locked versions the archive dropped are fetched from. */
+      snapshot: z.string().min(1).optional(),
     })
     .optional(),
   architectures: z.array(z.string().regex(/^[a-z0-9-]+$/)).min(1).optional(),

@@ -9,6 +9,7 @@ import { loadKeyring, verifyInRelease, type ReleaseFile, type VerifiedRelease } 
 import { PackageUniverse } from './resolve.ts';
 import type { SourceEntry } from './sources.ts';
 import { unxz } from './xz.ts';
+import { snapshotOf } from './snapshot.ts';
 
 export const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -167,6 +168,7 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
   const { options, store } = ctx;
   const base = `${source.uri}/dists/${suiteName}`;
   const url = `${base}/InRelease`;
+  const snapshot = snapshotOf(source.uri);
   const keyring = await loadKeyring(source.signedBy ?? options.keyring ?? DEFAULT_KEYRING);
   let bytes: Uint8Array | null;
   if (options.offline) {
@@ -184,13 +186,19 @@ async function openSuite(ctx: Context, source: SourceEntry, suiteName: string): 
   }
   let release: VerifiedRelease;
   try {
-    release = await verifyInRelease(bytes, { keyring, url, suite: suiteName, now: options.now });
+    release = await verifyInRelease(bytes, { keyring, url, suite: suiteName, now: options.now, ignoreValidUntil: snapshot !== undefined });
   } catch (e) {
     // Offline, an expired Valid-Until means our cached copy is old, not that the mirror is stale.
     if (options.offline && isPithError(e, 'RELEASE_EXPIRED')) {
       throw new PithError('RELEASE_EXPIRED', `${e.message}; this copy came from the cache: run once without --offline to refresh it`, { cause: e });
     }
     throw e;
+  }
+  if (snapshot !== undefined && release.validUntil !== undefined && release.validUntil.getTime() < (options.now ?? new Date()).getTime()) {
+    options.onEvent?.({
+      kind: 'warning',
+      message: `${url}: Valid-Until ${release.validUntil.toISOString()} has passed; ignored because this is a snapshot archive (frozen at ${snapshot.timestamp}), whose signature is still checked`,
+    });
   }
   if (!options.offline) {
     await store.setRef('inrelease', url, await store.put(bytes));

@@ -140,6 +140,8 @@ export interface VerifyInReleaseOptions {
   now?: Date;
   /** How far `Date` may be ahead of `now` (apt's Acquire::Max-FutureTime). Default 10. */
   maxFutureSkewSeconds?: number;
+  /** A snapshot archive is frozen in the past: its Valid-Until has passed by design (the caller warns). */
+  ignoreValidUntil?: boolean;
 }
 
 /**
@@ -232,7 +234,7 @@ export async function verifyInRelease(bytes: Uint8Array, options: VerifyInReleas
       `${url}: expected Date at most ${skewMs / 1000} s after now (${now.toUTCString()}), found Date: ${release.fields['date']}; check the system clock`,
     );
   }
-  if (release.validUntil !== undefined && release.validUntil.getTime() < now.getTime()) {
+  if (!options.ignoreValidUntil && release.validUntil !== undefined && release.validUntil.getTime() < now.getTime()) {
     throw new PithError(
       'RELEASE_EXPIRED',
       `${url}: expected Valid-Until after now (${now.toUTCString()}), found Valid-Until: ${release.fields['valid-until']} — the mirror serves stale data, or this is a replay`,

@@ -1,7 +1,8 @@
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import type { ArchiveEvent } from '../debian/archive.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
-import { PithError } from '../errors.ts';
+import { findInSnapshot, snapshotOf, snapshotUri } from '../debian/snapshot.ts';
+import { isPithError, PithError } from '../errors.ts';
 import { forEachBounded } from '../net/bounded.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
@@ -16,6 +17,12 @@ export interface FetchDebsOptions {
   onEvent?: (event: ArchiveEvent) => void;
   /** Called with each verified .deb as soon as it is at hand (from the cache or the network). */
   onFetched?: (deb: FetchedDeb) => void;
+  /**
+   * Base URL of a snapshot service (`<base>/archive/<archive>/<timestamp>/`): where a locked version the live
+   * archive no longer serves is fetched from — at the snapshot the lock records, else the first one the service's
+   * API names. Without it, such a version is PACKAGE_GONE.
+   */
+  snapshot?: string;
 }
 
 export interface FetchedDeb {
@@ -55,22 +62,32 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       missing.push(`${pkg.name} ${pkg.version} (${url})`);
       return;
     }
-    options.onEvent?.({ kind: 'fetch-start', url, size: pkg.size, label });
-    const bytes = await fetchBytes(url, {
-      ...options.fetch,
-      onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url, received, size: pkg.size }),
-    });
-    if (bytes.length !== pkg.size) {
-      throw new PithError('DEB_SIZE_MISMATCH', `${url}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
-    }
-    const digest = sha256Hex(bytes);
-    if (digest !== pkg.sha256) {
-      throw new PithError('DEB_HASH_MISMATCH', `${url}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
+    const download = async (from: string): Promise<Uint8Array> => {
+      options.onEvent?.({ kind: 'fetch-start', url: from, size: pkg.size, label });
+      const bytes = await fetchBytes(from, {
+        ...options.fetch,
+        onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url: from, received, size: pkg.size }),
+      });
+      if (bytes.length !== pkg.size) {
+        throw new PithError('DEB_SIZE_MISMATCH', `${from}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
+      }
+      const digest = sha256Hex(bytes);
+      if (digest !== pkg.sha256) {
+        throw new PithError('DEB_HASH_MISMATCH', `${from}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
+      }
+      options.onEvent?.({ kind: 'fetch-done', url: from });
+      return bytes;
+    };
+    let bytes: Uint8Array;
+    try {
+      bytes = await download(url);
+    } catch (e) {
+      if (!isPithError(e, 'HTTP_NOT_FOUND')) throw e;
+      bytes = await download(await snapshotUrl(lock, pkg, url, e.message, options));
     }
     await store.put(bytes, pkg.sha256);
     results[i] = { pkg, bytes };
     options.onFetched?.(results[i]!);
-    options.onEvent?.({ kind: 'fetch-done', url });
   });
   if (missing.length > 0) {
     throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
@@ -97,4 +114,26 @@ export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[]
     throw e;
   });
   return Promise.all(fetched.map(async ({ pkg }) => ({ pkg, deb: await reading.get(pkg)! })));
+}
+
+/**
+ * Where a locked `.deb` the live archive answered 404 for is still served: the snapshot the lock records, else the
+ * first one the snapshot service names. Neither → PACKAGE_GONE, saying what to do; never a bare HTTP status.
+ */
+async function snapshotUrl(lock: LockFile, pkg: LockedPackage, liveUrl: string, answer: string, options: FetchDebsOptions): Promise<string> {
+  const what = `${pkg.name} ${pkg.version} (${pkg.architecture}, suite ${pkg.suite})`;
+  // A lock made against a snapshot archive names its service in its source URI.
+  const base = options.snapshot ?? snapshotOf(lock.sources.find((s) => s.suite === pkg.suite)?.uri ?? '')?.base;
+  const pin = base === undefined ? undefined : (pkg.snapshot ?? (await findInSnapshot(base, pkg, { fetch: options.fetch })));
+  if (base !== undefined && pin !== undefined) return `${snapshotUri(base, pin)}/${pkg.filename}`;
+  const tried = base === undefined ? '' : `; the snapshot service ${base} has no ${pkg.filename} either`;
+  throw new PithError(
+    'PACKAGE_GONE',
+    `${what}: the lock pins a version the archive no longer serves (${answer})${tried}. ` +
+      (base === undefined
+        ? 'To rebuild this lock as it was, name a snapshot service (archive: snapshot: URL in the spec, or --snapshot URL); '
+        : '') +
+      'to move on to the versions the archive serves now, run "pith update" on the spec.',
+    { details: { package: pkg.name, version: pkg.version, architecture: pkg.architecture, suite: pkg.suite, url: liveUrl, ...(base !== undefined ? { snapshot: base } : {}) } },
+  );
 }

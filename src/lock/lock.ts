@@ -7,6 +7,7 @@ import { isPithError, PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import type { Archive, SuiteRelease } from '../debian/archive.ts';
 import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
+import type { SnapshotPin } from '../debian/snapshot.ts';
 import type { SourceEntry } from '../debian/sources.ts';
 import { pinnedPackage, type BinaryPackage, type PinnedPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
@@ -20,6 +21,11 @@ export const LOCK_VERSION = 1;
 export interface LockedPackage extends PinnedPackage {
   /** The configured suite the package was taken from (one of `sources[].suite`). */
   suite: string;
+  /**
+   * The first snapshot archive that served this `.deb`, recorded when a snapshot service is configured, so the lock
+   * rebuilds bit for bit after the live archive dropped the version.
+   */
+  snapshot?: SnapshotPin;
 }
 
 export interface LockedExclusion {

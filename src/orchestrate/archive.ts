@@ -3,10 +3,12 @@
  * they are reached. The lock stage never opens an archive; it is handed one, so a fleet opens each distinct archive
  * once and every stage below gets only the values it needs.
  */
-import type { Spec } from '../config/spec.ts';
+import type { LoadedSpec, Spec } from '../config/spec.ts';
 import { DEFAULT_KEYRING, openArchive, type Archive, type ArchiveEvent } from '../debian/archive.ts';
+import { findInSnapshot, snapshotBase } from '../debian/snapshot.ts';
 import { loadAptSources, type SourceEntry } from '../debian/sources.ts';
-import { specArchiveSources } from '../lock/lock.ts';
+import { forEachBounded } from '../net/bounded.ts';
+import { specArchiveSources, type LockFile } from '../lock/lock.ts';
 
 /** How an archive is reached: the few values opening it needs. */
 export interface ArchiveAccess {
@@ -18,6 +20,8 @@ export interface ArchiveAccess {
   now?: Date;
   /** Downloads and warnings. */
   onEvent?: (event: ArchiveEvent) => void;
+  /** `--snapshot`: base URL of a snapshot service; overrides the spec's `archive: snapshot:`. */
+  snapshot?: string;
 }
 
 /** The archive sources a spec resolves against: `--source` flags, else the spec's, else the machine's apt sources. */
@@ -41,4 +45,38 @@ export function openSpecArchive(spec: Spec, architectures: string[], access: Arc
     now: access.now,
     onEvent: access.onEvent,
   });
+}
+
+/** The snapshot service a spec's builds and locks use: `--snapshot`, else the spec's `archive: snapshot:`, checked. */
+export function specSnapshot(loaded: LoadedSpec, override?: string): string | undefined {
+  if (override !== undefined) return snapshotBase(override, '--snapshot');
+  const own = loaded.spec.archive?.snapshot;
+  return own === undefined ? undefined : snapshotBase(own, `${loaded.at?.(['archive', 'snapshot']) ?? loaded.path}: archive.snapshot`);
+}
+
+/**
+ * Records in a lock, for each package not yet pinned, the first snapshot that served its `.deb` (the service's API),
+ * so the lock still rebuilds bit for bit once the live archive drops those versions. A version too new for the
+ * service to have imported yet stays unpinned: a later fetch asks the service again.
+ */
+export async function pinSnapshots(lockFile: LockFile, base: string, concurrency = 8): Promise<void> {
+  const packages = Object.values(lockFile.architectures).flatMap((a) => [...a.packages, ...(a.baseFiles ? [a.baseFiles] : [])]);
+  const found = new Map<string, Promise<Awaited<ReturnType<typeof findInSnapshot>>>>();
+  await forEachBounded(packages.filter((p) => p.snapshot === undefined), concurrency, async (p) => {
+    // arch:all packages appear once per architecture: one question each.
+    if (!found.has(p.filename)) found.set(p.filename, findInSnapshot(base, p));
+    const pin = await found.get(p.filename)!;
+    if (pin) p.snapshot = pin;
+  });
+}
+
+/** Copies the snapshot pins of an old lock to the same files in a new one: where a file was first served is a fact. */
+export function carrySnapshots(from: LockFile, to: LockFile): void {
+  const pins = new Map(Object.values(from.architectures).flatMap((a) => [...a.packages, ...(a.baseFiles ? [a.baseFiles] : [])]).flatMap((p) => (p.snapshot ? [[p.sha256, p.snapshot] as const] : [])));
+  for (const a of Object.values(to.architectures)) {
+    for (const p of [...a.packages, ...(a.baseFiles ? [a.baseFiles] : [])]) {
+      const pin = pins.get(p.sha256);
+      if (pin && !p.snapshot) p.snapshot = pin;
+    }
+  }
 }

@@ -12,6 +12,7 @@ import type { FsEntry } from '../fs/entry.ts';
 import type { LibrariesMode, LibraryClosure, LibraryProvision } from '../libraries/closure.ts';
 import { loadLockFor, lockPathFor, readLock, type LockFile } from '../lock/lock.ts';
 import { lock } from './lock.ts';
+import { specSnapshot } from './archive.ts';
 import type { ScriptReportEntry } from '../maintscript/report.ts';
 import { buildImage, buildIndex, platformForDebianArch, type Image, type ImageIndex } from '../oci/image.ts';
 import type { RegistryOptions } from '../registry/client.ts';
@@ -35,6 +36,8 @@ export interface BuildOptions {
   offline?: boolean;
   /** Overrides the epoch taken from the lock (the newest Release date); `SOURCE_DATE_EPOCH` in the CLI. */
   sourceDateEpoch?: number;
+  /** `--snapshot`: base URL of a snapshot service for versions the archive dropped (default: the spec's). */
+  snapshot?: string;
   /** Downloads (indexes when the lock is made, then .debs) and warnings, as `lock` reports them. */
   onEvent?: (event: ArchiveEvent) => void;
   /** Registry references pushed to after the outputs are written (`docker://REF` outputs, in addition to them). */
@@ -110,7 +113,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   let lockCreated = false;
   if (!existsSync(lockPath)) {
     if (options.lockPath) readLock(lockPath); // a lock named explicitly must exist: raises LOCK_NOT_FOUND
-    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, specFiles: files })).lock;
+    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, specFiles: files, snapshot: options.snapshot })).lock;
     lockCreated = true;
   } else {
     lockFile = loadLockFor(loaded, lockPath, undefined, files);
@@ -169,7 +172,7 @@ async function buildArch(
   const baseFiles = lockFile.architectures[arch]!.baseFiles;
   const key = buildKey(spec, baseFiles ? [...locked, baseFiles] : locked, arch, specFiles, sourceDateEpoch);
   const cached = await loadBuild(store, key);
-  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache: layerBlobCache(store) }));
+  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache: layerBlobCache(store), snapshot: specSnapshot(loaded, options.snapshot) }));
   if (!cached) await saveBuild(store, key, assembled);
   const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
   if (spec.env?.PATH) env[0] = `PATH=${spec.env.PATH}`;

@@ -7,7 +7,7 @@ import { loadSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
 import type { Resolution } from '../debian/resolve.ts';
 import { lockDrift, lockInputs, lockPathFor, readLock, resolveLock, writeLock, type LockCheck, type LockFile, type ResolveLockOptions } from '../lock/lock.ts';
-import { openSpecArchive, type ArchiveAccess } from './archive.ts';
+import { openSpecArchive, pinSnapshots, specSnapshot, type ArchiveAccess } from './archive.ts';
 
 export interface LockOptions extends ArchiveAccess, Omit<ResolveLockOptions, 'sources'> {
   /** Write `pith.lock` next to the spec (default true). */
@@ -30,6 +30,8 @@ export async function lock(specFile: string | LoadedSpec, options: LockOptions =
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const archive = options.archive ?? (await openSpecArchive(loaded.spec, lockInputs(loaded.spec, options.sources).architectures, options));
   const { lock: lockFile, resolutions } = await resolveLock(loaded, archive, { sources: options.sources, pins: options.pins, specFiles: options.specFiles });
+  const snapshot = specSnapshot(loaded, options.snapshot);
+  if (snapshot !== undefined && !options.offline) await pinSnapshots(lockFile, snapshot);
   const path = lockPathFor(loaded.path);
   const write = options.write ?? true;
   if (write) await writeLock(path, lockFile);

@@ -12,11 +12,15 @@ import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
 import { parseRelations } from '../debian/relations.ts';
 import { compareVersions, satisfiesVersion } from '../debian/version.ts';
-import { PithError } from '../errors.ts';
+import { isPithError, PithError } from '../errors.ts';
 import { build, type AttachedSboms } from './build.ts';
 import { highest, loadLockFor, lockPathFor, packagesByName, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
-import type { ArchiveAccess } from './archive.ts';
-import { copyImage, registryLocation } from '../transports/transports.ts';
+import { carrySnapshots, pinSnapshots, specSnapshot, type ArchiveAccess } from './archive.ts';
+import { copyImage, readImage, registryLocation } from '../transports/transports.ts';
+import { platformImages } from '../oci/read.ts';
+import { platformForDebianArch, type Image, type ImageIndex } from '../oci/image.ts';
+import { compareStrings } from '../order.ts';
+import { imageInventory } from '../sbom/inventory.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { diffImages, type ImageDiff } from '../inspect/diff.ts';
 import { smokeTest, type SmokeTestResult } from './smoke.ts';
@@ -65,6 +69,12 @@ export interface ImageUpdate {
   oldDigest?: string;
   newDigest?: string;
   diff?: ImageDiff;
+  /**
+   * What the old image was taken as: `rebuilt` from the old lock with the cached .debs (exact), an `output` or
+   * `pushed` image whose packages equal the old lock, or `lock` — described from the lock alone, when neither is at
+   * hand (a fresh machine whose old versions left the archive): then `changes` is the summary and there is no diff.
+   */
+  oldImage?: { from: 'rebuilt' | 'output' | 'pushed' | 'lock'; location?: string };
   /** Layers of the new image a node running the old one lacks, and the bytes it pulls for them. */
   layersChanged?: number;
   pullBytes?: number;
@@ -191,27 +201,29 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
   const { lock: newLock } = await resolveLock(loaded, archive, { sources: options.sources, pins });
   const changes = lockChanges(oldLock, newLock);
   if (changes.length === 0) return base;
+  const snapshot = specSnapshot(loaded, options.snapshot);
+  carrySnapshots(oldLock, newLock);
+  if (snapshot !== undefined && !options.offline) await pinSnapshots(newLock, snapshot);
 
   const scratch = await mkdtemp(join(tmpdir(), 'pith-update-'));
   try {
-    // The old image is rebuilt (reproducibly, from the warm cache) rather than trusted from the outputs, so the
-    // summary compares exactly what the old lock describes with what the new one does.
     const newLockPath = join(scratch, 'new', 'pith.lock');
     await writeLock(newLockPath, newLock);
-    const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent };
-    const oldBuild = await build(loaded, { ...common, lockPath, outputs: [`oci:${join(scratch, 'old-layout')}:${loaded.spec.name}`] });
+    const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, snapshot: options.snapshot };
+    const old = await oldImage(loaded, lockPath, oldLock, archive, join(scratch, 'old-layout'), options);
     const newLayout = join(scratch, 'new-layout');
     const newBuild = await build(loaded, { ...common, lockPath: newLockPath, outputs: [`oci:${newLayout}:${loaded.spec.name}`] });
-    const diff = await diffImages(oldBuild.image, newBuild.image, { a: `old (${lockPath})`, b: 'new' });
+    const diff = old.image ? await diffImages(old.image, newBuild.image, { a: `old (${old.location ?? lockPath})`, b: 'new' }) : undefined;
     const result: ImageUpdate = {
       ...base,
       changes,
       cvesFixed: cvesFixed(before, newLock, changes, index),
-      oldDigest: oldBuild.digest,
+      ...(old.image ? { oldDigest: old.image.digest } : {}),
       newDigest: newBuild.digest,
-      diff,
-      layersChanged: diff.platforms.reduce((n, p) => n + p.layers.new.length, 0),
-      pullBytes: diff.platforms.reduce((n, p) => n + p.pull.bytes, 0),
+      oldImage: { from: old.from, ...(old.location ? { location: old.location } : {}) },
+      ...(diff
+        ? { diff, layersChanged: diff.platforms.reduce((n, p) => n + p.layers.new.length, 0), pullBytes: diff.platforms.reduce((n, p) => n + p.pull.bytes, 0) }
+        : {}),
     };
 
     let smoke: SmokeTestResult | undefined;
@@ -246,4 +258,73 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The image the update replaces, never needing a version that left the archive: rebuilt from the cache when every
+ * old .deb is there (exact: the lock describes it); else the image at an output or a push target whose packages equal
+ * the old lock's; else rebuilt with the old .debs downloaded, while the archive (or a snapshot service) still serves
+ * them; else none — the lock alone then describes it.
+ */
+async function oldImage(
+  loaded: LoadedSpec,
+  lockPath: string,
+  oldLock: LockFile,
+  archive: Archive,
+  scratchLayout: string,
+  options: UpdateOptions,
+): Promise<{ from: 'rebuilt' | 'output' | 'pushed' | 'lock'; image?: Image | ImageIndex; location?: string }> {
+  const rebuild = async (offline: boolean) =>
+    (await build(loaded, { cacheDir: options.cacheDir, offline, snapshot: options.snapshot, onEvent: options.onEvent, lockPath, outputs: [`oci:${scratchLayout}:${loaded.spec.name}`] })).image;
+  try {
+    return { from: 'rebuilt', image: await rebuild(true) };
+  } catch (e) {
+    if (!isPithError(e, 'OFFLINE_MISSING')) throw e;
+  }
+  const outputs = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${loaded.spec.name}`]).map((o) => ({ from: 'output' as const, location: o }));
+  const pushed = (options.push ?? []).map((ref) => ({ from: 'pushed' as const, location: registryLocation(ref.replaceAll('{name}', loaded.spec.name)) }));
+  for (const candidate of [...outputs, ...pushed]) {
+    let image: Image | ImageIndex;
+    try {
+      image = await readImage(candidate.location, options.registry);
+    } catch {
+      continue; // not there (a first push, a fresh checkout): the next candidate
+    }
+    if (await holdsLock(image, oldLock)) return { ...candidate, image };
+  }
+  // Downloading the old .debs is worth it only while all are still to be had: one that left would fail the rebuild
+  // after the rest were fetched for nothing.
+  if (!options.offline && (specSnapshot(loaded, options.snapshot) !== undefined || stillServed(oldLock, archive))) {
+    try {
+      return { from: 'rebuilt', image: await rebuild(false) };
+    } catch (e) {
+      if (!isPithError(e, 'PACKAGE_GONE')) throw e;
+    }
+  }
+  return { from: 'lock' };
+}
+
+/** Whether the archive still serves every .deb the lock pins (by SHA256). */
+function stillServed(lockFile: LockFile, archive: Archive): boolean {
+  return Object.entries(lockFile.architectures).every(([arch, locked]) => {
+    const served = new Set(archive.packages(arch).map((p) => p.sha256));
+    return [...locked.packages, ...(locked.baseFiles ? [locked.baseFiles] : [])].every((p) => served.has(p.sha256));
+  });
+}
+
+/** Whether the image holds, for each locked architecture, exactly the old lock's packages (name and version). */
+async function holdsLock(image: Image | ImageIndex, lockFile: LockFile): Promise<boolean> {
+  const images = platformImages(image);
+  const arches = Object.entries(lockFile.architectures);
+  if (images.length !== arches.length) return false;
+  for (const [arch, locked] of arches) {
+    const want = platformForDebianArch(arch);
+    const platform = images.find((i) => i.platform.architecture === want.architecture && i.platform.variant === want.variant);
+    if (!platform) return false;
+    const listed = (ps: Array<{ name: string; version: string }>) => ps.map((p) => `${p.name} ${p.version}`).sort(compareStrings);
+    const expected = listed([...locked.packages, ...(locked.baseFiles ? [locked.baseFiles] : [])]);
+    const found = listed((await imageInventory(platform)).packages);
+    if (found.join('\n') !== expected.join('\n') && found.join('\n') !== listed(locked.packages).join('\n')) return false;
+  }
+  return true;
 }
