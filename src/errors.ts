@@ -49,6 +49,7 @@ export const ERROR_CATALOGUE = {
   HTTP_NOT_FOUND: { exit: 1, meaning: 'a server (or a file: URL) has nothing at the URL: 404, 410 or no such file' },
   HTTP_STATUS: { exit: 1, meaning: 'a server answered a final HTTP status other than 200 (a 4xx that is not 404, 410 or 429)' },
   NETWORK: { exit: 1, meaning: 'a URL could not be fetched: its host name does not resolve (not retried), or connection errors, timeouts, 5xx or 429 until the retries ran out' },
+  CACHE_REF_INVALID: { exit: 2, meaning: 'a --cache-from or --cache-to value is not a registry repository (it names a tag or digest, or is no reference)' },
   CACHE_BAD_DIGEST: { exit: 1, meaning: 'a content-store key is not a 64-digit lower-case hex SHA256' },
   CACHE_DIGEST_MISMATCH: { exit: 1, meaning: 'bytes to be cached do not have the SHA256 they were stored under; nothing was cached' },
   OUTPUT_UNWRITABLE: { exit: 1, meaning: 'an output (image layout or archive, lock, SBOM, cache file) cannot be written where it was asked for: the message names the path and what the system said' },

@@ -45,7 +45,7 @@ export function buildKey(spec: Spec, locked: LockedPackage[], arch: string, spec
   );
 }
 
-interface BuildRecord {
+export interface BuildRecord {
   format: string;
   layers: Array<{ blob: string; diffId: Digest; uncompressedSize: number; comment: string; packages: string[] }>;
   user: string;
@@ -78,8 +78,8 @@ export async function loadBuild(store: ContentStore, key: string): Promise<Assem
   };
 }
 
-/** Records a build; its layer blobs are in the store already, put there (or found there) by `layerBlobCache`. */
-export async function saveBuild(store: ContentStore, key: string, assembled: Assembled): Promise<void> {
+/** What the cache records of a build: its layers by blob and diffId, and its reports. */
+export function buildRecord(assembled: Assembled): BuildRecord {
   const layers = assembled.layers.map((l, i) => ({
     blob: l.digest.slice('sha256:'.length),
     diffId: l.diffId,
@@ -87,7 +87,17 @@ export async function saveBuild(store: ContentStore, key: string, assembled: Ass
     comment: assembled.layerInfo[i]!.comment,
     packages: assembled.layerInfo[i]!.packages,
   }));
-  const record: BuildRecord = { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts, libraries: assembled.libraries };
+  return { format: BUILD_FORMAT, layers, user: assembled.user, trimmed: assembled.trimmed, scripts: assembled.scripts, libraries: assembled.libraries };
+}
+
+/** Records a build; its layer blobs are in the store already, put there (or found there) by `layerBlobCache`. */
+export async function saveBuild(store: ContentStore, key: string, assembled: Assembled): Promise<void> {
+  await saveRecord(store, key, buildRecord(assembled));
+}
+
+/** Records a build record as is (one taken from a registry cache, whose blobs were put in the store). */
+export async function saveRecord(store: ContentStore, key: string, record: BuildRecord): Promise<void> {
+  if (record.format !== BUILD_FORMAT) return;
   await store.setRef(BUILD_FORMAT, key, await store.put(Buffer.from(JSON.stringify(record))));
 }
 

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { build, type SbomFormat } from '../index.ts';
-import { cacheOption, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
+import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
@@ -10,6 +10,8 @@ interface BuildFlags {
   cache?: string;
   offline?: boolean;
   snapshot?: string;
+  cacheFrom?: string[];
+  cacheTo?: string[];
   json?: boolean;
   push?: string[];
   insecure?: string[];
@@ -29,6 +31,8 @@ export function buildCommand(): Command {
     .addOption(cacheOption())
     .addOption(offlineOption())
     .addOption(snapshotOption())
+    .addOption(cacheFromOption())
+    .addOption(cacheToOption())
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output and each push, as artifacts referring to each platform image'))
@@ -44,6 +48,7 @@ export function buildCommand(): Command {
           cacheDir: flags.cache,
           offline: flags.offline,
           snapshot: flags.snapshot,
+          ...registryCacheFlags(flags),
           sourceDateEpoch,
           onEvent,
           push: flags.push,

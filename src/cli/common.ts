@@ -68,6 +68,15 @@ export const sourceOption = () =>
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
+/** `--cache-from`/`--cache-to`: the registry build cache; repeatable; `$PITH_CACHE_FROM`/`$PITH_CACHE_TO` (comma-separated) when not given. */
+export const cacheFromOption = () => new Option('--cache-from <repository>', 'a registry repository (docker://REG/REPO) whose build cache is used: whole builds and compressed layers; repeatable (default $PITH_CACHE_FROM)').argParser(repeatable);
+export const cacheToOption = () => new Option('--cache-to <repository>', 'a registry repository every build and compressed layer is published to, for other machines; repeatable (default $PITH_CACHE_TO)').argParser(repeatable);
+
+export function registryCacheFlags(flags: { cacheFrom?: string[]; cacheTo?: string[] }, env: NodeJS.ProcessEnv = process.env): { cacheFrom?: string[]; cacheTo?: string[] } {
+  const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined);
+  return { cacheFrom: flags.cacheFrom ?? list(env.PITH_CACHE_FROM), cacheTo: flags.cacheTo ?? list(env.PITH_CACHE_TO) };
+}
+
 export const snapshotOption = () =>
   new Option('--snapshot <url>', 'base URL of a snapshot service (…/archive/<archive>/<timestamp>/): where locked versions the archive dropped are fetched from (default: the spec\'s archive: snapshot:)').argParser(checkedBy((text) => snapshotBase(text, '--snapshot')));
 

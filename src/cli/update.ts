@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { update, type SbomFormat } from '../index.ts';
-import { addArchiveOptions, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -10,6 +10,8 @@ interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   push?: string[];
   advisories?: string[];
   sbom?: SbomFormat[];
+  cacheFrom?: string[];
+  cacheTo?: string[];
 }
 
 export function updateCommand(): Command {
@@ -22,10 +24,12 @@ export function updateCommand(): Command {
     .addOption(advisoriesOption('advisory sources, as for pith check (for the CVEs fixed)'))
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the new image in each oci: output and each push, as pith build --sbom does'))
     .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)').argParser(integer('--parallel')))
+    .addOption(cacheFromOption())
+    .addOption(cacheToOption())
     .addOption(insecureOption());
   return addArchiveOptions(command.addOption(snapshotOption())).action(async (paths: string[], flags: UpdateFlags) => {
     const results = await withProgress(flags, (onEvent) =>
-      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags) }),
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags) }),
     );
     if (flags.json) {
       process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { assemble } from '../assemble/assemble.ts';
-import { buildKey, layerBlobCache, loadBuild, saveBuild } from '../assemble/cache.ts';
+import { buildKey, buildRecord, layerBlobCache, loadBuild, saveBuild, saveRecord, type BuildRecord } from '../assemble/cache.ts';
+import { RegistryCache } from '../assemble/registry-cache.ts';
 import type { TrimmedPath } from '../assemble/paths.ts';
 import { ContentStore, defaultCacheDir } from '../cache/store.ts';
 import { readSpecFiles } from '../config/files.ts';
@@ -38,6 +39,10 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** `--snapshot`: base URL of a snapshot service for versions the archive dropped (default: the spec's). */
   snapshot?: string;
+  /** Registry repositories (`docker://REG/REPO`) whose build cache is used: whole builds and compressed layers. */
+  cacheFrom?: string[];
+  /** Registry repositories every build and compressed layer is published to, for other machines. */
+  cacheTo?: string[];
   /** Downloads (indexes when the lock is made, then .debs) and warnings, as `lock` reports them. */
   onEvent?: (event: ArchiveEvent) => void;
   /** Registry references pushed to after the outputs are written (`docker://REF` outputs, in addition to them). */
@@ -63,6 +68,8 @@ export interface LayerReport {
   packages: string[];
   /** The compressed blob came from the cache (the same tar was compressed before): no compression ran for it. */
   cached: boolean;
+  /** For a cached layer: the local cache, or a registry cache (`cacheFrom`). */
+  cachedIn?: 'local' | 'registry';
 }
 
 export interface ArchBuild {
@@ -171,9 +178,23 @@ async function buildArch(
   const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
   const baseFiles = lockFile.architectures[arch]!.baseFiles;
   const key = buildKey(spec, baseFiles ? [...locked, baseFiles] : locked, arch, specFiles, sourceDateEpoch);
-  const cached = await loadBuild(store, key);
-  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache: layerBlobCache(store), snapshot: specSnapshot(loaded, options.snapshot) }));
+  const remote = new RegistryCache({ from: options.cacheFrom, to: options.cacheTo, registry: options.registry, onWarning: (message) => options.onEvent?.({ kind: 'warning', message }) });
+  let cached = await loadBuild(store, key);
+  let cachedIn: 'local' | 'registry' = 'local';
+  if (!cached && remote.enabled) {
+    const record = await remote.loadBuild<BuildRecord>(key, store);
+    if (record) {
+      await saveRecord(store, key, record);
+      cached = await loadBuild(store, key);
+      cachedIn = 'registry';
+    }
+  }
+  const blobCache = remote.layerBlobs(layerBlobCache(store));
+  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache, snapshot: specSnapshot(loaded, options.snapshot) }));
   if (!cached) await saveBuild(store, key, assembled);
+  // A build the local cache served is published too: the registry cache may lack it (a cache-to added later).
+  if (options.cacheTo?.length && cachedIn === 'local') await remote.saveBuild(key, buildRecord(assembled), store);
+  const fromRegistry = cachedIn === 'registry' ? new Set(assembled.layers.map((l) => l.diffId)) : blobCache.fromRegistry;
   const env = [`PATH=${DEFAULT_PATH}`, ...Object.entries(spec.env ?? {}).filter(([k]) => k !== 'PATH').map(([k, v]) => `${k}=${v}`)];
   if (spec.env?.PATH) env[0] = `PATH=${spec.env.PATH}`;
   const platform = platformForDebianArch(arch);
@@ -202,6 +223,7 @@ async function buildArch(
     comment: assembled.layerInfo[i]!.comment,
     packages: assembled.layerInfo[i]!.packages,
     cached: assembled.blobsFromCache.has(l.diffId),
+    ...(assembled.blobsFromCache.has(l.diffId) ? { cachedIn: fromRegistry.has(l.diffId) ? ('registry' as const) : ('local' as const) } : {}),
   }));
   const report: ArchBuild = {
     architecture: arch,

@@ -49,6 +49,9 @@ export interface UpdateOptions extends ArchiveAccess {
   rollout?: string[];
   /** SBOMs stored with the new image in each `oci:` output and each push, as `build`'s `sbom` stores them. */
   sbom?: readonly SbomFormat[];
+  /** The registry build cache, as `build` uses it (`--cache-from`, `--cache-to`). */
+  cacheFrom?: string[];
+  cacheTo?: string[];
 }
 
 export interface PackageChange {
@@ -209,7 +212,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
   try {
     const newLockPath = join(scratch, 'new', 'pith.lock');
     await writeLock(newLockPath, newLock);
-    const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, snapshot: options.snapshot };
+    const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, snapshot: options.snapshot, cacheFrom: options.cacheFrom, cacheTo: options.cacheTo, registry: options.registry };
     const old = await oldImage(loaded, lockPath, oldLock, archive, join(scratch, 'old-layout'), options);
     const newLayout = join(scratch, 'new-layout');
     const newBuild = await build(loaded, { ...common, lockPath: newLockPath, outputs: [`oci:${newLayout}:${loaded.spec.name}`] });
@@ -275,7 +278,7 @@ async function oldImage(
   options: UpdateOptions,
 ): Promise<{ from: 'rebuilt' | 'output' | 'pushed' | 'lock'; image?: Image | ImageIndex; location?: string }> {
   const rebuild = async (offline: boolean) =>
-    (await build(loaded, { cacheDir: options.cacheDir, offline, snapshot: options.snapshot, onEvent: options.onEvent, lockPath, outputs: [`oci:${scratchLayout}:${loaded.spec.name}`] })).image;
+    (await build(loaded, { cacheDir: options.cacheDir, offline, snapshot: options.snapshot, onEvent: options.onEvent, cacheFrom: options.cacheFrom, registry: options.registry, lockPath, outputs: [`oci:${scratchLayout}:${loaded.spec.name}`] })).image;
   try {
     return { from: 'rebuilt', image: await rebuild(true) };
   } catch (e) {
