@@ -14,7 +14,7 @@
  * that fails is reported and rebuilt, never used. The cache repository is trusted as much as the registry images are
  * pushed to: a build record's packages cannot be checked without the `.deb`s it spares.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { ContentStore } from '../cache/store.ts';
 import { sha256Hex } from '../cache/store.ts';
@@ -31,6 +31,13 @@ import type { LayerBlobCache } from '../oci/image.ts';
 const ARTIFACT_TYPE = 'application/vnd.pith.cache.v1';
 const RECORD_MEDIA_TYPE = 'application/vnd.pith.build-record.v1+json';
 const DIFF_ID = 'dev.pith.diff-id';
+const CLAIM_TYPE = 'application/vnd.pith.cache-claim.v1';
+const PUBLISHER = 'dev.pith.publisher';
+const CLAIMED_AT = 'dev.pith.claimed-at';
+/** How long a claim holds: a builder that has not published its layer by then is taken to have died. */
+const CLAIM_TTL_MS = 60_000;
+/** How long a claimant waits before reading its claim back: more than the time between another's look and write. */
+const claimSettleMs = () => Number(process.env.PITH_CACHE_CLAIM_SETTLE_MS ?? 100);
 
 export interface RegistryCacheOptions {
   /** `docker://REG/REPO` (or `REG/REPO`) repositories looked in, in order. */
@@ -62,6 +69,9 @@ interface Repo {
 export class RegistryCache {
   private readonly refs: { from: Reference[]; to: Reference[] };
   private readonly opened = new Map<'from' | 'to', Promise<Repo[]>>();
+  private readonly pushed = new Map<string, Promise<unknown>>();
+  /** This builder, in claims and publications. */
+  readonly id = randomUUID();
 
   /** Checks every repository named now, so a bad value fails before any work; connects on first use. */
   constructor(private readonly options: RegistryCacheOptions) {
@@ -149,12 +159,25 @@ export class RegistryCache {
             this.refused(repo, layerTag(diffId), e);
           }
         }
+        // Nobody has it yet: compress it here unless another builder sharing the cache already is (then take theirs).
+        const [claimIn] = await this.repos('to');
+        if (claimIn && !(await this.claim(claimIn, diffId))) {
+          const blob = await this.awaitLayer(claimIn, diffId);
+          if (blob) {
+            await local.put(diffId, blob);
+            local.hits.add(diffId);
+            fromRegistry.add(diffId);
+            return blob;
+          }
+        }
         return null;
       },
       put: async (diffId, blob) => {
         await local.put(diffId, blob);
         const descriptor: Descriptor = { mediaType: MediaType.layerGzip, digest: digestOf(blob), size: blob.byteLength, annotations: { [DIFF_ID]: diffId } };
-        for (const repo of await this.repos('to')) await this.publish(repo, layerTag(diffId), EMPTY_JSON, [{ descriptor, bytes: blob }]);
+        // The publisher's id makes each publication a revision of its own in the registry, so how often a layer was
+        // compressed fleet-wide can be read from it.
+        for (const repo of await this.repos('to')) await this.publish(repo, layerTag(diffId), EMPTY_JSON, [{ descriptor, bytes: blob }], { [PUBLISHER]: this.id });
       },
     };
   }
@@ -191,17 +214,93 @@ export class RegistryCache {
     return blob;
   }
 
-  private async publish(repo: Repo, tag: string, config: { mediaType: string; bytes: Uint8Array }, layers: Array<{ descriptor: Descriptor; bytes: Uint8Array }>): Promise<void> {
-    const scopes = [repositoryScope(repo.path, ['pull', 'push'])];
-    const stats = emptyStats();
-    const configDescriptor: Descriptor = { mediaType: config.mediaType, digest: digestOf(config.bytes), size: config.bytes.byteLength };
-    for (const b of [{ descriptor: configDescriptor, bytes: config.bytes }, ...layers]) {
-      await pushBlob(repo.client, repo.path, { digest: b.descriptor.digest, size: b.descriptor.size, bytes: async () => b.bytes }, { scopes, stats });
+  /**
+   * Claims the compression of a layer for this builder: a claim tag naming it, read back once every builder that
+   * looked at the same moment has had time to write its own (the registry keeps the last write). A fresh claim of
+   * another builder is left alone; one older than CLAIM_TTL_MS (its builder died) is taken over.
+   */
+  private async claim(repo: Repo, diffId: Digest): Promise<boolean> {
+    const tag = claimTag(diffId);
+    const current = await this.claimOf(repo, tag);
+    if (current && current.owner !== this.id && Date.now() - current.at < CLAIM_TTL_MS) return false;
+    await this.publish(repo, tag, EMPTY_JSON, [{ descriptor: { mediaType: EMPTY_JSON.mediaType, digest: digestOf(EMPTY_JSON.bytes), size: EMPTY_JSON.bytes.byteLength }, bytes: EMPTY_JSON.bytes }], {
+      [PUBLISHER]: this.id,
+      [CLAIMED_AT]: String(Date.now()),
+    }, CLAIM_TYPE);
+    await new Promise((ok) => setTimeout(ok, claimSettleMs()));
+    return (await this.claimOf(repo, tag))?.owner === this.id;
+  }
+
+  private async claimOf(repo: Repo, tag: string): Promise<{ owner: string; at: number } | undefined> {
+    let bytes: Uint8Array;
+    try {
+      ({ bytes } = await repo.client.getManifest(repo.path, tag, this.pullScopes(repo)));
+    } catch (e) {
+      if (isPithError(e, 'REGISTRY_NOT_FOUND')) return undefined;
+      throw e;
     }
+    const annotations = (JSON.parse(new TextDecoder().decode(bytes)) as { annotations?: Record<string, string> }).annotations ?? {};
+    const owner = annotations[PUBLISHER];
+    const at = Number(annotations[CLAIMED_AT]);
+    return owner !== undefined && Number.isFinite(at) ? { owner, at } : undefined;
+  }
+
+  /** The layer another builder claimed, once it is published (polled); null if it never is (its builder died). */
+  private async awaitLayer(repo: Repo, diffId: Digest): Promise<Uint8Array | null> {
+    const deadline = Date.now() + CLAIM_TTL_MS;
+    while (Date.now() < deadline) {
+      const entry = await this.entry(repo, layerTag(diffId));
+      const d = entry?.layers[0];
+      if (d) {
+        try {
+          return await this.layerBlob(repo, d, diffId);
+        } catch (e) {
+          this.refused(repo, layerTag(diffId), e);
+          return null;
+        }
+      }
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    return null;
+  }
+
+  private async publish(
+    repo: Repo,
+    tag: string,
+    config: { mediaType: string; bytes: Uint8Array },
+    layers: Array<{ descriptor: Descriptor; bytes: Uint8Array }>,
+    annotations?: Record<string, string>,
+    artifactType = ARTIFACT_TYPE,
+  ): Promise<void> {
+    const scopes = [repositoryScope(repo.path, ['pull', 'push'])];
+    const configDescriptor: Descriptor = { mediaType: config.mediaType, digest: digestOf(config.bytes), size: config.bytes.byteLength };
+    const blobs = [{ descriptor: configDescriptor, bytes: config.bytes }, ...layers];
     const manifest = new TextEncoder().encode(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, artifactType: ARTIFACT_TYPE, config: configDescriptor, layers: layers.map((l) => l.descriptor) }),
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, artifactType, config: configDescriptor, layers: layers.map((l) => l.descriptor), ...(annotations ? { annotations } : {}) }),
     );
-    await repo.client.putManifest(repo.path, tag, manifest, MediaType.manifest, scopes);
+    await Promise.all(blobs.map((b) => this.pushOnce(repo, b.descriptor, b.bytes, scopes)));
+    try {
+      await repo.client.putManifest(repo.path, tag, manifest, MediaType.manifest, scopes);
+    } catch (e) {
+      // docker-registry can briefly not see a blob while another upload of the same bytes is committed (many
+      // builders publish the same small config at once): push them again, then the manifest once more.
+      if (!isPithError(e, 'REGISTRY_HTTP') || !/MANIFEST_BLOB_UNKNOWN/.test(e.message)) throw e;
+      for (const b of blobs) this.pushed.delete(`${repo.name} ${b.descriptor.digest}`);
+      await Promise.all(blobs.map((b) => this.pushOnce(repo, b.descriptor, b.bytes, scopes)));
+      await repo.client.putManifest(repo.path, tag, manifest, MediaType.manifest, scopes);
+    }
+  }
+
+  /** One upload per blob and repository in this builder, however many entries name it at once. */
+  private pushOnce(repo: Repo, d: Descriptor, bytes: Uint8Array, scopes: readonly string[]): Promise<unknown> {
+    const key = `${repo.name} ${d.digest}`;
+    let pushing = this.pushed.get(key);
+    if (!pushing) {
+      pushing = pushBlob(repo.client, repo.path, { digest: d.digest, size: d.size, bytes: async () => bytes }, { scopes, stats: emptyStats() });
+      pushing.catch(() => this.pushed.delete(key));
+      this.pushed.set(key, pushing);
+    }
+    return pushing;
   }
 
   private refused(repo: Repo, tag: string, e: unknown): void {
@@ -210,6 +309,11 @@ export class RegistryCache {
 }
 
 /** The tag of one compressed layer: what decides its bytes, hashed (a tag is at most 128 characters). */
-export function layerTag(diffId: Digest): string {
+export function layerTag(diffId: string): string {
   return `pith-layer-${sha256Hex(`${GZIP_SETTINGS} ${diffId}`)}`;
+}
+
+/** The tag of a claim on compressing one layer. */
+export function claimTag(diffId: string): string {
+  return layerTag(diffId).replace(/^pith-layer-/, 'pith-claim-');
 }

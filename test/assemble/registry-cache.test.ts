@@ -3,7 +3,7 @@
 // spec that shares the packages and compresses only its own layer. Entries that were tampered with are refused
 // and rebuilt. A real docker-registry and the fixture archive on 127.0.0.1.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -96,6 +96,21 @@ describe('the registry build cache', { skip }, () => {
     assert.equal(again.cached, false, 'the refused layer was compressed again');
     const g = project('g', 'other\n');
     assert.equal(rebuilt.digest, (await build(g, { cacheDir: join(scratch, 'cache-g'), outputs: [`oci:${join(g, 'out')}:app`] })).digest);
+  });
+
+  it('builders sharing the cache at the same moment compress each layer once between them: one claims it, the others take it', async () => {
+    const shared = `docker://${registry.host}/ci/shared`;
+    const builders = ['h', 'i', 'j'].map((n) => project(n, 'same files\n'));
+    const results = await Promise.all(builders.map((dir, k) => build(dir, { cacheDir: join(scratch, `cache-${k}-shared`), cacheFrom: [shared], cacheTo: [shared], outputs: [`oci:${join(dir, 'out')}:app`] })));
+    assert.equal(new Set(results.map((r) => r.digest)).size, 1, 'the same image everywhere');
+    const compressed = results.flatMap((r) => layers(r).filter((l) => !l.cached).map((l) => l.diffId));
+    assert.deepEqual([...compressed].sort(), [...new Set(layers(results[0]!).map((l) => l.diffId))].sort(), 'each distinct layer compressed by exactly one builder');
+    // The registry agrees: each layer entry was published once (a publication carries its builder's id, so a second
+    // one would be a second revision of the tag).
+    const tags = join(registry.storage, 'docker/registry/v2/repositories/ci/shared/_manifests/tags');
+    const revisions = readdirSync(tags).filter((t) => t.startsWith('pith-layer-')).map((t) => readdirSync(join(tags, t, 'index', 'sha256')).length);
+    assert.equal(revisions.length, new Set(compressed).size);
+    assert.ok(revisions.every((n) => n === 1), JSON.stringify(revisions));
   });
 
   it('names only repositories: a tag or digest in --cache-from/--cache-to is refused before any work', () => {
