@@ -186,15 +186,20 @@ export class RegistryCache {
     return [repositoryScope(repo.path, ['pull'])];
   }
 
-  /** The entry's manifest under a tag, or undefined when the repository lacks it. */
-  private async entry(repo: Repo, tag: string): Promise<{ config: Descriptor; layers: Descriptor[] } | undefined> {
-    let bytes: Uint8Array;
+  /** The manifest a tag names, or undefined when the repository lacks the tag. */
+  private async manifestAt(repo: Repo, tag: string): Promise<Uint8Array | undefined> {
     try {
-      ({ bytes } = await repo.client.getManifest(repo.path, tag, this.pullScopes(repo)));
+      return (await repo.client.getManifest(repo.path, tag, this.pullScopes(repo))).bytes;
     } catch (e) {
       if (isPithError(e, 'REGISTRY_NOT_FOUND')) return undefined;
       throw e;
     }
+  }
+
+  /** The entry's manifest under a tag, or undefined when the repository lacks it. */
+  private async entry(repo: Repo, tag: string): Promise<{ config: Descriptor; layers: Descriptor[] } | undefined> {
+    const bytes = await this.manifestAt(repo, tag);
+    if (bytes === undefined) return undefined;
     try {
       const m = JSON.parse(new TextDecoder().decode(bytes)) as { artifactType?: string; config?: Descriptor; layers?: Descriptor[] };
       if (m.artifactType !== ARTIFACT_TYPE || !m.config || !Array.isArray(m.layers)) throw new Error(`not a pith cache entry (artifactType ${m.artifactType ?? 'none'})`);
@@ -232,13 +237,8 @@ export class RegistryCache {
   }
 
   private async claimOf(repo: Repo, tag: string): Promise<{ owner: string; at: number } | undefined> {
-    let bytes: Uint8Array;
-    try {
-      ({ bytes } = await repo.client.getManifest(repo.path, tag, this.pullScopes(repo)));
-    } catch (e) {
-      if (isPithError(e, 'REGISTRY_NOT_FOUND')) return undefined;
-      throw e;
-    }
+    const bytes = await this.manifestAt(repo, tag);
+    if (bytes === undefined) return undefined;
     const annotations = (JSON.parse(new TextDecoder().decode(bytes)) as { annotations?: Record<string, string> }).annotations ?? {};
     const owner = annotations[PUBLISHER];
     const at = Number(annotations[CLAIMED_AT]);
