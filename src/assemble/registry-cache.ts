@@ -226,14 +226,18 @@ export class RegistryCache {
    */
   private async claim(repo: Repo, diffId: Digest): Promise<boolean> {
     const tag = claimTag(diffId);
+    const empty = { descriptor: { mediaType: EMPTY_JSON.mediaType, digest: digestOf(EMPTY_JSON.bytes), size: EMPTY_JSON.bytes.byteLength }, bytes: EMPTY_JSON.bytes };
+    // The blob first, so that looking and writing the claim are as close together as two requests can be.
+    await this.pushOnce(repo, empty.descriptor, empty.bytes, [repositoryScope(repo.path, ['pull', 'push'])]);
     const current = await this.claimOf(repo, tag);
     if (current && current.owner !== this.id && Date.now() - current.at < CLAIM_TTL_MS) return false;
-    await this.publish(repo, tag, EMPTY_JSON, [{ descriptor: { mediaType: EMPTY_JSON.mediaType, digest: digestOf(EMPTY_JSON.bytes), size: EMPTY_JSON.bytes.byteLength }, bytes: EMPTY_JSON.bytes }], {
-      [PUBLISHER]: this.id,
-      [CLAIMED_AT]: String(Date.now()),
-    }, CLAIM_TYPE);
-    await new Promise((ok) => setTimeout(ok, claimSettleMs()));
-    return (await this.claimOf(repo, tag))?.owner === this.id;
+    await this.publish(repo, tag, EMPTY_JSON, [empty], { [PUBLISHER]: this.id, [CLAIMED_AT]: String(Date.now()) }, CLAIM_TYPE);
+    // Read back twice: a contender whose write landed late overwrote the tag, and then it is theirs.
+    for (let i = 0; i < 2; i++) {
+      await new Promise((ok) => setTimeout(ok, claimSettleMs()));
+      if ((await this.claimOf(repo, tag))?.owner !== this.id) return false;
+    }
+    return true;
   }
 
   private async claimOf(repo: Repo, tag: string): Promise<{ owner: string; at: number } | undefined> {
