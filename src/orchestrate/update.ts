@@ -85,6 +85,8 @@ export interface ImageUpdate {
   outputs: string[];
   /** `repo:tag@sha256:…` of each push. */
   pushed: string[];
+  /** What the pushes sent, summed: blobs uploaded, mounted from another repository, already there; bytes sent. */
+  pushedBlobs?: { uploaded: number; mounted: number; skipped: number; bytesSent: number };
   lock: string;
   rollout?: RolloutResult;
   /** With `sbom` formats: the SBOMs attached to the new image, and the outputs that cannot hold them. */
@@ -245,7 +247,14 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     const pushedTo: string[] = [];
     for (const ref of options.push ?? []) {
       const dest = registryLocation(ref.replaceAll('{name}', loaded.spec.name));
-      await copyImage(source, dest, { registry: options.registry });
+      const { push } = await copyImage(source, dest, { registry: options.registry });
+      if (push) {
+        const sum = (result.pushedBlobs ??= { uploaded: 0, mounted: 0, skipped: 0, bytesSent: 0 });
+        sum.uploaded += push.blobs.uploaded;
+        sum.mounted += push.blobs.mounted;
+        sum.skipped += push.blobs.skipped;
+        sum.bytesSent += push.bytesSent;
+      }
       pushedTo.push(dest);
       result.pushed.push(`${dest.slice('docker://'.length).replace(/@sha256:[0-9a-f]{64}$/, '')}@${newBuild.digest}`);
     }
