@@ -37,7 +37,10 @@ export {
   readLock,
   writeLock,
   loadLockFor,
+  lockChanges,
   lockPathFor,
+  lockToRead,
+  type PackageChange,
   lockedPackage,
   hostArchitecture,
   type LockFile,
@@ -97,6 +100,6 @@ export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, typ
 export { findSpecs } from './orchestrate/fleet.ts';
 export { resolvePackages, type ResolvePackagesOptions } from './orchestrate/resolve.ts';
 export { where, type WhereHit } from './orchestrate/where.ts';
-export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate, type PackageChange } from './orchestrate/update.ts';
+export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate } from './orchestrate/update.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
 export { rollout, parseImagePin, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './orchestrate/rollout.ts';

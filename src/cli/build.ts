@@ -9,6 +9,7 @@ interface BuildFlags {
   lock?: string;
   cache?: string;
   offline?: boolean;
+  locked?: boolean;
   snapshot?: string;
   cacheFrom?: string[];
   cacheTo?: string[];
@@ -27,7 +28,8 @@ export function buildCommand(): Command {
     .addOption(
       new Option('--output <dest>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]; repeatable (default oci:<spec dir>/out:<name>)').argParser(repeatable),
     )
-    .option('--lock <file>', 'the lock to build from (default pith.lock beside the spec)')
+    .option('--lock <file>', 'the lock to build from (default: <spec name>.lock beside the spec, made when missing, re-locked minimally when the spec changed)')
+    .option('--locked', 'fail instead of making or re-locking the lock (for CI: the committed lock must match the spec)')
     .addOption(cacheOption())
     .addOption(offlineOption())
     .addOption(snapshotOption())
@@ -45,6 +47,7 @@ export function buildCommand(): Command {
           architectures: flags.arch,
           outputs: flags.output,
           lockPath: flags.lock,
+          locked: flags.locked,
           cacheDir: flags.cache,
           offline: flags.offline,
           snapshot: flags.snapshot,
@@ -62,6 +65,10 @@ export function buildCommand(): Command {
         return;
       }
       if (result.lockCreated) process.stdout.write(`locked ${result.lockPath}\n`);
+      if (result.relocked) {
+        const moved = result.relocked.changes.map((c) => `${c.architecture} ${c.name} ${c.from ?? '(new)'} -> ${c.to ?? '(removed)'}`);
+        process.stdout.write(`re-locked ${result.lockPath} (${result.relocked.specChanges.join('; ')}):${moved.length ? `\n  ${moved.join('\n  ')}` : ' no package moved'}\n`);
+      }
       for (const arch of result.architectures) {
         process.stdout.write(`${arch.architecture}: ${arch.layers.length} layers, ${(arch.size.compressed / 1e6).toFixed(1)} MB compressed (${(arch.size.uncompressed / 1e6).toFixed(1)} MB unpacked); ${arch.trimmed.length} paths trimmed; ${arch.excluded.length} packages left out; ${arch.scripts.length} maintainer scripts not run\n`);
         const { files, added } = arch.libraries;

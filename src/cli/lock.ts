@@ -9,7 +9,7 @@ interface LockFlags extends ArchiveFlags {
 
 export function lockCommand(): Command {
   const command = new Command('lock')
-    .description('resolve a spec against the verified archive and write pith.lock beside it (atomically); --check reports drift and writes nothing')
+    .description('resolve a spec against the verified archive and write its lock beside it (atomically; pith.yaml → pith.lock, two.yaml → two.lock); --check reports drift and writes nothing')
     .argument('<spec>', 'a pith.yaml, or a directory holding one')
     .option('--check', `write nothing; report a changed spec, locked versions no longer served and newer candidates (exit ${EXIT_DRIFT} when there is drift)`);
   return addArchiveOptions(command.addOption(snapshotOption())).action(async (spec: string, flags: LockFlags) => {

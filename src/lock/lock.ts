@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { arch as nodeArch } from 'node:process';
 import { basename, dirname, join } from 'node:path';
 import { removeStaleTemps, writeFileAtomic, sha256Hex } from '../cache/store.ts';
 import type { LoadedSpec, Spec } from '../config/spec.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
+import { compareStrings } from '../order.ts';
 import type { Archive, SuiteRelease } from '../debian/archive.ts';
 import { PackageUniverse, resolve, type Resolution } from '../debian/resolve.ts';
 import type { SnapshotPin } from '../debian/snapshot.ts';
@@ -71,8 +72,29 @@ export function hostArchitecture(): string {
   return map[nodeArch] ?? nodeArch;
 }
 
+/** Where a spec's lock is written: beside it, named after it (`two.yaml` → `two.lock`, `pith.yaml` → `pith.lock`). */
 export function lockPathFor(specPath: string): string {
-  return join(dirname(specPath), 'pith.lock');
+  return join(dirname(specPath), `${basename(specPath).replace(/\.ya?ml$/, '')}.lock`);
+}
+
+/** The name every lock had before locks were named after their spec. */
+const LEGACY_LOCK = 'pith.lock';
+
+/**
+ * The lock to read for a spec: its own (`lockPathFor`), else — for a spec other than pith.yaml whose own lock does not
+ * exist yet — a `pith.lock` beside it written before locks were named after their spec, but only when no pith.yaml
+ * there owns that file and it was made from exactly this spec; so two specs in one directory never share a lock.
+ */
+export function lockToRead(loaded: LoadedSpec): string {
+  const own = lockPathFor(loaded.path);
+  if (existsSync(own) || basename(own) === LEGACY_LOCK) return own;
+  const legacy = join(loaded.dir, LEGACY_LOCK);
+  if (!existsSync(legacy) || ['pith.yaml', 'pith.yml'].some((n) => existsSync(join(loaded.dir, n)))) return own;
+  try {
+    return readLock(legacy).spec.digest === inputsDigest(lockInputs(loaded.spec)) ? legacy : own;
+  } catch {
+    return own;
+  }
 }
 
 export function lockInputs(spec: Spec, sourcesOverride?: SourceEntry[]): LockInputs {
@@ -251,7 +273,7 @@ export function specChanges(locked: LockInputs, current: LockInputs): string[] {
 }
 
 /** Loads the lock next to a spec and checks it still belongs to the spec; a changed spec is an error naming what changed. */
-export function loadLockFor(loaded: LoadedSpec, lockPath = lockPathFor(loaded.path), sourcesOverride?: SourceEntry[], specFiles?: FsEntry[]): LockFile {
+export function loadLockFor(loaded: LoadedSpec, lockPath = lockToRead(loaded), sourcesOverride?: SourceEntry[], specFiles?: FsEntry[]): LockFile {
   const lockFile = readLock(lockPath);
   const current = lockInputs(loaded.spec, sourcesOverride);
   const changes = lockFile.spec.digest !== inputsDigest(current) ? specChanges(lockFile.spec.inputs, current) : libraryChanges(loaded, lockFile, current, specFiles);
@@ -317,7 +339,7 @@ export function packagesByName(archive: Archive, arch: string): ReadonlyMap<stri
 
 /** A lock against its spec (what changed) and its open archive (versions gone, changed or superseded). */
 export function lockDrift(loaded: LoadedSpec, lockFile: LockFile, archive: Archive, sourcesOverride?: SourceEntry[]): LockCheck {
-  const path = lockPathFor(loaded.path);
+  const path = lockToRead(loaded);
   const current = lockInputs(loaded.spec, sourcesOverride);
   const changes = lockFile.spec.digest === inputsDigest(current) ? libraryChanges(loaded, lockFile, current) : specChanges(lockFile.spec.inputs, current);
   const drift: Drift[] = [];
@@ -347,3 +369,25 @@ export function lockDrift(loaded: LoadedSpec, lockFile: LockFile, archive: Archi
   }
   return { path, specChanges: changes, drift, clean: changes.length === 0 && drift.length === 0 };
 }
+
+/** A package that moved between two locks: added (no `from`), removed (no `to`) or at another version. */
+export interface PackageChange {
+  architecture: string;
+  name: string;
+  from?: string;
+  to?: string;
+}
+
+/** What moved between two locks, per architecture, by package name. */
+export function lockChanges(a: LockFile, b: LockFile): PackageChange[] {
+  const changes: PackageChange[] = [];
+  for (const arch of new Set([...Object.keys(a.architectures), ...Object.keys(b.architectures)])) {
+    const pa = new Map((a.architectures[arch]?.packages ?? []).map((p) => [p.name, p.version]));
+    const pb = new Map((b.architectures[arch]?.packages ?? []).map((p) => [p.name, p.version]));
+    for (const name of [...new Set([...pa.keys(), ...pb.keys()])].sort(compareStrings)) {
+      if (pa.get(name) !== pb.get(name)) changes.push({ architecture: arch, name, from: pa.get(name), to: pb.get(name) });
+    }
+  }
+  return changes;
+}
+

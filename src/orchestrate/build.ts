@@ -8,11 +8,11 @@ import { ContentStore, defaultCacheDir } from '../cache/store.ts';
 import { readSpecFiles } from '../config/files.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import type { ArchiveEvent } from '../debian/archive.ts';
-import { PithError } from '../errors.ts';
+import { isPithError, PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import type { LibrariesMode, LibraryClosure, LibraryProvision } from '../libraries/closure.ts';
-import { loadLockFor, lockPathFor, readLock, type LockFile } from '../lock/lock.ts';
-import { lock } from './lock.ts';
+import { loadLockFor, lockPathFor, lockToRead, readLock, writeLock, type LockFile, type PackageChange } from '../lock/lock.ts';
+import { lock, relock, type Relock } from './lock.ts';
 import { specSnapshot } from './archive.ts';
 import type { ScriptReportEntry } from '../maintscript/report.ts';
 import { buildImage, buildIndex, platformForDebianArch, type Image, type ImageIndex } from '../oci/image.ts';
@@ -31,8 +31,10 @@ export interface BuildOptions {
   outputs?: string[];
   /** Architectures to build (default: every architecture in the lock). */
   architectures?: string[];
-  /** Lock file (default `pith.lock` beside the spec; created when missing). */
+  /** Lock file (default `<spec name>.lock` beside the spec; created when missing, re-locked when the spec changed). */
   lockPath?: string;
+  /** Fail (LOCK_STALE, LOCK_NOT_FOUND) instead of creating or re-locking the lock: for CI, as cargo's `--locked`. */
+  locked?: boolean;
   cacheDir?: string;
   offline?: boolean;
   /** Overrides the epoch taken from the lock (the newest Release date); `SOURCE_DATE_EPOCH` in the CLI. */
@@ -94,6 +96,8 @@ export interface BuildResult {
   sourceDateEpoch: number;
   lockPath: string;
   lockCreated: boolean;
+  /** The spec changed since its lock: what changed, and the packages the minimal re-lock moved (written to `lockPath`). */
+  relocked?: { specChanges: string[]; changes: PackageChange[] };
   architectures: ArchBuild[];
   image: Image | ImageIndex;
   /** With `sbom` formats: what was attached where, and the outputs that cannot hold artifacts. */
@@ -113,18 +117,35 @@ export interface AttachedSboms {
 export async function build(specFile: string | LoadedSpec, options: BuildOptions = {}): Promise<BuildResult> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const { spec } = loaded;
-  const lockPath = options.lockPath ? resolvePath(options.lockPath) : lockPathFor(loaded.path);
+  const lockPath = options.lockPath ? resolvePath(options.lockPath) : lockToRead(loaded);
   // Read once: the lock's library closure and the image both need them (and a missing file fails before any download).
   const files = readSpecFiles(loaded, 0);
+  const access = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, specFiles: files, snapshot: options.snapshot, write: false };
   let lockFile: LockFile;
   let lockCreated = false;
+  let relocked: Relock | undefined;
   if (!existsSync(lockPath)) {
     if (options.lockPath) readLock(lockPath); // a lock named explicitly must exist: raises LOCK_NOT_FOUND
-    lockFile = (await lock(loaded, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, specFiles: files, snapshot: options.snapshot })).lock;
+    if (options.locked) throw new PithError('LOCK_NOT_FOUND', `${lockPath}: --locked: expected the spec's lock, found none; run "pith lock ${loaded.path}" and commit the lock`);
+    lockFile = (await lock(loaded, access)).lock;
     lockCreated = true;
   } else {
-    lockFile = loadLockFor(loaded, lockPath, undefined, files);
+    try {
+      lockFile = loadLockFor(loaded, lockPath, undefined, files);
+    } catch (e) {
+      // A spec edited since its lock is re-locked minimally (every other pin kept), as cargo and npm do; a lock named
+      // with --lock, and any lock under --locked, is left as it is.
+      if (!isPithError(e, 'LOCK_STALE') || options.lockPath) throw e;
+      const changes = (e.details?.changes as string[] | undefined) ?? [];
+      if (options.locked) {
+        throw new PithError('LOCK_STALE', `${lockPath}: --locked: the lock was made from a different spec; ${loaded.path} changed since:\n${changes.map((c) => `  - ${c}`).join('\n')}\nRun "pith build" without --locked (or "pith lock") to re-lock, and commit the lock.`, { details: { changes } });
+      }
+      relocked = await relock(loaded, readLock(lockPath), changes, access);
+      lockFile = relocked.lock;
+    }
   }
+  // A new or changed lock goes beside the spec under its own name, and only once the outputs are written.
+  const lockOut = options.lockPath ? lockPath : lockPathFor(loaded.path);
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
   for (const ref of options.push ?? []) destinations.push(parseDestination(registryLocation(ref)));
   const architectures = options.architectures?.length ? options.architectures : Object.keys(lockFile.architectures).sort();
@@ -145,13 +166,15 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   }
   const image: Image | ImageIndex = images.length === 1 ? images[0]! : buildIndex(images);
   for (const dest of destinations) await writeImage(dest, image, options.registry);
+  if (lockCreated || relocked) await writeLock(lockOut, lockFile);
   const outputs = destinations.map(formatDestination);
   return {
     digest: image.digest,
     outputs,
     sourceDateEpoch,
-    lockPath,
+    lockPath: lockCreated || relocked ? lockOut : lockPath,
     lockCreated,
+    ...(relocked ? { relocked: { specChanges: relocked.specChanges, changes: relocked.changes } } : {}),
     architectures: reports,
     image,
     ...(options.sbom?.length ? { sboms: await attachSboms(outputs, image, options.sbom, { registry: options.registry }) } : {}),

@@ -10,7 +10,7 @@ import type { BinaryPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { fetchDebs } from '../fetch/debs.ts';
-import { highest, lockDrift, lockedPackage, lockPathFor, packagesByName, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
+import { highest, lockDrift, lockedPackage, lockToRead, packagesByName, readLock, type LockedPackage, type LockFile } from '../lock/lock.ts';
 import type { ArchiveAccess } from './archive.ts';
 import { loadAdvisories, type AdvisorySet } from '../advisories/load.ts';
 import { AdvisoryIndex, affects } from '../advisories/match.ts';
@@ -122,7 +122,7 @@ export async function check(paths: string[], options: CheckOptions = {}): Promis
   const used = new Set<string>();
   for (const specPath of specs) {
     const loaded = loadSpec(specPath);
-    const lockFile = readLock(lockPathFor(loaded.path));
+    const lockFile = readLock(lockToRead(loaded));
     const release = lockRelease(lockFile);
     const key = `${release.ecosystem} ${release.codename}`;
     if (!advisorySets.has(key)) advisorySets.set(key, loadAdvisories(options.advisories ?? [], { ...release, cacheDir: options.cacheDir, offline: options.offline, onWarning: (m) => options.onEvent?.({ kind: 'warning', message: m }) }));

@@ -14,7 +14,7 @@ import { parseRelations } from '../debian/relations.ts';
 import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { build, type AttachedSboms } from './build.ts';
-import { highest, loadLockFor, lockPathFor, packagesByName, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
+import { highest, lockChanges, loadLockFor, lockPathFor, lockToRead, packagesByName, type PackageChange, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
 import { carrySnapshots, pinSnapshots, specSnapshot, type ArchiveAccess } from './archive.ts';
 import { copyImage, readImage, registryLocation } from '../transports/transports.ts';
 import { platformImages } from '../oci/read.ts';
@@ -52,13 +52,6 @@ export interface UpdateOptions extends ArchiveAccess {
   /** The registry build cache, as `build` uses it (`--cache-from`, `--cache-to`). */
   cacheFrom?: string[];
   cacheTo?: string[];
-}
-
-export interface PackageChange {
-  architecture: string;
-  name: string;
-  from?: string;
-  to?: string;
 }
 
 export interface ImageUpdate {
@@ -164,18 +157,6 @@ export function minimalPins(lockFile: LockFile, archive: Archive, only?: 'securi
   return { pins, moving };
 }
 
-function lockChanges(a: LockFile, b: LockFile): PackageChange[] {
-  const changes: PackageChange[] = [];
-  for (const arch of new Set([...Object.keys(a.architectures), ...Object.keys(b.architectures)])) {
-    const pa = new Map((a.architectures[arch]?.packages ?? []).map((p) => [p.name, p.version]));
-    const pb = new Map((b.architectures[arch]?.packages ?? []).map((p) => [p.name, p.version]));
-    for (const name of [...new Set([...pa.keys(), ...pb.keys()])].sort()) {
-      if (pa.get(name) !== pb.get(name)) changes.push({ architecture: arch, name, from: pa.get(name), to: pb.get(name) });
-    }
-  }
-  return changes;
-}
-
 /** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */
 function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[], index: AdvisoryIndex): string[] {
   const fixed = new Set<string>();
@@ -193,7 +174,8 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const lockPath = lockPathFor(loaded.path);
-  const oldLock = loadLockFor(loaded, lockPath, options.sources);
+  const oldLockPath = lockToRead(loaded); // a pith.lock from before locks were named after their spec, read once
+  const oldLock = loadLockFor(loaded, oldLockPath, options.sources);
   const archive = await archiveFor(loaded, oldLock);
   const base: ImageUpdate = { spec: loaded.path, name: loaded.spec.name, updated: false, changes: [], cvesFixed: [], outputs: [], pushed: [], lock: lockPath };
   const { pins, moving } = minimalPins(oldLock, archive, options.only);
@@ -215,7 +197,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     const newLockPath = join(scratch, 'new', 'pith.lock');
     await writeLock(newLockPath, newLock);
     const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, snapshot: options.snapshot, cacheFrom: options.cacheFrom, cacheTo: options.cacheTo, registry: options.registry };
-    const old = await oldImage(loaded, lockPath, oldLock, archive, join(scratch, 'old-layout'), options);
+    const old = await oldImage(loaded, oldLockPath, oldLock, archive, join(scratch, 'old-layout'), options);
     const newLayout = join(scratch, 'new-layout');
     const newBuild = await build(loaded, { ...common, lockPath: newLockPath, outputs: [`oci:${newLayout}:${loaded.spec.name}`] });
     const diff = old.image ? await diffImages(old.image, newBuild.image, { a: `old (${old.location ?? lockPath})`, b: 'new' }) : undefined;

@@ -1,6 +1,6 @@
 /** `pith where PKG[@VERSION]`: which images of a fleet contain a package — by binary or source name — from their locks. */
 import { loadSpec } from '../config/spec.ts';
-import { lockPathFor, readLock } from '../lock/lock.ts';
+import { lockToRead, readLock } from '../lock/lock.ts';
 import { findSpecs } from './fleet.ts';
 
 export interface WhereHit {
@@ -21,7 +21,7 @@ export function where(query: string, paths: string[] = []): WhereHit[] {
   const hits: WhereHit[] = [];
   for (const specPath of findSpecs(paths)) {
     const loaded = loadSpec(specPath);
-    const lockFile = readLock(lockPathFor(loaded.path));
+    const lockFile = readLock(lockToRead(loaded));
     for (const [architecture, { packages }] of Object.entries(lockFile.architectures)) {
       for (const p of packages) {
         const byBinary = p.name === name && (version === undefined || p.version === version);

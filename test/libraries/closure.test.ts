@@ -296,8 +296,11 @@ describe('libraries: auto, check and off, end to end against a fixture archive w
       assert.equal((await checkLock(spec, { cacheDir })).specChanges.length, 0);
 
       compile(['-Wl,--no-as-needed', '-lm']);
-      await assert.rejects(build(spec, { cacheDir, outputs: [`oci:${join(scratch, 'never')}:demo`] }), (e) =>
+      await assert.rejects(build(spec, { cacheDir, locked: true, outputs: [`oci:${join(scratch, 'never')}:demo`] }), (e) =>
         isPithError(e, 'LOCK_STALE') && e.message.includes('libraries: /usr/local/bin/demo: now needs libm.so.6'));
+      // Without --locked the build re-locks, and the re-lock finds that nothing ships the new need.
+      await assert.rejects(build(spec, { cacheDir, outputs: [`oci:${join(scratch, 'never')}:demo`] }), (e) => isPithError(e, 'LIBRARY_MISSING'));
+      assert.deepEqual(readFileSync(join(dir, 'stale', 'pith.lock')), before, 'a failed re-lock leaves the lock as it was');
       assert.deepEqual((await checkLock(spec, { cacheDir })).specChanges, ['libraries: /usr/local/bin/demo: now needs libm.so.6']);
       await assert.rejects(lock(spec, { cacheDir }), (e) =>
         isPithError(e, 'LIBRARY_MISSING') && /\/usr\/local\/bin\/demo needs libm\.so\.6: no file from the spec and no package in Contents-amd64 ships it/.test(e.message));
