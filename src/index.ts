@@ -69,7 +69,7 @@ export {
   type LibraryProvision,
   type LockedLibraries,
 } from './libraries/closure.ts';
-export { copyImage, readImage, type CopyOptions, type CopyResult } from './transports/transports.ts';
+export { copyImage, locateImage, readImage, type CopyOptions, type CopyResult } from './transports/transports.ts';
 export { parseReference, formatReference, type Reference } from './oci/reference.ts';
 export { pushImage, type PushSummary } from './registry/push.ts';
 export { readRemote } from './registry/pull.ts';

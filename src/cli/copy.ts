@@ -6,8 +6,8 @@ import { describePush, insecureOption, registriesConfOption, jobsOption, registr
 export function copyCommand(): Command {
   return new Command('copy')
     .description('copy an image or index between any two of oci:, oci-archive:, docker-archive: and docker://; the last line of output is the digest')
-    .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REFERENCE')
-    .argument('<destination>', 'the same forms')
+    .argument('<source>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
+    .argument('<destination>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF (a destination names its transport)')
     .addOption(platformOption())
     .addOption(insecureOption())
     .addOption(registriesConfOption())

@@ -12,7 +12,7 @@ interface InspectFlags extends RegistryFlags {
 export function inspectCommand(): Command {
   return new Command('inspect')
     .description('what an image is, per platform: config, layers and the packages in each, the package list, totals; with --files every path')
-    .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
+    .argument('<image>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
     .option('--files', 'list every path with its mode, owner, size and owning package')
     .addOption(platformOption())
     .addOption(insecureOption())

@@ -6,7 +6,7 @@ import { describePush, insecureOption, registriesConfOption, jobsOption, registr
 export function pushCommand(): Command {
   return new Command('push')
     .description('push an image or index to a registry: only what the registry lacks is sent; the last line of output is the digest')
-    .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]')
+    .argument('<source>', 'an OCI layout directory[:TAG] or image archive, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]')
     .argument('<reference>', 'registry/repository[:tag|@digest], with or without docker://')
     .addOption(insecureOption())
     .addOption(registriesConfOption())

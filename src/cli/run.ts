@@ -25,7 +25,7 @@ interface RunFlags extends RegistryFlags {
 export function runCommand(): Command {
   return new Command('run')
     .description('run an image as a container with secure defaults (read-only root, no capabilities, seccomp, no network); unpacked once per digest')
-    .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
+    .argument('<image>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
     .argument('[args...]', "after --: replaces the image's Cmd (its Entrypoint stays)")
     .option('--name <name>', 'container name (default pith-<random>)', checkedBy(containerName))
     .option('--entrypoint <program>', "run this program of the image instead of its Entrypoint (the arguments after -- follow it)")

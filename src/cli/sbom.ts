@@ -13,7 +13,7 @@ interface SbomFlags extends RegistryFlags {
 export function sbomCommand(): Command {
   return new Command('sbom')
     .description('the SBOM of an image, made from the image alone (or the one attached to it in an OCI layout or a registry); one document per platform')
-    .argument('<image>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF')
+    .argument('<image>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
     .addOption(new Option('--format <format>', 'SBOM format').choices(SBOM_FORMAT_NAMES).default('spdx'))
     .option('--output <file>', 'write the document here (atomically) instead of standard output')
     .addOption(platformOption())

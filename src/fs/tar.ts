@@ -487,6 +487,11 @@ export class TarFile {
     }
   }
 
+  /** Whether the archive holds a regular file (or a link to one) of that name. */
+  has(name: string): boolean {
+    return this.members.has(name);
+  }
+
   async text(name: string): Promise<string | undefined> {
     const bytes = await this.read(name);
     return bytes === undefined ? undefined : new TextDecoder().decode(bytes);

@@ -6,7 +6,7 @@
  */
 import { compareVersions } from '../debian/version.ts';
 import { platformString, type Image, type ImageIndex } from '../oci/image.ts';
-import { formatDestination, parseDestination, readImage, type PlatformOptions } from '../transports/transports.ts';
+import { formatDestination, locateImage, readImage, type PlatformOptions } from '../transports/transports.ts';
 import { platformImages } from '../oci/read.ts';
 import { imageInventory, type ImageInventory } from '../sbom/inventory.ts';
 
@@ -97,7 +97,7 @@ export async function diffImages(a: Image | ImageIndex, b: Image | ImageIndex, w
 
 /** `pith diff A B`: two images or indexes at any locations, per platform. */
 export async function diff(a: string, b: string, options: PlatformOptions = {}): Promise<ImageDiff> {
-  const [da, db] = [parseDestination(a), parseDestination(b)];
+  const [da, db] = await Promise.all([locateImage(a), locateImage(b)]);
   const [xa, xb] = await Promise.all([readImage(da, options.registry), readImage(db, options.registry)]);
   return diffImages(xa, xb, { a: formatDestination(da), b: formatDestination(db) }, options);
 }

@@ -6,7 +6,7 @@
 import { sourcedPackage, type SourcedPackage } from '../debian/packages.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
 import { platformImages } from '../oci/read.ts';
-import { formatDestination, parseDestination, readImage, type PlatformOptions } from '../transports/transports.ts';
+import { formatDestination, locateImage, readImage, type PlatformOptions } from '../transports/transports.ts';
 import { imageInventory, type ImageInventory } from '../sbom/inventory.ts';
 
 export interface InspectedFile {
@@ -114,6 +114,6 @@ export async function inspectImage(x: Image | ImageIndex, location: string, opti
 
 /** `pith inspect`: the image or index at `location` (any transport), per platform. */
 export async function inspect(location: string, options: PlatformOptions & { files?: boolean } = {}): Promise<Inspection> {
-  const dest = parseDestination(location);
+  const dest = await locateImage(location);
   return inspectImage(await readImage(dest, options.registry), formatDestination(dest), options);
 }

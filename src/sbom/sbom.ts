@@ -5,7 +5,7 @@
  */
 import { PithError } from '../errors.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex } from '../oci/image.ts';
-import { formatDestination, parseDestination, readImage, type Destination, type PlatformOptions } from '../transports/transports.ts';
+import { formatDestination, locateImage, parseDestination, readImage, type Destination, type PlatformOptions } from '../transports/transports.ts';
 import type { Digest } from '../oci/digest.ts';
 import { parseReference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
@@ -42,7 +42,7 @@ export interface SbomOptions extends PlatformOptions {
 
 /** The SBOM of each platform image at `location` (one when `platform` picks it). */
 export async function sbomFor(location: string | Destination, options: SbomOptions): Promise<SbomDocument[]> {
-  const dest = typeof location === 'string' ? parseDestination(location) : location;
+  const dest = typeof location === 'string' ? await locateImage(location) : location;
   const where = formatDestination(dest);
   const x = await readImage(dest, options.registry);
   const { mediaType, write } = SBOM_FORMATS[options.format];

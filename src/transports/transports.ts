@@ -5,7 +5,9 @@
  * archives, registry/ for `docker://`); this module only names them and dispatches through one table, so adding a
  * transport means one module and one row here, never touching the build or the image model.
  */
+import { stat } from 'node:fs/promises';
 import { PithError } from '../errors.ts';
+import { TarFile } from '../fs/tar.ts';
 import type { Image, ImageIndex } from '../oci/image.ts';
 import { checkTag, writeLayout } from '../oci/layout.ts';
 import { writeOciArchive } from '../oci/archive.ts';
@@ -60,6 +62,45 @@ export function parseDestination(text: string): Destination {
   }
 }
 
+/**
+ * An image to read, named as skopeo users expect to name it: a location with its transport (`oci:DIR[:TAG]`, …), or
+ * — without one — a path that exists (a directory is an OCI layout, `DIR:TAG` one of its tags; a file is an OCI or
+ * docker archive, told apart by what it holds), or else a registry reference (`registry:5000/team/app:1`,
+ * `app@sha256:…`, `library/debian`). An existing path wins over a reference of the same spelling, and a name
+ * starting with `/`, `./` or `../` is always a path.
+ */
+export async function locateImage(text: string): Promise<Destination> {
+  const colon = text.indexOf(':');
+  if (colon !== -1 && (TRANSPORTS as readonly string[]).includes(text.slice(0, colon))) return parseDestination(text);
+  const pathLike = /^(\/|\.\.?\/)/.test(text) || text === '.' || text === '..';
+  // DIR:TAG — the tag after the last ":" (a path holds none, as for oci:).
+  const last = text.lastIndexOf(':');
+  for (const [path, tag] of [[text, undefined], ...(last > 0 ? [[text.slice(0, last), text.slice(last + 1)]] : [])] as Array<[string, string | undefined]>) {
+    let st;
+    try {
+      st = await stat(path);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) {
+      if (tag !== undefined) checkTag(tag, text);
+      return { transport: 'oci', path, ...(tag === undefined ? {} : { tag }) };
+    }
+    if (tag !== undefined) continue; // ARCHIVE:TAG: the archive's own syntax is explicit (oci-archive:, docker-archive:)
+    const archive = await TarFile.open(path).catch(() => undefined);
+    if (archive?.has('oci-layout')) return { transport: 'oci-archive', path };
+    if (archive?.has('manifest.json')) return { transport: 'docker-archive', path };
+    throw new PithError('OCI_BAD_DESTINATION', `${path}: expected an OCI layout directory, or an OCI or docker archive (a tar holding oci-layout or manifest.json), found a file that is neither`);
+  }
+  if (pathLike) throw new PithError('OCI_BAD_DESTINATION', `${text}: expected an OCI layout directory or an image archive at this path, found nothing there`);
+  try {
+    parseReference(text, text);
+  } catch (e) {
+    throw new PithError('OCI_UNKNOWN_TRANSPORT', `expected an image: a path that exists (an OCI layout or archive), a registry reference, or ${FORMS}; found ${JSON.stringify(text)}, which is no file or directory here and no reference (${(e as Error).message.replace(/^.*: /, '')})`);
+  }
+  return { transport: 'docker', reference: text };
+}
+
 /** A registry reference as users write it, with or without `docker://`, as the location `docker://REFERENCE`. */
 export function registryLocation(reference: string): string {
   return reference.startsWith('docker://') ? reference : `docker://${reference}`;
@@ -100,9 +141,9 @@ function transportOf<D extends Destination>(d: D): Transport<D> {
   return TRANSPORT_TABLE[d.transport] as unknown as Transport<D>;
 }
 
-/** Reads the image or index at a location (parsed as `parseDestination` parses). */
+/** Reads the image or index at a location (found as `locateImage` finds it). */
 export async function readImage(source: Destination | string, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
-  const s = typeof source === 'string' ? parseDestination(source) : source;
+  const s = typeof source === 'string' ? await locateImage(source) : source;
   return transportOf(s).read(s, options);
 }
 
@@ -132,7 +173,7 @@ export interface CopyResult {
 
 /** Copies an image or index from any transport to any other. */
 export async function copyImage(source: Destination | string, destination: Destination | string, options: CopyOptions = {}): Promise<CopyResult> {
-  const s = typeof source === 'string' ? parseDestination(source) : source;
+  const s = typeof source === 'string' ? await locateImage(source) : source;
   const d = typeof destination === 'string' ? parseDestination(destination) : destination;
   const read = await readImage(s, options.registry);
   const x = options.platform === undefined ? read : selectPlatform(read, options.platform);

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildImage, loadSpec, writeImage, type FsEntry } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { program } from '../../src/cli/main.ts';
 
 const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
@@ -197,6 +198,17 @@ describe('a closed pipe', () => {
     assert.ok(files.stdout.length < 300_000, 'stopped before the end');
     const help = await readThenClose(['update', '--help'], 0);
     assert.deepEqual({ code: help.code, stderr: help.stderr }, { code: 0, stderr: '' });
+    const sbom = await readThenClose(['sbom', source], 100);
+    assert.deepEqual({ code: sbom.code, stderr: sbom.stderr }, { code: 0, stderr: '' });
+  });
+
+  it('ends every command\'s --help quietly (pith CMD --help | head -1), and the top-level help', async () => {
+    const names = (await program()).commands.map((c) => c.name());
+    assert.ok(names.length >= 20 && names.includes('rollout') && names.includes('logs'), names.join(' '));
+    for (const args of [['--help'], ...names.map((n) => [n, '--help'])]) {
+      const r = await readThenClose(args, 0);
+      assert.deepEqual({ code: r.code, stderr: r.stderr }, { code: 0, stderr: '' }, args.join(' '));
+    }
   });
 });
 

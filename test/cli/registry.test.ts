@@ -48,6 +48,24 @@ describe('registry commands', { skip: registryMissing() }, () => {
   });
   after(() => registry?.stop());
 
+  it('inspect, sbom and copy take an image named without a transport: a layout directory, DIR:TAG, or a registry reference', async () => {
+    const bare = await pith(['inspect', layout, '--json']);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.equal(JSON.parse(bare.stdout).digest, digest);
+    assert.equal(JSON.parse((await pith(['inspect', `${layout}:v1`, '--json'])).stdout).location, `oci:${layout}:v1`);
+    const pushed = await pith(['push', layout, `${registry.host}/bare/app:1`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const remote = await pith(['inspect', `${registry.host}/bare/app:1`, '--json']);
+    assert.equal(remote.code, 0, remote.stderr);
+    assert.equal(JSON.parse(remote.stdout).location, `docker://${registry.host}/bare/app:1`);
+    assert.equal(JSON.parse(remote.stdout).digest, digest);
+    const copied = await pith(['copy', `${registry.host}/bare/app:1`, `oci:${join(scratch, 'bare-copy')}:v1`]);
+    assert.equal(lastLine(copied.stdout), digest, copied.stderr);
+    const missing = await pith(['inspect', './no-such-layout']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^pith: OCI_BAD_DESTINATION: \.\/no-such-layout: expected an OCI layout directory or an image archive at this path, found nothing there$/m);
+  });
+
   it('push prints what it sent and the digest last; a re-push sends nothing', async () => {
     const r = await pith(['push', `oci:${layout}:v1`, `${registry.host}/cli/app:1`]);
     assert.equal(r.code, 0, r.stderr);

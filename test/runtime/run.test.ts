@@ -173,7 +173,8 @@ describe('pith run in the foreground', { skip }, () => {
   ].join('\n');
 
   it("is confined (uid 65532, no capabilities, read-only root, writable /tmp) and its exit status is pith's", async () => {
-    const r = await pith(['run', '--entrypoint', '/usr/bin/python3', example.layout, '--', '-c', probe]);
+    // The image named as a bare DIR:TAG, without oci:, as the other commands take it.
+    const r = await pith(['run', '--entrypoint', '/usr/bin/python3', example.layout.replace(/^oci:/, ''), '--', '-c', probe]);
     assert.equal(r.code, 7, r.stderr);
     assert.equal(r.stdout, 'uid 65532 65532\n0000000000000000\nroot: Read-only file system\ntmp writable\n');
     assert.deepEqual(readdirSync(join(stateDir, 'containers')), [], 'a foreground container removes itself');

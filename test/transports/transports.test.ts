@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatDestination, parseDestination, writeImage } from '../../src/transports/transports.ts';
+import { formatDestination, locateImage, parseDestination, readImage, writeImage } from '../../src/transports/transports.ts';
 import { buildImage } from '../../src/oci/image.ts';
 import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import { sampleEntries, withTempDir } from '../oci/helpers.ts';
@@ -46,5 +46,45 @@ test('writeImage writes every transport from one image', async () => {
     const img = await buildImage({ layers: [{ entries: sampleEntries() }], config: { architecture: 'amd64', os: 'linux' }, sourceDateEpoch: 1_700_000_000 });
     for (const d of [`oci:${join(dir, 'layout')}:v1`, `oci-archive:${join(dir, 'o.tar')}:v1`, `docker-archive:${join(dir, 'd.tar')}:x:1`]) await writeImage(d, img);
     assert.deepEqual((await readdir(dir)).sort(), ['d.tar', 'layout', 'o.tar']);
+  });
+});
+
+test('an image named without a transport is found as skopeo users expect: an existing path, else a registry reference', async () => {
+  await withTempDir(async (dir) => {
+    const img = await buildImage({ layers: [{ entries: sampleEntries() }], config: { architecture: 'amd64', os: 'linux' }, sourceDateEpoch: 1_700_000_000 });
+    await writeImage(`oci:${join(dir, 'out')}:v1`, img);
+    await writeImage(`oci-archive:${join(dir, 'o.tar')}`, img);
+    await writeImage(`docker-archive:${join(dir, 'd.tar')}:x:1`, img);
+    await writeFile(join(dir, 'notes.txt'), 'not an image\n');
+    const found: Array<[string, unknown]> = [
+      [join(dir, 'out'), { transport: 'oci', path: join(dir, 'out') }],
+      [`${join(dir, 'out')}:v1`, { transport: 'oci', path: join(dir, 'out'), tag: 'v1' }],
+      [join(dir, 'o.tar'), { transport: 'oci-archive', path: join(dir, 'o.tar') }],
+      [join(dir, 'd.tar'), { transport: 'docker-archive', path: join(dir, 'd.tar') }],
+      [`oci:${join(dir, 'out')}:v1`, { transport: 'oci', path: join(dir, 'out'), tag: 'v1' }],
+      ['127.0.0.1:5000/team/app:1', { transport: 'docker', reference: '127.0.0.1:5000/team/app:1' }],
+      ['library/debian', { transport: 'docker', reference: 'library/debian' }],
+      [`app@sha256:${'0'.repeat(64)}`, { transport: 'docker', reference: `app@sha256:${'0'.repeat(64)}` }],
+    ];
+    for (const [text, expected] of found) assert.deepEqual(await locateImage(text), expected, text);
+    // Each one reads back as the same image.
+    for (const text of [join(dir, 'out'), join(dir, 'o.tar'), `${join(dir, 'out')}:v1`]) assert.equal((await readImage(text)).digest, img.digest, text);
+
+    // A bare word that exists here is a path, even when it could be a reference.
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      assert.deepEqual(await locateImage('out'), { transport: 'oci', path: 'out' });
+      assert.deepEqual(await locateImage('app'), { transport: 'docker', reference: 'app' }, 'no such path: a reference');
+    } finally {
+      process.chdir(cwd);
+    }
+    const refused: Array<[string, ErrorCode, RegExp]> = [
+      [join(dir, 'notes.txt'), 'OCI_BAD_DESTINATION', /notes\.txt: expected an OCI layout directory, or an OCI or docker archive .* found a file that is neither/],
+      ['./missing', 'OCI_BAD_DESTINATION', /^\.\/missing: expected an OCI layout directory or an image archive at this path, found nothing there$/],
+      ['Not A Ref!', 'OCI_UNKNOWN_TRANSPORT', /expected an image: a path that exists .*, a registry reference, or oci:DIR.*found "Not A Ref!", which is no file or directory here and no reference/],
+      [`${join(dir, 'out')}:bad tag`, 'OCI_BAD_TAG', /"bad tag"/],
+    ];
+    for (const [text, code, message] of refused) await assert.rejects(locateImage(text), (e) => isPithError(e, code) && message.test(e.message), text);
   });
 });
