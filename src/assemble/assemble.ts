@@ -83,7 +83,7 @@ export async function assemble(input: AssembleInput, options: AssembleOptions = 
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
   const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
-  writeFileLists(tree, locked.map((p) => p.name), { sourceDateEpoch });
+  writeFileLists(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, md5sums: deb.controlFiles.get('md5sums') })), { sourceDateEpoch });
 
   const planned = planLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const { blobCache } = options;

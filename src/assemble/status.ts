@@ -1,7 +1,8 @@
 /**
  * Package metadata scanners read, written the way distroless does since images have no dpkg database:
  * `/var/lib/dpkg/status.d/<package>` holding the package's control file as one stanza (no `Status:` line), and
- * `/var/lib/dpkg/status.d/<package>.md5sums`. Syft and Trivy both read this layout.
+ * `/var/lib/dpkg/status.d/<package>.md5sums` listing the package's files that are in the image. Syft and Trivy
+ * both read this layout.
  */
 import { parseDeb822 } from '../debian/deb822.ts';
 import type { DebFile, PackageId } from '../debian/packages.ts';
@@ -22,7 +23,8 @@ export interface StatusPackage {
 }
 
 /**
- * Writes one status.d stanza (and md5sums) per package; returns the paths written, sorted. The stanza is the
+ * Writes one status.d stanza per package (its md5sums come with the file lists, once the tree is final: see
+ * `writeFileLists`); returns the paths written, sorted. The stanza is the
  * control file's own text, so field order, field-name case and `Source:` (with its parenthesised version when
  * the binary version differs) are exactly the package's. One architecture per image, so plain `<package>` names
  * are unambiguous; two packages of the same name are refused rather than silently overwriting each other.
@@ -48,11 +50,6 @@ export function writeStatusD(tree: FsTree, packages: StatusPackage[], options: {
     const path = `${STATUS_D}/${name}`;
     put(tree, path, stanza, mtime, name);
     written.push(path);
-    const md5sums = p.controlFiles.get('md5sums');
-    if (md5sums !== undefined && md5sums.byteLength > 0) {
-      put(tree, `${path}.md5sums`, md5sums, mtime, name);
-      written.push(`${path}.md5sums`);
-    }
   }
   return written;
 }
@@ -136,15 +133,18 @@ export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[]
 }
 
 /**
- * Writes `/var/lib/dpkg/info/<package>.list` as dpkg does: "/." then every path the package has in the image,
- * directories included, in tree order (a directory right before what is under it). Paths are where they are in the
- * image (after merged /usr and trimming), so the list answers "which package owns this path" for every entry —
- * symlinks and conffiles too, which md5sums leaves out. Older Trivy read it as the package's installed files
- * (dpkg.go parseDpkgInfoList); Trivy 0.74 reads *.md5sums instead (test/sbom/scanners.test.ts). Call it
- * last, once the tree holds everything: a spec file that replaced a package's file is no longer the package's.
+ * Writes, per package, what says which of its files the image holds — both called last, once the tree holds
+ * everything (a spec file that replaced a package's file is no longer the package's):
+ *
+ * - `/var/lib/dpkg/info/<package>.list` as dpkg writes it: "/." then every path the package has in the image,
+ *   directories, symlinks and conffiles included, in tree order (a directory right before what is under it);
+ * - `/var/lib/dpkg/status.d/<package>.md5sums`: the lines of the `.deb`'s md5sums whose file is in the image and
+ *   still the package's, in the `.deb`'s order, each path as the image has it (under merged /usr, `bin/sh` is
+ *   `usr/bin/sh`). Scanners take a package's installed files from it (Trivy 0.74: dpkg.go parseDpkgMd5sums), so it
+ *   must not name what trimming removed. A package with no file left gets none, as a package without md5sums.
  */
-export function writeFileLists(tree: FsTree, names: readonly string[], options: { sourceDateEpoch: number }): string[] {
-  const byOwner = new Map<string, string[]>(names.map((n) => [n, []]));
+export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: string; md5sums?: Uint8Array }>, options: { sourceDateEpoch: number }): string[] {
+  const byOwner = new Map<string, string[]>(packages.map((p) => [p.name, []]));
   for (const e of tree.entries()) {
     if (e.path === '/var/lib/dpkg' || e.path.startsWith('/var/lib/dpkg/')) continue;
     for (const owner of tree.owners(e.path)) byOwner.get(owner)?.push(e.path);
@@ -156,7 +156,27 @@ export function writeFileLists(tree: FsTree, names: readonly string[], options: 
     put(tree, path, new TextEncoder().encode(['/.', ...paths].map((p) => `${p}\n`).join('')), options.sourceDateEpoch, name);
     written.push(path);
   }
-  return written;
+  for (const p of [...packages].sort((a, b) => compareStrings(a.name, b.name))) {
+    const kept = p.md5sums === undefined ? '' : md5sumsInImage(tree, p.name, p.md5sums);
+    if (kept === '') continue;
+    const path = `${STATUS_D}/${p.name}.md5sums`;
+    put(tree, path, new TextEncoder().encode(kept), options.sourceDateEpoch, p.name);
+    written.push(path);
+  }
+  return written.sort(compareStrings);
+}
+
+/** The md5sums lines of a package's regular files that the image holds as the package's, at their image paths. */
+function md5sumsInImage(tree: FsTree, name: string, md5sums: Uint8Array): string {
+  const out: string[] = [];
+  for (const line of new TextDecoder().decode(md5sums).split('\n')) {
+    const m = /^([0-9a-f]{32}) [ *](.+)$/.exec(line.replace(/\r$/, ''));
+    if (!m) continue;
+    const entry = tree.get(`/${m[2]!}`);
+    if (entry?.type !== 'file' || !tree.owners(entry.path).includes(name)) continue;
+    out.push(`${m[1]}  ${entry.path.slice(1)}\n`);
+  }
+  return out.join('');
 }
 
 /** Depth-first order: component by component, so "/usr/lib" and everything under it precede "/usr/lib-x". */

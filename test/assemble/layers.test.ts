@@ -48,7 +48,7 @@ function image(options: { specFiles?: FileEntry[]; change?: string } = {}): { tr
   writeAvailable(tree, lock, { sourceDateEpoch: EPOCH });
   tree.add(file('/etc/passwd', 40));
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
-  writeFileLists(tree, lock.map((p) => p.name), { sourceDateEpoch: EPOCH });
+  writeFileLists(tree, lock.map((p) => ({ name: p.name })), { sourceDateEpoch: EPOCH });
   return { tree, lock, specFiles };
 }
 

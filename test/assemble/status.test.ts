@@ -5,12 +5,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { STATUS_D, writeStatusD, type StatusPackage } from '../../src/assemble/status.ts';
+import { STATUS_D, writeFileLists, writeStatusD, type StatusPackage } from '../../src/assemble/status.ts';
 import { readDeb } from '../../src/debian/deb.ts';
 import { parseDeb822 } from '../../src/debian/deb822.ts';
 import { parseVersion } from '../../src/debian/version.ts';
 import { isPithError } from '../../src/errors.ts';
-import { FsTree } from '../../src/fs/tree.ts';
+import { FsTree, usrMergedPath } from '../../src/fs/tree.ts';
 import { missingTools } from '../fixtures/apt.ts';
 
 const EPOCH = 1_700_000_000;
@@ -57,7 +57,7 @@ function checkScannerRules(tree: FsTree): Map<string, Record<string, string>> {
 describe('writeStatusD', () => {
   const skip = missingTools({ 'dpkg-deb': 'dpkg' });
 
-  it('writes the control file verbatim — order, case, Source with its version — and md5sums, checked by dpkg-deb', { skip }, async () => {
+  it('writes the control file verbatim — order, case, Source with its version — and (with the file lists) md5sums, checked by dpkg-deb', { skip }, async () => {
     const root = join(scratch, 'fixture');
     mkdirSync(join(root, 'DEBIAN'), { recursive: true });
     mkdirSync(join(root, 'usr/bin'), { recursive: true });
@@ -83,8 +83,11 @@ describe('writeStatusD', () => {
     assert.equal(b.status, 0, b.stderr);
 
     const tree = FsTree.mergedUsr();
-    const written = writeStatusD(tree, [await statusPackage(deb)], { sourceDateEpoch: EPOCH });
-    assert.deepEqual(written, [`${STATUS_D}/hello`, `${STATUS_D}/hello.md5sums`]);
+    const pkg = await statusPackage(deb);
+    const written = writeStatusD(tree, [pkg], { sourceDateEpoch: EPOCH });
+    assert.deepEqual(written, [`${STATUS_D}/hello`]);
+    tree.add({ type: 'file', path: '/usr/bin/hello', mode: 0o755, uid: 0, gid: 0, mtime: EPOCH, content: new TextEncoder().encode('hi\n') }, 'hello');
+    assert.deepEqual(writeFileLists(tree, [{ name: 'hello', md5sums: pkg.controlFiles.get('md5sums') }], { sourceDateEpoch: EPOCH }), ['/var/lib/dpkg/info/hello.list', `${STATUS_D}/hello.md5sums`]);
     const stanza = text(tree.readFile(`${STATUS_D}/hello`)!);
     assert.equal(stanza, spawnSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }).stdout);
     assert.equal(stanza, control);
@@ -95,6 +98,20 @@ describe('writeStatusD', () => {
     assert.equal(tree.owner(`${STATUS_D}/hello`), 'hello');
     const f = checkScannerRules(tree).get('hello')!;
     assert.equal(f['source'], 'hello-src (1.0-1)');
+  });
+
+  it('md5sums name only the package\'s files the image holds, at their merged-/usr paths, in the .deb\'s order', () => {
+    const tree = FsTree.mergedUsr();
+    const f = (path: string, owner: string, body = path) => tree.add({ type: 'file', path, mode: 0o644, uid: 0, gid: 0, mtime: EPOCH, content: new TextEncoder().encode(body) }, owner);
+    f('/bin/sh', 'dash');
+    f('/usr/share/dash/kept', 'dash');
+    f('/etc/motd', 'dash');
+    tree.add({ type: 'file', path: '/etc/motd', mode: 0o644, uid: 0, gid: 0, mtime: EPOCH, content: new TextEncoder().encode('spec') }, undefined, { replaces: true }); // a spec file replaced it
+    const md5 = (p: string) => createHash('md5').update(p).digest('hex');
+    const deb = ['/bin/sh', '/usr/share/doc/dash/README', '/usr/share/dash/kept', '/etc/motd'].map((p) => `${md5(p)}  ${p.slice(1)}\n`).join('');
+    writeFileLists(tree, [{ name: 'dash', md5sums: new TextEncoder().encode(deb) }, { name: 'docs-only', md5sums: new TextEncoder().encode(`${md5('x')}  usr/share/doc/x\n`) }], { sourceDateEpoch: EPOCH });
+    assert.equal(text(tree.readFile(`${STATUS_D}/dash.md5sums`)!), `${md5('/bin/sh')}  usr/bin/sh\n${md5('/usr/share/dash/kept')}  usr/share/dash/kept\n`);
+    assert.equal(tree.get(`${STATUS_D}/docs-only.md5sums`), undefined, 'nothing left of it: no md5sums');
   });
 
   it('is independent of input order and refuses a package twice', () => {
@@ -139,13 +156,21 @@ describe('writeStatusD', () => {
     const debs = readdirSync(dir).filter((f) => f.endsWith('.deb')).map((f) => join(dir, f));
     assert.equal(debs.length, names.length);
     const tree = FsTree.mergedUsr();
-    writeStatusD(tree, await Promise.all(debs.map(statusPackage)), { sourceDateEpoch: EPOCH });
+    const packages = await Promise.all(debs.map(statusPackage));
+    writeStatusD(tree, packages, { sourceDateEpoch: EPOCH });
+    // Every file unpacked, nothing trimmed: the md5sums then hold every line of the .deb's, at merged-/usr paths.
+    for (const deb of debs) {
+      const read = await readDeb(new Uint8Array(readFileSync(deb)), deb);
+      for (const e of read.entries) tree.add(e, read.control['package']!);
+    }
+    writeFileLists(tree, packages.map((p) => ({ name: p.name, md5sums: p.controlFiles.get('md5sums') })), { sourceDateEpoch: EPOCH });
     const found = checkScannerRules(tree);
     assert.deepEqual([...found.keys()].sort(), [...names].sort());
     for (const deb of debs) {
       const name = spawnSync('dpkg-deb', ['-f', deb, 'Package'], { encoding: 'utf8' }).stdout.trim();
       assert.equal(text(tree.readFile(`${STATUS_D}/${name}`)!), spawnSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }).stdout, name);
-      assert.equal(text(tree.readFile(`${STATUS_D}/${name}.md5sums`)!), spawnSync('dpkg-deb', ['-I', deb, 'md5sums'], { encoding: 'utf8' }).stdout, name);
+      const merged = spawnSync('dpkg-deb', ['-I', deb, 'md5sums'], { encoding: 'utf8' }).stdout.replace(/^([0-9a-f]{32}  )(.*)$/gm, (_, sum: string, path: string) => sum + usrMergedPath(`/${path}`).slice(1));
+      assert.equal(text(tree.readFile(`${STATUS_D}/${name}.md5sums`)!), merged, name);
       const source = spawnSync('dpkg-deb', ['-f', deb, 'Source'], { encoding: 'utf8' }).stdout.trim();
       assert.equal(found.get(name)!['source'], source === '' ? undefined : source);
     }
