@@ -9,6 +9,12 @@ import { build } from 'esbuild';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * Dependencies left out of the bundle and loaded from node_modules at run time. The CycloneDX library cannot be
+ * bundled: it finds its schemas through __dirname and tries optional plugins with require().
+ */
+export const EXTERNAL = ['@cyclonedx/cyclonedx-library'] as const;
 import { codeFingerprint, digestOfSources } from '../src/cache/source-digest.ts';
 
 export const BUNDLE_MANIFEST = 'bundle.json';
@@ -31,9 +37,7 @@ export async function bundle(root: string, finish?: (dir: string) => void | Prom
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      // The CycloneDX library cannot be bundled (it finds its schemas through __dirname and tries
-      // optional plugins with require()): it is loaded from node_modules as usual.
-      external: ['@cyclonedx/cyclonedx-library'],
+      external: [...EXTERNAL],
       // Dependencies written as CommonJS call require() for Node built-ins, which ES modules lack.
       banner: { js: "import { createRequire as __pithCreateRequire } from 'node:module'; const require = __pithCreateRequire(import.meta.url);" },
       define: { PITH_SOURCE_DIGEST: JSON.stringify(digestOfSources(join(root, 'src'))) },
