@@ -3,7 +3,7 @@
 // built once, publishing to the registry build cache (the previous CI run). Then the security suite publishes a fix
 // of libfoo1, and the fleet is updated — re-lock, rebuild, push to a real docker-registry, pin the new digests in the
 // deployment manifests — by 1 worker, then (same fleet state, fresh registry repositories) by WORKERS workers
-// (default 4), each a separate `pith update` process with an empty local cache and its share of the specs, the
+// (default 4), each a separate `pith update --shard I/N` process with an empty local cache, the
 // registry as the only shared state (`--cache-from/--cache-to`). Timed: wall time from start to the last worker done
 // (fix in the archive → rollout). Counted: layers compressed (each publication of a layer entry is a revision of its
 // tag in the registry's storage), blobs and bytes the pushes sent. The machine has 2 cores: more workers than cores
@@ -70,13 +70,12 @@ try {
       const tree = join(scratch, `run-${workers}`);
       cpSync(fleet, join(tree, 'fleet'), { recursive: true });
       cpSync(deploy, join(tree, 'deploy'), { recursive: true });
-      const specs = readdirSync(join(tree, 'fleet')).sort().map((d) => join(tree, 'fleet', d));
       const cache = `docker://${registry.host}/ci/cache-${workers}`;
       const start = performance.now();
       const results = await Promise.all(
         Array.from({ length: workers }, (_, w) =>
           worker([
-            'update', ...specs.filter((_, i) => i % workers === w),
+            'update', join(tree, 'fleet'), '--shard', `${w + 1}/${workers}`,
             '--only', 'security', '--cache', join(tree, `cache-${w}`), '--cache-from', cache, '--cache-to', cache,
             '--push', `${registry.host}/fleet-${workers}/{name}:2`, '--rollout', join(tree, 'deploy'), '--parallel', '2', '--json',
           ]),

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ArchiveEvent, AttachedSboms } from '../index.ts';
+import { parseShard, type ArchiveEvent, type AttachedSboms, type Shard } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 import { snapshotBase } from '../debian/snapshot.ts';
 import { PithError } from '../errors.ts';
@@ -75,6 +75,22 @@ export const cacheToOption = () => new Option('--cache-to <repository>', 'a regi
 export function registryCacheFlags(flags: { cacheFrom?: string[]; cacheTo?: string[] }, env: NodeJS.ProcessEnv = process.env): { cacheFrom?: string[]; cacheTo?: string[] } {
   const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined);
   return { cacheFrom: flags.cacheFrom ?? list(env.PITH_CACHE_FROM), cacheTo: flags.cacheTo ?? list(env.PITH_CACHE_TO) };
+}
+
+/**
+ * `--shard I/N` (from 1, as Jest and Playwright count) and `--shard-from-zero I/N` (for engines that count from 0,
+ * such as Kubernetes' JOB_COMPLETION_INDEX): a deterministic share of the fleet's specs.
+ */
+export function addShardOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--shard <I/N>', 'only shard I of N of the fleet\'s specs (I from 1): N workers split a fleet with no coordinator').argParser(checkedBy((t) => parseShard(t, '--shard'))).conflicts('shardFromZero'))
+    .addOption(new Option('--shard-from-zero <I/N>', 'as --shard, I counted from 0 (Kubernetes: $(JOB_COMPLETION_INDEX)/N)').argParser(checkedBy((t) => parseShard(t, '--shard-from-zero', { fromZero: true }))));
+}
+
+export function shardOf(flags: { shard?: string; shardFromZero?: string }): Shard | undefined {
+  if (flags.shard !== undefined) return parseShard(flags.shard);
+  if (flags.shardFromZero !== undefined) return parseShard(flags.shardFromZero, '--shard-from-zero', { fromZero: true });
+  return undefined;
 }
 
 export const snapshotOption = () =>

@@ -31,6 +31,7 @@ const COMMANDS: Array<[names: readonly string[], load: () => Promise<Command[]>]
   [['where'], async () => [(await import('./where.ts')).whereCommand()]],
   [['update'], async () => [(await import('./update.ts')).updateCommand()]],
   [['rollout'], async () => [(await import('./rollout.ts')).rolloutCommand()]],
+  [['plan'], async () => [(await import('./plan.ts')).planCommand()]],
 ];
 
 /** The CLI, with the commands `argv` may run (all of them unless it names one). */

@@ -1,16 +1,21 @@
 import { Command } from 'commander';
-import { parseImagePin, rollout, type RolloutResult } from '../index.ts';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseImagePin, pinsFromResults, PithError, rollout, type RolloutResult } from '../index.ts';
 import { jsonOption, repeatable } from './common.ts';
 
 export function rolloutCommand(): Command {
   return new Command('rollout')
     .description('pin a new image digest where it is deployed: Kubernetes workloads, compose files, Helm values, Kustomize images:, Dockerfile FROM; a dry run showing the diff unless --write')
-    .requiredOption('--image <NAME=REF@sha256:…>', 'the image as manifests name it, and the reference to pin; repeatable', repeatable)
+    .option('--image <NAME=REF@sha256:…>', 'the image as manifests name it, and the reference to pin; repeatable', repeatable)
+    .option('--from <results>', 'pin every image these `pith update --json` results pushed: a file, or a directory of .json files (one per shard of a fleet; they must not overlap); repeatable', repeatable)
     .argument('[paths...]', 'files or directories to search (default .)')
     .option('--write', 'apply the changes (each file replaced atomically)')
     .addOption(jsonOption())
-    .action(async (paths: string[], flags: { image: string[]; write?: boolean; json?: boolean }) => {
-      const result = await rollout(flags.image.map(parseImagePin), paths, { write: flags.write });
+    .action(async (paths: string[], flags: { image?: string[]; from?: string[]; write?: boolean; json?: boolean }) => {
+      if (!flags.image?.length && !flags.from?.length) throw new PithError('USAGE', 'rollout: expected --image NAME=REF@sha256:… or --from RESULTS, found neither');
+      const pins = [...(flags.image ?? []).map(parseImagePin), ...pinsFromResults((flags.from ?? []).flatMap(readResults))];
+      const result = await rollout(pins, paths, { write: flags.write });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(renderRollout(result, flags.write));
     });
@@ -22,4 +27,22 @@ function renderRollout(result: RolloutResult, write?: boolean): string {
   for (const d of result.diffs) out.push(d.diff.trimEnd());
   out.push(result.edits.length === 0 ? 'no references to rewrite' : `${result.edits.length} reference(s) in ${result.diffs.length} file(s) ${write ? 'rewritten' : 'would be rewritten (dry run; --write applies)'}`);
   return out.join('\n') + '\n';
+}
+
+/** A results file, or every .json file under a directory (one per shard, as CI artifacts are downloaded). */
+function readResults(path: string): Array<{ file: string; text: string }> {
+  const read = (file: string) => {
+    try {
+      return { file, text: readFileSync(file, 'utf8') };
+    } catch (e) {
+      throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: cannot read the update results (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  };
+  let files: string[];
+  try {
+    files = statSync(path).isDirectory() ? (readdirSync(path, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f)) : [path];
+  } catch {
+    files = [path];
+  }
+  return files.map(read);
 }

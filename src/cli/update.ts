@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { update, type SbomFormat } from '../index.ts';
-import { addArchiveOptions, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, addShardOptions, shardOf, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -12,6 +12,8 @@ interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   sbom?: SbomFormat[];
   cacheFrom?: string[];
   cacheTo?: string[];
+  shard?: string;
+  shardFromZero?: string;
 }
 
 export function updateCommand(): Command {
@@ -27,9 +29,9 @@ export function updateCommand(): Command {
     .addOption(cacheFromOption())
     .addOption(cacheToOption())
     .addOption(insecureOption());
-  return addArchiveOptions(command.addOption(snapshotOption())).action(async (paths: string[], flags: UpdateFlags) => {
+  return addArchiveOptions(addShardOptions(command.addOption(snapshotOption()))).action(async (paths: string[], flags: UpdateFlags) => {
     const results = await withProgress(flags, (onEvent) =>
-      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags) }),
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags), shard: shardOf(flags) }),
     );
     if (flags.json) {
       process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');

@@ -17,7 +17,8 @@ import { AdvisoryIndex, affects } from '../advisories/match.ts';
 import type { Advisory } from '../advisories/feeds.ts';
 import { debianRelease, type DebianRelease } from '../advisories/release.ts';
 import { debChangelog, entriesBetween, highestUrgency, parseChangelog, type ChangelogEntry } from '../debian/changelog.ts';
-import { fleetArchives, findSpecs } from './fleet.ts';
+import { fleetArchives } from './fleet.ts';
+import { shardSpecs, type Shard } from './plan.ts';
 
 export interface PackageUpdate {
   architecture: string;
@@ -93,6 +94,8 @@ export interface CheckOptions extends ArchiveAccess {
   advisories?: string[];
   /** Read the new packages' changelogs (default true; downloads each candidate .deb, which `update` then reuses). */
   changelogs?: boolean;
+  /** Only this shard of the fleet's specs (`--shard I/N`). */
+  shard?: Shard;
 }
 
 /** The Debian release a lock pins, from its base-files version (`12.4+deb12u5` → Debian:12, bookworm). */
@@ -114,7 +117,7 @@ export function isSecurityOrigin(p: Pick<BinaryPackage, 'origin'>): boolean {
 
 /** Checks a fleet: every spec named or found under the given paths. */
 export async function check(paths: string[], options: CheckOptions = {}): Promise<FleetCheck> {
-  const specs = findSpecs(paths);
+  const specs = shardSpecs(paths, options.shard);
   const advisorySets = new Map<string, Promise<AdvisorySet>>();
   const archiveFor = fleetArchives(options);
   const images: ImageCheck[] = [];

@@ -228,6 +228,41 @@ function filesUnder(paths: string[]): string[] {
   return out;
 }
 
+/**
+ * The pins of several `pith update --json` results — one per shard of a fleet — merged for one rollout after the last
+ * shard: every pushed `repo:tag@sha256:…`. Each result is `{file, text}`; results that overlap (a spec in two) or
+ * disagree (one image pinned to two digests) are refused, naming both files.
+ */
+export function pinsFromResults(results: ReadonlyArray<{ file: string; text: string }>): ImagePin[] {
+  const specOf = new Map<string, string>();
+  const pinOf = new Map<string, { ref: string; file: string }>();
+  for (const { file, text } of results) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: expected the JSON that pith update --json prints, found ${(e as Error).message}`);
+    }
+    if (!Array.isArray(parsed)) throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: expected a JSON array of update results (pith update --json), found ${typeof parsed}`);
+    for (const [i, r] of parsed.entries()) {
+      const u = r as { spec?: unknown; pushed?: unknown };
+      if (typeof u?.spec !== 'string' || !Array.isArray(u.pushed) || !u.pushed.every((x) => typeof x === 'string')) {
+        throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: result ${i}: expected {spec, pushed: [...]} as pith update --json prints it, found ${JSON.stringify(r).slice(0, 120)}`);
+      }
+      const other = specOf.get(u.spec);
+      if (other !== undefined) throw new PithError('ROLLOUT_RESULTS_OVERLAP', `${file}: ${u.spec} was also updated in ${other}: expected disjoint shards (the same --shard N in every job)`);
+      specOf.set(u.spec, file);
+      for (const ref of u.pushed as string[]) {
+        const pin = parseImagePin(ref);
+        const seen = pinOf.get(pin.name);
+        if (seen && seen.ref !== pin.ref) throw new PithError('ROLLOUT_RESULTS_OVERLAP', `${file}: ${pin.name} is pinned to ${pin.ref}, but ${seen.file} pins it to ${seen.ref}`);
+        pinOf.set(pin.name, { ref: pin.ref, file });
+      }
+    }
+  }
+  return [...pinOf.entries()].map(([name, { ref }]) => ({ name, ref }));
+}
+
 /** Finds and (with `write`) rewrites the references to each pinned image under `paths`. */
 export async function rollout(pins: ImagePin[], paths: string[], options: { write?: boolean } = {}): Promise<RolloutResult> {
   const parsed = pins.map((p) => ({ want: parseReference(p.name), ref: p.ref, pinned: parseReference(p.ref) }));

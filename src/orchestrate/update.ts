@@ -27,7 +27,8 @@ import { smokeTest, type SmokeTestResult } from './smoke.ts';
 import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
 import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
-import { fleetArchives, findSpecs } from './fleet.ts';
+import { fleetArchives } from './fleet.ts';
+import { shardSpecs, type Shard } from './plan.ts';
 import { checkJobs, forEachBounded } from '../net/bounded.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { attachSboms } from '../sbom/sbom.ts';
@@ -49,6 +50,8 @@ export interface UpdateOptions extends ArchiveAccess {
   rollout?: string[];
   /** SBOMs stored with the new image in each `oci:` output and each push, as `build`'s `sbom` stores them. */
   sbom?: readonly SbomFormat[];
+  /** Only this shard of the fleet's specs (`--shard I/N`): N workers split a fleet with no coordinator. */
+  shard?: Shard;
   /** The registry build cache, as `build` uses it (`--cache-from`, `--cache-to`). */
   cacheFrom?: string[];
   cacheTo?: string[];
@@ -92,7 +95,7 @@ export interface ImageUpdate {
  */
 export async function update(paths: string[], options: UpdateOptions = {}): Promise<ImageUpdate[]> {
   const jobs = checkJobs(options.jobs ?? 2, 'update jobs (specs updated at once)');
-  const specs = findSpecs(paths);
+  const specs = shardSpecs(paths, options.shard);
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
   const results: ImageUpdate[] = new Array(specs.length);
   // The manifests are walked once for the whole fleet, after every image is pushed, rather than once per image.
