@@ -6,6 +6,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+// `pith --version` answers from package.json before anything else loads: a version check (CI scripts, `which`-style
+// probes) then costs Node's own start-up and little more.
+if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
+  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  process.exit(0);
+}
+
 const main = existsSync(new URL('../src/', import.meta.url))
   ? ((await bundledMain()) ?? (await sourceMain()))
   : (await import('../dist/pith.js')).main;
