@@ -37,23 +37,6 @@ export async function pushImage(reference: string | Reference, x: Image | ImageI
   }
   const { client, ref } = await RegistryClient.primary(logical, options);
   const images = isImageIndex(x) ? x.images : [x];
-  // Already there: the tag (or digest) names exactly this manifest, and a registry accepts a manifest only once
-  // every blob it references is in the repository — so one request settles an unchanged re-push.
-  const pushScopes = [repositoryScope(ref.path, ['pull', 'push'])];
-  if ((await client.manifestDigest(ref.path, ref.tag ?? x.digest, pushScopes)) === x.digest) {
-    const total = new Set(images.flatMap((img) => [img.manifest.config.digest, ...img.layers.map((l) => l.digest)])).size;
-    return {
-      reference: formatReference(logical),
-      ...(formatReference(ref) !== formatReference(logical) ? { location: formatReference(ref) } : {}),
-      digest: x.digest,
-      blobs: { total, uploaded: 0, skipped: total, mounted: 0 },
-      bytesSent: 0,
-      manifests: { pushed: 0, skipped: isImageIndex(x) ? x.images.length + 1 : 1 },
-      resumed: 0,
-      restarted: 0,
-    };
-  }
-
   const blobs = new Map<Digest, BlobToPush>();
   const mountFrom = new Map<Digest, string[]>();
   for (const img of images) {
@@ -72,6 +55,22 @@ export async function pushImage(reference: string | Reference, x: Image | ImageI
   // One token covers the push and every repository a blob may be mounted from.
   const sources = [...new Set([...mountFrom.values()].flat())];
   const scopes = [repositoryScope(ref.path, ['pull', 'push']), ...sources.map((r) => repositoryScope(r, ['pull']))];
+
+  // Already there: the tag (or digest) names exactly this manifest, and a registry accepts a manifest only once
+  // every blob it references is in the repository — so one request settles an unchanged re-push.
+  if ((await client.manifestDigest(ref.path, ref.tag ?? x.digest, scopes)) === x.digest) {
+    const total = blobs.size;
+    return {
+      reference: formatReference(logical),
+      ...(formatReference(ref) !== formatReference(logical) ? { location: formatReference(ref) } : {}),
+      digest: x.digest,
+      blobs: { total, uploaded: 0, skipped: total, mounted: 0 },
+      bytesSent: 0,
+      manifests: { pushed: 0, skipped: isImageIndex(x) ? x.images.length + 1 : 1 },
+      resumed: 0,
+      restarted: 0,
+    };
+  }
 
   const stats: TransferStats = emptyStats();
   const ordered = [...blobs.values()].sort((a, b) => b.size - a.size);

@@ -20,8 +20,10 @@ function copyRepo(): string {
   return root;
 }
 
-const version = (root: string) => {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'pith.js'), '--version'], { encoding: 'utf8' });
+// A lone `--version` is answered by the launcher from package.json; `-V -V` reaches the CLI that runs, which is what
+// these tests observe.
+const version = (root: string, args = ['-V', '-V']) => {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'pith.js'), ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 };
@@ -45,6 +47,7 @@ describe('the CLI bundle and the launcher', () => {
     const built = join(root, 'dist', 'pith.js');
     writeFileSync(built, readFileSync(built, 'utf8').replace('.version("0.1.0")', '.version("0.1.0+bundle")'));
     assert.equal(version(root), '0.1.0+bundle', 'an up-to-date bundle is what runs');
+    assert.equal(version(root, ['--version']), JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version, 'a lone --version loads neither');
 
     const main = join(root, 'src', 'cli', 'main.ts');
     const original = readFileSync(main, 'utf8');
