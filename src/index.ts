@@ -29,7 +29,7 @@ export { resolve, PackageUniverse, type Resolution, type ResolvedPackage, type R
 export { ContentStore, defaultCacheDir, writeFileAtomic } from './cache/store.ts';
 export { loadSpec, parseSpec, specSchema, type Spec, type LoadedSpec, type LoadSpecOptions } from './config/spec.ts';
 export { initSpec, starterSpec, specNameFor } from './config/init.ts';
-export { lock, checkLock, type LockOptions, type LockResult } from './orchestrate/lock.ts';
+export { lock, checkLock, minimalPins, type LockOptions, type LockResult } from './orchestrate/lock.ts';
 export { carrySnapshots, openSpecArchive, pinSnapshots, specSnapshot, specSources, type ArchiveAccess } from './orchestrate/archive.ts';
 export {
   resolveLock,
@@ -100,7 +100,7 @@ export { check, checkImage, lockRelease, type CheckOptions, type FleetCheck, typ
 export { findSpecs } from './orchestrate/fleet.ts';
 export { resolvePackages, type ResolvePackagesOptions } from './orchestrate/resolve.ts';
 export { where, type WhereHit } from './orchestrate/where.ts';
-export { update, updateImage, minimalPins, type UpdateOptions, type ImageUpdate } from './orchestrate/update.ts';
+export { update, updateImage, type UpdateOptions, type ImageUpdate } from './orchestrate/update.ts';
 export { fleetMembers, githubMatrix, k8sJob, parseShard, plan, shardOf, shardSpecs, type FleetMember, type JobOptions, type Plan, type Shard } from './orchestrate/plan.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
 export { rollout, parseImagePin, pinsFromResults, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './orchestrate/rollout.ts';

@@ -1,4 +1,4 @@
-/** A fleet is a directory tree of specs: every `pith.yaml` under it, each with its `pith.lock` beside it. */
+/** A fleet is a directory tree of specs: every `pith.yaml` under it (or spec named), each with its lock beside it (`lockToRead`). */
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';

@@ -10,11 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
-import { parseRelations } from '../debian/relations.ts';
-import { compareVersions, satisfiesVersion } from '../debian/version.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { build, type AttachedSboms } from './build.ts';
-import { highest, lockChanges, loadLockFor, lockPathFor, lockToRead, packagesByName, type PackageChange, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
+import { lockChanges, loadLockFor, lockPathFor, lockToRead, type PackageChange, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
+import { minimalPins } from './lock.ts';
 import { carrySnapshots, pinSnapshots, specSnapshot, type ArchiveAccess } from './archive.ts';
 import { copyImage, readImage, registryLocation } from '../transports/transports.ts';
 import { platformImages } from '../oci/read.ts';
@@ -26,7 +25,7 @@ import { diffImages, type ImageDiff } from '../inspect/diff.ts';
 import { smokeTest, type SmokeTestResult } from './smoke.ts';
 import { loadAdvisories } from '../advisories/load.ts';
 import { AdvisoryIndex } from '../advisories/match.ts';
-import { checkImage, isSecurityOrigin, lockRelease, type ImageCheck } from './check.ts';
+import { checkImage, lockRelease, type ImageCheck } from './check.ts';
 import { fleetArchives } from './fleet.ts';
 import { shardSpecs, type Shard } from './plan.ts';
 import { checkJobs, forEachBounded } from '../net/bounded.ts';
@@ -116,49 +115,6 @@ export async function update(paths: string[], options: UpdateOptions = {}): Prom
 }
 
 const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
-
-/** The pins of a minimal bump: per architecture, every locked package that is not to move, at its locked version. */
-export function minimalPins(lockFile: LockFile, archive: Archive, only?: 'security'): { pins: Record<string, Map<string, string>>; moving: Map<string, Set<string>> } {
-  const pins: Record<string, Map<string, string>> = {};
-  const moving = new Map<string, Set<string>>();
-  for (const [arch, locked] of Object.entries(lockFile.architectures)) {
-    const byName = packagesByName(archive, arch);
-    const best = (name: string) => highest(byName.get(name) ?? []);
-    const pin = new Map<string, string>();
-    const move = new Set<string>();
-    const all = [...locked.packages, ...(locked.baseFiles ? [locked.baseFiles] : [])];
-    for (const p of all) {
-      const b = best(p.name);
-      const newer = b !== undefined && compareVersions(b.version, p.version) > 0 && (only !== 'security' || isSecurityOrigin(b));
-      if (newer) move.add(p.name);
-      else pin.set(p.name, p.version);
-    }
-    // What the moving packages' new versions depend on must be allowed to move too, when the pinned version no
-    // longer satisfies them; repeated until nothing more has to move.
-    const queue = [...move];
-    while (queue.length > 0) {
-      const name = queue.pop()!;
-      const b = best(name)!;
-      for (const field of [b.preDepends, b.depends]) {
-        for (const group of field ? parseRelations(field, `${b.name} ${b.version}`) : []) {
-          const met = group.some((r) => {
-            const v = pin.get(r.name);
-            if (v === undefined) return true; // not pinned: the resolver chooses freely
-            return r.op === undefined || r.version === undefined || satisfiesVersion(v, r.op, r.version);
-          });
-          if (met) continue;
-          const first = group.find((r) => pin.has(r.name))!;
-          pin.delete(first.name);
-          move.add(first.name);
-          queue.push(first.name);
-        }
-      }
-    }
-    pins[arch] = pin;
-    moving.set(arch, move);
-  }
-  return { pins, moving };
-}
 
 /** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */
 function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[], index: AdvisoryIndex): string[] {

@@ -116,4 +116,45 @@ describe('lock files', { skip }, () => {
       assert.equal(statSync(join(dir, 'pith.lock')).mtimeMs, mtime);
     });
   });
+
+  describe('after the spec asked for a package that needs a newer locked one', () => {
+    let dir: string;
+    let first: LockFile;
+    before(async () => {
+      dir = join(scratch, 'needs-newer');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'web.yaml'), fixtureSpec(server, 'packages: [libfoo1, libbar2]\n', 'web'));
+      await lock(join(dir, 'web.yaml'), { cacheDir });
+      first = readLock(join(dir, 'web.lock'));
+      // Meanwhile libfoo1 and libbar2 have newer versions, and foo-tools arrives needing the newest libfoo1.
+      const suites = securityFixSuites();
+      suites[0]!.components.main!.push({
+        name: 'foo-tools', version: '1.0-1', source: 'foo', depends: 'libfoo1 (>= 1.0-1+deb12u2), libc6 (>= 2.34)',
+        files: { '/usr/bin/foo': { content: '#!/bin/sh\n', mode: 0o755 } },
+      });
+      await buildFixtureArchive(server.root, suites, server.key);
+      writeFileSync(join(dir, 'web.yaml'), fixtureSpec(server, 'packages: [libfoo1, libbar2, foo-tools]\n', 'web'));
+    });
+    after(async () => {
+      await buildFixtureArchive(server.root, sampleSuites(), server.key);
+    });
+
+    it('moves only what the new package needs (libfoo1), not libbar2, and reports it in --json', async () => {
+      const cli = await pithCli(['build', join(dir, 'web.yaml'), '--json', '--cache', cacheDir, '--output', `oci:${join(dir, 'out')}:web`]);
+      assert.equal(cli.code, 0, cli.stderr);
+      const result = JSON.parse(cli.stdout) as { lockPath: string; relocked: { specChanges: string[]; changes: unknown[] } };
+      assert.equal(result.lockPath, join(dir, 'web.lock'));
+      assert.deepEqual(result.relocked, {
+        specChanges: ['packages added: foo-tools'],
+        changes: [
+          { architecture: 'amd64', name: 'foo-tools', to: '1.0-1' },
+          { architecture: 'amd64', name: 'libfoo1', from: '1.0-1+deb12u1', to: '1.0-1+deb12u2' },
+        ],
+      });
+      const after = readLock(join(dir, 'web.lock'));
+      const others = (l: LockFile) => JSON.stringify(l.architectures.amd64!.packages.filter((p) => p.name !== 'libfoo1' && p.name !== 'foo-tools'));
+      assert.equal(others(after), others(first), 'libbar2 stays at 2.1-1 though 2.1-2 is served; every other pin is kept byte for byte');
+      assert.ok(versions(after).includes('libbar2 2.1-1'));
+    });
+  });
 });
