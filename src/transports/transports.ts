@@ -13,7 +13,7 @@ import { checkTag, writeLayout } from '../oci/layout.ts';
 import { writeOciArchive } from '../oci/archive.ts';
 import { normaliseRepoTag, writeDockerArchive } from '../oci/docker-archive.ts';
 import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from '../oci/read.ts';
-import { parseReference } from '../oci/reference.ts';
+import { formatReference, parseReference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { readRemote } from '../registry/pull.ts';
 import { pushImage, type PushSummary } from '../registry/push.ts';
@@ -137,7 +137,7 @@ const TRANSPORT_TABLE: { [T in Destination['transport']]: Transport<Extract<Dest
     read: (d, options) =>
       readRemote(d.reference, options).catch((e: unknown) => {
         if (!d.implicit || !isPithError(e)) throw e;
-        throw new PithError(e.code, `${e.message} (${JSON.stringify(d.reference)} names no file or directory here, so it was read as the registry reference docker://${d.reference})`, { cause: e, details: e.details });
+        throw new PithError(e.code, `${e.message} (${JSON.stringify(d.reference)} names no file or directory here, so it was read as the registry reference docker://${formatReference(parseReference(d.reference))})`, { cause: e, details: e.details });
       }),
     write: async (d, x, options) => ({ push: await pushImage(d.reference, x, options) }),
   },
