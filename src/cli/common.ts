@@ -156,6 +156,11 @@ export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): nu
   return wholeNumber(text, 'SOURCE_DATE_EPOCH', { min: 0, unit: 'seconds since 1970' }, (message) => new PithError('USAGE', message));
 }
 
+/** How every command names an image it reads (transports/transports.ts `locateImage`), in its help. */
+export const IMAGE_ARGUMENT = 'an OCI layout directory[:TAG] or image archive[:TAG] that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF';
+/** How push and pull name a registry (transports/transports.ts `registryReference`). */
+export const REGISTRY_ARGUMENT = 'registry/repository[:tag|@digest], with or without docker://';
+
 export const platformOption = () => new Option('--platform <os/arch[/variant]>', 'only this platform of an image index, e.g. linux/arm64');
 
 export function megabytes(bytes: number): string {

@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { copyImage } from '../transports/transports.ts';
-import { jsonOption, platformOption } from './common.ts';
+import { IMAGE_ARGUMENT, jsonOption, platformOption } from './common.ts';
 import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function copyCommand(): Command {
   return new Command('copy')
     .description('copy an image or index between any two of oci:, oci-archive:, docker-archive: and docker://; the last line of output is the digest')
-    .argument('<source>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
+    .argument('<source>', IMAGE_ARGUMENT)
     .argument('<destination>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or docker://REF (a destination names its transport)')
     .addOption(platformOption())
     .addOption(insecureOption())

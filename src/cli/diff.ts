@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { diff } from '../index.ts';
-import { jsonOption, megabytes, platformOption } from './common.ts';
+import { IMAGE_ARGUMENT, jsonOption, megabytes, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface DiffFlags extends RegistryFlags {
@@ -11,7 +11,7 @@ interface DiffFlags extends RegistryFlags {
 export function diffCommand(): Command {
   return new Command('diff')
     .description('what changed from image A to image B, per platform: packages, files (by content), layers, and the bytes a node that has A must pull to run B')
-    .argument('<a>', 'the image a node already has (any transport)')
+    .argument('<a>', `the image a node already has: ${IMAGE_ARGUMENT}`)
     .argument('<b>', 'the image it will run')
     .addOption(platformOption())
     .addOption(insecureOption())

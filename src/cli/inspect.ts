@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { inspect, type InspectedPlatform } from '../index.ts';
-import { jsonOption, megabytes, platformOption } from './common.ts';
+import { IMAGE_ARGUMENT, jsonOption, megabytes, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface InspectFlags extends RegistryFlags {
@@ -12,7 +12,7 @@ interface InspectFlags extends RegistryFlags {
 export function inspectCommand(): Command {
   return new Command('inspect')
     .description('what an image is, per platform: config, layers and the packages in each, the package list, totals; with --files every path')
-    .argument('<image>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
+    .argument('<image>', IMAGE_ARGUMENT)
     .option('--files', 'list every path with its mode, owner, size and owning package')
     .addOption(platformOption())
     .addOption(insecureOption())

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { containerName, copyContainerLog, listContainers, runContainer, stopContainer, type ContainerOptions } from '../runtime/run.ts';
 import { capability, memoryLimit } from '../runtime/config.ts';
-import { cacheOption, checkedBy, formatTable, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
+import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -25,7 +25,7 @@ interface RunFlags extends RegistryFlags {
 export function runCommand(): Command {
   return new Command('run')
     .description('run an image as a container with secure defaults (read-only root, no capabilities, seccomp, no network); unpacked once per digest')
-    .argument('<image>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
+    .argument('<image>', IMAGE_ARGUMENT)
     .argument('[args...]', "after --: replaces the image's Cmd (its Entrypoint stays)")
     .option('--name <name>', 'container name (default pith-<random>)', checkedBy(containerName))
     .option('--entrypoint <program>', "run this program of the image instead of its Entrypoint (the arguments after -- follow it)")

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { SBOM_FORMAT_NAMES, sbomDocument, writeFileAtomic, type SbomFormat } from '../index.ts';
-import { platformOption } from './common.ts';
+import { IMAGE_ARGUMENT, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface SbomFlags extends RegistryFlags {
@@ -13,7 +13,7 @@ interface SbomFlags extends RegistryFlags {
 export function sbomCommand(): Command {
   return new Command('sbom')
     .description('the SBOM of an image, made from the image alone (or the one attached to it in an OCI layout or a registry); one document per platform')
-    .argument('<image>', 'an OCI layout directory[:TAG] or image archive that exists, a registry reference, or oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://REF')
+    .argument('<image>', IMAGE_ARGUMENT)
     .addOption(new Option('--format <format>', 'SBOM format').choices(SBOM_FORMAT_NAMES).default('spdx'))
     .option('--output <file>', 'write the document here (atomically) instead of standard output')
     .addOption(platformOption())

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { writeFileAtomic } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
+import { registryReference } from '../transports/transports.ts';
 import { DEFAULT_DOMAIN, parseReference, type Reference } from '../oci/reference.ts';
 
 export interface ImagePin {
@@ -22,7 +23,7 @@ export interface ImagePin {
 /** `NAME=REF@sha256:…`, as `--image` takes it. */
 export function parseImagePin(text: string): ImagePin {
   const eq = text.indexOf('=');
-  const pin = { name: eq < 0 ? '' : text.slice(0, eq), ref: eq < 0 ? text : text.slice(eq + 1) };
+  const pin = { name: eq < 0 ? '' : text.slice(0, eq), ref: registryReference(eq < 0 ? text : text.slice(eq + 1), '--image') };
   if (!pin.name) pin.name = pin.ref.replace(/@.*$/, '').replace(/:[^:/]*$/, '');
   const ref = parseReference(pin.ref, '--image');
   if (!ref.digest) throw new PithError('ROLLOUT_BAD_IMAGE', `--image ${text}: expected NAME=REF@sha256:<digest>, found no digest`);

@@ -6,14 +6,14 @@
  * transport means one module and one row here, never touching the build or the image model.
  */
 import { stat } from 'node:fs/promises';
-import { PithError } from '../errors.ts';
+import { isPithError, PithError } from '../errors.ts';
 import { TarFile } from '../fs/tar.ts';
 import type { Image, ImageIndex } from '../oci/image.ts';
 import { checkTag, writeLayout } from '../oci/layout.ts';
 import { writeOciArchive } from '../oci/archive.ts';
 import { normaliseRepoTag, writeDockerArchive } from '../oci/docker-archive.ts';
 import { readDockerArchive, readLayout, readOciArchive, selectPlatform } from '../oci/read.ts';
-import { parseReference } from '../oci/reference.ts';
+import { formatReference, parseReference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { readRemote } from '../registry/pull.ts';
 import { pushImage, type PushSummary } from '../registry/push.ts';
@@ -22,7 +22,8 @@ export type Destination =
   | { transport: 'oci'; path: string; tag?: string }
   | { transport: 'oci-archive'; path: string; tag?: string }
   | { transport: 'docker-archive'; path: string; reference?: string }
-  | { transport: 'docker'; reference: string };
+  /** `implicit`: named without `docker://` and found to be no path here, so a failed read says why it went to a registry. */
+  | { transport: 'docker'; reference: string; implicit?: true };
 
 export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const satisfies ReadonlyArray<Destination['transport']>;
 
@@ -47,25 +48,31 @@ export function parseDestination(text: string): Destination {
   }
   const rest = text.slice(colon + 1);
   const sep = rest.indexOf(':');
-  const path = sep === -1 ? rest : rest.slice(0, sep);
-  const ref = sep === -1 ? undefined : rest.slice(sep + 1);
+  return localLocation(transport as LocalTransport, sep === -1 ? rest : rest.slice(0, sep), sep === -1 ? undefined : rest.slice(sep + 1), text);
+}
+
+type LocalTransport = Exclude<Destination['transport'], 'docker'>;
+
+/** A local location from its path and what followed the path's ":" (a tag; a docker archive's NAME[:TAG]), checked. */
+function localLocation(transport: LocalTransport, path: string, ref: string | undefined, text: string): Destination {
   if (path === '') throw new PithError('OCI_BAD_DESTINATION', `expected a path after "${transport}:" in ${JSON.stringify(text)}, found none`);
   if (ref === '') throw new PithError('OCI_BAD_DESTINATION', `expected a ${transport === 'docker-archive' ? 'name' : 'tag'} after the last ":" in ${JSON.stringify(text)}, found none`);
-  switch (transport) {
-    case 'oci':
-    case 'oci-archive':
-      if (ref !== undefined) checkTag(ref, text);
-      return { transport, path, ...(ref === undefined ? {} : { tag: ref }) };
-    default:
-      if (ref !== undefined) normaliseRepoTag(ref, text);
-      return { transport: 'docker-archive', path, ...(ref === undefined ? {} : { reference: ref }) };
+  if (transport === 'docker-archive') {
+    if (ref !== undefined) normaliseRepoTag(ref, text);
+    return { transport, path, ...(ref === undefined ? {} : { reference: ref }) };
   }
+  if (ref !== undefined) checkTag(ref, text);
+  return { transport, path, ...(ref === undefined ? {} : { tag: ref }) };
 }
+
+/** skopeo's transports that pith does not read: named so, they are not mistaken for a registry `host:port`. */
+const OTHER_TRANSPORTS = ['containers-storage', 'dir', 'docker-daemon', 'ostree', 'sif', 'tarball'];
 
 /**
  * An image to read, named as skopeo users expect to name it: a location with its transport (`oci:DIR[:TAG]`, …), or
  * — without one — a path that exists (a directory is an OCI layout, `DIR:TAG` one of its tags; a file is an OCI or
- * docker archive, told apart by what it holds), or else a registry reference (`registry:5000/team/app:1`,
+ * docker archive, told apart by what it holds, and `FILE:TAG` / `FILE:NAME:TAG` names one of its images), or else a
+ * registry reference (`registry:5000/team/app:1`,
  * `app@sha256:…`, `library/debian`). An existing path wins over a reference of the same spelling, and a name
  * starting with `/`, `./` or `../` is always a path.
  */
@@ -73,37 +80,44 @@ export async function locateImage(text: string): Promise<Destination> {
   const colon = text.indexOf(':');
   if (colon !== -1 && (TRANSPORTS as readonly string[]).includes(text.slice(0, colon))) return parseDestination(text);
   const pathLike = /^(\/|\.\.?\/)/.test(text) || text === '.' || text === '..';
-  // DIR:TAG — the tag after the last ":" (a path holds none, as for oci:).
-  const last = text.lastIndexOf(':');
-  for (const [path, tag] of [[text, undefined], ...(last > 0 ? [[text.slice(0, last), text.slice(last + 1)]] : [])] as Array<[string, string | undefined]>) {
-    let st;
-    try {
-      st = await stat(path);
-    } catch {
-      continue;
-    }
-    if (st.isDirectory()) {
-      if (tag !== undefined) checkTag(tag, text);
-      return { transport: 'oci', path, ...(tag === undefined ? {} : { tag }) };
-    }
-    if (tag !== undefined) continue; // ARCHIVE:TAG: the archive's own syntax is explicit (oci-archive:, docker-archive:)
+  // PATH, else PATH:REF split at each ":" in turn: as after oci:, the path of a PATH:REF holds no ":".
+  const splits = [text.length, ...[...text.matchAll(/:/g)].map((m) => m.index)].filter((at) => at > 0);
+  for (const at of splits) {
+    const path = text.slice(0, at);
+    const ref = at === text.length ? undefined : text.slice(at + 1);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined) continue;
+    if (st.isDirectory()) return localLocation('oci', path, ref, text);
     const archive = await TarFile.open(path).catch(() => undefined);
-    if (archive?.has('oci-layout')) return { transport: 'oci-archive', path };
-    if (archive?.has('manifest.json')) return { transport: 'docker-archive', path };
+    if (archive?.has('oci-layout')) return localLocation('oci-archive', path, ref, text);
+    if (archive?.has('manifest.json')) return localLocation('docker-archive', path, ref, text);
     throw new PithError('OCI_BAD_DESTINATION', `${path}: expected an OCI layout directory, or an OCI or docker archive (a tar holding oci-layout or manifest.json), found a file that is neither`);
   }
   if (pathLike) throw new PithError('OCI_BAD_DESTINATION', `${text}: expected an OCI layout directory or an image archive at this path, found nothing there`);
+  const other = OTHER_TRANSPORTS.find((t) => text.startsWith(`${t}:`));
+  if (other !== undefined) throw new PithError('OCI_UNKNOWN_TRANSPORT', `expected an image: a path that exists, a registry reference, or ${FORMS}; found ${JSON.stringify(text)}, skopeo's ${other}: transport, which pith does not read (no such path is here either)`);
   try {
     parseReference(text, text);
   } catch (e) {
     throw new PithError('OCI_UNKNOWN_TRANSPORT', `expected an image: a path that exists (an OCI layout or archive), a registry reference, or ${FORMS}; found ${JSON.stringify(text)}, which is no file or directory here and no reference (${(e as Error).message.replace(/^.*: /, '')})`);
   }
-  return { transport: 'docker', reference: text };
+  return { transport: 'docker', reference: text, implicit: true };
 }
 
-/** A registry reference as users write it, with or without `docker://`, as the location `docker://REFERENCE`. */
-export function registryLocation(reference: string): string {
-  return reference.startsWith('docker://') ? reference : `docker://${reference}`;
+/**
+ * A registry reference as users write it, with or without `docker://`, without it (`where` says whose: `pith push`'s
+ * destination, `--push`, `--image`). A local location here is refused by name: writing to one is a copy.
+ */
+export function registryReference(text: string, where = 'a registry reference'): string {
+  if (text.startsWith('docker://')) return text.slice('docker://'.length);
+  const other = [...TRANSPORTS, ...OTHER_TRANSPORTS].find((t) => t !== 'docker' && text.startsWith(`${t}:`));
+  if (other !== undefined) throw new PithError('OCI_BAD_REFERENCE', `expected a registry reference (registry/repository[:tag|@digest], with or without docker://) in ${where}, found the ${other}: location ${JSON.stringify(text)} (pith copy reads and writes any location)`);
+  return text;
+}
+
+/** A registry reference as users write it (see `registryReference`) as the location `docker://REFERENCE`. */
+export function registryLocation(text: string, where?: string): string {
+  return `docker://${registryReference(text, where)}`;
 }
 
 export function formatDestination(d: Destination): string {
@@ -120,7 +134,11 @@ interface Transport<D extends Destination> {
 
 const TRANSPORT_TABLE: { [T in Destination['transport']]: Transport<Extract<Destination, { transport: T }>> } = {
   docker: {
-    read: (d, options) => readRemote(d.reference, options),
+    read: (d, options) =>
+      readRemote(d.reference, options).catch((e: unknown) => {
+        if (!d.implicit || !isPithError(e)) throw e;
+        throw new PithError(e.code, `${e.message} (${JSON.stringify(d.reference)} names no file or directory here, so it was read as the registry reference docker://${formatReference(parseReference(d.reference))})`, { cause: e, details: e.details });
+      }),
     write: async (d, x, options) => ({ push: await pushImage(d.reference, x, options) }),
   },
   oci: {

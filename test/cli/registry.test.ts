@@ -61,6 +61,16 @@ describe('registry commands', { skip: registryMissing() }, () => {
     assert.equal(JSON.parse(remote.stdout).digest, digest);
     const copied = await pith(['copy', `${registry.host}/bare/app:1`, `oci:${join(scratch, 'bare-copy')}:v1`]);
     assert.equal(lastLine(copied.stdout), digest, copied.stderr);
+    // A bare reference that the registry does not have: the error says it was read as one because no such path is here.
+    const absent = await pith(['inspect', `${registry.host}/bare/absent:1`]);
+    assert.equal(absent.code, 1);
+    assert.ok(absent.stderr.includes(`("${registry.host}/bare/absent:1" names no file or directory here, so it was read as the registry reference docker://${registry.host}/bare/absent:1)`), absent.stderr);
+    // push and pull name a registry with or without docker://, and refuse a local location there by name.
+    const pulled = await pith(['pull', `docker://${registry.host}/bare/app:1`, '--output', `oci:${join(scratch, 'bare-pull')}`]);
+    assert.equal(lastLine(pulled.stdout), digest, pulled.stderr);
+    const wrong = await pith(['push', layout, `oci:${join(scratch, 'elsewhere')}`]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /^pith: OCI_BAD_REFERENCE: expected a registry reference .* in the <reference> of pith push, found the oci: location .*pith copy/m);
     const missing = await pith(['inspect', './no-such-layout']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^pith: OCI_BAD_DESTINATION: \.\/no-such-layout: expected an OCI layout directory or an image archive at this path, found nothing there$/m);

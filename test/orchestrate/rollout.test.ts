@@ -117,6 +117,9 @@ it('a dry run shows a diff and writes nothing; --write pins the digest everywher
 it('--image must carry a digest', () => {
   assert.throws(() => parseImagePin('hello=127.0.0.1:5000/fleet/hello:2'), (e: unknown) => isPithError(e, 'ROLLOUT_BAD_IMAGE'));
   assert.deepEqual(parseImagePin(NEW), { name: '127.0.0.1:5000/fleet/hello', ref: NEW });
+  // The one reference syntax of push and pull: docker:// may be written, and is not pinned into manifests.
+  assert.deepEqual(parseImagePin(`docker://${NEW}`), { name: '127.0.0.1:5000/fleet/hello', ref: NEW });
+  assert.throws(() => parseImagePin(`hello=oci:out`), (e: unknown) => isPithError(e, 'OCI_BAD_REFERENCE') && /in --image, found the oci: location "oci:out"/.test(e.message));
 });
 
 it('the CLI prints the diff on a dry run, rewrites with --write, and refuses a reference without a digest', async () => {
