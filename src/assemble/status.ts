@@ -166,14 +166,17 @@ export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: str
   return written.sort(compareStrings);
 }
 
-/** The md5sums lines of a package's regular files that the image holds as the package's, at their image paths. */
+/**
+ * The md5sums lines of a package's regular files that the image holds as the package's, at their image paths. A
+ * hard link is a regular file to dpkg (dh_md5sums lists both names of perl-base's perl), so it keeps its line.
+ */
 function md5sumsInImage(tree: FsTree, name: string, md5sums: Uint8Array): string {
   const out: string[] = [];
   for (const line of new TextDecoder().decode(md5sums).split('\n')) {
     const m = /^([0-9a-f]{32}) [ *](.+)$/.exec(line.replace(/\r$/, ''));
     if (!m) continue;
     const entry = tree.get(`/${m[2]!}`);
-    if (entry?.type !== 'file' || !tree.owners(entry.path).includes(name)) continue;
+    if ((entry?.type !== 'file' && entry?.type !== 'hardlink') || !tree.owners(entry.path).includes(name)) continue;
     out.push(`${m[1]}  ${entry.path.slice(1)}\n`);
   }
   return out.join('');

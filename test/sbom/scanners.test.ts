@@ -249,7 +249,7 @@ describe('the example images, as Syft, Trivy and osv-scanner read them', { skip:
             const absent = p.installedFiles.filter((f) => !c.fs.files.has(f));
             assert.deepEqual(absent, [], `${c.label} ${p.name}: ${absent.length} of ${p.installedFiles.length} listed files are not in the image`);
             const list = (c.fs.readText(`/var/lib/dpkg/info/${p.name}.list`) ?? '').split('\n').filter((l) => l !== '' && l !== '/.');
-            const regular = list.filter((f) => c.fs.files.has(f) && c.fs.files.get(f)!.type === 'file').sort();
+            const regular = list.filter((f) => c.fs.files.has(f) && ['file', 'hardlink'].includes(c.fs.files.get(f)!.type)).sort();
             // md5sums leaves out conffiles (dpkg keeps their sums in the status file), which live under /etc.
             const others = p.installedFiles.filter((f) => !regular.includes(f));
             assert.deepEqual(others, [], `${c.label} ${p.name}: listed but not among the package's regular files in the image`);
@@ -274,6 +274,53 @@ describe('the example images, as Syft, Trivy and osv-scanner read them', { skip:
 
     it('reads the same from the layout and from the registry', () => {
       for (const c of cases) assert.deepEqual(fromRegistry.get(c.label)!.packages, fromLayout.get(c.label)!.packages, c.label);
+    });
+  });
+
+  // dpkg itself as the oracle: the image's status.d made into the database dpkg keeps (each stanza with the Status a
+  // configured package has, info/<package>.list and the md5sums beside it), pointed at the unpacked image.
+  describe('dpkg, reading status.d as its own database', { skip: missingTools({ dpkg: 'dpkg', 'dpkg-query': 'dpkg', umoci: 'umoci' }) }, () => {
+    const databases = new Map<string, { root: string; admin: string }>();
+    before(async () => {
+      for (const c of cases) {
+        const dir = join(scratch, 'dpkg', `${c.name}-${c.arch}`);
+        const admin = join(dir, 'admin');
+        mkdirSync(join(admin, 'info'), { recursive: true });
+        mkdirSync(join(admin, 'updates'));
+        const stanzas: string[] = [];
+        for (const path of c.fs.list('/var/lib/dpkg/status.d').filter((p) => !p.endsWith('.md5sums'))) {
+          const name = path.slice(path.lastIndexOf('/') + 1);
+          stanzas.push(c.fs.readText(path)!.replace(/^(Package: .*\n)/m, '$1Status: install ok installed\n'));
+          writeFileSync(join(admin, 'info', `${name}.list`), c.fs.readText(`/var/lib/dpkg/info/${name}.list`)!);
+          const md5sums = c.fs.readText(`${path}.md5sums`);
+          if (md5sums !== undefined) writeFileSync(join(admin, 'info', `${name}.md5sums`), md5sums);
+        }
+        writeFileSync(join(admin, 'status'), stanzas.join('\n'));
+        databases.set(c.label, { root: await unpack(c, dir), admin });
+      }
+    });
+
+    it('dpkg-query lists exactly the locked packages, installed', async () => {
+      for (const c of cases) {
+        const { admin } = databases.get(c.label)!;
+        const r = assertRan(await exec('dpkg-query', [`--admindir=${admin}`, '-W', '-f', '${Package} ${Version} ${Architecture}\\t${db:Status-Abbrev}\\n']));
+        const rows = r.split('\n').filter((l) => l !== '');
+        assert.deepEqual(rows.map((l) => l.split('\t')[0]).sort(), lockedKeys(c), c.label);
+        assert.deepEqual(rows.filter((l) => l.split('\t')[1] !== 'ii '), [], `${c.label}: every package installed`);
+      }
+    });
+
+    // --verify checks every path of info/<package>.list against the image and every md5sums line against the bytes
+    // there: a trimmed path, a file a spec replaced or a checksum left from the .deb would each be reported. (An md5sums
+    // line for a path the .list lacks dpkg never looks at: Trivy's test above holds those to the image.)
+    it('dpkg --verify finds every listed path in the image, each md5sum matching its bytes', async () => {
+      for (const c of cases) {
+        const { root, admin } = databases.get(c.label)!;
+        const out = assertRan(await exec('dpkg', [`--root=${root}`, `--admindir=${admin}`, '--verify']));
+        assert.equal(out, '', `${c.label}: dpkg --verify reports problems`);
+        const sums = c.fs.list('/var/lib/dpkg/status.d').filter((p) => p.endsWith('.md5sums')).map((p) => c.fs.readText(p)!.split('\n').length - 1);
+        assert.ok(sums.reduce((a, b) => a + b, 0) > 0, `${c.label}: md5sums lines for dpkg to check`);
+      }
     });
   });
 });
