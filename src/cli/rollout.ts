@@ -29,11 +29,15 @@ function renderRollout(result: RolloutResult, write?: boolean): string {
   return out.join('\n') + '\n';
 }
 
-/** A results file, or every .json file under a directory (one per shard, as CI artifacts are downloaded). */
+/**
+ * A results file, or every .json file under a directory (one per shard, as CI artifacts are downloaded). A pod's log
+ * (`kubectl logs`, the only way out of a shell-less Job's pod) holds stderr too: pith's own `warning: …` lines are
+ * dropped, as no line of the JSON starts so.
+ */
 function readResults(path: string): Array<{ file: string; text: string }> {
   const read = (file: string) => {
     try {
-      return { file, text: readFileSync(file, 'utf8') };
+      return { file, text: readFileSync(file, 'utf8').replace(/^warning: .*\n/gm, '') };
     } catch (e) {
       throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: cannot read the update results (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }

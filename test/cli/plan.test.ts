@@ -76,12 +76,13 @@ describe('pith rollout --from', () => {
   const digest = (c: string) => `sha256:${c.repeat(64)}`;
   const result = (name: string, pushed: string[]) => ({ spec: `/fleet/${name}/pith.yaml`, name, updated: pushed.length > 0, pushed });
 
-  it('pins what every shard pushed, from a directory of results as CI downloads them', async () => {
+  it('pins what every shard pushed, from a directory of results as CI downloads them (or pod logs)', async () => {
     const results = join(scratch, 'results');
     mkdirSync(join(results, 'results-0'), { recursive: true });
     mkdirSync(join(results, 'results-1'));
     writeFileSync(join(results, 'results-0', 'results.json'), JSON.stringify([result('web', [`127.0.0.1:5000/fleet/web:2@${digest('a')}`])]));
-    writeFileSync(join(results, 'results-1', 'results.json'), JSON.stringify([result('api', [`127.0.0.1:5000/fleet/api:2@${digest('b')}`]), result('db', [])]));
+    // The second as a Job's pod log: pith's stderr warnings among the JSON.
+    writeFileSync(join(results, 'results-1', 'results.json'), `warning: snapshot source: Valid-Until ignored\n${JSON.stringify([result('api', [`127.0.0.1:5000/fleet/api:2@${digest('b')}`]), result('db', [])], null, 2)}\n`);
     const deploy = join(scratch, 'deploy');
     mkdirSync(deploy);
     writeFileSync(join(deploy, 'compose.yaml'), 'services:\n  web:\n    image: 127.0.0.1:5000/fleet/web:1\n  api:\n    image: 127.0.0.1:5000/fleet/api:1\n');
