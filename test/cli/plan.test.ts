@@ -86,7 +86,8 @@ describe('pith rollout --from', () => {
     const deploy = join(scratch, 'deploy');
     mkdirSync(deploy);
     writeFileSync(join(deploy, 'compose.yaml'), 'services:\n  web:\n    image: 127.0.0.1:5000/fleet/web:1\n  api:\n    image: 127.0.0.1:5000/fleet/api:1\n');
-    const r = await pithCli(['rollout', '--from', results, deploy, '--write']);
+    // A file named again (the directory and one file in it) counts once.
+    const r = await pithCli(['rollout', '--from', results, '--from', join(results, 'results-0', 'results.json'), deploy, '--write']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(join(deploy, 'compose.yaml'), 'utf8'), `services:\n  web:\n    image: 127.0.0.1:5000/fleet/web:2@${digest('a')}\n  api:\n    image: 127.0.0.1:5000/fleet/api:2@${digest('b')}\n`);
   });
