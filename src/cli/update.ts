@@ -30,11 +30,14 @@ export function updateCommand(): Command {
     .addOption(cacheToOption())
     .addOption(insecureOption());
   return addArchiveOptions(addShardOptions(command.addOption(snapshotOption()))).action(async (paths: string[], flags: UpdateFlags) => {
+    const shard = shardFlag(flags);
     const results = await withProgress(flags, (onEvent) =>
-      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags), shard: shardFlag(flags) }),
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags), shard }),
     );
     if (flags.json) {
-      process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');
+      // Each result names its shard, so rollout --from can refuse shards of splits into different N.
+      const tag = shard ? { shard: `${shard.index}/${shard.count}` } : {};
+      process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => ({ ...r, ...tag })), null, 2) + '\n');
       return;
     }
     const out: string[] = [];

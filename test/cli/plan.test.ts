@@ -92,7 +92,7 @@ describe('pith rollout --from', () => {
     assert.equal(readFileSync(join(deploy, 'compose.yaml'), 'utf8'), `services:\n  web:\n    image: 127.0.0.1:5000/fleet/web:2@${digest('a')}\n  api:\n    image: 127.0.0.1:5000/fleet/api:2@${digest('b')}\n`);
   });
 
-  it('refuses overlapping shards and one image pinned to two digests, naming both files', async () => {
+  it('refuses overlapping shards, one image pinned to two digests and splits into different N, naming both files', async () => {
     const a = join(scratch, 'a.json');
     const b = join(scratch, 'b.json');
     writeFileSync(a, JSON.stringify([result('web', [`127.0.0.1:5000/fleet/web:2@${digest('a')}`])]));
@@ -104,6 +104,11 @@ describe('pith rollout --from', () => {
     const disagree = await pithCli(['rollout', '--from', a, '--from', b, scratch]);
     assert.equal(disagree.code, 1);
     assert.match(disagree.stderr, new RegExp(`ROLLOUT_RESULTS_OVERLAP: ${b}: 127.0.0.1:5000/fleet/web is pinned to .*@${digest('c')}, but ${a} pins it to`));
+    writeFileSync(a, JSON.stringify([{ ...result('web', []), shard: '1/4' }]));
+    writeFileSync(b, JSON.stringify([{ ...result('api', []), shard: '2/3' }]));
+    const mixed = await pithCli(['rollout', '--from', a, '--from', b, scratch]);
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, new RegExp(`ROLLOUT_RESULTS_OVERLAP: ${b}: results of a split into 3 shards, but ${a} holds a split into 4: expected the same --shard N in every job`));
     const neither = await pithCli(['rollout', scratch]);
     assert.equal(neither.code, 2);
     assert.match(neither.stderr, /expected --image NAME=REF@sha256:… or --from RESULTS, found neither/);
