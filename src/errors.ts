@@ -252,7 +252,7 @@ export const ERROR_CATALOGUE = {
   SMOKE_TEST_FAILED: { exit: 1, meaning: "pith update: the updated image failed the spec's test; the lock and outputs are unchanged" },
   ROLLOUT_BAD_IMAGE: { exit: 1, meaning: 'rollout --image is not NAME=REF@sha256:DIGEST' },
   ROLLOUT_RESULTS_INVALID: { exit: 1, meaning: 'a rollout --from file is not what pith update --json prints' },
-  ROLLOUT_RESULTS_OVERLAP: { exit: 1, meaning: 'rollout --from results overlap (a spec in two shards) or pin one image to two digests' },
+  ROLLOUT_RESULTS_OVERLAP: { exit: 1, meaning: 'rollout --from results overlap or disagree (a spec in two shards, one image pinned to two digests, shards of different N)' },
   ROLLOUT_UNSUPPORTED: { exit: 1, meaning: 'a file to pin needs an edit pith does not make (e.g. a key added to a flow-style map)' },
 } as const satisfies Record<string, { exit: ExitStatus; meaning: string }>;
 

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { check, type FleetCheck } from '../index.ts';
-import { addArchiveOptions, addShardOptions, advisoriesOption, archiveOptions, shardOf, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, addShardOptions, advisoriesOption, archiveOptions, shardFlag, withProgress, type ArchiveFlags } from './common.ts';
 import { EXIT_FINDINGS } from './exit.ts';
 
 interface CheckFlags extends ArchiveFlags {
@@ -19,7 +19,7 @@ export function checkCommand(): Command {
     .addOption(new Option('--fail-on <what>', `exit ${EXIT_FINDINGS} when met: security (a security update, or an advisory's fix, is available) or any (anything to do)`).choices(['security', 'any']))
     .option('--no-changelogs', 'do not download the new packages to read their changelogs');
   return addArchiveOptions(addShardOptions(command)).action(async (paths: string[], flags: CheckFlags) => {
-    const report = await withProgress(flags, (onEvent) => check(paths, { ...archiveOptions(flags, onEvent), advisories: flags.advisories, changelogs: flags.changelogs, shard: shardOf(flags) }));
+    const report = await withProgress(flags, (onEvent) => check(paths, { ...archiveOptions(flags, onEvent), advisories: flags.advisories, changelogs: flags.changelogs, shard: shardFlag(flags) }));
     if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else process.stdout.write(renderCheck(report));
     if ((flags.failOn === 'security' && report.security) || (flags.failOn === 'any' && report.any)) process.exitCode = EXIT_FINDINGS;

@@ -87,7 +87,7 @@ export function addShardOptions(command: Command): Command {
     .addOption(new Option('--shard-from-zero <I/N>', 'as --shard, I counted from 0 (Kubernetes: $(JOB_COMPLETION_INDEX)/N)').argParser(checkedBy((t) => parseShard(t, '--shard-from-zero', { fromZero: true }))));
 }
 
-export function shardOf(flags: { shard?: string; shardFromZero?: string }): Shard | undefined {
+export function shardFlag(flags: { shard?: string; shardFromZero?: string }): Shard | undefined {
   if (flags.shard !== undefined) return parseShard(flags.shard);
   if (flags.shardFromZero !== undefined) return parseShard(flags.shardFromZero, '--shard-from-zero', { fromZero: true });
   return undefined;

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseImagePin, pinsFromResults, PithError, rollout, type RolloutResult } from '../index.ts';
 import { jsonOption, repeatable } from './common.ts';
 
@@ -14,7 +14,7 @@ export function rolloutCommand(): Command {
     .addOption(jsonOption())
     .action(async (paths: string[], flags: { image?: string[]; from?: string[]; write?: boolean; json?: boolean }) => {
       if (!flags.image?.length && !flags.from?.length) throw new PithError('USAGE', 'rollout: expected --image NAME=REF@sha256:… or --from RESULTS, found neither');
-      const pins = [...(flags.image ?? []).map(parseImagePin), ...pinsFromResults((flags.from ?? []).flatMap(readResults))];
+      const pins = [...(flags.image ?? []).map(parseImagePin), ...pinsFromResults(readResults(flags.from ?? []))];
       const result = await rollout(pins, paths, { write: flags.write });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(renderRollout(result, flags.write));
@@ -29,20 +29,27 @@ function renderRollout(result: RolloutResult, write?: boolean): string {
   return out.join('\n') + '\n';
 }
 
-/** A results file, or every .json file under a directory (one per shard, as CI artifacts are downloaded). */
-function readResults(path: string): Array<{ file: string; text: string }> {
+/**
+ * Results files, or every .json file under directories (one per shard, as CI artifacts are downloaded). A pod's log
+ * (`kubectl logs`, the only way out of a shell-less Job's pod) holds stderr too: pith's own `warning: …` lines are
+ * dropped, as no line of the JSON starts so.
+ */
+function readResults(paths: string[]): Array<{ file: string; text: string }> {
   const read = (file: string) => {
     try {
-      return { file, text: readFileSync(file, 'utf8') };
+      return { file, text: readFileSync(file, 'utf8').replace(/^warning: .*\n/gm, '') };
     } catch (e) {
       throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: cannot read the update results (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   };
-  let files: string[];
-  try {
-    files = statSync(path).isDirectory() ? (readdirSync(path, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f)) : [path];
-  } catch {
-    files = [path];
-  }
-  return files.map(read);
+  const filesOf = (path: string) => {
+    try {
+      return statSync(path).isDirectory() ? (readdirSync(path, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f)) : [path];
+    } catch {
+      return [path];
+    }
+  };
+  // A file named twice (a directory and a file in it) is one shard's results, not an overlap.
+  const files = new Map(paths.flatMap(filesOf).map((f) => [resolve(f), f]));
+  return [...files.values()].map(read);
 }

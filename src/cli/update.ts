@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { update, type SbomFormat } from '../index.ts';
-import { addArchiveOptions, addShardOptions, shardOf, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, addShardOptions, shardFlag, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -30,11 +30,14 @@ export function updateCommand(): Command {
     .addOption(cacheToOption())
     .addOption(insecureOption());
   return addArchiveOptions(addShardOptions(command.addOption(snapshotOption()))).action(async (paths: string[], flags: UpdateFlags) => {
+    const shard = shardFlag(flags);
     const results = await withProgress(flags, (onEvent) =>
-      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags), shard: shardOf(flags) }),
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags), shard }),
     );
     if (flags.json) {
-      process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => r), null, 2) + '\n');
+      // Each result names its shard, so rollout --from can refuse shards of splits into different N.
+      const tag = shard ? { shard: `${shard.index}/${shard.count}` } : {};
+      process.stdout.write(JSON.stringify(results.map(({ diff: _diff, ...r }) => ({ ...r, ...tag })), null, 2) + '\n');
       return;
     }
     const out: string[] = [];

@@ -71,7 +71,10 @@ export function fleetMembers(paths: string[]): FleetMember[] {
 
 /** The specs of one shard of the fleet (all of them without a shard), in the fleet's order. */
 export function shardSpecs(paths: string[], shard?: Shard): string[] {
-  const members = fleetMembers(paths);
+  return inShard(fleetMembers(paths), shard);
+}
+
+function inShard(members: FleetMember[], shard?: Shard): string[] {
   return (shard ? members.filter((m) => shardOf(m.key, shard.count) === shard.index) : members).map((m) => m.spec);
 }
 
@@ -89,18 +92,28 @@ export function plan(paths: string[], options: { shard?: Shard; count?: number }
   const count = options.count ?? options.shard?.count ?? 1;
   const shards = Array.from({ length: count }, (_, i) => ({ shard: `${i + 1}/${count}`, specs: [] as string[] }));
   for (const m of members) shards[shardOf(m.key, count) - 1]!.specs.push(m.spec);
-  const specs = options.shard ? members.filter((m) => shardOf(m.key, options.shard!.count) === options.shard!.index).map((m) => m.spec) : members.map((m) => m.spec);
-  return { specs, ...(options.shard ? { shard: options.shard } : {}), shards };
+  return { specs: inShard(members, options.shard), ...(options.shard ? { shard: options.shard } : {}), shards };
 }
 
-/** A GitHub Actions matrix (`strategy.matrix: ${{ fromJSON(…) }}`): one job per shard, `matrix.shard` = `I/N`. */
-export function githubMatrix(count: number): { shard: string[] } {
-  return { shard: Array.from({ length: count }, (_, i) => `${i + 1}/${count}`) };
+/**
+ * A GitHub Actions matrix (`strategy.matrix: ${{ fromJSON(…) }}`): one job per shard that holds specs, `matrix.shard`
+ * = `I/N`. A shard rendezvous hashing left empty (a small fleet, many shards) gets no job, so no runner starts to do
+ * nothing; the jobs that run keep the same N, so each still takes exactly the specs the plan gave it.
+ */
+export function githubMatrix(split: Pick<Plan, 'shards'>): { shard: string[] } {
+  return { shard: split.shards.filter((s) => s.specs.length > 0).map((s) => s.shard) };
 }
+
+/**
+ * The image a Job runs when none is named: `localhost/pith`, the name podman gives a local build of examples/pith and
+ * one no public registry can answer for — a bare `pith` would be pulled from Docker Hub's library namespace, which
+ * pith does not own.
+ */
+export const DEFAULT_JOB_IMAGE = 'localhost/pith:latest';
 
 export interface JobOptions {
-  /** pith's image (examples/pith, pushed where the cluster pulls from). */
-  image: string;
+  /** pith's image (examples/pith, pushed where the cluster pulls from; best by digest); default DEFAULT_JOB_IMAGE. */
+  image?: string;
   count: number;
   /** The pith command and its arguments before the shard, e.g. ['update', '/fleet', '--push', 'reg/{name}:2']. */
   args: string[];
@@ -135,7 +148,10 @@ export function k8sJob(options: JobOptions): Record<string, unknown> {
           containers: [
             {
               name: 'pith',
-              image: options.image,
+              image: options.image ?? DEFAULT_JOB_IMAGE,
+              // An image loaded into the nodes (kind load, ctr import) runs without a registry; pinned by digest,
+              // what runs is exact either way.
+              imagePullPolicy: 'IfNotPresent',
               args: [...options.args, '--shard-from-zero', `$(JOB_COMPLETION_INDEX)/${options.count}`, '--json'],
               env: [
                 { name: 'JOB_COMPLETION_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } },

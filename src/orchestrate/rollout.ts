@@ -237,6 +237,7 @@ function filesUnder(paths: string[]): string[] {
 export function pinsFromResults(results: ReadonlyArray<{ file: string; text: string }>): ImagePin[] {
   const specOf = new Map<string, string>();
   const pinOf = new Map<string, { ref: string; file: string }>();
+  let split: { count: string; file: string } | undefined;
   for (const { file, text } of results) {
     let parsed: unknown;
     try {
@@ -250,6 +251,11 @@ export function pinsFromResults(results: ReadonlyArray<{ file: string; text: str
       if (typeof u?.spec !== 'string' || !Array.isArray(u.pushed) || !u.pushed.every((x) => typeof x === 'string')) {
         throw new PithError('ROLLOUT_RESULTS_INVALID', `${file}: result ${i}: expected {spec, pushed: [...]} as pith update --json prints it, found ${JSON.stringify(r).slice(0, 120)}`);
       }
+      const count = typeof (r as { shard?: unknown }).shard === 'string' ? /\/(\d+)$/.exec((r as { shard: string }).shard)?.[1] : undefined;
+      if (count !== undefined && split && split.count !== count) {
+        throw new PithError('ROLLOUT_RESULTS_OVERLAP', `${file}: results of a split into ${count} shards, but ${split.file} holds a split into ${split.count}: expected the same --shard N in every job`);
+      }
+      if (count !== undefined) split ??= { count, file };
       const other = specOf.get(u.spec);
       if (other !== undefined) throw new PithError('ROLLOUT_RESULTS_OVERLAP', `${file}: ${u.spec} was also updated in ${other}: expected disjoint shards (the same --shard N in every job)`);
       specOf.set(u.spec, file);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NoOperationTraceWriter, convertWorkflowTemplate, parseWorkflow } from '@actions/workflow-parser';
 import { Job } from 'kubernetes-models/batch/v1/Job';
-import { githubMatrix, isPithError, k8sJob, lock, parseShard, pinsFromResults, plan, shardOf, shardSpecs } from 'pith';
+import { DEFAULT_JOB_IMAGE, githubMatrix, isPithError, k8sJob, lock, parseShard, pinsFromResults, plan, shardOf, shardSpecs } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { buildFixtureArchive, fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { pithCli } from '../fixtures/exec.ts';
@@ -87,6 +87,12 @@ describe('shards', () => {
     assert.equal(spec.completionMode, 'Indexed');
     assert.equal(spec.completions, 8);
     assert.deepEqual(spec.template.spec.containers[0]!.args.slice(-3), ['--shard-from-zero', '$(JOB_COMPLETION_INDEX)/8', '--json']);
+    // No image named: one no public registry answers for, used as the nodes hold it.
+    const local = k8sJob({ count: 2, args: ['update', '/fleet'] }) as { spec: { template: { spec: { containers: Array<{ image: string; imagePullPolicy: string }> } } } };
+    new Job(local as ConstructorParameters<typeof Job>[0]).validate();
+    assert.equal(local.spec.template.spec.containers[0]!.image, DEFAULT_JOB_IMAGE);
+    assert.equal(DEFAULT_JOB_IMAGE, 'localhost/pith:latest');
+    assert.equal(local.spec.template.spec.containers[0]!.imagePullPolicy, 'IfNotPresent');
     const r = await pithCli(['plan', '--emit', 'k8s-job', '--shards', '3', '--image', 'registry.example/pith:0.1.0', '--command', 'check /fleet']);
     assert.equal(r.code, 0, r.stderr);
     const { parse } = await import('yaml');
@@ -108,7 +114,7 @@ describe('shards', () => {
     assert.deepEqual(template.errors ?? [], []);
     assert.match(content, /pith update fleet --shard \$\{\{ matrix\.shard \}\}/);
     assert.match(content, /pith plan fleet --emit github-matrix --shards 4/);
-    assert.deepEqual(githubMatrix(4), { shard: ['1/4', '2/4', '3/4', '4/4'] });
+    assert.deepEqual(githubMatrix(plan([fleet(join(scratch, 'gh-fleet'), 40)], { count: 4 })), { shard: ['1/4', '2/4', '3/4', '4/4'] });
     // And the parser is a real check: a key GitHub does not know is an error.
     const broken = parseWorkflow({ name: 'x.yml', content: content.replace('runs-on: ubuntu-latest', 'runs-on: ubuntu-latest\n    retries: 2') }, new NoOperationTraceWriter());
     assert.ok(broken.context.errors.getErrors().length > 0);
