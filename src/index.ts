@@ -104,3 +104,7 @@ export { update, updateImage, type UpdateOptions, type ImageUpdate } from './orc
 export { DEFAULT_JOB_IMAGE, fleetMembers, githubMatrix, k8sJob, parseShard, plan, shardOf, shardSpecs, type FleetMember, type JobOptions, type Plan, type Shard } from './orchestrate/plan.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
 export { rollout, parseImagePin, pinsFromResults, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './orchestrate/rollout.ts';
+
+// Trust: keys, signatures, attestations, verification.
+export { generateKeyPair, loadSigningKey, loadVerificationKey, verificationKeyOf, type KeyPair, type SigningKey, type VerificationKey } from './trust/keys.ts';
+export { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openEnvelope, pae, signEnvelope, type DsseEnvelope, type DsseSignature } from './trust/dsse.ts';

@@ -19,7 +19,7 @@ export const STAGES: readonly (readonly string[])[] = [
   ['fetch'],
   ['assemble'],
   ['sbom'],
-  ['inspect', 'runtime'],
+  ['inspect', 'runtime', 'trust'],
   ['orchestrate'],
   ['index.ts'],
   ['cli'],
