@@ -101,7 +101,8 @@ export { findSpecs } from './orchestrate/fleet.ts';
 export { resolvePackages, type ResolvePackagesOptions } from './orchestrate/resolve.ts';
 export { where, type WhereHit } from './orchestrate/where.ts';
 export { update, updateImage, type UpdateOptions, type ImageUpdate } from './orchestrate/update.ts';
-export { DEFAULT_JOB_IMAGE, fleetMembers, githubMatrix, k8sJob, parseShard, plan, shardOf, shardSpecs, type FleetMember, type JobOptions, type Plan, type Shard } from './orchestrate/plan.ts';
+export { DEFAULT_JOB_IMAGE, fleetMembers, githubMatrix, k8sJob, plan, shardOf, shardSpecs, type FleetMember, type JobOptions, type Plan } from './orchestrate/plan.ts';
+export { parseShard, type Shard } from './orchestrate/shard.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
 export { rollout, parseImagePin, pinsFromResults, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './orchestrate/rollout.ts';
 

@@ -124,9 +124,8 @@ test('src/README.md names every stage', () => {
   assert.deepEqual(missing, []);
 });
 
-test('the CLI loads a command\'s modules only when that command runs', () => {
-  // `pith --version` and every command pay for what cli/main.ts loads up front: it must not reach the library.
-  // Type-only imports vanish at compile time and are left out.
+/** The modules loading `start` evaluates: static imports, followed; type-only imports vanish at compile time. */
+function eagerImports(start: string): Set<string> {
   const seen = new Set<string>();
   const visit = (file: string): void => {
     if (seen.has(file)) return;
@@ -137,9 +136,22 @@ test('the CLI loads a command\'s modules only when that command runs', () => {
       if (!imp.dynamic && !/^\s*(import|export) type\b/.test(statement)) visit(imp.target);
     }
   };
-  visit(join(SRC, 'cli', 'main.ts'));
-  const eager = [...seen].map((f) => `src/${relative(SRC, f)}`).sort();
+  visit(start);
+  return seen;
+}
+
+test('the CLI loads a command\'s modules only when that command runs', () => {
+  // `pith --version` and every command pay for what cli/main.ts loads up front: it must not reach the library.
+  const eager = [...eagerImports(join(SRC, 'cli', 'main.ts'))].map((f) => `src/${relative(SRC, f)}`).sort();
   assert.deepEqual(eager, ['src/cli/exit.ts', 'src/cli/main.ts', 'src/errors.ts']);
+});
+
+test('each command loads only the stages it uses, never the whole library through index.ts', () => {
+  // Evaluating index.ts evaluates every module it re-exports (the SBOM stack, openpgp, the resolver…), which once
+  // doubled `pith push`'s start-up because a shared option helper imported one name from it.
+  const offenders = readdirSync(join(SRC, 'cli')).filter((f) => f.endsWith('.ts'))
+    .filter((f) => eagerImports(join(SRC, 'cli', f)).has(join(SRC, 'index.ts')));
+  assert.deepEqual(offenders, []);
 });
 
 test("the README's architecture section shows the same rows", () => {

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { build, type SbomFormat } from '../index.ts';
+import { build } from '../orchestrate/build.ts';
+import type { SbomFormat } from '../index.ts';
 import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 

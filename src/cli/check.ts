@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { check, type FleetCheck } from '../index.ts';
+import { check } from '../orchestrate/check.ts';
+import type { FleetCheck } from '../index.ts';
 import { addArchiveOptions, addShardOptions, advisoriesOption, archiveOptions, shardFlag, withProgress, type ArchiveFlags } from './common.ts';
 import { EXIT_FINDINGS } from './exit.ts';
 

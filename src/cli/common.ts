@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { parseShard, type ArchiveEvent, type AttachedSboms, type Shard } from '../index.ts';
+import { parseShard } from '../orchestrate/shard.ts';
+import type { ArchiveEvent, AttachedSboms, Shard } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 import { snapshotBase } from '../debian/snapshot.ts';
 import { PithError } from '../errors.ts';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { diff } from '../index.ts';
+import { diff } from '../inspect/diff.ts';
 import { IMAGE_ARGUMENT, jsonOption, megabytes, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { initSpec } from '../index.ts';
+import { initSpec } from '../config/init.ts';
 
 export function initCommand(): Command {
   return new Command('init')

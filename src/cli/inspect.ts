@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { inspect, type InspectedPlatform } from '../index.ts';
+import { inspect } from '../inspect/inspect.ts';
+import type { InspectedPlatform } from '../index.ts';
 import { IMAGE_ARGUMENT, jsonOption, megabytes, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { checkLock, lock } from '../index.ts';
+import { checkLock, lock } from '../orchestrate/lock.ts';
 import { addArchiveOptions, snapshotOption, archiveOptions, withProgress, type ArchiveFlags } from './common.ts';
 import { EXIT_DRIFT } from './exit.ts';
 

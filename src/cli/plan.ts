@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
-import { DEFAULT_JOB_IMAGE, githubMatrix, k8sJob, plan } from '../index.ts';
+import { DEFAULT_JOB_IMAGE, githubMatrix, k8sJob, plan } from '../orchestrate/plan.ts';
 import { addShardOptions, integer, shardFlag } from './common.ts';
 
 interface PlanFlags {

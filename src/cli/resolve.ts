@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { resolvePackages } from '../index.ts';
+import { resolvePackages } from '../orchestrate/resolve.ts';
 import { addArchiveOptions, archiveOptions, formatTable, repeatable, withProgress, type ArchiveFlags } from './common.ts';
 
 interface ResolveFlags extends ArchiveFlags {

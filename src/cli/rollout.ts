@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseImagePin, pinsFromResults, PithError, rollout, type RolloutResult } from '../index.ts';
+import { PithError } from '../errors.ts';
+import { parseImagePin, pinsFromResults, rollout } from '../orchestrate/rollout.ts';
+import type { RolloutResult } from '../index.ts';
 import { jsonOption, repeatable } from './common.ts';
 
 export function rolloutCommand(): Command {

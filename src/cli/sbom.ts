@@ -1,5 +1,8 @@
 import { Command, Option } from 'commander';
-import { SBOM_FORMAT_NAMES, sbomDocument, writeFileAtomic, type SbomFormat } from '../index.ts';
+import { writeFileAtomic } from '../cache/store.ts';
+import { SBOM_FORMAT_NAMES } from '../sbom/formats.ts';
+import { sbomDocument } from '../sbom/sbom.ts';
+import type { SbomFormat } from '../index.ts';
 import { IMAGE_ARGUMENT, platformOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { update, type SbomFormat } from '../index.ts';
+import { update } from '../orchestrate/update.ts';
+import type { SbomFormat } from '../index.ts';
 import { addArchiveOptions, addShardOptions, shardFlag, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { where } from '../index.ts';
+import { where } from '../orchestrate/where.ts';
 import { jsonOption } from './common.ts';
 
 export function whereCommand(): Command {

@@ -18,7 +18,8 @@ import type { Advisory } from '../advisories/feeds.ts';
 import { debianRelease, type DebianRelease } from '../advisories/release.ts';
 import { debChangelog, entriesBetween, highestUrgency, parseChangelog, type ChangelogEntry } from '../debian/changelog.ts';
 import { fleetArchives } from './fleet.ts';
-import { shardSpecs, type Shard } from './plan.ts';
+import { shardSpecs } from './plan.ts';
+import type { Shard } from './shard.ts';
 
 export interface PackageUpdate {
   architecture: string;

@@ -8,26 +8,8 @@
 import { createHash } from 'node:crypto';
 import { posix, relative, resolve, sep } from 'node:path';
 import { statSync } from 'node:fs';
-import { PithError } from '../errors.ts';
 import { findSpecs } from './fleet.ts';
-
-export interface Shard {
-  /** From 1. */
-  index: number;
-  count: number;
-}
-
-/** `I/N` with 1 ≤ I ≤ N (or, `fromZero`, 0 ≤ I < N, as Kubernetes' JOB_COMPLETION_INDEX counts). */
-export function parseShard(text: string, where = '--shard', options: { fromZero?: boolean } = {}): Shard {
-  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
-  const first = options.fromZero ? 0 : 1;
-  const [i, n] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!m || !Number.isSafeInteger(i) || !Number.isSafeInteger(n) || n < 1 || i < first || i > n - 1 + first) {
-    const range = options.fromZero ? 'I from 0 to N-1' : 'I from 1 to N';
-    throw new PithError('USAGE', `${where}: expected I/N with N ≥ 1 and ${range} (such as ${options.fromZero ? '0/4' : '1/4'}), found ${JSON.stringify(text)}`);
-  }
-  return { index: i + 1 - first, count: n };
-}
+import type { Shard } from './shard.ts';
 
 /** The shard (from 1) a spec belongs to: the highest of N hash scores of its key, one per shard. */
 export function shardOf(key: string, count: number): number {
