@@ -253,6 +253,7 @@ export const ERROR_CATALOGUE = {
   ROLLOUT_BAD_IMAGE: { exit: 1, meaning: 'rollout --image is not NAME=REF@sha256:DIGEST' },
   ROLLOUT_RESULTS_INVALID: { exit: 1, meaning: 'a rollout --from file is not what pith update --json prints' },
   ROLLOUT_RESULTS_OVERLAP: { exit: 1, meaning: 'rollout --from results overlap or disagree (a spec in two shards, one image pinned to two digests, shards of different N)' },
+  KEY_EXISTS: { exit: 1, meaning: 'pith keygen found a key file already there; it never overwrites one' },
   KEY_INVALID: { exit: 1, meaning: 'a key file is missing or holds no key pith signs or verifies with (ECDSA P-256 PEM, OpenPGP)' },
   KEY_PASSWORD: { exit: 1, meaning: 'a private key is encrypted and PITH_KEY_PASSWORD is unset or does not open it' },
   SIGNATURE_INVALID: { exit: 1, meaning: 'a signature or attestation does not verify: another key, a tampered payload, or another image' },

@@ -107,5 +107,5 @@ export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
 export { rollout, parseImagePin, pinsFromResults, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutResult } from './orchestrate/rollout.ts';
 
 // Trust: keys, signatures, attestations, verification.
-export { generateKeyPair, loadSigningKey, loadVerificationKey, verificationKeyOf, type KeyPair, type SigningKey, type VerificationKey } from './trust/keys.ts';
+export { generateKeyPair, loadSigningKey, writeKeyPair, loadVerificationKey, verificationKeyOf, type KeyPair, type SigningKey, type VerificationKey } from './trust/keys.ts';
 export { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openEnvelope, pae, signEnvelope, type DsseEnvelope, type DsseSignature } from './trust/dsse.ts';

@@ -32,6 +32,7 @@ const COMMANDS: Array<[names: readonly string[], load: () => Promise<Command[]>]
   [['update'], async () => [(await import('./update.ts')).updateCommand()]],
   [['rollout'], async () => [(await import('./rollout.ts')).rolloutCommand()]],
   [['plan'], async () => [(await import('./plan.ts')).planCommand()]],
+  [['keygen'], async () => [(await import('./keygen.ts')).keygenCommand()]],
 ];
 
 /** The CLI, with the commands `argv` may run (all of them unless it names one). */

@@ -8,7 +8,8 @@
  * A passphrase comes from `PITH_KEY_PASSWORD`, as cosign takes `COSIGN_PASSWORD`.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../cache/store.ts';
 import * as openpgp from 'openpgp';
 import { PithError } from '../errors.ts';
 
@@ -35,6 +36,24 @@ export function generateKeyPair(passphrase?: string): KeyPair {
     privateKeyEncoding: passphrase ? { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase } : { type: 'pkcs8', format: 'pem' },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/**
+ * `pith keygen PREFIX`: writes PREFIX.key (mode 0600) and PREFIX.pub, never over existing files — a signing key
+ * overwritten by mistake cannot be got back, and the images it signed would no longer verify with a key anyone has.
+ */
+export async function writeKeyPair(prefix: string, passphrase: string | undefined = process.env.PITH_KEY_PASSWORD): Promise<{ privateKeyFile: string; publicKeyFile: string; encrypted: boolean }> {
+  const privateKeyFile = `${prefix}.key`;
+  const publicKeyFile = `${prefix}.pub`;
+  for (const file of [privateKeyFile, publicKeyFile]) {
+    if (await access(file).then(() => true, () => false)) {
+      throw new PithError('KEY_EXISTS', `expected no file at ${file}, found one: pith keygen never overwrites a key (choose another prefix or remove it)`);
+    }
+  }
+  const pair = generateKeyPair(passphrase || undefined);
+  await writeFileAtomic(privateKeyFile, pair.privateKeyPem, 0o600);
+  await writeFileAtomic(publicKeyFile, pair.publicKeyPem);
+  return { privateKeyFile, publicKeyFile, encrypted: Boolean(passphrase) };
 }
 
 const PGP_PRIVATE = '-----BEGIN PGP PRIVATE KEY BLOCK-----';
