@@ -138,9 +138,12 @@ export async function signImage(reference: string | Reference, key: SigningKey, 
   const signatures: ImageSignature[] = [];
   for (const digest of await signedDigests(client, ref, scopes)) {
     const payload = simpleSigningPayload(identity, digest);
-    const appended = await appendTagSignature(client, ref.path, digest, payload, signBytes(privateKey, payload).toString('base64'), publicKey, scopes);
     const bundle = dsseBundle(signEnvelope(IN_TOTO_PAYLOAD_TYPE, cosignSignStatement(digest), privateKey), publicKey);
-    const attached = await attachBundle({ ...logical, tag: undefined, digest }, digest, bundle, bundleAnnotations(COSIGN_SIGN_PREDICATE_TYPE), options);
+    // The two forms touch different tags, so they are written at once: signing costs round trips, not CPU.
+    const [appended, attached] = await Promise.all([
+      appendTagSignature(client, ref.path, digest, payload, signBytes(privateKey, payload).toString('base64'), publicKey, scopes),
+      attachBundle({ ...logical, tag: undefined, digest }, digest, bundle, bundleAnnotations(COSIGN_SIGN_PREDICATE_TYPE), options),
+    ]);
     signatures.push({ digest, tag: { name: signatureTag(digest), appended }, bundle: attached });
   }
   return { reference: typeof reference === 'string' ? reference : `${logical.domain}/${logical.path}`, signatures };

@@ -20,7 +20,7 @@ import { digestOf, MediaType } from '../../src/oci/digest.ts';
 import { buildIndex } from '../../src/oci/image.ts';
 import { pushImage } from '../../src/registry/push.ts';
 import { fallbackTag, listReferrers, type ReferrerDescriptor } from '../../src/registry/referrers.ts';
-import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, publicKeyHint, type SigstoreBundle } from '../../src/trust/bundle.ts';
+import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, messageSignatureBundle, publicKeyHint, type SigstoreBundle } from '../../src/trust/bundle.ts';
 import {
   COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures,
 } from '../../src/trust/cosign.ts';
@@ -42,7 +42,7 @@ const alice = ecdsaKey('alice.key');
 const mallory = ecdsaKey('mallory.key');
 
 /** Sigstore's own verifier, trusting exactly one public key by its hint; no log or timestamp for a keyed bundle. */
-function sigstoreVerify(bundleJson: unknown, publicKey: KeyObject): void {
+function sigstoreVerify(bundleJson: unknown, publicKey: KeyObject, artifact?: Uint8Array): void {
   const hint = publicKeyHint(publicKey);
   const trust = toTrustMaterial(
     { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] },
@@ -51,7 +51,7 @@ function sigstoreVerify(bundleJson: unknown, publicKey: KeyObject): void {
       return { publicKey, validFor: () => true };
     },
   );
-  new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundleFromJSON(bundleJson)));
+  new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundleFromJSON(bundleJson), artifact && Buffer.from(artifact)));
 }
 
 async function rejects(p: Promise<unknown>, code: string, text?: RegExp): Promise<void> {
@@ -75,6 +75,15 @@ describe('cosign payload', () => {
     assert.equal(cosignIdentity('debian:bookworm'), 'index.docker.io/library/debian');
     assert.equal(cosignIdentity('ghcr.io/o/r@sha256:' + 'a'.repeat(64)), 'ghcr.io/o/r');
     assert.equal(signatureTag(`sha256:${'ab'.repeat(32)}`), `sha256-${'ab'.repeat(32)}.sig`);
+  });
+});
+
+describe('bundles', () => {
+  it('@sigstore/verify accepts a message-signature bundle too (the other kind bundle.ts writes), for its message only', () => {
+    const message = simpleSigningPayload('localhost:5000/team/app', `sha256:${'c'.repeat(64)}`);
+    const bundle = messageSignatureBundle(message, alice.privateKey, alice.publicKey);
+    sigstoreVerify(bundle, alice.publicKey, message);
+    assert.throws(() => sigstoreVerify(bundle, alice.publicKey, new TextEncoder().encode('another message')), /signature verification failed/);
   });
 });
 
