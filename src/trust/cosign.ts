@@ -63,10 +63,20 @@ export function signatureTag(digest: Digest): string {
   return `sha256-${digestHex(digest)}.sig`;
 }
 
-export const bundleAnnotations = (predicateType: string): Record<string, string> => ({
+/**
+ * The annotations cosign puts on a bundle referrer (pkg/oci/remote/write.go WriteAttestationNewBundleFormat), the
+ * signing time at second precision as its time.RFC3339 writes it.
+ */
+export const bundleAnnotations = (predicateType: string, now: Date): Record<string, string> => ({
   'dev.sigstore.bundle.content': 'dsse-envelope',
   'dev.sigstore.bundle.predicateType': predicateType,
+  'org.opencontainers.image.created': now.toISOString().replace(/\.\d+Z$/, 'Z'),
 });
+
+export interface SignImageOptions extends RegistryOptions {
+  /** The signing time written on bundle referrers; now when unset. */
+  now?: Date;
+}
 
 interface Manifest {
   mediaType?: string;
@@ -85,7 +95,10 @@ function parseManifest(bytes: Uint8Array, where: string): Manifest {
 
 const isIndex = (mediaType: string | undefined) => mediaType === MediaType.index || mediaType === DockerMediaType.manifestList;
 
-/** The config go-containerregistry writes for cosign's signature image with these layers (`mutate.Append` on pkg/oci/empty). */
+/**
+ * The config go-containerregistry writes for cosign's signature image with these layers (`mutate.Append` on
+ * pkg/oci/empty): Go's encoding/json of pkg/v1/config.go's ConfigFile, fields in struct order, zero times kept.
+ */
 function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
   const zero = '0001-01-01T00:00:00Z';
   const config = {
@@ -129,12 +142,13 @@ async function signedDigests(client: RegistryClient, ref: Reference, scopes: rea
 }
 
 /** Signs the image at `reference` (already in the registry) in both cosign forms. */
-export async function signImage(reference: string | Reference, key: SigningKey, options: RegistryOptions = {}): Promise<SignImageResult> {
+export async function signImage(reference: string | Reference, key: SigningKey, options: SignImageOptions = {}): Promise<SignImageResult> {
   const { privateKey, publicKey } = ecdsaSigning(key);
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref } = await RegistryClient.primary(logical, options, 'sign');
   const scopes = [repositoryScope(ref.path, ['pull', 'push'])];
   const identity = cosignIdentity(logical);
+  const annotations = bundleAnnotations(COSIGN_SIGN_PREDICATE_TYPE, options.now ?? new Date());
   const signatures: ImageSignature[] = [];
   for (const digest of await signedDigests(client, ref, scopes)) {
     const payload = simpleSigningPayload(identity, digest);
@@ -142,7 +156,7 @@ export async function signImage(reference: string | Reference, key: SigningKey, 
     // The two forms touch different tags, so they are written at once: signing costs round trips, not CPU.
     const [appended, attached] = await Promise.all([
       appendTagSignature(client, ref.path, digest, payload, signBytes(privateKey, payload).toString('base64'), publicKey, scopes),
-      attachBundle({ ...logical, tag: undefined, digest }, digest, bundle, bundleAnnotations(COSIGN_SIGN_PREDICATE_TYPE), options),
+      attachBundle({ ...logical, tag: undefined, digest }, digest, bundle, annotations, options),
     ]);
     signatures.push({ digest, tag: { name: signatureTag(digest), appended }, bundle: attached });
   }

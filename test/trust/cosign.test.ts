@@ -22,7 +22,7 @@ import { pushImage } from '../../src/registry/push.ts';
 import { fallbackTag, listReferrers, type ReferrerDescriptor } from '../../src/registry/referrers.ts';
 import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, messageSignatureBundle, publicKeyHint, type SigstoreBundle } from '../../src/trust/bundle.ts';
 import {
-  COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures,
+  bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures,
 } from '../../src/trust/cosign.ts';
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/trust/dsse.ts';
 import { generateKeyPair, type SigningKey } from '../../src/trust/keys.ts';
@@ -131,12 +131,12 @@ describe('cosign signatures in a registry', { skip: registryMissing() }, () => {
     assert.ok(verify('sha256', payload, alice.publicKey, signature), 'the DER ECDSA signature covers the payload bytes');
     assert.ok(!verify('sha256', payload, mallory.publicKey, signature));
 
-    const config = JSON.parse(Buffer.from(await blob('team/app', sig.config.digest)).toString());
-    assert.deepEqual(config, {
-      architecture: '', created: '0001-01-01T00:00:00Z', history: [{ created: '0001-01-01T00:00:00Z' }], os: '',
-      rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {},
-    });
+    // Go's encoding/json of go-containerregistry's ConfigFile (pkg/v1/config.go field order) after mutate.Append of
+    // one layer to cosign's empty image; and of its Manifest and Descriptor (pkg/v1/manifest.go).
+    const config = Buffer.from(await blob('team/app', sig.config.digest)).toString();
+    assert.equal(config, `{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["${layer.digest}"]},"config":{}}`);
     assert.equal(sig.config.mediaType, MediaType.config);
+    assert.deepEqual([Object.keys(sig), Object.keys(layer)], [['schemaVersion', 'mediaType', 'config', 'layers'], ['mediaType', 'size', 'digest', 'annotations']]);
   });
 
   it('appends to the signatures already there, and does not add the same key\'s signature twice', async () => {
@@ -161,13 +161,14 @@ describe('cosign signatures in a registry', { skip: registryMissing() }, () => {
 
   it('bundle form: a DSSE cosign/sign/v1 statement in a v0.3 bundle, referrer through the fallback tag, accepted by @sigstore/verify', async () => {
     const digest = await pushed('team/bundle', 'bundle-form');
-    const [signed] = (await signImage(`${registry.host}/team/bundle@${digest}`, alice)).signatures;
+    const [signed] = (await signImage(`${registry.host}/team/bundle@${digest}`, alice, { now: new Date('2026-12-03T21:00:00.250Z') })).signatures;
     const index = await get('team/bundle', fallbackTag(digest), MediaType.index);
     const entry = index.manifests.find((m: ReferrerDescriptor) => m.digest === signed.bundle.digest);
     assert.equal(entry.artifactType, BUNDLE_MEDIA_TYPE);
-    assert.deepEqual(entry.annotations, { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE_TYPE });
+    const annotations = { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE_TYPE, 'org.opencontainers.image.created': '2026-12-03T21:00:00Z' };
+    assert.deepEqual(entry.annotations, annotations);
     const artifact = await get('team/bundle', signed.bundle.digest);
-    assert.equal(artifact.subject.digest, digest);
+    assert.deepEqual([artifact.subject.digest, artifact.artifactType, artifact.annotations], [digest, BUNDLE_MEDIA_TYPE, annotations]);
     const bundle = JSON.parse(Buffer.from(await blob('team/bundle', artifact.layers[0].digest)).toString()) as SigstoreBundle;
     const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope!.payload, 'base64').toString());
     assert.deepEqual(statement, { _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { sha256: digest.slice(7) } }], predicateType: COSIGN_SIGN_PREDICATE_TYPE, predicate: {} });
@@ -240,7 +241,7 @@ describe('cosign signatures in a registry', { skip: registryMissing() }, () => {
       await put('team/tampered', fallbackTag(digest), { schemaVersion: 2, mediaType: MediaType.index, manifests: [] }, MediaType.index);
       const honest = dsseBundle(signEnvelope(IN_TOTO_PAYLOAD_TYPE, cosignSignStatement(digest), alice.privateKey), alice.publicKey);
       const forged: SigstoreBundle = { ...honest, dsseEnvelope: { ...honest.dsseEnvelope!, payload: Buffer.from(Buffer.from(cosignSignStatement(digest)).toString() + ' ').toString('base64') } };
-      await attachBundle(`${registry.host}/team/tampered:1`, digest, forged, { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE_TYPE });
+      await attachBundle(`${registry.host}/team/tampered:1`, digest, forged, bundleAnnotations(COSIGN_SIGN_PREDICATE_TYPE, new Date()));
       await assert.rejects(verifyImageSignatures(`${registry.host}/team/tampered:1`, alice.publicKey), (e: PithError) => {
         assert.equal(e.code, 'SIGNATURE_INVALID');
         assert.match(e.message, /layer sha256:.*does not verify.*none of the 1 signature/);
@@ -254,7 +255,7 @@ describe('cosign signatures in a registry', { skip: registryMissing() }, () => {
       const b = await pushed('team/copy', 'copy-b');
       await put('team/copy', signatureTag(b), await get('team/copy', signatureTag(a)), MediaType.manifest);
       const other = dsseBundle(signEnvelope(IN_TOTO_PAYLOAD_TYPE, cosignSignStatement(a), alice.privateKey), alice.publicKey);
-      await attachBundle(`${registry.host}/team/copy@${b}`, b, other, { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE_TYPE });
+      await attachBundle(`${registry.host}/team/copy@${b}`, b, other, bundleAnnotations(COSIGN_SIGN_PREDICATE_TYPE, new Date()));
       await assert.rejects(verifyImageSignatures(`${registry.host}/team/copy@${b}`, alice.publicKey), (e: PithError) => {
         assert.equal(e.code, 'SIGNATURE_WRONG_IMAGE');
         assert.match(e.message, new RegExp(`signs ${a}, not ${b}.*signs ${a}, not ${b}`));
