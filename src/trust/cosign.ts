@@ -15,7 +15,7 @@
  *
  * Signing an index signs the index and each manifest it lists, as `cosign sign --recursive` does.
  */
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { PithError } from '../errors.ts';
 import { describe, digestHex, digestOf, DockerMediaType, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
 import { DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
@@ -114,11 +114,9 @@ function ecdsaSigning(key: SigningKey): { privateKey: KeyObject; publicKey: KeyO
 }
 
 function ecdsaVerifying(key: KeyObject | VerificationKey): KeyObject {
-  if ('kind' in key && (key.kind === 'ecdsa' || key.kind === 'openpgp')) {
-    if (key.kind !== 'ecdsa') throw new PithError('KEY_INVALID', `expected an ECDSA P-256 public key to verify cosign's formats, found OpenPGP keys in ${key.file}`);
-    return key.publicKey;
-  }
-  return key as KeyObject;
+  if (key instanceof KeyObject) return key;
+  if (key.kind !== 'ecdsa') throw new PithError('KEY_INVALID', `expected an ECDSA P-256 public key to verify cosign's formats, found OpenPGP keys in ${key.file}`);
+  return key.publicKey;
 }
 
 export interface ImageSignature {

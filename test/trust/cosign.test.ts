@@ -24,7 +24,7 @@ import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, messageSignatureBundle, pu
 import {
   bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures,
 } from '../../src/trust/cosign.ts';
-import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/trust/dsse.ts';
+import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, signEnvelope } from '../../src/trust/dsse.ts';
 import { generateKeyPair, type SigningKey } from '../../src/trust/keys.ts';
 import { FaultProxy, type Fault } from '../fixtures/fault-proxy.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
@@ -156,7 +156,8 @@ describe('cosign signatures in a registry', { skip: registryMissing() }, () => {
     const byAlice = await verifyImageSignatures(`${registry.host}/team/many:1`, alice.publicKey);
     assert.deepEqual(byAlice.verified.map((v) => v.form).sort(), ['bundle', 'bundle', 'tag']);
     assert.ok(byAlice.rejected.some((r) => r.form === 'tag' && r.code === 'SIGNATURE_INVALID'));
-    assert.equal((await verifyImageSignatures(`${registry.host}/team/many:1`, mallory.publicKey)).verified.length, 2);
+    const byMallory = await verifyImageSignatures(`${registry.host}/team/many:1`, { kind: 'ecdsa', publicKey: mallory.publicKey, file: 'mallory.pub' });
+    assert.deepEqual([byMallory.verified.length, byMallory.key], [2, keyFingerprint(mallory.publicKey)]);
   });
 
   it('bundle form: a DSSE cosign/sign/v1 statement in a v0.3 bundle, referrer through the fallback tag, accepted by @sigstore/verify', async () => {
