@@ -33,6 +33,10 @@ const COMMANDS: Array<[names: readonly string[], load: () => Promise<Command[]>]
   [['rollout'], async () => [(await import('./rollout.ts')).rolloutCommand()]],
   [['plan'], async () => [(await import('./plan.ts')).planCommand()]],
   [['keygen'], async () => [(await import('./keygen.ts')).keygenCommand()]],
+  [['sign', 'verify'], async () => {
+    const { signCommand, verifyCommand } = await import('./sign.ts');
+    return [signCommand(), verifyCommand()];
+  }],
 ];
 
 /** The CLI, with the commands `argv` may run (all of them unless it names one). */
