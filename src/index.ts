@@ -54,7 +54,7 @@ export type { FsEntry } from './fs/entry.ts';
 export { readDeb, type Deb } from './debian/deb.ts';
 export { build, type BuildOptions, type BuildResult, type AttachedSboms } from './orchestrate/build.ts';
 export { buildImage, buildIndex, type Image, type ImageIndex, type Layer } from './oci/image.ts';
-export { parseDestination, formatDestination, registryLocation, writeImage, type Destination } from './transports/transports.ts';
+export { parseDestination, formatDestination, registryLocation, registryReference, writeImage, type Destination } from './transports/transports.ts';
 export { readElf, isElf, debianArchitecture, MULTIARCH_TRIPLETS, type ElfInfo } from './libraries/elf.ts';
 export { ContentsIndex, parseContents, isLibraryPath } from './debian/contents.ts';
 export {

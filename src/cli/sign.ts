@@ -4,42 +4,42 @@ import { sign, verify } from '../trust/trust.ts';
 import { jsonOption, REGISTRY_ARGUMENT } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
-const lookasideOption = () => new Option('--lookaside <dir|url>', 'OpenPGP signatures: the lookaside store (a directory to write, a directory or http(s) URL to read), laid out as containers-registries.d(5) says');
+type KeyFlags = RegistryFlags & { key: string; lookaside?: string };
 
-export function signCommand(): Command {
-  return new Command('sign')
-    .description('sign an image already in a registry: an ECDSA key (pith keygen) signs as cosign does (the .sig tag and a Sigstore bundle referrer), an OpenPGP key as containers/image does (lookaside); an index is signed with each of its images')
+/** sign and verify take the same arguments: an image in a registry, a key file, and where OpenPGP signatures live. */
+function keyCommand(name: string, description: string, keyHelp: string, run: (reference: string, flags: KeyFlags) => Promise<{ json: unknown; text: string }>): Command {
+  return new Command(name)
+    .description(description)
     .argument('<reference>', REGISTRY_ARGUMENT)
-    .requiredOption('--key <file>', 'private key: ECDSA P-256 PEM (PITH_KEY_PASSWORD opens an encrypted one) or an armored OpenPGP secret key')
-    .addOption(lookasideOption())
+    .requiredOption('--key <file>', keyHelp)
+    .addOption(new Option('--lookaside <dir|url>', 'OpenPGP signatures: the lookaside store (a directory to write, a directory or http(s) URL to read), laid out as containers-registries.d(5) says'))
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption())
-    .action(async (reference: string, flags: RegistryFlags & { key: string; lookaside?: string }) => {
-      const r = await sign(registryReference(reference, 'the <reference> of pith sign'), flags.key, { ...registryOptions(flags), ...(flags.lookaside ? { lookaside: flags.lookaside } : {}) });
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-        return;
-      }
-      for (const digest of r.digests) process.stdout.write(`signed ${digest} (${r.format})\n`);
+    .action(async (reference: string, flags: KeyFlags) => {
+      const r = await run(registryReference(reference, `the <reference> of pith ${name}`), flags);
+      process.stdout.write(flags.json ? `${JSON.stringify(r.json, null, 2)}\n` : r.text);
+    });
+}
+
+const options = (flags: KeyFlags) => ({ ...registryOptions(flags), ...(flags.lookaside ? { lookaside: flags.lookaside } : {}) });
+
+export function signCommand(): Command {
+  return keyCommand('sign',
+    'sign an image already in a registry: an ECDSA key (pith keygen) signs as cosign does (the .sig tag and a Sigstore bundle referrer), an OpenPGP key as containers/image does (lookaside); an index is signed with each of its images',
+    'private key: ECDSA P-256 PEM (PITH_KEY_PASSWORD opens an encrypted one) or an armored OpenPGP secret key',
+    async (reference, flags) => {
+      const r = await sign(reference, flags.key, options(flags));
+      return { json: r, text: r.digests.map((d) => `signed ${d} (${r.format})\n`).join('') };
     });
 }
 
 export function verifyCommand(): Command {
-  return new Command('verify')
-    .description('verify the signatures of an image in a registry with a public key; exit 0 when one verifies, covers the digest and names the repository, 1 with the reason otherwise')
-    .argument('<reference>', REGISTRY_ARGUMENT)
-    .requiredOption('--key <file>', 'public key: SPKI PEM (ECDSA P-256), or OpenPGP public keys as gpg --export writes them (binary or armored)')
-    .addOption(lookasideOption())
-    .addOption(insecureOption())
-    .addOption(registriesConfOption())
-    .addOption(jsonOption())
-    .action(async (reference: string, flags: RegistryFlags & { key: string; lookaside?: string }) => {
-      const r = await verify(registryReference(reference, 'the <reference> of pith verify'), flags.key, { ...registryOptions(flags), ...(flags.lookaside ? { lookaside: flags.lookaside } : {}) });
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-        return;
-      }
-      process.stdout.write(`verified ${r.reference}@${r.digest} (${r.format})\n`);
+  return keyCommand('verify',
+    'verify the signatures of an image in a registry with a public key; exit 0 when one verifies, covers the digest and names the repository, 1 with the reason otherwise',
+    'public key: SPKI PEM (ECDSA P-256), or OpenPGP public keys as gpg --export writes them (binary or armored)',
+    async (reference, flags) => {
+      const r = await verify(reference, flags.key, options(flags));
+      return { json: r, text: `verified ${r.reference}@${r.digest} (${r.format})\n` };
     });
 }
