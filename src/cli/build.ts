@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../orchestrate/build.ts';
 import type { SbomFormat } from '../index.ts';
-import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
+import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, lookasideOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
@@ -19,6 +19,8 @@ interface BuildFlags {
   insecure?: string[];
   sbom?: SbomFormat[];
   registriesConf?: string;
+  sign?: string;
+  lookaside?: string;
 }
 
 export function buildCommand(): Command {
@@ -39,6 +41,8 @@ export function buildCommand(): Command {
     .addOption(new Option('--push <reference>', 'also push the image to this registry reference; repeatable').argParser(repeatable))
     .addOption(insecureOption())
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output and each push, as artifacts referring to each platform image'))
+    .addOption(signOption())
+    .addOption(lookasideOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
@@ -58,6 +62,8 @@ export function buildCommand(): Command {
           push: flags.push,
           registry: registryOptions(flags),
           sbom: flags.sbom,
+          sign: flags.sign,
+          lookaside: flags.lookaside,
         }),
       );
       if (flags.json) {
@@ -79,7 +85,7 @@ export function buildCommand(): Command {
         }
       }
       for (const out of result.outputs) process.stdout.write(`wrote ${out}\n`);
-      for (const line of sbomLines(result.sboms)) process.stdout.write(`${line}\n`);
+      for (const line of [...sbomLines(result.sboms), ...signatureLines(result.signatures)]) process.stdout.write(`${line}\n`);
       process.stdout.write(`${result.digest}\n`);
     });
 }

@@ -68,6 +68,13 @@ export const sourceOption = () =>
 
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
+/** `--sign KEYFILE` on the commands that push: sign what they push (see pith sign). */
+export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this private key (as pith sign does: ECDSA → cosign forms, OpenPGP → lookaside)');
+export const lookasideOption = () => new Option('--lookaside <dir|url>', 'OpenPGP signatures: the lookaside store (a directory to write, a directory or http(s) URL to read), laid out as containers-registries.d(5) says');
+/** One line per signed manifest. */
+export function signatureLines(reports: ReadonlyArray<{ reference: string; format: string; digests: readonly string[] }> | undefined): string[] {
+  return (reports ?? []).flatMap((r) => r.digests.map((d) => `signed ${d} in ${r.reference.replace(/@sha256:[0-9a-f]+$/, '')} (${r.format})`));
+}
 export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
 /** `--cache-from`/`--cache-to`: the registry build cache; repeatable; `$PITH_CACHE_FROM`/`$PITH_CACHE_TO` (comma-separated) when not given. */
 export const cacheFromOption = () => new Option('--cache-from <repository>', 'a registry repository (docker://REG/REPO) whose build cache is used: whole builds and compressed layers; repeatable (default $PITH_CACHE_FROM)').argParser(repeatable);

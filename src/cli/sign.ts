@@ -1,7 +1,7 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { registryReference } from '../transports/transports.ts';
 import { sign, verify } from '../trust/trust.ts';
-import { jsonOption, REGISTRY_ARGUMENT } from './common.ts';
+import { jsonOption, lookasideOption, REGISTRY_ARGUMENT } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 type KeyFlags = RegistryFlags & { key: string; lookaside?: string };
@@ -12,7 +12,7 @@ function keyCommand(name: string, description: string, keyHelp: string, run: (re
     .description(description)
     .argument('<reference>', REGISTRY_ARGUMENT)
     .requiredOption('--key <file>', keyHelp)
-    .addOption(new Option('--lookaside <dir|url>', 'OpenPGP signatures: the lookaside store (a directory to write, a directory or http(s) URL to read), laid out as containers-registries.d(5) says'))
+    .addOption(lookasideOption())
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption())

@@ -20,6 +20,9 @@ import type { RegistryOptions } from '../registry/client.ts';
 import { formatDestination, parseDestination, registryLocation, writeImage, type Destination } from '../transports/transports.ts';
 import { compareStrings } from '../order.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
+import { formatReference, parseReference } from '../oci/reference.ts';
+import { loadSigningKey, type SigningKey } from '../trust/keys.ts';
+import { sign, type SignReport } from '../trust/trust.ts';
 import { attachSboms, type AttachedSbom } from '../sbom/sbom.ts';
 
 export { readSpecFiles };
@@ -56,6 +59,10 @@ export interface BuildOptions {
    * each platform image; archives cannot hold them (`BuildResult.sboms.skipped` names those).
    */
   sbom?: readonly SbomFormat[];
+  /** Signs every registry destination once pushed (`--sign KEYFILE`): the key file or a loaded key; see trust/trust.ts. */
+  sign?: string | SigningKey;
+  /** With an OpenPGP `sign` key: the lookaside directory its signatures are written to. */
+  lookaside?: string;
 }
 
 export interface LayerReport {
@@ -102,6 +109,8 @@ export interface BuildResult {
   image: Image | ImageIndex;
   /** With `sbom` formats: what was attached where, and the outputs that cannot hold artifacts. */
   sboms?: AttachedSboms;
+  /** With `sign`: each registry destination's signatures. */
+  signatures?: SignReport[];
 }
 
 export interface AttachedSboms {
@@ -148,6 +157,8 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   const lockOut = options.lockPath ? lockPath : lockPathFor(loaded.path);
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
   for (const ref of options.push ?? []) destinations.push(parseDestination(registryLocation(ref)));
+  // The key is opened before anything is built, so a wrong path or passphrase costs nothing.
+  const signingKey = options.sign === undefined ? undefined : await signingKeyFor(options.sign, destinations);
   const architectures = options.architectures?.length ? options.architectures : Object.keys(lockFile.architectures).sort();
   for (const arch of architectures) {
     if (!lockFile.architectures[arch]) {
@@ -168,6 +179,15 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   for (const dest of destinations) await writeImage(dest, image, options.registry);
   if (lockCreated || relocked) await writeLock(lockOut, lockFile);
   const outputs = destinations.map(formatDestination);
+  const sboms = options.sbom?.length ? await attachSboms(outputs, image, options.sbom, { registry: options.registry }) : undefined;
+  const signatures: SignReport[] = [];
+  if (signingKey) {
+    for (const dest of destinations) {
+      if (dest.transport !== 'docker') continue;
+      const at = formatReference({ ...parseReference(dest.reference), tag: undefined, digest: image.digest });
+      signatures.push(await sign(at, signingKey, { ...options.registry, ...(options.lookaside ? { lookaside: options.lookaside } : {}) }));
+    }
+  }
   return {
     digest: image.digest,
     outputs,
@@ -177,8 +197,17 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     ...(relocked ? { relocked: { specChanges: relocked.specChanges, changes: relocked.changes } } : {}),
     architectures: reports,
     image,
-    ...(options.sbom?.length ? { sboms: await attachSboms(outputs, image, options.sbom, { registry: options.registry }) } : {}),
+    ...(sboms ? { sboms } : {}),
+    ...(signingKey ? { signatures } : {}),
   };
+}
+
+/** `--sign` signs what is pushed: a key, and at least one registry destination to sign in. */
+export async function signingKeyFor(key: string | SigningKey, destinations: readonly Destination[]): Promise<SigningKey> {
+  if (!destinations.some((d) => d.transport === 'docker')) {
+    throw new PithError('USAGE', '--sign signs the image where it is pushed: add --push REF (or a docker:// output)');
+  }
+  return typeof key === 'string' ? loadSigningKey(key) : key;
 }
 
 /** The newest Release date in the lock: stable across days, and moving only when the lock does. */

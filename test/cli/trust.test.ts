@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { writeImage } from '../../src/transports/transports.ts';
+import { missingTools } from '../fixtures/apt.ts';
+import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
 import { sampleImage } from '../registry/helpers.ts';
 
@@ -13,15 +15,22 @@ const bin = fileURLToPath(new URL('../../bin/pith.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'pith-cli-trust-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-const pith = (args: string[], env: NodeJS.ProcessEnv = {}) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: join(scratch, 'home'), XDG_CACHE_HOME: join(scratch, 'xdg'), PITH_KEY_PASSWORD: '', ...env } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
+/** Runs pith as a user does, with a HOME of the test's own; asynchronously, so servers in this process keep answering. */
+function pith(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, HOME: join(scratch, 'home'), XDG_CACHE_HOME: join(scratch, 'xdg'), PITH_KEY_PASSWORD: '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 describe('pith keygen', () => {
-  it('writes PREFIX.key (0600, encrypted with PITH_KEY_PASSWORD) and PREFIX.pub that openssl reads as one P-256 pair', () => {
+  it('writes PREFIX.key (0600, encrypted with PITH_KEY_PASSWORD) and PREFIX.pub that openssl reads as one P-256 pair', async () => {
     const prefix = join(scratch, 'release');
-    const r = pith(['keygen', prefix, '--json'], { PITH_KEY_PASSWORD: 'hunter2' });
+    const r = await pith(['keygen', prefix, '--json'], { PITH_KEY_PASSWORD: 'hunter2' });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { privateKeyFile: `${prefix}.key`, publicKeyFile: `${prefix}.pub`, encrypted: true });
     assert.equal(statSync(`${prefix}.key`).mode & 0o777, 0o600);
@@ -30,18 +39,18 @@ describe('pith keygen', () => {
     assert.equal(derived, readFileSync(`${prefix}.pub`, 'utf8'));
   });
 
-  it('never overwrites a key: KEY_EXISTS, both files as they were', () => {
+  it('never overwrites a key: KEY_EXISTS, both files as they were', async () => {
     const prefix = join(scratch, 'kept');
     writeFileSync(`${prefix}.pub`, 'precious');
-    const r = pith(['keygen', prefix]);
+    const r = await pith(['keygen', prefix]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /KEY_EXISTS: .*kept\.pub.*never overwrites/);
     assert.equal(readFileSync(`${prefix}.pub`, 'utf8'), 'precious');
     assert.throws(() => statSync(`${prefix}.key`));
   });
 
-  it('without PITH_KEY_PASSWORD the key is plain PKCS#8 and the output says how to encrypt it', () => {
-    const r = pith(['keygen', join(scratch, 'plain')]);
+  it('without PITH_KEY_PASSWORD the key is plain PKCS#8 and the output says how to encrypt it', async () => {
+    const r = await pith(['keygen', join(scratch, 'plain')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /not encrypted: set PITH_KEY_PASSWORD/);
     assert.match(readFileSync(join(scratch, 'plain.key'), 'utf8'), /^-----BEGIN PRIVATE KEY-----/);
@@ -59,38 +68,83 @@ describe('pith sign and pith verify', { skip: registryMissing() }, () => {
     await writeImage(`oci:${layout}:v1`, img);
     digest = img.digest;
     image = `${registry.host}/team/app:1`;
-    const pushed = pith(['push', layout, image]);
+    const pushed = await pith(['push', layout, image]);
     assert.equal(pushed.code, 0, pushed.stderr);
-    for (const name of ['signer', 'stranger']) assert.equal(pith(['keygen', join(scratch, name)]).code, 0);
+    for (const name of ['signer', 'stranger']) assert.equal((await pith(['keygen', join(scratch, name)])).code, 0);
   });
   after(() => registry?.stop());
 
-  it('an unsigned image fails verification with SIGNATURE_NOT_FOUND (exit 1, one line); signed, it verifies with the key and with docker://', () => {
-    const unsigned = pith(['verify', image, '--key', join(scratch, 'signer.pub')]);
+  it('an unsigned image fails verification with SIGNATURE_NOT_FOUND (exit 1, one line); signed, it verifies with the key and with docker://', async () => {
+    const unsigned = await pith(['verify', image, '--key', join(scratch, 'signer.pub')]);
     assert.equal(unsigned.code, 1);
     assert.match(unsigned.stderr, /^pith: SIGNATURE_NOT_FOUND: expected a cosign signature of .*team\/app@sha256:/);
-    const signed = pith(['sign', image, '--key', join(scratch, 'signer.key')]);
+    const signed = await pith(['sign', image, '--key', join(scratch, 'signer.key')]);
     assert.equal(signed.code, 0, signed.stderr);
     assert.equal(signed.stdout, `signed ${digest} (cosign)\n`);
-    const ok = pith(['verify', `docker://${image}`, '--key', join(scratch, 'signer.pub'), '--json']);
+    const ok = await pith(['verify', `docker://${image}`, '--key', join(scratch, 'signer.pub'), '--json']);
     assert.equal(ok.code, 0, ok.stderr);
     const report = JSON.parse(ok.stdout);
     assert.equal(report.digest, digest);
     assert.deepEqual(report.cosign.verified.map((v: { form: string }) => v.form).sort(), ['bundle', 'tag']);
   });
 
-  it('another key is refused with SIGNATURE_INVALID and says which key', () => {
-    assert.equal(pith(['sign', image, '--key', join(scratch, 'signer.key')]).code, 0);
-    const r = pith(['verify', image, '--key', join(scratch, 'stranger.pub')]);
+  it('another key is refused with SIGNATURE_INVALID and says which key', async () => {
+    assert.equal((await pith(['sign', image, '--key', join(scratch, 'signer.key')])).code, 0);
+    const r = await pith(['verify', image, '--key', join(scratch, 'stranger.pub')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /SIGNATURE_INVALID: no signature of .* verifies with key [0-9a-f]{64}/);
   });
 
-  it('a missing --key is a usage error; a non-key file is KEY_INVALID', () => {
-    assert.equal(pith(['verify', image]).code, 2);
+  it('a missing --key is a usage error; a non-key file is KEY_INVALID', async () => {
+    assert.equal((await pith(['verify', image])).code, 2);
     writeFileSync(join(scratch, 'notakey'), 'hello');
-    const r = pith(['sign', image, '--key', join(scratch, 'notakey')]);
+    const r = await pith(['sign', image, '--key', join(scratch, 'notakey')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /KEY_INVALID/);
+  });
+});
+
+describe('--sign on push and build', { skip: registryMissing() ?? missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' }) }, () => {
+  let registry: Registry;
+  let server: FixtureArchive;
+  before(async () => {
+    registry = await Registry.start(join(scratch, 'registry-sign'));
+    server = await startFixtureArchive(join(scratch, 'archive'));
+    assert.equal((await pith(['keygen', join(scratch, 'ci')])).code, 0);
+  });
+  after(async () => {
+    await registry?.stop();
+    await server?.close();
+  });
+
+  it('push --sign signs what it pushed, and verify accepts it; a wrong key path fails before anything is sent', async () => {
+    const layout = join(scratch, 'layout-push');
+    const img = await sampleImage('pushed-signed');
+    await writeImage(`oci:${layout}:v1`, img);
+    const refused = await pith(['push', layout, `${registry.host}/ci/app:1`, '--sign', join(scratch, 'absent.key')]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /KEY_INVALID/);
+    assert.equal((await pith(['inspect', `${registry.host}/ci/app:1`])).code, 1, 'nothing was pushed');
+    const r = await pith(['push', layout, `${registry.host}/ci/app:1`, '--sign', join(scratch, 'ci.key')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`signed ${img.digest} in ${registry.host}/ci/app \\(cosign\\)\\n${img.digest}\\n$`));
+    assert.equal((await pith(['verify', `${registry.host}/ci/app:1`, '--key', join(scratch, 'ci.pub')])).code, 0);
+  });
+
+  it('build --push --sign signs the pushed digest (verify accepts it); --sign with nothing pushed is a usage error, before any build', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server));
+    const usage = await pith(['build', spec, '--sign', join(scratch, 'ci.key')]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--sign signs the image where it is pushed: add --push REF/);
+    assert.throws(() => statSync(join(dir, 'out')), 'nothing was built');
+    const r = await pith(['build', spec, '--push', `${registry.host}/ci/built:1`, '--sign', join(scratch, 'ci.key')]);
+    assert.equal(r.code, 0, r.stderr);
+    const digest = r.stdout.trim().split('\n').at(-1)!;
+    assert.ok(r.stdout.includes(`signed ${digest} in ${registry.host}/ci/built (cosign)`), r.stdout);
+    const verified = await pith(['verify', `${registry.host}/ci/built:1`, '--key', join(scratch, 'ci.pub'), '--json']);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.equal(JSON.parse(verified.stdout).digest, digest);
   });
 });
