@@ -148,3 +148,46 @@ describe('--sign on push and build', { skip: registryMissing() ?? missingTools({
     assert.equal(JSON.parse(verified.stdout).digest, digest);
   });
 });
+
+describe('verification before run and rollout', { skip: registryMissing() }, () => {
+  let registry: Registry;
+  let signed: string;
+  let unsigned: string;
+  before(async () => {
+    registry = await Registry.start(join(scratch, 'registry-verify'));
+    assert.equal((await pith(['keygen', join(scratch, 'deploy')])).code, 0);
+    const push = async (marker: string, repo: string, sign: boolean) => {
+      const layout = join(scratch, `layout-${marker}`);
+      await writeImage(`oci:${layout}:v1`, await sampleImage(marker));
+      const r = await pith(['push', layout, `${registry.host}/${repo}:1`, ...(sign ? ['--sign', join(scratch, 'deploy.key')] : [])]);
+      assert.equal(r.code, 0, r.stderr);
+      return `${registry.host}/${repo}:1@${r.stdout.trim().split('\n').at(-1)}`;
+    };
+    signed = await push('deploy-signed', 'deploy/web', true);
+    unsigned = await push('deploy-unsigned', 'deploy/worker', false);
+  });
+  after(() => registry?.stop());
+
+  it('rollout --verify pins a signed digest and refuses an unsigned one before any file is written', async () => {
+    const dir = mkdtempSync(join(scratch, 'manifests-'));
+    const compose = join(dir, 'compose.yaml');
+    const text = `services:\n  web:\n    image: ${registry.host}/deploy/web:0\n  worker:\n    image: ${registry.host}/deploy/worker:0\n`;
+    writeFileSync(compose, text);
+    const refused = await pith(['rollout', '--image', `${registry.host}/deploy/web=${signed}`, '--image', `${registry.host}/deploy/worker=${unsigned}`, '--verify', join(scratch, 'deploy.pub'), '--write', dir]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /SIGNATURE_NOT_FOUND: .*deploy\/worker@sha256:/);
+    assert.equal(readFileSync(compose, 'utf8'), text, 'nothing written');
+    const ok = await pith(['rollout', '--image', `${registry.host}/deploy/web=${signed}`, '--verify', join(scratch, 'deploy.pub'), '--write', dir]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(readFileSync(compose, 'utf8').includes(`image: ${signed}`));
+  });
+
+  it('run --verify refuses an unsigned image before anything starts, and a local location by name', async () => {
+    const r = await pith(['run', unsigned.replace(/@sha256:.*/, ''), '--verify', join(scratch, 'deploy.pub')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /SIGNATURE_NOT_FOUND/);
+    const local = await pith(['run', `oci:${join(scratch, 'layout-deploy-signed')}:v1`, '--verify', join(scratch, 'deploy.pub')]);
+    assert.equal(local.code, 1);
+    assert.match(local.stderr, /expected a registry reference .* pith run --verify/);
+  });
+});
