@@ -69,8 +69,7 @@ export const sourceOption = () =>
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 /** `--sign KEYFILE` on the commands that push: sign what they push (see pith sign). */
-export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this private key (as pith sign does: ECDSA → cosign forms, OpenPGP → lookaside)');
-export const lookasideOption = () => new Option('--lookaside <dir|url>', 'OpenPGP signatures: the lookaside store (a directory to write, a directory or http(s) URL to read), laid out as containers-registries.d(5) says');
+export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this ECDSA private key, as pith sign does (cosign\'s .sig tag and a Sigstore bundle referrer)');
 /** One line per signed manifest. */
 export function signatureLines(reports: ReadonlyArray<{ reference: string; format: string; digests: readonly string[] }> | undefined): string[] {
   return (reports ?? []).flatMap((r) => r.digests.map((d) => `signed ${d} in ${r.reference.replace(/@sha256:[0-9a-f]+$/, '')} (${r.format})`));

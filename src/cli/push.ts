@@ -3,7 +3,7 @@ import { copyImage, registryLocation, registryReference } from '../transports/tr
 import { formatReference, parseReference } from '../oci/reference.ts';
 import { loadSigningKey } from '../trust/keys.ts';
 import { sign } from '../trust/trust.ts';
-import { IMAGE_ARGUMENT, jsonOption, lookasideOption, REGISTRY_ARGUMENT, signatureLines, signOption } from './common.ts';
+import { IMAGE_ARGUMENT, jsonOption, REGISTRY_ARGUMENT, signatureLines, signOption } from './common.ts';
 import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function pushCommand(): Command {
@@ -15,16 +15,15 @@ export function pushCommand(): Command {
     .addOption(registriesConfOption())
     .addOption(jobsOption())
     .addOption(signOption())
-    .addOption(lookasideOption())
     .addOption(jsonOption())
-    .action(async (source: string, reference: string, flags: RegistryFlags & { sign?: string; lookaside?: string }) => {
+    .action(async (source: string, reference: string, flags: RegistryFlags & { sign?: string }) => {
       const where = 'the <reference> of pith push';
       // The key is opened first: a wrong path or passphrase sends nothing.
       const key = flags.sign === undefined ? undefined : await loadSigningKey(flags.sign);
       const registry = registryOptions(flags);
       const result = await copyImage(source, registryLocation(reference, where), { registry });
       const signed = formatReference({ ...parseReference(registryReference(reference, where)), tag: undefined, digest: result.digest as `sha256:${string}` });
-      const signatures = key ? [await sign(signed, key, { ...registry, ...(flags.lookaside ? { lookaside: flags.lookaside } : {}) })] : undefined;
+      const signatures = key ? [await sign(signed, key, registry)] : undefined;
       if (flags.json) {
         process.stdout.write(JSON.stringify({ source: result.source, ...result.push, ...(signatures ? { signatures } : {}) }, null, 2) + '\n');
         return;

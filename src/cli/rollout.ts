@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { parseImagePin, pinsFromResults, rollout } from '../orchestrate/rollout.ts';
 import type { RolloutResult } from '../index.ts';
-import { jsonOption, lookasideOption, repeatable } from './common.ts';
+import { jsonOption, repeatable } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function rolloutCommand(): Command {
@@ -15,14 +15,13 @@ export function rolloutCommand(): Command {
     .argument('[paths...]', 'files or directories to search (default .)')
     .option('--write', 'apply the changes (each file replaced atomically)')
     .option('--verify <keyfile>', 'refuse unless every pinned digest is signed with this public key (as pith verify checks), before any file is read')
-    .addOption(lookasideOption())
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption())
-    .action(async (paths: string[], flags: RegistryFlags & { image?: string[]; from?: string[]; write?: boolean; json?: boolean; verify?: string; lookaside?: string }) => {
+    .action(async (paths: string[], flags: RegistryFlags & { image?: string[]; from?: string[]; write?: boolean; json?: boolean; verify?: string }) => {
       if (!flags.image?.length && !flags.from?.length) throw new PithError('USAGE', 'rollout: expected --image NAME=REF@sha256:… or --from RESULTS, found neither');
       const pins = [...(flags.image ?? []).map(parseImagePin), ...pinsFromResults(readResults(flags.from ?? []))];
-      const result = await rollout(pins, paths, { write: flags.write, verify: flags.verify, lookaside: flags.lookaside, registry: registryOptions(flags) });
+      const result = await rollout(pins, paths, { write: flags.write, verify: flags.verify, registry: registryOptions(flags) });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(renderRollout(result, flags.write));
     });

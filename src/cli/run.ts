@@ -4,7 +4,7 @@ import { capability, memoryLimit } from '../runtime/config.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
 import { registryReference } from '../transports/transports.ts';
 import { verify } from '../trust/trust.ts';
-import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, lookasideOption, platformOption, repeatable, seconds } from './common.ts';
+import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -48,11 +48,10 @@ export function runCommand(): Command {
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .option('--verify <keyfile>', 'run a registry image only if it is signed with this public key (as pith verify checks); the verified digest is what runs')
-    .addOption(lookasideOption())
-    .action(async (image: string, args: string[], flags: RunFlags & { verify?: string; lookaside?: string }) => {
+    .action(async (image: string, args: string[], flags: RunFlags & { verify?: string }) => {
       if (flags.verify !== undefined) {
         const reference = registryReference(image, 'the <image> of pith run --verify (a signature lives in a registry)');
-        const verified = await verify(reference, flags.verify, { ...registryOptions(flags), ...(flags.lookaside ? { lookaside: flags.lookaside } : {}) });
+        const verified = await verify(reference, flags.verify, registryOptions(flags));
         // What runs is the digest that verified, not whatever the tag names a moment later.
         image = `docker://${formatReference({ ...parseReference(reference), tag: undefined, digest: verified.digest })}`;
       }

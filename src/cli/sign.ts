@@ -1,18 +1,17 @@
 import { Command } from 'commander';
 import { registryReference } from '../transports/transports.ts';
 import { sign, verify } from '../trust/trust.ts';
-import { jsonOption, lookasideOption, REGISTRY_ARGUMENT } from './common.ts';
+import { jsonOption, REGISTRY_ARGUMENT } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
-type KeyFlags = RegistryFlags & { key: string; lookaside?: string };
+type KeyFlags = RegistryFlags & { key: string };
 
-/** sign and verify take the same arguments: an image in a registry, a key file, and where OpenPGP signatures live. */
+/** sign and verify take the same arguments: an image in a registry and a key file. */
 function keyCommand(name: string, description: string, keyHelp: string, run: (reference: string, flags: KeyFlags) => Promise<{ json: unknown; text: string }>): Command {
   return new Command(name)
     .description(description)
     .argument('<reference>', REGISTRY_ARGUMENT)
     .requiredOption('--key <file>', keyHelp)
-    .addOption(lookasideOption())
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption())
@@ -22,12 +21,12 @@ function keyCommand(name: string, description: string, keyHelp: string, run: (re
     });
 }
 
-const options = (flags: KeyFlags) => ({ ...registryOptions(flags), ...(flags.lookaside ? { lookaside: flags.lookaside } : {}) });
+const options = (flags: KeyFlags) => registryOptions(flags);
 
 export function signCommand(): Command {
   return keyCommand('sign',
-    'sign an image already in a registry: an ECDSA key (pith keygen) signs as cosign does (the .sig tag and a Sigstore bundle referrer), an OpenPGP key as containers/image does (lookaside); an index is signed with each of its images',
-    'private key: ECDSA P-256 PEM (PITH_KEY_PASSWORD opens an encrypted one) or an armored OpenPGP secret key',
+    'sign an image already in a registry: an ECDSA key (pith keygen) signs as cosign does (the .sig tag and a Sigstore bundle referrer), an index is signed with each of its images',
+    'private key: ECDSA P-256 PEM (PITH_KEY_PASSWORD opens an encrypted one)',
     async (reference, flags) => {
       const r = await sign(reference, flags.key, options(flags));
       return { json: r, text: r.digests.map((d) => `signed ${d} (${r.format})\n`).join('') };
@@ -37,7 +36,7 @@ export function signCommand(): Command {
 export function verifyCommand(): Command {
   return keyCommand('verify',
     'verify the signatures of an image in a registry with a public key; exit 0 when one verifies, covers the digest and names the repository, 1 with the reason otherwise',
-    'public key: SPKI PEM (ECDSA P-256), or OpenPGP public keys as gpg --export writes them (binary or armored)',
+    'public key: SPKI PEM (ECDSA P-256)',
     async (reference, flags) => {
       const r = await verify(reference, flags.key, options(flags));
       return { json: r, text: `verified ${r.reference}@${r.digest} (${r.format})\n` };

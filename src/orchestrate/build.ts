@@ -61,8 +61,6 @@ export interface BuildOptions {
   sbom?: readonly SbomFormat[];
   /** Signs every registry destination once pushed (`--sign KEYFILE`): the key file or a loaded key; see trust/trust.ts. */
   sign?: string | SigningKey;
-  /** With an OpenPGP `sign` key: the lookaside directory its signatures are written to. */
-  lookaside?: string;
 }
 
 export interface LayerReport {
@@ -185,7 +183,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     for (const dest of destinations) {
       if (dest.transport !== 'docker') continue;
       const at = formatReference({ ...parseReference(dest.reference), tag: undefined, digest: image.digest });
-      signatures.push(await sign(at, signingKey, { ...options.registry, ...(options.lookaside ? { lookaside: options.lookaside } : {}) }));
+      signatures.push(await sign(at, signingKey, options.registry));
     }
   }
   return {
@@ -203,7 +201,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
 }
 
 /** `--sign` signs what is pushed: a key, and at least one registry destination to sign in. */
-export async function signingKeyFor(key: string | SigningKey, destinations: readonly Destination[]): Promise<SigningKey> {
+async function signingKeyFor(key: string | SigningKey, destinations: readonly Destination[]): Promise<SigningKey> {
   if (!destinations.some((d) => d.transport === 'docker')) {
     throw new PithError('USAGE', '--sign signs the image where it is pushed: add --push REF (or a docker:// output)');
   }

@@ -281,14 +281,13 @@ export interface RolloutOptions {
    * before any manifest is read or written; the first that does not stops the rollout with its named error.
    */
   verify?: string | VerificationKey;
-  lookaside?: string;
   registry?: RegistryOptions;
 }
 
 export async function rollout(pins: ImagePin[], paths: string[], options: RolloutOptions = {}): Promise<RolloutResult> {
   if (options.verify !== undefined) {
     const key = typeof options.verify === 'string' ? await loadVerificationKey(options.verify) : options.verify;
-    for (const pin of pins) await verify(pin.ref, key, { ...options.registry, ...(options.lookaside ? { lookaside: options.lookaside } : {}) });
+    for (const pin of pins) await verify(pin.ref, key, options.registry);
   }
   const parsed = pins.map((p) => ({ want: parseReference(p.name), ref: p.ref, pinned: parseReference(p.ref) }));
   const result: RolloutResult = { edits: [], diffs: [], errors: [], written: [] };

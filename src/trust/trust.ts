@@ -1,6 +1,7 @@
 /**
  * Signing and verifying an image in a registry with a key file, whichever format the key's kind picks: an ECDSA key
- * signs in cosign's two forms (cosign.ts), an OpenPGP key in containers/image's simple signing (simple-signing.ts).
+ * signs in cosign's two forms (cosign.ts), an OpenPGP key is read (keys.ts) but
+ * containers/image's simple signing is not written yet, so it is refused here by name.
  * This is what `pith sign`, `pith verify` and every `--sign`/`--verify` flag call.
  */
 import type { RegistryOptions } from '../registry/client.ts';
@@ -10,14 +11,12 @@ import { signImage, verifyImageSignatures, type ImageVerification, type SignImag
 import { loadSigningKey, loadVerificationKey, type SigningKey, type VerificationKey } from './keys.ts';
 
 export interface SignOptions extends RegistryOptions {
-  /** Where OpenPGP signatures are stored: a lookaside directory (containers-registries.d(5)). */
-  lookaside?: string;
   now?: Date;
 }
 
 export interface SignReport {
   reference: string;
-  format: 'cosign' | 'simple-signing';
+  format: 'cosign';
   /** Every manifest signed: an index and each of its platform images, or one image. */
   digests: Digest[];
   cosign?: SignImageResult;
@@ -29,17 +28,15 @@ export async function sign(reference: string, key: string | SigningKey, options:
     const cosign = await signImage(reference, signing, options);
     return { reference, format: 'cosign', digests: cosign.signatures.map((s) => s.digest), cosign };
   }
-  throw new PithError('KEY_INVALID', `${signing.file} is an OpenPGP key; pith signs with ECDSA P-256 keys (pith keygen)`);
+  throw new PithError('KEY_INVALID', `${signing.file} is an OpenPGP key: pith signs with ECDSA P-256 keys (pith keygen); containers/image's OpenPGP simple signing is not supported yet`);
 }
 
-export interface VerifyOptions extends RegistryOptions {
-  lookaside?: string;
-}
+export type VerifyOptions = RegistryOptions;
 
 export interface VerifyReport {
   reference: string;
   digest: Digest;
-  format: 'cosign' | 'simple-signing';
+  format: 'cosign';
   cosign?: ImageVerification;
 }
 
@@ -50,5 +47,5 @@ export async function verify(reference: string, key: string | VerificationKey, o
     const cosign = await verifyImageSignatures(reference, verification, options);
     return { reference, digest: cosign.digest, format: 'cosign', cosign };
   }
-  throw new PithError('KEY_INVALID', `${verification.file} is an OpenPGP key; pith verifies with ECDSA P-256 keys`);
+  throw new PithError('KEY_INVALID', `${verification.file} is an OpenPGP key: pith verifies with ECDSA P-256 keys (SPKI PEM); containers/image's OpenPGP simple signing is not supported yet`);
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import * as openpgp from 'openpgp';
 import { writeImage } from '../../src/transports/transports.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
@@ -101,6 +102,11 @@ describe('pith sign and pith verify', { skip: registryMissing() }, () => {
     const r = await pith(['sign', image, '--key', join(scratch, 'notakey')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /KEY_INVALID/);
+    const { privateKey } = await openpgp.generateKey({ userIDs: [{ name: 'pith test' }], type: 'ecc', curve: 'nistP256' as never, format: 'armored' });
+    writeFileSync(join(scratch, 'pgp.key'), privateKey);
+    const pgp = await pith(['sign', image, '--key', join(scratch, 'pgp.key')]);
+    assert.equal(pgp.code, 1);
+    assert.match(pgp.stderr, /KEY_INVALID: .*pgp\.key is an OpenPGP key: .*not supported yet/);
   });
 });
 
