@@ -41,11 +41,6 @@ export function verifyBytes(publicKey: KeyObject, data: Uint8Array, signature: U
   }
 }
 
-/** cosign's key id for a public key: empty, as `cosign sign --key` leaves it; kept as one place to change. */
-export function keyIdOf(_publicKey: KeyObject): string {
-  return '';
-}
-
 /** The SHA-256 of the key's SPKI DER, hex: a stable name for a public key in reports and bundles' hints. */
 export function keyFingerprint(publicKey: KeyObject): string {
   return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
