@@ -131,7 +131,7 @@ export interface TrustedRootMaterial {
 
 /** Reads a trusted root (sigstore_trustroot.proto `TrustedRoot` as JSON) from a file, or takes it parsed. */
 export async function loadTrustedRoot(root: string | object): Promise<TrustedRootMaterial> {
-  const source = typeof root === 'string' ? root : 'the trusted root given';
+  const source = typeof root === 'string' ? `the trusted root ${root}` : 'the trusted root given';
   let json: unknown = root;
   if (typeof root === 'string') {
     let text: string;
@@ -151,7 +151,7 @@ export async function loadTrustedRoot(root: string | object): Promise<TrustedRoo
     if (parsed.certificateAuthorities.length === 0 || parsed.tlogs.length === 0) throw new Error('it lists no certificateAuthorities or no tlogs');
     return { source, material: toTrustMaterial(parsed) };
   } catch (e) {
-    throw new PithError('TRUSTED_ROOT_INVALID', `expected ${source} to be a Sigstore trusted root (mediaType application/vnd.dev.sigstore.trustedroot+json, with certificateAuthorities and tlogs), found: ${(e as Error).message}`);
+    throw new PithError('TRUSTED_ROOT_INVALID', `expected ${typeof root === 'string' ? root : 'the trusted root given'} to be a Sigstore trusted root (mediaType application/vnd.dev.sigstore.trustedroot+json, with certificateAuthorities and tlogs), found: ${(e as Error).message}`);
   }
 }
 
@@ -189,15 +189,15 @@ interface BundleJson {
   verificationMaterial?: { certificate?: { rawBytes?: string }; x509CertificateChain?: { certificates?: Array<{ rawBytes?: string }> }; tlogEntries?: Array<{ inclusionProof?: unknown }> };
 }
 
-/** The certificate's identity and issuer, for a message saying what was found. */
-function certificateIdentityOf(rawBytes: string | undefined): { identity: string; issuer: string } {
+/** What the certificate says, for messages: identity, issuer, and the validity window. */
+function describeCertificate(rawBytes: string | undefined): { identity: string; issuer: string; validity: string } {
   try {
     const cert = X509Certificate.parse(Buffer.from(rawBytes ?? '', 'base64'));
     const v2 = cert.extension(OID_ISSUER_V2);
     const issuer = v2 ? v2.valueObj.subs?.[0]?.value.toString('utf8') : cert.extension(OID_ISSUER_V1)?.value.toString('utf8');
-    return { identity: cert.subjectAltName ?? '(none)', issuer: issuer ?? '(none)' };
+    return { identity: cert.subjectAltName ?? '(none)', issuer: issuer ?? '(none)', validity: `valid ${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()}` };
   } catch {
-    return { identity: '(unreadable)', issuer: '(unreadable)' };
+    return { identity: '(unreadable)', issuer: '(unreadable)', validity: 'unreadable' };
   }
 }
 
@@ -257,12 +257,18 @@ export async function verifyKeyless(bundle: unknown, policy: KeylessPolicy, wher
     };
   } catch (e) {
     if (e instanceof PolicyError) {
-      const found = certificateIdentityOf(rawCert);
+      const found = describeCertificate(rawCert);
       throw new PithError('CERTIFICATE_IDENTITY_MISMATCH', `expected ${where} to be signed by ${String(policy.certificateIdentity)} as issued by ${policy.certificateOidcIssuer}, found ${found.identity} issued by ${found.issuer}`);
     }
-    throw verificationFailure(e instanceof VerificationError ? e.code : '', `${where} does not verify with the trusted root ${trust.source}: ${(e as Error).message}`);
+    const code = e instanceof VerificationError ? e.code : '';
+    // "Failed to verify certificate chain" does not say why: the window and the log time tell an expired certificate.
+    const detail = code === 'CERTIFICATE_ERROR' ? ` (the certificate is ${describeCertificate(rawCert).validity}; the signature was logged at ${loggedAt(parsed)})` : '';
+    throw verificationFailure(code, `${where} does not verify with ${trust.source}: ${(e as Error).message}${detail}`);
   }
 }
+
+const loggedAt = (bundle: ReturnType<typeof bundleFromJSON>) =>
+  bundle.verificationMaterial.tlogEntries.map((t) => new Date(Number(t.integratedTime) * 1000).toISOString()).join(', ');
 
 export interface KeylessImageVerification {
   digest: Digest;
