@@ -259,6 +259,15 @@ export const ERROR_CATALOGUE = {
   SIGNATURE_INVALID: { exit: 1, meaning: 'a signature or attestation does not verify: another key, a tampered payload, or another image' },
   SIGNATURE_NOT_FOUND: { exit: 1, meaning: 'an image has no signature in the expected form (cosign .sig tag, Sigstore bundle referrer)' },
   SIGNATURE_WRONG_IMAGE: { exit: 1, meaning: 'a signature verifies but is about another image: another digest, repository or referrer subject' },
+  KEYLESS_NOT_CONFIGURED: { exit: 1, meaning: 'keyless signing or verification lacks a setting pith has no default for: the Fulcio or Rekor URL (PITH_FULCIO_URL, PITH_REKOR_URL) or the trusted root (PITH_TRUSTED_ROOT)' },
+  KEYLESS_SERVICE_FAILED: { exit: 1, meaning: 'the Fulcio gave no certificate or the Rekor did not log the signature: the message names the URL and what it answered' },
+  OIDC_TOKEN_MISSING: { exit: 1, meaning: 'keyless signing found no OIDC identity token: none given, SIGSTORE_ID_TOKEN unset, and no CI token to request' },
+  OIDC_TOKEN_INVALID: { exit: 1, meaning: 'the OIDC identity token is not a JWT with a subject (sub, or a verified email)' },
+  TRUSTED_ROOT_INVALID: { exit: 1, meaning: 'a Sigstore trusted root file is unreadable or not a TrustedRoot (JSON with certificateAuthorities and tlogs)' },
+  CERTIFICATE_IDENTITY_MISMATCH: { exit: 1, meaning: "a keyless signature verifies but its certificate names another identity or OIDC issuer than the one required" },
+  CERTIFICATE_INVALID: { exit: 1, meaning: 'a keyless signature has no certificate, or its certificate does not chain to the trusted root or was not valid when it was logged (expired)' },
+  TLOG_PROOF_MISSING: { exit: 1, meaning: 'a keyless signature has no transparency-log entry, or its entry no inclusion proof or signed timestamp' },
+  TLOG_PROOF_INVALID: { exit: 1, meaning: "a keyless signature's transparency-log inclusion proof or signed timestamp does not verify with the trusted root's Rekor keys" },
   ROLLOUT_UNSUPPORTED: { exit: 1, meaning: 'a file to pin needs an edit pith does not make (e.g. a key added to a flow-style map)' },
 } as const satisfies Record<string, { exit: ExitStatus; meaning: string }>;
 
