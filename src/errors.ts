@@ -256,9 +256,11 @@ export const ERROR_CATALOGUE = {
   KEY_EXISTS: { exit: 1, meaning: 'pith keygen found a key file already there; it never overwrites one' },
   KEY_INVALID: { exit: 1, meaning: 'a key file is missing or holds no key pith signs or verifies with (ECDSA P-256 PEM, OpenPGP)' },
   KEY_PASSWORD: { exit: 1, meaning: 'a private key is encrypted and PITH_KEY_PASSWORD is unset or does not open it' },
+  ATTESTATION_NOT_FOUND: { exit: 1, meaning: 'an image has no attestation of a required predicate type (cosign .att tag, Sigstore bundle referrer)' },
+  ATTESTATION_LOCK_MISMATCH: { exit: 1, meaning: "an image's provenance was built from another lock: its digest, an InRelease or a package differs" },
   SIGNATURE_INVALID: { exit: 1, meaning: 'a signature or attestation does not verify: another key, a tampered payload, or another image' },
   SIGNATURE_NOT_FOUND: { exit: 1, meaning: 'an image has no signature in the expected form (cosign .sig tag, Sigstore bundle referrer)' },
-  SIGNATURE_WRONG_IMAGE: { exit: 1, meaning: 'a signature verifies but is about another image: another digest, repository or referrer subject' },
+  SIGNATURE_WRONG_IMAGE: { exit: 1, meaning: 'a signature or attestation verifies but is about another image: another digest, repository or referrer subject' },
   ROLLOUT_UNSUPPORTED: { exit: 1, meaning: 'a file to pin needs an edit pith does not make (e.g. a key added to a flow-style map)' },
 } as const satisfies Record<string, { exit: ExitStatus; meaning: string }>;
 
