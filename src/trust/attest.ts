@@ -36,7 +36,7 @@ import { listReferrers, type AttachResult } from '../registry/referrers.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { debPurl, imageInventory, TITLE } from '../sbom/inventory.ts';
 import { SBOM_FORMATS, sbomFor } from '../sbom/sbom.ts';
-import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle } from './bundle.ts';
+import { attachBundles, BUNDLE_MEDIA_TYPE, dsseBundle } from './bundle.ts';
 import {
   bundleAnnotations, checkBundle, checkStatement, COSIGN_SIGN_PREDICATE_TYPE, COSIGN_SIGNATURE_ANNOTATION, cosignIdentity, ecdsaSigning, ecdsaVerifying,
   IN_TOTO_STATEMENT_V1, isIndex, parseManifest, readTagLayers, writeTagLayers, type ReadStatement, type Rejection,
@@ -240,6 +240,10 @@ async function imageDigests(client: RegistryClient, ref: Reference, scopes: read
   return { top: top.digest, images: [{ digest: top.digest, platform: { architecture: config.architecture ?? '', os: config.os ?? '', ...(config.variant ? { variant: config.variant } : {}) } }] };
 }
 
+function imageDigestsOf(x: Image | ImageIndex): ImageDigests {
+  return { top: x.digest, images: (isImageIndex(x) ? x.images : [x]).map((i) => ({ digest: i.digest, platform: i.platform })) };
+}
+
 /** The lock's architectures whose platform the image holds (all of them when the image does not say). */
 function builtArchitectures(lock: LockFile, platforms: ReadonlyArray<Platform | undefined>): string[] {
   const all = Object.keys(lock.architectures);
@@ -271,9 +275,9 @@ export async function attestImage(reference: string | Reference, key: string | S
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref } = await RegistryClient.primary(logical, options, 'attest');
   const scopes = [repositoryScope(ref.path, ['pull', 'push'])];
-  const digests = await imageDigests(client, ref, scopes);
-  if (options.image && options.image.digest !== digests.top) {
-    throw new PithError('SIGNATURE_WRONG_IMAGE', `expected ${formatReference(logical)} to be the image given to attest (${options.image.digest}), found ${digests.top}`);
+  const digests = options.image ? imageDigestsOf(options.image) : await imageDigests(client, ref, scopes);
+  if (options.image && (await client.manifestDigest(ref.path, manifestReference(ref), scopes)) !== digests.top) {
+    throw new PithError('SIGNATURE_WRONG_IMAGE', `expected ${formatReference(logical)} to be the image given to attest (${digests.top}), found another`);
   }
   const name = cosignIdentity(logical);
 
@@ -291,10 +295,8 @@ export async function attestImage(reference: string | Reference, key: string | S
       finishedOn,
     }),
   });
-  for (const format of options.sbom ?? ['spdx', 'cyclonedx']) {
-    for (const { digest, document } of await sbomDocuments({ ...logical, tag: undefined, digest: digests.top }, options, format)) {
-      statements.push({ at: digest, statement: sbomStatement(format, document, { name, digest }) });
-    }
+  for (const { digest, format, document } of await sbomDocuments({ ...logical, tag: undefined, digest: digests.top }, options, options.sbom ?? ['spdx', 'cyclonedx'])) {
+    statements.push({ at: digest, statement: sbomStatement(format, document, { name, digest }) });
   }
 
   const annotationsAt = (type: string) => bundleAnnotations(type, finishedOn);
@@ -304,35 +306,35 @@ export async function attestImage(reference: string | Reference, key: string | S
       predicateType: statement.predicateType,
       envelope: signEnvelope(IN_TOTO_PAYLOAD_TYPE, new TextEncoder().encode(JSON.stringify(statement)), privateKey),
     }));
-    // The tag and the referrers are separate read-modify-writes, so they run at once; bundles one after another,
-    // since each updates the same fallback index.
+    // The tag and the referrers are separate read-modify-writes, so they run at once.
     const [tag, bundles] = await Promise.all([
       appendAttestations(client, ref.path, at, signed, scopes),
-      (async () => {
-        const out: AttachResult[] = [];
-        for (const s of signed) out.push(await attachBundle({ ...logical, tag: undefined, digest: at }, at, dsseBundle(s.envelope, publicKey), annotationsAt(s.predicateType), options));
-        return out;
-      })(),
+      attachBundles({ ...logical, tag: undefined, digest: at }, at, signed.map((s) => ({ bundle: dsseBundle(s.envelope, publicKey), annotations: annotationsAt(s.predicateType) })), options),
     ]);
     signed.forEach((s, i) => attestations.push({ predicateType: s.predicateType, subject: at, bundle: bundles[i]!, tag }));
   }
   return { reference: formatReference(logical), digest: digests.top, attestations };
 }
 
-/** Each platform image's SBOM: made from the image in memory when given, else as `pith sbom` finds or makes it. */
-async function sbomDocuments(ref: Reference, options: AttestOptions, format: SbomFormat): Promise<Array<{ digest: Digest; document: string }>> {
-  if (!options.image) {
-    const docs = await sbomFor(`docker://${formatReference(ref)}`, { format, registry: options });
-    return docs.map((d) => ({ digest: d.digest as Digest, document: d.document }));
-  }
+type SbomOf = { digest: Digest; format: SbomFormat; document: string };
+
+/** Each platform image's SBOMs: made from the image in memory when given (one inventory for all formats), else as `pith sbom` finds or makes them. */
+async function sbomDocuments(ref: Reference, options: AttestOptions, formats: readonly SbomFormat[]): Promise<SbomOf[]> {
+  const out: SbomOf[] = [];
   const x = options.image;
-  const out: Array<{ digest: Digest; document: string }> = [];
+  if (!x) {
+    for (const format of formats) {
+      for (const d of await sbomFor(`docker://${formatReference(ref)}`, { format, registry: options })) out.push({ digest: d.digest as Digest, format, document: d.document });
+    }
+    return out;
+  }
+  if (formats.length === 0) return out;
   for (const image of isImageIndex(x) ? x.images : [x]) {
     const title = image.manifest.annotations?.[TITLE] ?? (isImageIndex(x) ? x.index.annotations?.[TITLE] : undefined);
     const inv = await imageInventory(image, { name: title ?? formatReference(ref) });
-    out.push({ digest: image.digest, document: SBOM_FORMATS[format].write(inv) });
+    for (const format of formats) out.push({ digest: image.digest, format, document: SBOM_FORMATS[format].write(inv) });
   }
-  return out;
+  return out.sort((a, b) => formats.indexOf(a.format) - formats.indexOf(b.format));
 }
 
 /** Appends one `.att` layer per envelope to the attestations of `digest`, keeping those there (as cosign attest does). */

@@ -191,9 +191,7 @@ export async function readTagLayers(client: RegistryClient, repository: string, 
 export async function writeTagLayers(client: RegistryClient, repository: string, tag: string, layers: readonly Descriptor[], added: readonly Uint8Array[], scopes: readonly string[]): Promise<void> {
   const config = signatureConfig(layers);
   const stats = emptyStats();
-  for (const bytes of [...added, config]) {
-    await pushBlob(client, repository, { digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats });
-  }
+  await Promise.all([...added, config].map((bytes) => pushBlob(client, repository, { digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats })));
   // go-containerregistry's field order: schemaVersion, mediaType, config, layers; descriptors mediaType, size, digest, annotations.
   const order = (d: Descriptor) => ({ mediaType: d.mediaType, size: d.size, digest: d.digest, ...(d.annotations ? { annotations: d.annotations } : {}) });
   const manifest = { schemaVersion: 2, mediaType: MediaType.manifest, config: order(describe(MediaType.config, config)), layers: layers.map(order) };
