@@ -185,8 +185,9 @@ export function attestationTag(digest: Digest): string {
 }
 
 /**
- * An envelope as cosign writes it into an `.att` layer: Go's encoding/json of the protobuf-specs Envelope
- * (payload, payloadType, signatures; `keyid` omitted when empty), from ExtractComponentsFromProtoBundle.
+ * An envelope as cosign writes it into an `.att` layer (cmd/cosign/cli/signcommon ExtractComponentsFromProtoBundle):
+ * Go's encoding/json of protobuf-specs' gen/pb-go/dsse/envelope.pb.go — payload, payloadType, signatures in field
+ * order, each signature `sig` then `keyid`, empty fields omitted.
  */
 export function attestationLayerBytes(envelope: DsseEnvelope): Uint8Array {
   const signatures = envelope.signatures.map((s) => (s.keyid ? { sig: s.sig, keyid: s.keyid } : { sig: s.sig }));

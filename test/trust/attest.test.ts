@@ -305,6 +305,8 @@ describe('attestations of a built image in a registry', { skip }, () => {
     });
     assert.equal(res.status, 201);
     await rejects(verifyAttestations(ref('team/other'), alicePub), 'SIGNATURE_WRONG_IMAGE', new RegExp(`to be about ${digest} .*found subject ${elsewhere.digest}`));
+    // Nor does pith attest an image other than the one it is handed.
+    await rejects(attestImage(ref('team/bare'), join(keys, 'alice.key'), { spec: specPath, image: elsewhere }), 'SIGNATURE_WRONG_IMAGE', /team\/bare:1 to be the image given to attest/);
   });
 
   it('refuses a lock the image was not built from, naming the packages that differ', async () => {
