@@ -112,3 +112,9 @@ export { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openEnvelope, pae, signEnvelope, 
 export { bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures, type ImageSignature, type ImageVerification, type RejectedSignature, type SignImageOptions, type SignImageResult, type VerifiedSignature } from './trust/cosign.ts';
 export { sign, verify, type SignOptions, type SignReport, type VerifyOptions, type VerifyReport } from './trust/trust.ts';
 export { attachKeylessSignature, KEYLESS_ENV, loadTrustedRoot, signKeyless, verifyKeyless, verifyKeylessImage, type KeylessImageVerification, type KeylessPolicy, type KeylessSignOptions, type KeylessVerification, type TrustedRootMaterial } from './trust/keyless.ts';
+export {
+  attestationTag, attestImage, CYCLONEDX_PREDICATE_TYPE, DEFAULT_BUILDER_ID, DSSE_ENVELOPE_MEDIA_TYPE, LOCK_MEDIA_TYPE, PITH_BUILD_TYPE, provenanceLockDifferences, provenanceStatement, resolvedDependencies,
+  SBOM_PREDICATE_TYPES, sbomStatement, SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE, verifyAttestations,
+  type AttachedAttestation, type AttestationReport, type AttestOptions, type AttestReport, type ProvenanceInputs, type RejectedAttestation, type ResourceDescriptor, type SlsaProvenance, type Statement,
+  type VerifiedAttestation, type VerifyAttestationsOptions,
+} from './trust/attest.ts';

@@ -32,25 +32,33 @@ export interface AttachResult {
 
 /** Pushes an artifact about the image at `reference` (a tag or digest) and makes it findable from the image. */
 export async function attachArtifact(reference: string | Reference, artifact: Artifact, options: RegistryOptions = {}): Promise<AttachResult> {
+  return (await attachArtifacts(reference, [artifact], options))[0]!;
+}
+
+/**
+ * Pushes several artifacts about one image at once (their uploads in parallel), updating the fallback index, when
+ * the registry needs it, once for all of them: in the order given, after the referrers already listed.
+ */
+export async function attachArtifacts(reference: string | Reference, artifacts: readonly Artifact[], options: RegistryOptions = {}): Promise<AttachResult[]> {
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref } = await RegistryClient.primary(logical, options);
   const scopes = [repositoryScope(ref.path, ['pull', 'push'])];
   const subject = await subjectOf(client, ref, scopes);
   const stats = emptyStats();
-  for (const b of [EMPTY_JSON, ...artifact.blobs]) {
-    const bytes = b.bytes;
-    await pushBlob(client, ref.path, { digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats });
-  }
-  const { bytes, digest, descriptor } = artifactManifest(subject, artifact);
-  const res = await client.putManifest(ref.path, digest, bytes, MediaType.manifest, scopes);
-  if (res.headers.get('oci-subject') === subject.digest) return { digest, subject: subject.digest, via: 'api' };
+  const blobs = new Map([EMPTY_JSON, ...artifacts.flatMap((a) => a.blobs)].map((b) => [digestOf(b.bytes), b.bytes]));
+  await Promise.all([...blobs].map(([digest, bytes]) => pushBlob(client, ref.path, { digest, size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats })));
+  const manifests = artifacts.map((a) => artifactManifest(subject, a));
+  const indexed = await Promise.all(manifests.map(async ({ bytes, digest }) =>
+    (await client.putManifest(ref.path, digest, bytes, MediaType.manifest, scopes)).headers.get('oci-subject') === subject.digest));
 
-  const tag = fallbackTag(subject.digest);
-  const current = await fallbackIndex(client, ref.path, tag, scopes);
-  if (!current.some((d) => d.digest === digest)) {
-    await client.putManifest(ref.path, tag, referrersIndex([...current, descriptor]), MediaType.index, scopes);
+  const listed = manifests.filter((_, i) => !indexed[i]);
+  if (listed.length > 0) {
+    const tag = fallbackTag(subject.digest);
+    const current = await fallbackIndex(client, ref.path, tag, scopes);
+    const added = listed.filter((m) => !current.some((d) => d.digest === m.digest)).map((m) => m.descriptor);
+    if (added.length > 0) await client.putManifest(ref.path, tag, referrersIndex([...current, ...added]), MediaType.index, scopes);
   }
-  return { digest, subject: subject.digest, via: 'tag' };
+  return manifests.map(({ digest }, i) => ({ digest, subject: subject.digest, via: indexed[i] ? 'api' : 'tag' }));
 }
 
 async function fallbackIndex(client: RegistryClient, repository: string, tag: string, scopes: readonly string[]): Promise<ReferrerDescriptor[]> {

@@ -8,7 +8,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Digest } from '../oci/digest.ts';
-import { attachArtifact, type AttachResult } from '../registry/referrers.ts';
+import { attachArtifacts, type AttachResult } from '../registry/referrers.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { parseReference, type Reference } from '../oci/reference.ts';
 import { keyFingerprint, signBytes, type DsseEnvelope } from './dsse.ts';
@@ -60,8 +60,15 @@ export function messageSignatureBundle(message: Uint8Array, privateKey: KeyObjec
  * `annotations` go on the artifact manifest (cosign sets `dev.sigstore.bundle.content` and
  * `dev.sigstore.bundle.predicateType` there).
  */
-export function attachBundle(reference: string | Reference, digest: Digest, bundle: SigstoreBundle, annotations: Record<string, string>, options: RegistryOptions = {}): Promise<AttachResult> {
+export async function attachBundle(reference: string | Reference, digest: Digest, bundle: SigstoreBundle, annotations: Record<string, string>, options: RegistryOptions = {}): Promise<AttachResult> {
+  return (await attachBundles(reference, digest, [{ bundle, annotations }], options))[0]!;
+}
+
+/** Attaches several bundles to the image `digest` as attachBundle does, at once (one fallback index update). */
+export function attachBundles(reference: string | Reference, digest: Digest, bundles: ReadonlyArray<{ bundle: SigstoreBundle; annotations: Record<string, string> }>, options: RegistryOptions = {}): Promise<AttachResult[]> {
   const at: Reference = { ...(typeof reference === 'string' ? parseReference(reference) : reference), tag: undefined, digest };
-  const bytes = new TextEncoder().encode(JSON.stringify(bundle));
-  return attachArtifact(at, { artifactType: BUNDLE_MEDIA_TYPE, blobs: [{ mediaType: BUNDLE_MEDIA_TYPE, bytes }], annotations }, options);
+  return attachArtifacts(at, bundles.map(({ bundle, annotations }) => {
+    const bytes = new TextEncoder().encode(JSON.stringify(bundle));
+    return { artifactType: BUNDLE_MEDIA_TYPE, blobs: [{ mediaType: BUNDLE_MEDIA_TYPE, bytes }], annotations };
+  }), options);
 }

@@ -24,7 +24,7 @@ import { RegistryClient, type RegistryOptions } from '../registry/client.ts';
 import { listReferrers, readArtifact, type AttachResult } from '../registry/referrers.ts';
 import { emptyStats, pushBlob } from '../registry/upload.ts';
 import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, type SigstoreBundle } from './bundle.ts';
-import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openEnvelope, signBytes, signEnvelope, verifyBytes } from './dsse.ts';
+import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openEnvelope, signBytes, signEnvelope, verifyBytes, type DsseEnvelope } from './dsse.ts';
 import type { SigningKey, VerificationKey } from './keys.ts';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -32,7 +32,8 @@ export const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
 /** cosign's pkg/types CosignSignPredicateType. */
 export const COSIGN_SIGN_PREDICATE_TYPE = 'https://sigstore.dev/cosign/sign/v1';
-const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
+/** The in-toto Statement layer, v1 (https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md). */
+export const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 
 /**
  * The repository as cosign names it in `docker-reference`: go-containerregistry's `Repository.Name()`, registry
@@ -78,14 +79,14 @@ export interface SignImageOptions extends RegistryOptions {
   now?: Date;
 }
 
-interface Manifest {
+export interface Manifest {
   mediaType?: string;
   config?: Descriptor;
   layers?: Descriptor[];
   manifests?: Descriptor[];
 }
 
-function parseManifest(bytes: Uint8Array, where: string): Manifest {
+export function parseManifest(bytes: Uint8Array, where: string): Manifest {
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as Manifest;
   } catch (e) {
@@ -93,7 +94,7 @@ function parseManifest(bytes: Uint8Array, where: string): Manifest {
   }
 }
 
-const isIndex = (mediaType: string | undefined) => mediaType === MediaType.index || mediaType === DockerMediaType.manifestList;
+export const isIndex = (mediaType: string | undefined) => mediaType === MediaType.index || mediaType === DockerMediaType.manifestList;
 
 /**
  * The config go-containerregistry writes for cosign's signature image with these layers (`mutate.Append` on
@@ -108,12 +109,12 @@ function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(config));
 }
 
-function ecdsaSigning(key: SigningKey): { privateKey: KeyObject; publicKey: KeyObject } {
+export function ecdsaSigning(key: SigningKey): { privateKey: KeyObject; publicKey: KeyObject } {
   if (key.kind !== 'ecdsa') throw new PithError('KEY_INVALID', `expected an ECDSA P-256 key to sign in cosign's formats, found an OpenPGP key in ${key.file}`);
   return key;
 }
 
-function ecdsaVerifying(key: KeyObject | VerificationKey): KeyObject {
+export function ecdsaVerifying(key: KeyObject | VerificationKey): KeyObject {
   if (key instanceof KeyObject) return key;
   if (key.kind !== 'ecdsa') throw new PithError('KEY_INVALID', `expected an ECDSA P-256 public key to verify cosign's formats, found OpenPGP keys in ${key.file}`);
   return key.publicKey;
@@ -133,7 +134,7 @@ export interface SignImageResult {
 }
 
 /** The digests to sign: the manifest (or index) the reference names, then each manifest an index lists. */
-async function signedDigests(client: RegistryClient, ref: Reference, scopes: readonly string[]): Promise<Digest[]> {
+export async function signedDigests(client: RegistryClient, ref: Reference, scopes: readonly string[]): Promise<Digest[]> {
   const top = await client.getManifest(ref.path, manifestReference(ref), scopes);
   const m = parseManifest(top.bytes, `${ref.domain}/${ref.path}@${top.digest}`);
   return isIndex(top.mediaType || m.mediaType) ? [top.digest, ...(m.manifests ?? []).map((d) => d.digest)] : [top.digest];
@@ -168,25 +169,33 @@ export async function signImage(reference: string | Reference, key: SigningKey, 
  */
 async function appendTagSignature(client: RegistryClient, repository: string, digest: Digest, payload: Uint8Array, signature: string, publicKey: KeyObject, scopes: readonly string[]): Promise<boolean> {
   const tag = signatureTag(digest);
-  const existing: Descriptor[] = [];
-  if ((await client.manifestDigest(repository, tag, scopes)) !== undefined) {
-    const { bytes } = await client.getManifest(repository, tag, scopes);
-    existing.push(...(parseManifest(bytes, `the signatures ${repository}:${tag}`).layers ?? []));
-  }
+  const existing = await readTagLayers(client, repository, tag, scopes);
   const layer = describe(SIMPLE_SIGNING_MEDIA_TYPE, payload, { annotations: { [COSIGN_SIGNATURE_ANNOTATION]: signature } });
   const same = existing.some((l) => l.digest === layer.digest && verifyBytes(publicKey, payload, Buffer.from(l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] ?? '', 'base64')));
   if (same) return false;
-  const layers = [...existing, layer];
+  await writeTagLayers(client, repository, tag, [...existing, layer], [payload], scopes);
+  return true;
+}
+
+/** The layers of cosign's signature (or attestation) manifest tagged `tag`; none when the tag is absent. */
+export async function readTagLayers(client: RegistryClient, repository: string, tag: string, scopes: readonly string[]): Promise<Descriptor[]> {
+  if ((await client.manifestDigest(repository, tag, scopes)) === undefined) return [];
+  const { bytes } = await client.getManifest(repository, tag, scopes);
+  return parseManifest(bytes, `${repository}:${tag}`).layers ?? [];
+}
+
+/**
+ * Writes cosign's manifest under `tag` with `layers`, pushing the `added` payloads (the layers' blobs not yet in
+ * the repository) and the config go-containerregistry makes for them.
+ */
+export async function writeTagLayers(client: RegistryClient, repository: string, tag: string, layers: readonly Descriptor[], added: readonly Uint8Array[], scopes: readonly string[]): Promise<void> {
   const config = signatureConfig(layers);
   const stats = emptyStats();
-  for (const bytes of [payload, config]) {
-    await pushBlob(client, repository, { digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats });
-  }
+  await Promise.all([...added, config].map((bytes) => pushBlob(client, repository, { digest: digestOf(bytes), size: bytes.byteLength, bytes: async () => bytes }, { scopes, stats })));
   // go-containerregistry's field order: schemaVersion, mediaType, config, layers; descriptors mediaType, size, digest, annotations.
   const order = (d: Descriptor) => ({ mediaType: d.mediaType, size: d.size, digest: d.digest, ...(d.annotations ? { annotations: d.annotations } : {}) });
   const manifest = { schemaVersion: 2, mediaType: MediaType.manifest, config: order(describe(MediaType.config, config)), layers: layers.map(order) };
   await client.putManifest(repository, tag, new TextEncoder().encode(JSON.stringify(manifest)), MediaType.manifest, scopes);
-  return true;
 }
 
 export interface VerifiedSignature {
@@ -231,22 +240,21 @@ export async function verifyImageSignatures(reference: string | Reference, publi
   const rejected: RejectedSignature[] = [];
 
   const tag = signatureTag(digest);
-  if ((await client.manifestDigest(ref.path, tag, scopes)) !== undefined) {
-    const { bytes } = await client.getManifest(ref.path, tag, scopes);
-    for (const layer of parseManifest(bytes, `the signatures ${ref.path}:${tag}`).layers ?? []) {
-      if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
-      const payload = await client.getBlob(ref.path, layer, scopes);
-      const outcome = checkSimpleSigning(payload, layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION], key, digest, identity, `${ref.path}:${tag} layer ${layer.digest}`);
-      if (typeof outcome === 'string') verified.push({ form: 'tag', digest, source: layer.digest, dockerReference: outcome });
-      else rejected.push({ form: 'tag', source: layer.digest, ...outcome });
-    }
+  for (const layer of await readTagLayers(client, ref.path, tag, scopes)) {
+    if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
+    const payload = await client.getBlob(ref.path, layer, scopes);
+    const outcome = checkSimpleSigning(payload, layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION], key, digest, identity, `${ref.path}:${tag} layer ${layer.digest}`);
+    if (typeof outcome === 'string') verified.push({ form: 'tag', digest, source: layer.digest, dockerReference: outcome });
+    else rejected.push({ form: 'tag', source: layer.digest, ...outcome });
   }
 
   const { referrers } = await listReferrers({ ...logical, tag: undefined, digest }, { ...options, artifactType: BUNDLE_MEDIA_TYPE });
   for (const d of referrers) {
     if (d.annotations?.['dev.sigstore.bundle.predicateType'] !== COSIGN_SIGN_PREDICATE_TYPE) continue;
     const outcome = await checkBundle(logical, d, digest, key, options);
-    if (outcome === undefined) verified.push({ form: 'bundle', digest, source: d.digest });
+    if ('_type' in outcome && outcome.predicateType !== COSIGN_SIGN_PREDICATE_TYPE) {
+      rejected.push({ form: 'bundle', source: d.digest, code: 'SIGNATURE_INVALID', reason: `the bundle ${d.digest} signs a ${String(outcome.predicateType)} statement, not ${COSIGN_SIGN_PREDICATE_TYPE}` });
+    } else if ('_type' in outcome) verified.push({ form: 'bundle', digest, source: d.digest });
     else rejected.push({ form: 'bundle', source: d.digest, ...outcome });
   }
 
@@ -259,7 +267,7 @@ export async function verifyImageSignatures(reference: string | Reference, publi
   return { digest, key: keyFingerprint(key), verified, rejected };
 }
 
-type Rejection = Pick<RejectedSignature, 'code' | 'reason'>;
+export type Rejection = Pick<RejectedSignature, 'code' | 'reason'>;
 
 /** The docker-reference of a simple-signing payload that verifies and is about `digest` in `identity`; a rejection otherwise. */
 function checkSimpleSigning(payload: Uint8Array, signature: string | undefined, key: KeyObject, digest: Digest, identity: string, where: string): string | Rejection {
@@ -283,7 +291,33 @@ function checkSimpleSigning(payload: Uint8Array, signature: string | undefined, 
   return identity;
 }
 
-async function checkBundle(ref: Reference, descriptor: Descriptor, digest: Digest, key: KeyObject, options: RegistryOptions): Promise<Rejection | undefined> {
+/** An in-toto statement as read back: fields checked where they are used. */
+export interface ReadStatement {
+  _type: unknown;
+  subject?: Array<{ name?: unknown; digest?: { sha256?: unknown } }>;
+  predicateType?: unknown;
+  predicate?: unknown;
+}
+
+/** The statement of a DSSE envelope that verifies with `key` and names `digest` among its subjects; a rejection otherwise. */
+export function checkStatement(envelope: DsseEnvelope | undefined, key: KeyObject, digest: Digest, where: string): ReadStatement | Rejection {
+  let statement: ReadStatement;
+  try {
+    if (!envelope) return { code: 'SIGNATURE_INVALID', reason: `${where} holds no DSSE envelope` };
+    statement = JSON.parse(new TextDecoder().decode(openEnvelope(envelope, key, where))) as ReadStatement;
+  } catch (e) {
+    return { code: 'SIGNATURE_INVALID', reason: e instanceof PithError ? e.message : `the payload of ${where} is not JSON: ${(e as Error).message}` };
+  }
+  if (statement === null || typeof statement !== 'object' || typeof statement._type !== 'string' || !Array.isArray(statement.subject)) {
+    return { code: 'SIGNATURE_INVALID', reason: `expected ${where} to sign an in-toto statement (_type, subject, predicateType), found another shape` };
+  }
+  const subjects = statement.subject.map((s) => s?.digest?.sha256);
+  if (!subjects.includes(digestHex(digest))) return { code: 'SIGNATURE_WRONG_IMAGE', reason: `${where} signs sha256:${subjects.join(', sha256:')}, not ${digest}` };
+  return statement;
+}
+
+/** The statement of the bundle referrer `descriptor` of `digest`, checked by checkStatement; a rejection otherwise. */
+export async function checkBundle(ref: Reference, descriptor: Descriptor, digest: Digest, key: KeyObject, options: RegistryOptions): Promise<ReadStatement | Rejection> {
   const where = `the bundle ${descriptor.digest} in ${ref.domain}/${ref.path}`;
   let blobs: Array<{ mediaType: string; bytes: Uint8Array }>;
   try {
@@ -299,15 +333,5 @@ async function checkBundle(ref: Reference, descriptor: Descriptor, digest: Diges
   } catch (e) {
     return { code: 'SIGNATURE_INVALID', reason: `${where} holds no bundle as JSON: ${(e as Error).message}` };
   }
-  let statement: { predicateType?: unknown; subject?: Array<{ digest?: { sha256?: unknown } }> };
-  try {
-    if (!bundle.dsseEnvelope) return { code: 'SIGNATURE_INVALID', reason: `${where} holds no DSSE envelope` };
-    statement = JSON.parse(new TextDecoder().decode(openEnvelope(bundle.dsseEnvelope, key, where))) as typeof statement;
-  } catch (e) {
-    return { code: 'SIGNATURE_INVALID', reason: (e as Error).message };
-  }
-  if (statement.predicateType !== COSIGN_SIGN_PREDICATE_TYPE) return { code: 'SIGNATURE_INVALID', reason: `${where} signs a ${String(statement.predicateType)} statement, not ${COSIGN_SIGN_PREDICATE_TYPE}` };
-  const subjects = (statement.subject ?? []).map((s) => s.digest?.sha256);
-  if (!subjects.includes(digestHex(digest))) return { code: 'SIGNATURE_WRONG_IMAGE', reason: `${where} signs sha256:${subjects.join(', sha256:')}, not ${digest}` };
-  return undefined;
+  return checkStatement(bundle?.dsseEnvelope, key, digest, where);
 }

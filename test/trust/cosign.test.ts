@@ -8,19 +8,17 @@
  * checked with Node's own `crypto.verify`; and every bundle is handed to `@sigstore/verify`, Sigstore's verifier.
  */
 import assert from 'node:assert/strict';
-import { createPublicKey, createPrivateKey, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, createPrivateKey, verify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bundleFromJSON } from '@sigstore/bundle';
-import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { PithError } from '../../src/errors.ts';
 import { digestOf, MediaType } from '../../src/oci/digest.ts';
 import { buildIndex } from '../../src/oci/image.ts';
 import { pushImage } from '../../src/registry/push.ts';
 import { fallbackTag, listReferrers, type ReferrerDescriptor } from '../../src/registry/referrers.ts';
-import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, messageSignatureBundle, publicKeyHint, type SigstoreBundle } from '../../src/trust/bundle.ts';
+import { attachBundle, BUNDLE_MEDIA_TYPE, dsseBundle, messageSignatureBundle, type SigstoreBundle } from '../../src/trust/bundle.ts';
 import {
   bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures,
 } from '../../src/trust/cosign.ts';
@@ -28,6 +26,7 @@ import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, signEnvelope } from '../../src/tr
 import { generateKeyPair, type SigningKey } from '../../src/trust/keys.ts';
 import { FaultProxy, type Fault } from '../fixtures/fault-proxy.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
+import { rejects, sigstoreVerify } from '../fixtures/trust.ts';
 import { sampleImage } from '../registry/helpers.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-cosign-test-'));
@@ -40,28 +39,6 @@ function ecdsaKey(file: string): EcdsaKey {
 }
 const alice = ecdsaKey('alice.key');
 const mallory = ecdsaKey('mallory.key');
-
-/** Sigstore's own verifier, trusting exactly one public key by its hint; no log or timestamp for a keyed bundle. */
-function sigstoreVerify(bundleJson: unknown, publicKey: KeyObject, artifact?: Uint8Array): void {
-  const hint = publicKeyHint(publicKey);
-  const trust = toTrustMaterial(
-    { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] },
-    (h: string) => {
-      if (h !== hint) throw new Error(`unknown key ${h}`);
-      return { publicKey, validFor: () => true };
-    },
-  );
-  new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundleFromJSON(bundleJson), artifact && Buffer.from(artifact)));
-}
-
-async function rejects(p: Promise<unknown>, code: string, text?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof PithError, String(e));
-    assert.equal(e.code, code, e.message);
-    if (text) assert.match(e.message, text);
-    return true;
-  });
-}
 
 describe('cosign payload', () => {
   it('is byte for byte what cosign writes (the example cosign printed in its README)', () => {
