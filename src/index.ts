@@ -3,6 +3,7 @@ export {
   PithError, isPithError, ERROR_CATALOGUE, exitStatusOf, EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DRIFT, EXIT_FINDINGS, EXIT_STATUSES,
   type ErrorCode, type ExitStatus,
 } from './errors.ts';
+export { PITH_VERSION } from './version.ts';
 export { canonicalJson } from './json.ts';
 export { parseDeb822, type Deb822Stanza, type Deb822Options } from './debian/deb822.ts';
 export { compareVersions, parseVersion, satisfiesVersion, type DebianVersion, type RelationOp } from './debian/version.ts';

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitStatusOf, isPithError, type ErrorCode } from '../errors.ts';
 import { EXIT_HELP, EXIT_OK } from './exit.ts';
+import { PITH_VERSION } from '../version.ts';
 
 /**
  * Each command's module, loaded only when that command runs: `pith push` then parses the registry client and not
@@ -43,7 +44,7 @@ const COMMANDS: Array<[names: readonly string[], load: () => Promise<Command[]>]
 export async function program(argv: readonly string[] = []): Promise<Command> {
   const prog = new Command('pith')
     .description('Minimal, reproducible OCI images straight from the Debian archive')
-    .version('0.1.0')
+    .version(PITH_VERSION)
     .addHelpText('after', EXIT_HELP)
     .exitOverride()
     .showSuggestionAfterError();

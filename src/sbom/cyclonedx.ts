@@ -9,6 +9,7 @@ import { Enums, Models, Serialize, Spec } from '@cyclonedx/cyclonedx-library';
 import { digestHex } from '../oci/digest.ts';
 import { NOASSERTION } from './copyright.ts';
 import { documentUuid, imagePurl, type ImageInventory, type InventoryPackage } from './inventory.ts';
+import { PITH_VERSION } from '../version.ts';
 
 export const CYCLONEDX_MEDIA_TYPE = 'application/vnd.cyclonedx+json';
 
@@ -38,7 +39,7 @@ export function cyclonedxBom(inv: ImageInventory): Models.Bom {
     hashes: new Models.HashDictionary([[Enums.HashAlgorithm['SHA-256'], digestHex(inv.digest)]]),
     description: `OCI image ${inv.digest} for ${inv.platform.os}/${inv.platform.architecture}${inv.platform.variant ? `/${inv.platform.variant}` : ''}`,
   });
-  const tool = new Models.Component(Enums.ComponentType.Application, 'pith', { version: '0.1.0' });
+  const tool = new Models.Component(Enums.ComponentType.Application, 'pith', { version: PITH_VERSION });
   const bom = new Models.Bom({
     serialNumber: `urn:uuid:${documentUuid(inv, 'cyclonedx')}`,
     metadata: new Models.Metadata({

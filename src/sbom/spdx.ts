@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { digestHex } from '../oci/digest.ts';
 import { NOASSERTION } from './copyright.ts';
 import { documentUuid, imagePurl, platformOf, type ImageInventory } from './inventory.ts';
+import { PITH_VERSION } from '../version.ts';
 
 export const SPDX_MEDIA_TYPE = 'application/spdx+json';
-const TOOL = 'Tool: pith-0.1.0';
+const TOOL = `Tool: pith-${PITH_VERSION}`;
 
 interface SpdxPackage {
   SPDXID: string;

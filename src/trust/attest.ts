@@ -43,6 +43,7 @@ import {
 } from './cosign.ts';
 import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, signEnvelope, type DsseEnvelope } from './dsse.ts';
 import { loadSigningKey, loadVerificationKey, type SigningKey, type VerificationKey } from './keys.ts';
+import { PITH_VERSION } from '../version.ts';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 export const SPDX_PREDICATE_TYPE = 'https://spdx.dev/Document';
@@ -59,8 +60,6 @@ export const PITH_BUILD_TYPE = 'urn:pith:build-type:v1';
 export const DEFAULT_BUILDER_ID = 'urn:pith:builder:local';
 /** The media type the provenance gives the lock among its resolved dependencies. */
 export const LOCK_MEDIA_TYPE = 'application/vnd.pith.lock.v1+json';
-/** pith's version, as `pith --version`, the SPDX creator and the CycloneDX tool state it. */
-export const PITH_VERSION = '0.1.0';
 
 /** in-toto's ResourceDescriptor (spec/v1/resource_descriptor.md), as far as pith writes it. */
 export interface ResourceDescriptor {
