@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../orchestrate/build.ts';
 import type { SbomFormat } from '../index.ts';
-import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
+import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, noAttestOption, builderIdOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
@@ -20,6 +20,8 @@ interface BuildFlags {
   sbom?: SbomFormat[];
   registriesConf?: string;
   sign?: string;
+  attest: boolean;
+  builderId?: string;
 }
 
 export function buildCommand(): Command {
@@ -41,6 +43,8 @@ export function buildCommand(): Command {
     .addOption(insecureOption())
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output and each push, as artifacts referring to each platform image'))
     .addOption(signOption())
+    .addOption(noAttestOption())
+    .addOption(builderIdOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
@@ -61,6 +65,8 @@ export function buildCommand(): Command {
           registry: registryOptions(flags),
           sbom: flags.sbom,
           sign: flags.sign,
+          attest: flags.attest,
+          builderId: flags.builderId,
         }),
       );
       if (flags.json) {

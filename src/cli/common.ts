@@ -69,10 +69,19 @@ export const sourceOption = () =>
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 /** `--sign KEYFILE` on the commands that push: sign what they push (see pith sign). */
-export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this ECDSA private key, as pith sign does (cosign\'s .sig tag and a Sigstore bundle referrer)');
-/** One line per signed manifest. */
-export function signatureLines(reports: ReadonlyArray<{ reference: string; format: string; digests: readonly string[] }> | undefined): string[] {
-  return (reports ?? []).flatMap((r) => r.digests.map((d) => `signed ${d} in ${r.reference.replace(/@sha256:[0-9a-f]+$/, '')} (${r.format})`));
+export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this ECDSA private key, as pith sign does (cosign\'s .sig tag and a Sigstore bundle referrer); build and update also attest the build (SLSA provenance, SBOMs; --no-attest to skip)');
+/** `--no-attest` and `--builder-id` beside `--sign` on the commands that build: the attestations signed with the image. */
+export const noAttestOption = () => new Option('--no-attest', 'with --sign: sign the image alone, without the SLSA provenance and SBOM attestations');
+export const builderIdOption = () => new Option('--builder-id <uri>', 'with --sign: the builder the provenance names (default urn:pith:builder:local), e.g. the CI workflow\'s URI');
+/** One line per signed manifest, and per attestation. */
+export function signatureLines(reports: ReadonlyArray<{ reference: string; format: string; digests: readonly string[]; attestations?: { attestations: ReadonlyArray<{ subject: string; predicateType: string }> } }> | undefined): string[] {
+  return (reports ?? []).flatMap((r) => {
+    const repository = r.reference.replace(/@sha256:[0-9a-f]+$/, '').replace(/(\/[^/:]+):[\w][\w.-]*$/, '$1');
+    return [
+      ...r.digests.map((d) => `signed ${d} in ${repository} (${r.format})`),
+      ...(r.attestations?.attestations ?? []).map((a) => `attested ${a.subject} in ${repository} (${a.predicateType})`),
+    ];
+  });
 }
 export const jsonOption = () => new Option('--json', 'print machine-readable JSON on stdout');
 /** `--cache-from`/`--cache-to`: the registry build cache; repeatable; `$PITH_CACHE_FROM`/`$PITH_CACHE_TO` (comma-separated) when not given. */

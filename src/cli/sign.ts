@@ -1,44 +1,97 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { PithError } from '../errors.ts';
 import { registryReference } from '../transports/transports.ts';
-import { sign, verify } from '../trust/trust.ts';
-import { jsonOption, REGISTRY_ARGUMENT } from './common.ts';
+import { CYCLONEDX_PREDICATE_TYPE, SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE } from '../trust/attest.ts';
+import { sign, verify, type Signer, type Verifier } from '../trust/trust.ts';
+import { jsonOption, REGISTRY_ARGUMENT, repeatable, signatureLines } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
-type KeyFlags = RegistryFlags & { key: string };
-
-/** sign and verify take the same arguments: an image in a registry and a key file. */
-function keyCommand(name: string, description: string, keyHelp: string, run: (reference: string, flags: KeyFlags) => Promise<{ json: unknown; text: string }>): Command {
+/** sign and verify take the same arguments: an image in a registry, and a key or a keyless identity. */
+function trustCommand(name: string, description: string, keyHelp: string): Command {
   return new Command(name)
     .description(description)
     .argument('<reference>', REGISTRY_ARGUMENT)
-    .requiredOption('--key <file>', keyHelp)
+    .option('--key <file>', keyHelp)
     .addOption(insecureOption())
     .addOption(registriesConfOption())
-    .addOption(jsonOption())
-    .action(async (reference: string, flags: KeyFlags) => {
-      const r = await run(registryReference(reference, `the <reference> of pith ${name}`), flags);
-      process.stdout.write(flags.json ? `${JSON.stringify(r.json, null, 2)}\n` : r.text);
-    });
+    .addOption(jsonOption());
 }
 
-const options = (flags: KeyFlags) => registryOptions(flags);
+function print<T>(flags: { json?: boolean }, report: T, text: (r: T) => string): void {
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : text(report));
+}
+
+type SignFlags = RegistryFlags & { key?: string; keyless?: boolean; fulcioUrl?: string; rekorUrl?: string; attest?: string; lock?: string };
 
 export function signCommand(): Command {
-  return keyCommand('sign',
-    'sign an image already in a registry: an ECDSA key (pith keygen) signs as cosign does (the .sig tag and a Sigstore bundle referrer), an index is signed with each of its images',
-    'private key: ECDSA P-256 PEM (PITH_KEY_PASSWORD opens an encrypted one)',
-    async (reference, flags) => {
-      const r = await sign(reference, flags.key, options(flags));
-      return { json: r, text: r.digests.map((d) => `signed ${d} (${r.format})\n`).join('') };
+  return trustCommand('sign',
+    'sign an image already in a registry, with a key (--key: cosign\'s .sig tag and a Sigstore bundle referrer) or keylessly (--keyless: a Fulcio certificate and a Rekor entry); an index is signed with each of its images',
+    'private key: ECDSA P-256 PEM (pith keygen; PITH_KEY_PASSWORD opens an encrypted one)')
+    .option('--keyless', 'sign with a short-lived Fulcio certificate for the OIDC identity in SIGSTORE_ID_TOKEN (or the CI\'s ambient token), logged in a Rekor')
+    .option('--fulcio-url <url>', 'the Fulcio of --keyless (default $PITH_FULCIO_URL; pith knows none of its own)')
+    .option('--rekor-url <url>', 'the Rekor of --keyless (default $PITH_REKOR_URL)')
+    .option('--attest <spec>', 'also attest the build: the SLSA provenance of this spec and its lock, and the image\'s SPDX and CycloneDX SBOMs, signed with --key')
+    .option('--lock <file>', 'the lock --attest records (default: the spec\'s own, <name>.lock beside it)')
+    .action(async (reference: string, flags: SignFlags) => {
+      const where = 'pith sign';
+      if (flags.lock !== undefined && flags.attest === undefined) throw new PithError('USAGE', `${where}: --lock names the lock of --attest SPEC; add --attest`);
+      let signer: Signer;
+      if (flags.keyless) {
+        if (flags.key !== undefined) throw new PithError('USAGE', `${where}: give --key FILE or --keyless, not both`);
+        signer = { keyless: { fulcioUrl: flags.fulcioUrl, rekorUrl: flags.rekorUrl } };
+      } else {
+        if (flags.key === undefined) throw new PithError('USAGE', `${where}: expected --key FILE (an ECDSA private key, pith keygen) or --keyless, found neither`);
+        if (flags.fulcioUrl !== undefined || flags.rekorUrl !== undefined) throw new PithError('USAGE', `${where}: --fulcio-url and --rekor-url go with --keyless`);
+        signer = flags.key;
+      }
+      const attest = flags.attest === undefined ? undefined : { spec: flags.attest, ...(flags.lock !== undefined ? { lock: flags.lock } : {}) };
+      const r = await sign(registryReference(reference, `the <reference> of ${where}`), signer, { ...registryOptions(flags), ...(attest ? { attest } : {}) });
+      print(flags, r, () => signatureLines([r]).map((l) => `${l}\n`).join(''));
     });
 }
 
+/** `--attestation` names: the three pith writes by a short name, any other predicate type by its URI. */
+const PREDICATE_TYPES: Record<string, string> = { provenance: SLSA_PROVENANCE_V1, spdx: SPDX_PREDICATE_TYPE, cyclonedx: CYCLONEDX_PREDICATE_TYPE };
+
+type VerifyFlags = RegistryFlags & { key?: string; certificateIdentity?: string; certificateIdentityRegexp?: string; certificateOidcIssuer?: string; trustedRoot?: string; lock?: string; attestation?: string[] };
+
 export function verifyCommand(): Command {
-  return keyCommand('verify',
-    'verify the signatures of an image in a registry with a public key; exit 0 when one verifies, covers the digest and names the repository, 1 with the reason otherwise',
-    'public key: SPKI PEM (ECDSA P-256)',
-    async (reference, flags) => {
-      const r = await verify(reference, flags.key, options(flags));
-      return { json: r, text: `verified ${r.reference}@${r.digest} (${r.format})\n` };
+  return trustCommand('verify',
+    'verify an image in a registry: a signature by the key (--key) or the keyless identity (--certificate-identity, --certificate-oidc-issuer) that covers the digest and names the repository, and with --lock/--attestation its attestations; exit 0, or 1 with the reason',
+    'public key: SPKI PEM (ECDSA P-256)')
+    .option('--certificate-identity <identity>', 'keyless: the signer the Fulcio certificate must name (an email or URI, exact)')
+    .option('--certificate-identity-regexp <pattern>', 'keyless: a pattern the certificate\'s identity must match, instead of --certificate-identity')
+    .option('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer the certificate must name (exact)')
+    .option('--trusted-root <file>', 'keyless: the Sigstore trusted root (trusted_root.json) whose Fulcio and Rekor keys count (default $PITH_TRUSTED_ROOT)')
+    .option('--lock <file>', 'require a signed SLSA provenance built from exactly this lock (its digest and every .deb)')
+    .addOption(new Option('--attestation <type>', `require a signed attestation of this predicate type: ${Object.keys(PREDICATE_TYPES).join(', ')}, or a predicate type URI; repeatable`).argParser(repeatable))
+    .action(async (reference: string, flags: VerifyFlags) => {
+      const where = 'pith verify';
+      const identity = flags.certificateIdentity ?? (flags.certificateIdentityRegexp === undefined ? undefined : new RegExp(flags.certificateIdentityRegexp));
+      const keyless = identity !== undefined || flags.certificateOidcIssuer !== undefined || flags.trustedRoot !== undefined;
+      let verifier: Verifier;
+      if (flags.certificateIdentity !== undefined && flags.certificateIdentityRegexp !== undefined) throw new PithError('USAGE', `${where}: give --certificate-identity or --certificate-identity-regexp, not both`);
+      if (keyless) {
+        if (flags.key !== undefined) throw new PithError('USAGE', `${where}: give --key FILE or a keyless identity (--certificate-identity, --certificate-oidc-issuer), not both`);
+        if (identity === undefined || flags.certificateOidcIssuer === undefined) {
+          throw new PithError('USAGE', `${where}: keyless verification needs both --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer, found only ${identity === undefined ? '--certificate-oidc-issuer' : 'the identity'}`);
+        }
+        verifier = { keyless: { certificateIdentity: identity, certificateOidcIssuer: flags.certificateOidcIssuer, ...(flags.trustedRoot !== undefined ? { trustedRoot: flags.trustedRoot } : {}) } };
+      } else {
+        if (flags.key === undefined) throw new PithError('USAGE', `${where}: expected --key FILE (a public key) or --certificate-identity with --certificate-oidc-issuer, found neither`);
+        verifier = flags.key;
+      }
+      const attestations = (flags.attestation ?? []).map((t) => PREDICATE_TYPES[t] ?? (/^[a-z][a-z0-9+.-]*:/i.test(t) ? t : usage(`${where}: --attestation expected ${Object.keys(PREDICATE_TYPES).join(', ')} or a predicate type URI, found "${t}"`)));
+      const r = await verify(registryReference(reference, `the <reference> of ${where}`), verifier, { ...registryOptions(flags), ...(flags.lock !== undefined ? { lock: flags.lock } : {}), ...(attestations.length ? { attestations } : {}) });
+      print(flags, r, () => {
+        const by = r.keyless ? ` by ${r.keyless.verified.map((v) => `${v.identity} (${v.issuer})`).join(', ')}` : '';
+        const attested = r.attestations ? `; attested: ${[...new Set(r.attestations.verified.map((v) => v.predicateType))].join(', ')}` : '';
+        const lock = r.attestations?.lock ? `; built from ${r.attestations.lock.path}` : '';
+        return `verified ${r.reference.replace(/@sha256:[0-9a-f]+$/, '')}@${r.digest} (${r.format}${by})${attested}${lock}\n`;
+      });
     });
+}
+
+function usage(message: string): never {
+  throw new PithError('USAGE', message);
 }

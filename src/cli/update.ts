@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { update } from '../orchestrate/update.ts';
 import type { SbomFormat } from '../index.ts';
-import { addArchiveOptions, addShardOptions, shardFlag, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, addShardOptions, shardFlag, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, signatureLines, signOption, noAttestOption, builderIdOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -15,6 +15,9 @@ interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   cacheTo?: string[];
   shard?: string;
   shardFromZero?: string;
+  sign?: string;
+  attest: boolean;
+  builderId?: string;
 }
 
 export function updateCommand(): Command {
@@ -29,11 +32,14 @@ export function updateCommand(): Command {
     .addOption(new Option('--parallel <n>', 'specs updated at once (default 2)').argParser(integer('--parallel')))
     .addOption(cacheFromOption())
     .addOption(cacheToOption())
+    .addOption(signOption())
+    .addOption(noAttestOption())
+    .addOption(builderIdOption())
     .addOption(insecureOption());
   return addArchiveOptions(addShardOptions(command.addOption(snapshotOption()))).action(async (paths: string[], flags: UpdateFlags) => {
     const shard = shardFlag(flags);
     const results = await withProgress(flags, (onEvent) =>
-      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, registry: registryOptions(flags), ...registryCacheFlags(flags), shard }),
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, sign: flags.sign, attest: flags.attest, builderId: flags.builderId, registry: registryOptions(flags), ...registryCacheFlags(flags), shard }),
     );
     if (flags.json) {
       // Each result names its shard, so rollout --from can refuse shards of splits into different N.
@@ -54,7 +60,7 @@ export function updateCommand(): Command {
       else out.push(`  layers changed: ${r.layersChanged}; a node running the old image pulls ${megabytes(r.pullBytes ?? 0)}`);
       out.push(`  smoke test: ${r.smokeTest?.skipped ?? (r.smokeTest?.passed ? 'passed' : r.smokeTest?.reason)}`);
       for (const o of [...r.outputs, ...r.pushed]) out.push(`  wrote ${o}`);
-      for (const line of sbomLines(r.sboms)) out.push(`  ${line}`);
+      for (const line of [...sbomLines(r.sboms), ...signatureLines(r.signatures)]) out.push(`  ${line}`);
       for (const e of r.rollout?.edits ?? []) out.push(`  pinned ${e.to} in ${e.file} (${e.where})`);
       out.push(`  wrote ${r.lock}`);
     }

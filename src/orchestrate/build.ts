@@ -61,6 +61,13 @@ export interface BuildOptions {
   sbom?: readonly SbomFormat[];
   /** Signs every registry destination once pushed (`--sign KEYFILE`): the key file or a loaded key; see trust/trust.ts. */
   sign?: string | SigningKey;
+  /**
+   * With `sign`: also attest the build (default true) — the SLSA provenance of this spec and lock and the image's
+   * SBOMs, signed with the same key and attached in each registry (trust/attest.ts). `false` signs the image alone.
+   */
+  attest?: boolean;
+  /** The provenance's builder id (default urn:pith:builder:local): a CI names itself, e.g. its workflow's URI. */
+  builderId?: string;
 }
 
 export interface LayerReport {
@@ -122,6 +129,7 @@ export interface AttachedSboms {
  * (an index when multi-arch) → every output, each written atomically.
  */
 export async function build(specFile: string | LoadedSpec, options: BuildOptions = {}): Promise<BuildResult> {
+  const startedOn = new Date();
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   const { spec } = loaded;
   const lockPath = options.lockPath ? resolvePath(options.lockPath) : lockToRead(loaded);
@@ -180,10 +188,12 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   const sboms = options.sbom?.length ? await attachSboms(outputs, image, options.sbom, { registry: options.registry }) : undefined;
   const signatures: SignReport[] = [];
   if (signingKey) {
+    const finishedOn = new Date();
+    const attest = options.attest === false ? undefined : { spec: loaded.path, lock: lockCreated || relocked ? lockOut : lockPath, image, startedOn, finishedOn, builderId: options.builderId };
     for (const dest of destinations) {
       if (dest.transport !== 'docker') continue;
       const at = formatReference({ ...parseReference(dest.reference), tag: undefined, digest: image.digest });
-      signatures.push(await sign(at, signingKey, options.registry));
+      signatures.push(await sign(at, signingKey, { ...options.registry, ...(attest ? { attest } : {}) }));
     }
   }
   return {

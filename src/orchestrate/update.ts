@@ -7,7 +7,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
 import { isPithError, PithError } from '../errors.ts';
@@ -33,6 +33,8 @@ import { checkJobs, forEachBounded } from '../net/bounded.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { attachSboms } from '../sbom/sbom.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
+import { loadSigningKey, type SigningKey } from '../trust/keys.ts';
+import { sign, type SignReport } from '../trust/trust.ts';
 
 export interface UpdateOptions extends ArchiveAccess {
   /** Move only packages whose newer candidate comes from a security suite. */
@@ -55,6 +57,10 @@ export interface UpdateOptions extends ArchiveAccess {
   /** The registry build cache, as `build` uses it (`--cache-from`, `--cache-to`). */
   cacheFrom?: string[];
   cacheTo?: string[];
+  /** Signs each push (`--sign KEYFILE`) and, unless `attest` is false, attests its build, as `build`'s `sign` does. */
+  sign?: string | SigningKey;
+  attest?: boolean;
+  builderId?: string;
 }
 
 export interface ImageUpdate {
@@ -87,6 +93,8 @@ export interface ImageUpdate {
   rollout?: RolloutResult;
   /** With `sbom` formats: the SBOMs attached to the new image, and the outputs that cannot hold them. */
   sboms?: AttachedSboms;
+  /** With `sign`: each push's signatures (and attestations). */
+  signatures?: SignReport[];
 }
 
 /**
@@ -97,11 +105,13 @@ export async function update(paths: string[], options: UpdateOptions = {}): Prom
   const jobs = checkJobs(options.jobs ?? 2, 'update jobs (specs updated at once)');
   const specs = shardSpecs(paths, options.shard);
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
+  // Opened once for the fleet, before any work: a wrong path or passphrase costs nothing.
+  const sign = await signingKeyFor(options);
   const results: ImageUpdate[] = new Array(specs.length);
   // The manifests are walked once for the whole fleet, after every image is pushed, rather than once per image.
   const archiveFor = fleetArchives(options);
   await forEachBounded(specs, jobs, async (spec, i) => {
-    results[i] = await updateImage(spec, { ...options, rollout: undefined }, archiveFor);
+    results[i] = await updateImage(spec, { ...options, sign, rollout: undefined }, archiveFor);
   });
   if (options.rollout?.length) {
     const pushed = results.flatMap((r) => r.pushed);
@@ -116,6 +126,12 @@ export async function update(paths: string[], options: UpdateOptions = {}): Prom
 }
 
 const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
+
+async function signingKeyFor(options: UpdateOptions): Promise<SigningKey | undefined> {
+  if (options.sign === undefined) return undefined;
+  if (!options.push?.length) throw new PithError('USAGE', 'update --sign signs the image where it is pushed: it needs --push REF');
+  return typeof options.sign === 'string' ? loadSigningKey(options.sign) : options.sign;
+}
 
 /** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */
 function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[], index: AdvisoryIndex): string[] {
@@ -133,6 +149,8 @@ function cvesFixed(before: ImageCheck, next: LockFile, changes: PackageChange[],
 export async function updateImage(specFile: string | LoadedSpec, options: UpdateOptions = {}, archiveFor = fleetArchives(options)): Promise<ImageUpdate> {
   const loaded = typeof specFile === 'string' ? loadSpec(specFile) : specFile;
   if (options.rollout?.length && !options.push?.length) throw rolloutNeedsPush();
+  const startedOn = new Date();
+  const signingKey = await signingKeyFor(options);
   const lockPath = lockPathFor(loaded.path);
   const oldLockPath = lockToRead(loaded); // a pith.lock from before locks were named after their spec, read once
   const oldLock = loadLockFor(loaded, oldLockPath, options.sources);
@@ -154,7 +172,8 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
 
   const scratch = await mkdtemp(join(tmpdir(), 'pith-update-'));
   try {
-    const newLockPath = join(scratch, 'new', 'pith.lock');
+    // Named as the spec's lock will be: the provenance records the lock's name with its digest.
+    const newLockPath = join(scratch, 'new', basename(lockPath));
     await writeLock(newLockPath, newLock);
     const common = { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, snapshot: options.snapshot, cacheFrom: options.cacheFrom, cacheTo: options.cacheTo, registry: options.registry };
     const old = await oldImage(loaded, oldLockPath, oldLock, archive, join(scratch, 'old-layout'), options);
@@ -202,6 +221,11 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     }
     // Attached where the image now lives (a copy carries no artifacts), before the lock names the new image.
     if (options.sbom?.length) result.sboms = await attachSboms([...outputs, ...pushedTo], newBuild.image, options.sbom, { registry: options.registry });
+    if (signingKey) {
+      const attest = options.attest === false ? undefined : { spec: loaded.path, lock: newLockPath, image: newBuild.image, startedOn, finishedOn: new Date(), builderId: options.builderId };
+      result.signatures = [];
+      for (const pin of result.pushed) result.signatures.push(await sign(pin, signingKey, { ...options.registry, ...(attest ? { attest } : {}) }));
+    }
     await writeLock(lockPath, newLock);
     if (options.rollout?.length) {
       // Last: the lock and the registry now hold the new image, so manifests may point at it.

@@ -1,51 +1,104 @@
 /**
- * Signing and verifying an image in a registry with a key file, whichever format the key's kind picks: an ECDSA key
- * signs in cosign's two forms (cosign.ts), an OpenPGP key is read (keys.ts) but
- * containers/image's simple signing is not written yet, so it is refused here by name.
+ * Signing and verifying an image in a registry, whichever format the signer picks: an ECDSA key signs in cosign's
+ * two forms (cosign.ts) and attests the build (attest.ts); keyless signing asks a Fulcio for a certificate and logs
+ * in a Rekor (keyless.ts); an OpenPGP key is read (keys.ts) but containers/image's simple signing is not written
+ * yet, so it is refused here by name.
  * This is what `pith sign`, `pith verify` and every `--sign`/`--verify` flag call.
  */
 import type { RegistryOptions } from '../registry/client.ts';
+import type { AttachResult } from '../registry/referrers.ts';
 import type { Digest } from '../oci/digest.ts';
+import { parseReference } from '../oci/reference.ts';
+import { repositoryScope } from '../registry/auth.ts';
+import { RegistryClient } from '../registry/client.ts';
 import { PithError } from '../errors.ts';
-import { signImage, verifyImageSignatures, type ImageVerification, type SignImageResult } from './cosign.ts';
+import { attestImage, SLSA_PROVENANCE_V1, verifyAttestations, type AttestationReport, type AttestOptions, type AttestReport } from './attest.ts';
+import { signedDigests, signImage, verifyImageSignatures, type ImageVerification, type SignImageResult } from './cosign.ts';
+import { attachKeylessSignature, verifyKeylessImage, type KeylessImageVerification, type KeylessPolicy, type KeylessSignOptions } from './keyless.ts';
 import { loadSigningKey, loadVerificationKey, type SigningKey, type VerificationKey } from './keys.ts';
+
+/** Who signs: a private key (file or loaded), or keyless (an OIDC identity certified by a Fulcio). */
+export type Signer = string | SigningKey | { keyless: KeylessSignOptions };
+/** Who must have signed: a public key (file or loaded), or a keyless identity and issuer. */
+export type Verifier = string | VerificationKey | { keyless: KeylessPolicy };
 
 export interface SignOptions extends RegistryOptions {
   now?: Date;
+  /**
+   * Also attest how the image was built: the SLSA provenance of the spec and its lock, and the image's SBOMs
+   * (attest.ts), signed with the same key. Registry settings come from these options.
+   */
+  attest?: Omit<AttestOptions, keyof RegistryOptions>;
 }
 
 export interface SignReport {
   reference: string;
-  format: 'cosign';
+  format: 'cosign' | 'keyless';
   /** Every manifest signed: an index and each of its platform images, or one image. */
   digests: Digest[];
   cosign?: SignImageResult;
+  /** Keyless: each digest's bundle referrer. */
+  keyless?: Array<{ digest: Digest; attached: AttachResult }>;
+  attestations?: AttestReport;
 }
 
-export async function sign(reference: string, key: string | SigningKey, options: SignOptions = {}): Promise<SignReport> {
-  const signing = typeof key === 'string' ? await loadSigningKey(key) : key;
+const isKeyless = <T extends object>(x: unknown): x is { keyless: T } => typeof x === 'object' && x !== null && 'keyless' in x;
+
+export async function sign(reference: string, signer: Signer, options: SignOptions = {}): Promise<SignReport> {
+  if (isKeyless<KeylessSignOptions>(signer)) {
+    if (options.attest) throw new PithError('USAGE', 'attestations are signed with a key (pith keygen) for now: sign keylessly without attesting, or attest with --sign KEYFILE');
+    const logical = parseReference(reference);
+    const { client, ref } = await RegistryClient.primary(logical, options, 'sign');
+    const keyless: NonNullable<SignReport['keyless']> = [];
+    for (const digest of await signedDigests(client, ref, [repositoryScope(ref.path, ['pull', 'push'])])) {
+      const { attached } = await attachKeylessSignature(logical, digest, { ...signer.keyless, ...options });
+      keyless.push({ digest, attached });
+    }
+    return { reference, format: 'keyless', digests: keyless.map((k) => k.digest), keyless };
+  }
+  const signing = typeof signer === 'string' ? await loadSigningKey(signer) : signer;
   if (signing.kind === 'ecdsa') {
     const cosign = await signImage(reference, signing, options);
-    return { reference, format: 'cosign', digests: cosign.signatures.map((s) => s.digest), cosign };
+    const attestations = options.attest ? await attestImage(reference, signing, { ...options, ...options.attest }) : undefined;
+    return { reference, format: 'cosign', digests: cosign.signatures.map((s) => s.digest), cosign, ...(attestations ? { attestations } : {}) };
   }
   throw new PithError('KEY_INVALID', `${signing.file} is an OpenPGP key: pith signs with ECDSA P-256 keys (pith keygen); containers/image's OpenPGP simple signing is not supported yet`);
 }
 
-export type VerifyOptions = RegistryOptions;
+export interface VerifyOptions extends RegistryOptions {
+  /**
+   * A lock the image's provenance must have been built from (its digest and every resolved `.deb`); implies that a
+   * verified SLSA provenance is required.
+   */
+  lock?: string;
+  /** Attestation predicate types that must each verify (attest.ts: SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE, …). */
+  attestations?: readonly string[];
+}
 
 export interface VerifyReport {
   reference: string;
   digest: Digest;
-  format: 'cosign';
+  format: 'cosign' | 'keyless';
   cosign?: ImageVerification;
+  keyless?: KeylessImageVerification;
+  attestations?: AttestationReport;
 }
 
 /** Verifies the image at `reference`; throws a named error (SIGNATURE_NOT_FOUND, SIGNATURE_INVALID, …) when it fails. */
-export async function verify(reference: string, key: string | VerificationKey, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const verification = typeof key === 'string' ? await loadVerificationKey(key) : key;
+export async function verify(reference: string, verifier: Verifier, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const required = [...new Set([...(options.lock !== undefined ? [SLSA_PROVENANCE_V1] : []), ...(options.attestations ?? [])])];
+  if (isKeyless<KeylessPolicy>(verifier)) {
+    if (required.length) throw new PithError('USAGE', 'attestations are verified with a public key for now (pith signs them with a key): drop --lock/--attestation or give --key');
+    const keyless = await verifyKeylessImage(reference, verifier.keyless, options);
+    return { reference, digest: keyless.digest, format: 'keyless', keyless };
+  }
+  const verification = typeof verifier === 'string' ? await loadVerificationKey(verifier) : verifier;
   if (verification.kind === 'ecdsa') {
     const cosign = await verifyImageSignatures(reference, verification, options);
-    return { reference, digest: cosign.digest, format: 'cosign', cosign };
+    const attestations = required.length
+      ? await verifyAttestations({ ...parseReference(reference), tag: undefined, digest: cosign.digest }, verification, { ...options, require: required })
+      : undefined;
+    return { reference, digest: cosign.digest, format: 'cosign', cosign, ...(attestations ? { attestations } : {}) };
   }
   throw new PithError('KEY_INVALID', `${verification.file} is an OpenPGP key: pith verifies with ECDSA P-256 keys (SPKI PEM); containers/image's OpenPGP simple signing is not supported yet`);
 }

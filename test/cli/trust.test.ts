@@ -11,6 +11,7 @@ import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
 import { sampleImage } from '../registry/helpers.ts';
+import { identityToken, SigstoreStandIns, TEST_ISSUER } from '../fixtures/sigstore.ts';
 
 const bin = fileURLToPath(new URL('../../bin/pith.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'pith-cli-trust-test-'));
@@ -81,7 +82,7 @@ describe('pith sign and pith verify', { skip: registryMissing() }, () => {
     assert.match(unsigned.stderr, /^pith: SIGNATURE_NOT_FOUND: expected a cosign signature of .*team\/app@sha256:/);
     const signed = await pith(['sign', image, '--key', join(scratch, 'signer.key')]);
     assert.equal(signed.code, 0, signed.stderr);
-    assert.equal(signed.stdout, `signed ${digest} (cosign)\n`);
+    assert.equal(signed.stdout, `signed ${digest} in ${registry.host}/team/app (cosign)\n`);
     const ok = await pith(['verify', `docker://${image}`, '--key', join(scratch, 'signer.pub'), '--json']);
     assert.equal(ok.code, 0, ok.stderr);
     const report = JSON.parse(ok.stdout);
@@ -98,6 +99,13 @@ describe('pith sign and pith verify', { skip: registryMissing() }, () => {
 
   it('a missing --key is a usage error; a non-key file is KEY_INVALID', async () => {
     assert.equal((await pith(['verify', image])).code, 2);
+    const neither = await pith(['sign', image]);
+    assert.equal(neither.code, 2);
+    assert.match(neither.stderr, /expected --key FILE .* or --keyless, found neither/);
+    const half = await pith(['verify', image, '--certificate-identity', 'someone@example.test']);
+    assert.equal(half.code, 2);
+    assert.match(half.stderr, /needs both --certificate-identity .* and --certificate-oidc-issuer/);
+    assert.equal((await pith(['verify', image, '--key', join(scratch, 'signer.pub'), '--attestation', 'nonsense'])).code, 2);
     writeFileSync(join(scratch, 'notakey'), 'hello');
     const r = await pith(['sign', image, '--key', join(scratch, 'notakey')]);
     assert.equal(r.code, 1);
@@ -149,9 +157,82 @@ describe('--sign on push and build', { skip: registryMissing() ?? missingTools({
     assert.equal(r.code, 0, r.stderr);
     const digest = r.stdout.trim().split('\n').at(-1)!;
     assert.ok(r.stdout.includes(`signed ${digest} in ${registry.host}/ci/built (cosign)`), r.stdout);
+    for (const type of ['https://slsa.dev/provenance/v1', 'https://spdx.dev/Document', 'https://cyclonedx.org/bom']) {
+      assert.ok(r.stdout.includes(`attested ${digest} in ${registry.host}/ci/built (${type})`), r.stdout);
+    }
     const verified = await pith(['verify', `${registry.host}/ci/built:1`, '--key', join(scratch, 'ci.pub'), '--json']);
     assert.equal(verified.code, 0, verified.stderr);
     assert.equal(JSON.parse(verified.stdout).digest, digest);
+
+    // The provenance proves which lock the image was built from: that one passes, any other is refused by name.
+    const lockFile = join(dir, 'pith.lock');
+    const fromLock = await pith(['verify', `${registry.host}/ci/built:1`, '--key', join(scratch, 'ci.pub'), '--lock', lockFile, '--attestation', 'cyclonedx']);
+    assert.equal(fromLock.code, 0, fromLock.stderr);
+    assert.equal(fromLock.stdout, `verified ${registry.host}/ci/built:1@${digest} (cosign); attested: https://slsa.dev/provenance/v1, https://spdx.dev/Document, https://cyclonedx.org/bom; built from ${lockFile}\n`);
+    const hexes = readFileSync(lockFile, 'utf8').match(/[0-9a-f]{64}/g)!;
+    const other = join(dir, 'other.lock');
+    writeFileSync(other, readFileSync(lockFile, 'utf8').replace(hexes.at(-1)!, 'f'.repeat(64)));
+    const mismatch = await pith(['verify', `${registry.host}/ci/built:1`, '--key', join(scratch, 'ci.pub'), '--lock', other]);
+    assert.equal(mismatch.code, 1);
+    assert.match(mismatch.stderr, /^pith: ATTESTATION_LOCK_MISMATCH: the provenance of .*ci\/built@sha256:[0-9a-f]{64} was not built from .*other\.lock: /);
+  });
+
+  it('build --sign --no-attest signs the image alone: verify passes, verify --lock finds no provenance', async () => {
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server));
+    const r = await pith(['build', spec, '--push', `${registry.host}/ci/bare:1`, '--sign', join(scratch, 'ci.key'), '--no-attest']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes('attested'), r.stdout);
+    assert.equal((await pith(['verify', `${registry.host}/ci/bare:1`, '--key', join(scratch, 'ci.pub')])).code, 0);
+    const missing = await pith(['verify', `${registry.host}/ci/bare:1`, '--key', join(scratch, 'ci.pub'), '--lock', join(dir, 'pith.lock')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /ATTESTATION_NOT_FOUND: expected a https:\/\/slsa\.dev\/provenance\/v1 attestation of /);
+  });
+});
+
+describe('pith sign --keyless and pith verify --certificate-identity', { skip: registryMissing() }, () => {
+  const RELEASE = 'https://ci.pith.test/team/app/.github/workflows/release.yml@refs/heads/main';
+  let registry: Registry;
+  let sigstore: SigstoreStandIns;
+  let image: string;
+  let digest: string;
+  let trustedRoot: string;
+  before(async () => {
+    registry = await Registry.start(join(scratch, 'registry-keyless'));
+    sigstore = await SigstoreStandIns.start();
+    trustedRoot = join(scratch, 'trusted_root.json');
+    writeFileSync(trustedRoot, JSON.stringify(sigstore.trustedRoot));
+    const layout = join(scratch, 'layout-keyless');
+    const img = await sampleImage('keyless');
+    await writeImage(`oci:${layout}:v1`, img);
+    digest = img.digest;
+    image = `${registry.host}/ci/keyless:1`;
+    assert.equal((await pith(['push', layout, image])).code, 0);
+  });
+  after(async () => {
+    sigstore?.stop();
+    await registry?.stop();
+  });
+
+  it('signs with the OIDC identity in SIGSTORE_ID_TOKEN through the Fulcio and Rekor named; verify names who signed, and refuses another identity', async () => {
+    const signed = await pith(['sign', image, '--keyless', '--fulcio-url', sigstore.fulcioUrl, '--rekor-url', sigstore.rekorUrl], { SIGSTORE_ID_TOKEN: identityToken({ sub: RELEASE }) });
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.equal(signed.stdout, `signed ${digest} in ${registry.host}/ci/keyless (keyless)\n`);
+    const ok = await pith(['verify', image, '--certificate-identity', RELEASE, '--certificate-oidc-issuer', TEST_ISSUER, '--trusted-root', trustedRoot]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, `verified ${registry.host}/ci/keyless:1@${digest} (keyless by ${RELEASE} (${TEST_ISSUER}))\n`);
+    const pattern = await pith(['verify', image, '--certificate-identity-regexp', '^https://ci\\.pith\\.test/team/', '--certificate-oidc-issuer', TEST_ISSUER], { PITH_TRUSTED_ROOT: trustedRoot });
+    assert.equal(pattern.code, 0, pattern.stderr);
+    const other = await pith(['verify', image, '--certificate-identity', 'mallory@example.test', '--certificate-oidc-issuer', TEST_ISSUER, '--trusted-root', trustedRoot]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /^pith: CERTIFICATE_IDENTITY_MISMATCH: .*expected .* to be signed by mallory@example\.test .* found https:\/\/ci\.pith\.test\//);
+  });
+
+  it('with no Fulcio configured, keyless signing fails naming the setting, and nothing is attached', async () => {
+    const r = await pith(['sign', `${registry.host}/ci/keyless:1`, '--keyless'], { SIGSTORE_ID_TOKEN: identityToken({ sub: RELEASE }) });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /KEYLESS_NOT_CONFIGURED: .*PITH_FULCIO_URL/);
   });
 });
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { check, isPithError, lock, minimalPins, readLock, sbomFor, smokeTest, update } from 'pith';
+import { check, isPithError, lock, minimalPins, readLock, sbomFor, smokeTest, update, verify, writeKeyPair } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { pithCli } from '../fixtures/exec.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
@@ -57,7 +57,7 @@ describe('pith update', { skip }, () => {
     await registry?.stop();
   });
 
-  it('moves only the fixed package, rebuilds, passes the smoke test, pushes, then writes the lock; a second check is clean', async () => {
+  it('moves only the fixed package, rebuilds, passes the smoke test, pushes and signs, then writes the lock; a second check is clean', async () => {
     const spec = helloSpec(join(scratch, 'good'), 'hello from pith');
     await lock(spec, { cacheDir });
     const oldLock = readLock(join(scratch, 'good', 'pith.lock'));
@@ -66,7 +66,8 @@ describe('pith update', { skip }, () => {
     const manifests = join(scratch, 'deploy');
     mkdirSync(manifests);
     writeFileSync(join(manifests, 'compose.yaml'), `services:\n  hello:\n    image: ${registry.host}/fleet/hello:1 # the app\n`);
-    const [result] = await update([spec], { cacheDir, only: 'security', advisories: [tracker], push: [`${registry.host}/fleet/hello:2`], rollout: [manifests] });
+    const { privateKeyFile, publicKeyFile } = await writeKeyPair(join(scratch, 'release'), undefined);
+    const [result] = await update([spec], { cacheDir, only: 'security', advisories: [tracker], push: [`${registry.host}/fleet/hello:2`], rollout: [manifests], sign: privateKeyFile });
     assert.equal(result!.updated, true);
     assert.deepEqual(result!.changes, [{ architecture: 'amd64', name: 'libfoo1', from: '1.0-1+deb12u1', to: '1.0-1+deb12u2' }], 'libbar2 has a newer version too, but not a security one');
     assert.deepEqual(result!.cvesFixed, ['CVE-2026-1111']);
@@ -85,6 +86,11 @@ describe('pith update', { skip }, () => {
     assert.equal(readFileSync(join(manifests, 'compose.yaml'), 'utf8'), `services:\n  hello:\n    image: ${registry.host}/fleet/hello:2@${result!.newDigest} # the app\n`, 'rolled out');
     const written = JSON.parse(run('skopeo', ['inspect', `oci:${join(scratch, 'good', 'out')}:hello`]));
     assert.equal(written.Digest, result!.newDigest);
+    // What was pushed is signed, and its provenance names the lock just written (not the old one).
+    assert.deepEqual(result!.signatures!.map((s) => s.digests), [[result!.newDigest]]);
+    const verified = await verify(result!.pushed[0]!, publicKeyFile, { lock: join(scratch, 'good', 'pith.lock'), attestations: ['https://spdx.dev/Document'] });
+    assert.equal(verified.digest, result!.newDigest);
+    assert.ok(verified.attestations!.lock, 'the provenance matches the new lock');
 
     const again = await check([spec], { cacheDir, advisories: [tracker] });
     assert.deepEqual(again.images[0]!.findings, []);
