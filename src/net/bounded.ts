@@ -31,3 +31,20 @@ export async function forEachBounded<T>(items: readonly T[], jobs: number, fn: (
   await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
   if (failure !== undefined) throw failure.error;
 }
+
+const running = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `fn` after every earlier call with the same `key` in this process has settled: for read-modify-writes of one
+ * remote document (a referrers fallback index), which concurrent writers would otherwise each base on the version
+ * read before the other's write, losing an entry.
+ */
+export function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const result = (running.get(key) ?? Promise.resolve()).then(fn, fn);
+  const settled = result.then(() => undefined, () => undefined);
+  running.set(key, settled);
+  void settled.then(() => {
+    if (running.get(key) === settled) running.delete(key);
+  });
+  return result;
+}

@@ -14,6 +14,7 @@ import { formatReference, manifestReference, parseReference, type Reference } fr
 import { repositoryScope } from './auth.ts';
 import { MANIFEST_LIMIT, RegistryClient, type RegistryOptions } from './client.ts';
 import { emptyStats, pushBlob } from './upload.ts';
+import { oneAtATime } from '../net/bounded.ts';
 
 export { artifactManifest, EMPTY_JSON, fallbackTag, type Artifact, type ReferrerDescriptor };
 
@@ -54,9 +55,11 @@ export async function attachArtifacts(reference: string | Reference, artifacts: 
   const listed = manifests.filter((_, i) => !indexed[i]);
   if (listed.length > 0) {
     const tag = fallbackTag(subject.digest);
-    const current = await fallbackIndex(client, ref.path, tag, scopes);
-    const added = listed.filter((m) => !current.some((d) => d.digest === m.digest)).map((m) => m.descriptor);
-    if (added.length > 0) await client.putManifest(ref.path, tag, referrersIndex([...current, ...added]), MediaType.index, scopes);
+    await oneAtATime(`${client.domain}/${ref.path}:${tag}`, async () => {
+      const current = await fallbackIndex(client, ref.path, tag, scopes);
+      const added = listed.filter((m) => !current.some((d) => d.digest === m.digest)).map((m) => m.descriptor);
+      if (added.length > 0) await client.putManifest(ref.path, tag, referrersIndex([...current, ...added]), MediaType.index, scopes);
+    });
   }
   return manifests.map(({ digest }, i) => ({ digest, subject: subject.digest, via: indexed[i] ? 'api' : 'tag' }));
 }

@@ -58,8 +58,12 @@ export async function sign(reference: string, signer: Signer, options: SignOptio
   }
   const signing = typeof signer === 'string' ? await loadSigningKey(signer) : signer;
   if (signing.kind === 'ecdsa') {
-    const cosign = await signImage(reference, signing, options);
-    const attestations = options.attest ? await attestImage(reference, signing, { ...options, ...options.attest }) : undefined;
+    // The signatures and the attestations live under different tags, so they are written at once (their shared
+    // referrers fallback index is updated one writer at a time: registry/referrers.ts).
+    const [cosign, attestations] = await Promise.all([
+      signImage(reference, signing, options),
+      options.attest ? attestImage(reference, signing, { ...options, ...options.attest }) : undefined,
+    ]);
     return { reference, format: 'cosign', digests: cosign.signatures.map((s) => s.digest), cosign, ...(attestations ? { attestations } : {}) };
   }
   throw new PithError('KEY_INVALID', `${signing.file} is an OpenPGP key: pith signs with ECDSA P-256 keys (pith keygen); containers/image's OpenPGP simple signing is not supported yet`);

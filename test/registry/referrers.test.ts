@@ -56,6 +56,14 @@ describe('referrers', { skip: registryMissing() }, () => {
     assert.deepEqual((await listReferrers(`${registry.host}/team/none:1`)).referrers, []);
   });
 
+  it('artifacts attached at once to one image (a signature and its attestations) are all listed: the fallback index is updated one writer at a time', async () => {
+    const img = await sampleImage('concurrent');
+    await pushImage(`${registry.host}/team/busy:1`, img);
+    const attached = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((n) => attachArtifact(`${registry.host}/team/busy:1`, sbom(n))));
+    const listed = (await listReferrers(`${registry.host}/team/busy:1`)).referrers.map((r) => r.digest);
+    assert.deepEqual(listed.sort(), attached.map((a) => a.digest).sort());
+  });
+
   it('the artifact manifest names its subject and an empty config; skopeo reads the fallback index', { skip: runtimeMissing('skopeo') }, async () => {
     const img = await sampleImage('skopeo-referrers');
     await pushImage(`${registry.host}/team/sk:1`, img);
