@@ -36,12 +36,13 @@ import { listReferrers, type AttachResult } from '../registry/referrers.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { debPurl, imageInventory, TITLE } from '../sbom/inventory.ts';
 import { SBOM_FORMATS, sbomFor } from '../sbom/sbom.ts';
-import { attachBundles, BUNDLE_MEDIA_TYPE, dsseBundle } from './bundle.ts';
+import { attachBundles, BUNDLE_MEDIA_TYPE, dsseBundle, type SigstoreBundle } from './bundle.ts';
 import {
-  bundleAnnotations, checkBundle, checkStatement, COSIGN_SIGN_PREDICATE_TYPE, COSIGN_SIGNATURE_ANNOTATION, cosignIdentity, ecdsaSigning, ecdsaVerifying,
+  bundleAnnotations, checkBundle, checkStatement, keyOpener, COSIGN_SIGN_PREDICATE_TYPE, COSIGN_SIGNATURE_ANNOTATION, cosignIdentity, ecdsaSigning, ecdsaVerifying,
   IN_TOTO_STATEMENT_V1, isIndex, parseManifest, readTagLayers, writeTagLayers, type ReadStatement, type Rejection,
 } from './cosign.ts';
 import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, signEnvelope, type DsseEnvelope } from './dsse.ts';
+import { keylessOpener, signKeyless, type KeylessPolicy, type KeylessSignOptions } from './keyless.ts';
 import { loadSigningKey, loadVerificationKey, type SigningKey, type VerificationKey } from './keys.ts';
 import { PITH_VERSION } from '../version.ts';
 
@@ -215,7 +216,8 @@ export interface AttachedAttestation {
   /** The Sigstore bundle referrer. */
   bundle: AttachResult;
   /** The `.att` tag it was appended to. */
-  tag: string;
+  /** The `.att` tag it was appended to (keyed attestations; a keyless one lives in its bundle alone). */
+  tag?: string;
 }
 
 export interface AttestReport {
@@ -265,8 +267,8 @@ function readSpecBytes(path: string): Uint8Array {
  * forms. The statements are made from the spec, the lock and the image; the registry is touched only to read the
  * image's digests (and, without `image`, its SBOMs) and to write.
  */
-export async function attestImage(reference: string | Reference, key: string | SigningKey, options: AttestOptions): Promise<AttestReport> {
-  const { privateKey, publicKey } = ecdsaSigning(typeof key === 'string' ? await loadSigningKey(key) : key);
+export async function attestImage(reference: string | Reference, signer: string | SigningKey | { keyless: KeylessSignOptions }, options: AttestOptions): Promise<AttestReport> {
+  const signStatement = await statementSigner(signer);
   const finishedOn = options.finishedOn ?? new Date();
   const specBytes = readSpecBytes(options.spec);
   const lockPath = options.lock ?? lockPathFor(options.spec);
@@ -302,18 +304,33 @@ export async function attestImage(reference: string | Reference, key: string | S
   const annotationsAt = (type: string) => bundleAnnotations(type, finishedOn);
   const attestations: AttachedAttestation[] = [];
   for (const at of [...new Set(statements.map((s) => s.at))]) {
-    const signed = statements.filter((s) => s.at === at).map(({ statement }) => ({
+    const signed = await Promise.all(statements.filter((s) => s.at === at).map(async ({ statement }) => ({
       predicateType: statement.predicateType,
-      envelope: signEnvelope(IN_TOTO_PAYLOAD_TYPE, new TextEncoder().encode(JSON.stringify(statement)), privateKey),
-    }));
+      ...(await signStatement(new TextEncoder().encode(JSON.stringify(statement)))),
+    })));
+    const enveloped = signed.flatMap((s) => (s.envelope ? [{ predicateType: s.predicateType, envelope: s.envelope }] : []));
     // The tag and the referrers are separate read-modify-writes, so they run at once.
     const [tag, bundles] = await Promise.all([
-      appendAttestations(client, ref.path, at, signed, scopes),
-      attachBundles({ ...logical, tag: undefined, digest: at }, at, signed.map((s) => ({ bundle: dsseBundle(s.envelope, publicKey), annotations: annotationsAt(s.predicateType) })), options),
+      enveloped.length ? appendAttestations(client, ref.path, at, enveloped, scopes) : undefined,
+      attachBundles({ ...logical, tag: undefined, digest: at }, at, signed.map((s) => ({ bundle: s.bundle, annotations: annotationsAt(s.predicateType) })), options),
     ]);
-    signed.forEach((s, i) => attestations.push({ predicateType: s.predicateType, subject: at, bundle: bundles[i]!, tag }));
+    signed.forEach((s, i) => attestations.push({ predicateType: s.predicateType, subject: at, bundle: bundles[i]!, ...(s.envelope && tag ? { tag } : {}) }));
   }
   return { reference: formatReference(logical), digest: digests.top, attestations };
+}
+
+/**
+ * Signs a statement: with a key, as a DSSE envelope (for the `.att` tag) and the bundle holding it; keylessly, as a
+ * bundle with the Fulcio certificate and Rekor entry (keyless.ts) — cosign's `--new-bundle-format` attestations,
+ * which live in the referrer alone (the `.att` form would need cosign's older certificate and SET annotations).
+ */
+async function statementSigner(signer: string | SigningKey | { keyless: KeylessSignOptions }): Promise<(payload: Uint8Array) => Promise<{ envelope?: DsseEnvelope; bundle: SigstoreBundle }>> {
+  if (typeof signer === 'object' && 'keyless' in signer) return async (payload) => ({ bundle: await signKeyless(payload, signer.keyless) });
+  const { privateKey, publicKey } = ecdsaSigning(typeof signer === 'string' ? await loadSigningKey(signer) : signer);
+  return async (payload) => {
+    const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, payload, privateKey);
+    return { envelope, bundle: dsseBundle(envelope, publicKey) };
+  };
 }
 
 type SbomOf = { digest: Digest; format: SbomFormat; document: string };
@@ -366,8 +383,8 @@ export interface RejectedAttestation extends Rejection {
 export interface AttestationReport {
   reference: string;
   digest: Digest;
-  /** SHA-256 of the public key's SPKI DER. */
-  key: string;
+  /** SHA-256 of the public key's SPKI DER (verified with a key). */
+  key?: string;
   verified: VerifiedAttestation[];
   /** Attestations found that did not verify (others did): another key, tampered, or about another image. */
   rejected: RejectedAttestation[];
@@ -388,8 +405,11 @@ export interface VerifyAttestationsOptions extends RegistryOptions {
  * when every required predicate type has one that does — as `cosign verify-attestation` accepts any good one —
  * reporting the others; with `lock`, a verified provenance must have been built from exactly that lock.
  */
-export async function verifyAttestations(reference: string | Reference, publicKey: string | KeyObject | VerificationKey, options: VerifyAttestationsOptions = {}): Promise<AttestationReport> {
-  const key = ecdsaVerifying(typeof publicKey === 'string' ? await loadVerificationKey(publicKey) : publicKey);
+export async function verifyAttestations(reference: string | Reference, verifier: string | KeyObject | VerificationKey | { keyless: KeylessPolicy }, options: VerifyAttestationsOptions = {}): Promise<AttestationReport> {
+  const keyless = typeof verifier === 'object' && 'keyless' in verifier ? verifier.keyless : undefined;
+  const key = keyless ? undefined : ecdsaVerifying(typeof verifier === 'string' ? await loadVerificationKey(verifier) : (verifier as KeyObject | VerificationKey));
+  const open = key ? keyOpener(key) : keylessOpener(keyless!);
+  const signer = key ? `key ${keyFingerprint(key)}` : `a certificate for ${String(keyless!.certificateIdentity)} from ${keyless!.certificateOidcIssuer}`;
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref } = await RegistryClient.primary(logical, options, 'verify');
   const scopes = [repositoryScope(ref.path, ['pull'])];
@@ -400,7 +420,8 @@ export async function verifyAttestations(reference: string | Reference, publicKe
 
   for (const digest of [...new Set([digests.top, ...digests.images.map((i) => i.digest)])]) {
     const tag = attestationTag(digest);
-    for (const layer of await readTagLayers(client, ref.path, tag, scopes)) {
+    // The `.att` form carries no certificate: only a key checks it (keyless attestations are bundles).
+    for (const layer of key ? await readTagLayers(client, ref.path, tag, scopes) : []) {
       if (layer.mediaType !== DSSE_ENVELOPE_MEDIA_TYPE) continue;
       const at = `${ref.path}:${tag} layer ${layer.digest}`;
       let envelope: DsseEnvelope | undefined;
@@ -411,13 +432,13 @@ export async function verifyAttestations(reference: string | Reference, publicKe
         rejected.push({ form: 'tag', digest, source: layer.digest, code: 'SIGNATURE_INVALID', reason: `${at} is not JSON: ${(e as Error).message}` });
         continue;
       }
-      record('tag', digest, layer.digest, checkStatement(envelope, key, digest, at));
+      record('tag', digest, layer.digest, checkStatement(envelope, key!, digest, at));
     }
     const { referrers } = await listReferrers({ ...logical, tag: undefined, digest }, { ...options, artifactType: BUNDLE_MEDIA_TYPE });
     for (const d of referrers) {
       const type = d.annotations?.['dev.sigstore.bundle.predicateType'];
       if (type === undefined || type === COSIGN_SIGN_PREDICATE_TYPE) continue; // an image signature (cosign.ts), not an attestation
-      record('bundle', digest, d.digest, await checkBundle(logical, d, digest, key, options));
+      record('bundle', digest, d.digest, await checkBundle(logical, d, digest, open, options));
     }
   }
 
@@ -430,14 +451,14 @@ export async function verifyAttestations(reference: string | Reference, publicKe
   for (const type of options.require ?? [SLSA_PROVENANCE_V1]) {
     if (verified.some((v) => v.predicateType === type)) continue;
     if (rejected.length > 0) {
-      const message = `no ${type} attestation of ${where} verifies with key ${keyFingerprint(key)}: ${reasons()}`;
-      throw new PithError(rejected.some((r) => r.code === 'SIGNATURE_WRONG_IMAGE') ? 'SIGNATURE_WRONG_IMAGE' : 'SIGNATURE_INVALID', message);
+      const message = `no ${type} attestation of ${where} verifies with ${signer}: ${reasons()}`;
+      throw new PithError(rejected.some((r) => r.code === 'SIGNATURE_WRONG_IMAGE') ? 'SIGNATURE_WRONG_IMAGE' : rejected[0]!.code, message);
     }
     const found = [...new Set(verified.map((v) => v.predicateType))];
     throw new PithError('ATTESTATION_NOT_FOUND', `expected a ${type} attestation of ${where} (tag ${attestationTag(digests.top)} or a Sigstore bundle referrer), found ${found.length ? found.join(', ') : 'none'}`);
   }
 
-  const report: AttestationReport = { reference: formatReference(logical), digest: digests.top, key: keyFingerprint(key), verified, rejected };
+  const report: AttestationReport = { reference: formatReference(logical), digest: digests.top, ...(key ? { key: keyFingerprint(key) } : {}), verified, rejected };
   if (options.lock !== undefined) report.lock = checkLock(options.lock, verified.filter((v) => v.predicateType === SLSA_PROVENANCE_V1), where);
   return report;
 }

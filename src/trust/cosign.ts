@@ -16,7 +16,7 @@
  * Signing an index signs the index and each manifest it lists, as `cosign sign --recursive` does.
  */
 import { KeyObject } from 'node:crypto';
-import { PithError } from '../errors.ts';
+import { PithError, type ErrorCode } from '../errors.ts';
 import { describe, digestHex, digestOf, DockerMediaType, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
 import { DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, manifestReference, parseReference, type Reference } from '../oci/reference.ts';
 import { repositoryScope } from '../registry/auth.ts';
@@ -211,7 +211,8 @@ export interface VerifiedSignature {
 export interface RejectedSignature {
   form: 'tag' | 'bundle';
   source: Digest;
-  code: 'SIGNATURE_INVALID' | 'SIGNATURE_WRONG_IMAGE';
+  /** SIGNATURE_INVALID or SIGNATURE_WRONG_IMAGE; a keyless one also CERTIFICATE_* or TLOG_* (keyless.ts). */
+  code: ErrorCode;
   reason: string;
 }
 
@@ -251,7 +252,7 @@ export async function verifyImageSignatures(reference: string | Reference, publi
   const { referrers } = await listReferrers({ ...logical, tag: undefined, digest }, { ...options, artifactType: BUNDLE_MEDIA_TYPE });
   for (const d of referrers) {
     if (d.annotations?.['dev.sigstore.bundle.predicateType'] !== COSIGN_SIGN_PREDICATE_TYPE) continue;
-    const outcome = await checkBundle(logical, d, digest, key, options);
+    const outcome = await checkBundle(logical, d, digest, keyOpener(key), options);
     if ('_type' in outcome && outcome.predicateType !== COSIGN_SIGN_PREDICATE_TYPE) {
       rejected.push({ form: 'bundle', source: d.digest, code: 'SIGNATURE_INVALID', reason: `the bundle ${d.digest} signs a ${String(outcome.predicateType)} statement, not ${COSIGN_SIGN_PREDICATE_TYPE}` });
     } else if ('_type' in outcome) verified.push({ form: 'bundle', digest, source: d.digest });
@@ -299,14 +300,37 @@ export interface ReadStatement {
   predicate?: unknown;
 }
 
+/**
+ * Opens the DSSE envelope of a Sigstore bundle, returning its verified payload or throwing a PithError: with a
+ * public key (`keyOpener`), or keylessly with a certificate and transparency-log proof (keyless.ts `keylessOpener`).
+ */
+export type BundleOpener = (bundle: SigstoreBundle, where: string) => Promise<Uint8Array>;
+
+export const keyOpener = (key: KeyObject): BundleOpener => async (bundle, where) => {
+  if (!bundle?.dsseEnvelope) throw new PithError('SIGNATURE_INVALID', `${where} holds no DSSE envelope`);
+  return openEnvelope(bundle.dsseEnvelope, key, where);
+};
+
 /** The statement of a DSSE envelope that verifies with `key` and names `digest` among its subjects; a rejection otherwise. */
 export function checkStatement(envelope: DsseEnvelope | undefined, key: KeyObject, digest: Digest, where: string): ReadStatement | Rejection {
+  if (!envelope) return { code: 'SIGNATURE_INVALID', reason: `${where} holds no DSSE envelope` };
+  let payload: Uint8Array;
+  try {
+    payload = openEnvelope(envelope, key, where);
+  } catch (e) {
+    if (e instanceof PithError) return { code: 'SIGNATURE_INVALID', reason: e.message };
+    throw e;
+  }
+  return statementAbout(payload, digest, where);
+}
+
+/** The in-toto statement in a verified `payload`, when it names `digest` among its subjects; a rejection otherwise. */
+function statementAbout(payload: Uint8Array, digest: Digest, where: string): ReadStatement | Rejection {
   let statement: ReadStatement;
   try {
-    if (!envelope) return { code: 'SIGNATURE_INVALID', reason: `${where} holds no DSSE envelope` };
-    statement = JSON.parse(new TextDecoder().decode(openEnvelope(envelope, key, where))) as ReadStatement;
+    statement = JSON.parse(new TextDecoder().decode(payload)) as ReadStatement;
   } catch (e) {
-    return { code: 'SIGNATURE_INVALID', reason: e instanceof PithError ? e.message : `the payload of ${where} is not JSON: ${(e as Error).message}` };
+    return { code: 'SIGNATURE_INVALID', reason: `the payload of ${where} is not JSON: ${(e as Error).message}` };
   }
   if (statement === null || typeof statement !== 'object' || typeof statement._type !== 'string' || !Array.isArray(statement.subject)) {
     return { code: 'SIGNATURE_INVALID', reason: `expected ${where} to sign an in-toto statement (_type, subject, predicateType), found another shape` };
@@ -316,8 +340,8 @@ export function checkStatement(envelope: DsseEnvelope | undefined, key: KeyObjec
   return statement;
 }
 
-/** The statement of the bundle referrer `descriptor` of `digest`, checked by checkStatement; a rejection otherwise. */
-export async function checkBundle(ref: Reference, descriptor: Descriptor, digest: Digest, key: KeyObject, options: RegistryOptions): Promise<ReadStatement | Rejection> {
+/** The statement of the bundle referrer `descriptor` of `digest`, opened by `open` and about `digest`; a rejection otherwise. */
+export async function checkBundle(ref: Reference, descriptor: Descriptor, digest: Digest, open: BundleOpener, options: RegistryOptions): Promise<ReadStatement | Rejection> {
   const where = `the bundle ${descriptor.digest} in ${ref.domain}/${ref.path}`;
   let blobs: Array<{ mediaType: string; bytes: Uint8Array }>;
   try {
@@ -333,5 +357,12 @@ export async function checkBundle(ref: Reference, descriptor: Descriptor, digest
   } catch (e) {
     return { code: 'SIGNATURE_INVALID', reason: `${where} holds no bundle as JSON: ${(e as Error).message}` };
   }
-  return checkStatement(bundle?.dsseEnvelope, key, digest, where);
+  let payload: Uint8Array;
+  try {
+    payload = await open(bundle, where);
+  } catch (e) {
+    if (e instanceof PithError) return { code: e.code, reason: e.message };
+    throw e;
+  }
+  return statementAbout(payload, digest, where);
 }

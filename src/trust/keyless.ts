@@ -27,7 +27,7 @@ import { repositoryScope } from '../registry/auth.ts';
 import { RegistryClient, type RegistryOptions } from '../registry/client.ts';
 import { listReferrers, readArtifact, type AttachResult } from '../registry/referrers.ts';
 import { attachBundle, BUNDLE_MEDIA_TYPE, type SigstoreBundle } from './bundle.ts';
-import { bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignSignStatement } from './cosign.ts';
+import { bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignSignStatement, type BundleOpener } from './cosign.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
 
 /** The settings keyless signing and verification read when no option is given. */
@@ -265,6 +265,15 @@ export async function verifyKeyless(bundle: unknown, policy: KeylessPolicy, wher
     const detail = code === 'CERTIFICATE_ERROR' ? ` (the certificate is ${describeCertificate(rawCert).validity}; the signature was logged at ${loggedAt(parsed)})` : '';
     throw verificationFailure(code, `${where} does not verify with ${trust.source}: ${(e as Error).message}${detail}`);
   }
+}
+
+/** Opens keyless bundles (cosign.ts `checkBundle`) under `policy`, reading its trusted root once. */
+export function keylessOpener(policy: KeylessPolicy): BundleOpener {
+  let trust: Promise<TrustedRootMaterial> | undefined;
+  return async (bundle, where) => {
+    trust ??= trustOf(policy);
+    return (await verifyKeyless(bundle, { ...policy, trustedRoot: await trust }, where)).payload;
+  };
 }
 
 const loggedAt = (bundle: ReturnType<typeof bundleFromJSON>) =>

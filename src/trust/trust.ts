@@ -1,7 +1,7 @@
 /**
  * Signing and verifying an image in a registry, whichever format the signer picks: an ECDSA key signs in cosign's
- * two forms (cosign.ts) and attests the build (attest.ts); keyless signing asks a Fulcio for a certificate and logs
- * in a Rekor (keyless.ts); an OpenPGP key is read (keys.ts) but containers/image's simple signing is not written
+ * two forms (cosign.ts); keyless signing asks a Fulcio for a certificate and logs in a Rekor (keyless.ts); either
+ * may also attest the build (attest.ts); an OpenPGP key is read (keys.ts) but containers/image's simple signing is not written
  * yet, so it is refused here by name.
  * This is what `pith sign`, `pith verify` and every `--sign`/`--verify` flag call.
  */
@@ -46,7 +46,6 @@ const isKeyless = <T extends object>(x: unknown): x is { keyless: T } => typeof 
 
 export async function sign(reference: string, signer: Signer, options: SignOptions = {}): Promise<SignReport> {
   if (isKeyless<KeylessSignOptions>(signer)) {
-    if (options.attest) throw new PithError('USAGE', 'attestations are signed with a key (pith keygen) for now: sign keylessly without attesting, or attest with --sign KEYFILE');
     const logical = parseReference(reference);
     const { client, ref } = await RegistryClient.primary(logical, options, 'sign');
     const keyless: NonNullable<SignReport['keyless']> = [];
@@ -54,7 +53,8 @@ export async function sign(reference: string, signer: Signer, options: SignOptio
       const { attached } = await attachKeylessSignature(logical, digest, { ...signer.keyless, ...options });
       keyless.push({ digest, attached });
     }
-    return { reference, format: 'keyless', digests: keyless.map((k) => k.digest), keyless };
+    const attestations = options.attest ? await attestImage(reference, signer, { ...options, ...options.attest }) : undefined;
+    return { reference, format: 'keyless', digests: keyless.map((k) => k.digest), keyless, ...(attestations ? { attestations } : {}) };
   }
   const signing = typeof signer === 'string' ? await loadSigningKey(signer) : signer;
   if (signing.kind === 'ecdsa') {
@@ -92,9 +92,11 @@ export interface VerifyReport {
 export async function verify(reference: string, verifier: Verifier, options: VerifyOptions = {}): Promise<VerifyReport> {
   const required = [...new Set([...(options.lock !== undefined ? [SLSA_PROVENANCE_V1] : []), ...(options.attestations ?? [])])];
   if (isKeyless<KeylessPolicy>(verifier)) {
-    if (required.length) throw new PithError('USAGE', 'attestations are verified with a public key for now (pith signs them with a key): drop --lock/--attestation or give --key');
     const keyless = await verifyKeylessImage(reference, verifier.keyless, options);
-    return { reference, digest: keyless.digest, format: 'keyless', keyless };
+    const attestations = required.length
+      ? await verifyAttestations({ ...parseReference(reference), tag: undefined, digest: keyless.digest }, verifier, { ...options, require: required })
+      : undefined;
+    return { reference, digest: keyless.digest, format: 'keyless', keyless, ...(attestations ? { attestations } : {}) };
   }
   const verification = typeof verifier === 'string' ? await loadVerificationKey(verifier) : verifier;
   if (verification.kind === 'ecdsa') {

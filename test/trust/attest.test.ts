@@ -22,7 +22,7 @@ import { lock } from '../../src/orchestrate/lock.ts';
 import { build, type BuildResult } from '../../src/orchestrate/build.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { pushImage } from '../../src/registry/push.ts';
-import { fallbackTag } from '../../src/registry/referrers.ts';
+import { fallbackTag, listReferrers, readArtifact } from '../../src/registry/referrers.ts';
 import { sbomFor } from '../../src/sbom/sbom.ts';
 import {
   attestationTag, attestImage, CYCLONEDX_PREDICATE_TYPE, DSSE_ENVELOPE_MEDIA_TYPE, LOCK_MEDIA_TYPE, PITH_BUILD_TYPE, provenanceLockDifferences, SLSA_PROVENANCE_V1,
@@ -38,6 +38,10 @@ import { Registry, registryMissing } from '../fixtures/registry.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
 import { rejects, sigstoreVerify } from '../fixtures/trust.ts';
 import { sampleImage } from '../registry/helpers.ts';
+import { identityToken, SigstoreStandIns, TEST_ISSUER } from '../fixtures/sigstore.ts';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-attest-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -120,7 +124,7 @@ describe('attestations of a built image in a registry', { skip }, () => {
   const cacheDir = join(scratch, 'cache');
   const keys = join(scratch, 'keys');
   let alicePub: KeyObject;
-  const repos = ['team/app', 'team/bare', 'team/tampered', 'team/other', 'team/registry-sbom'];
+  const repos = ['team/app', 'team/bare', 'team/tampered', 'team/other', 'team/registry-sbom', 'team/keyless'];
   const ref = (repo: string) => `${registry.host}/${repo}:1`;
 
   before(async () => {
@@ -255,6 +259,32 @@ describe('attestations of a built image in a registry', { skip }, () => {
     assert.deepEqual(after.slice(0, layers.length), layers, 'the layers there are kept as they were');
     assert.deepEqual((await get('team/app', fallbackTag(digest))).manifests.slice(0, referrers.length), referrers);
     assert.equal((await get('team/app', fallbackTag(digest))).manifests.length, referrers.length + 1);
+  });
+
+  it('keyless: each statement in a bundle with a Fulcio certificate and Rekor entry (no .att tag); verified by identity and lock, another identity refused', async () => {
+    const sigstore = await SigstoreStandIns.start();
+    try {
+      const release = 'https://ci.pith.test/team/app/.github/workflows/release.yml@refs/heads/main';
+      const report = await attestImage(ref('team/keyless'), { keyless: { fulcioUrl: sigstore.fulcioUrl, rekorUrl: sigstore.rekorUrl, identityToken: identityToken({ sub: release }), env: {} } }, { spec: specPath, image: built.image });
+      assert.deepEqual(report.attestations.map((a) => [a.predicateType, a.tag, a.bundle.via]), [SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE, CYCLONEDX_PREDICATE_TYPE].map((t) => [t, undefined, 'tag']));
+      assert.equal((await fetch(`${registry.url}/v2/team/keyless/manifests/${attestationTag(built.digest as Digest)}`, { method: 'HEAD' })).status, 404, 'no .att tag');
+      // Sigstore's own verifier accepts each bundle: certificate chain, SCT, log inclusion, identity.
+      const root = toTrustMaterial(TrustedRoot.fromJSON(sigstore.trustedRoot));
+      for (const a of report.attestations) {
+        const at = `${registry.host}/team/keyless@${a.subject}`;
+        const descriptor = (await listReferrers(at)).referrers.find((d) => d.digest === a.bundle.digest)!;
+        const [bundle] = (await readArtifact(at, descriptor, a.subject)).filter((x) => x.mediaType === BUNDLE_MEDIA_TYPE);
+        new Verifier(root).verify(toSignedEntity(bundleFromJSON(JSON.parse(Buffer.from(bundle!.bytes).toString()))), { subjectAlternativeName: release, extensions: { issuer: TEST_ISSUER } });
+      }
+      const policy = { certificateIdentity: release, certificateOidcIssuer: TEST_ISSUER, trustedRoot: sigstore.trustedRoot };
+      const verified = await verifyAttestations(ref('team/keyless'), { keyless: policy }, { lock: lockPathFor(specPath), require: [SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE, CYCLONEDX_PREDICATE_TYPE] });
+      assert.deepEqual(verified.verified.map((v) => `${v.form} ${v.predicateType}`).sort(), [`bundle ${CYCLONEDX_PREDICATE_TYPE}`, `bundle ${SLSA_PROVENANCE_V1}`, `bundle ${SPDX_PREDICATE_TYPE}`]);
+      assert.ok(verified.lock);
+      await rejects(verifyAttestations(ref('team/keyless'), { keyless: { ...policy, certificateIdentity: 'mallory@example.test' } }), 'CERTIFICATE_IDENTITY_MISMATCH', /no https:\/\/slsa\.dev\/provenance\/v1 attestation of .* verifies with a certificate for mallory@example\.test from .*: .*expected .* to be signed by mallory@example\.test .* found https:\/\/ci\.pith\.test\//);
+      await rejects(verifyAttestations(ref('team/keyless'), alicePub), 'SIGNATURE_INVALID');
+    } finally {
+      sigstore.stop();
+    }
   });
 
   it('refuses an image with no attestation, and one whose attestations another key signed', async () => {
