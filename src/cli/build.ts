@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../orchestrate/build.ts';
 import type { SbomFormat } from '../index.ts';
-import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, noAttestOption, builderIdOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
+import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, signKeylessOption, signerFlag, noAttestOption, builderIdOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
@@ -20,6 +20,7 @@ interface BuildFlags {
   sbom?: SbomFormat[];
   registriesConf?: string;
   sign?: string;
+  signKeyless?: boolean;
   attest: boolean;
   builderId?: string;
 }
@@ -43,6 +44,7 @@ export function buildCommand(): Command {
     .addOption(insecureOption())
     .addOption(sbomOption('store SBOMs (spdx, cyclonedx; comma-separated) with the image in each oci: output and each push, as artifacts referring to each platform image'))
     .addOption(signOption())
+    .addOption(signKeylessOption())
     .addOption(noAttestOption())
     .addOption(builderIdOption())
     .addOption(registriesConfOption())
@@ -64,7 +66,7 @@ export function buildCommand(): Command {
           push: flags.push,
           registry: registryOptions(flags),
           sbom: flags.sbom,
-          sign: flags.sign,
+          sign: signerFlag(flags),
           attest: flags.attest,
           builderId: flags.builderId,
         }),

@@ -70,6 +70,13 @@ export const cacheOption = () => new Option('--cache <dir>', 'cache directory (d
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 /** `--sign KEYFILE` on the commands that push: sign what they push (see pith sign). */
 export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this ECDSA private key, as pith sign does (cosign\'s .sig tag and a Sigstore bundle referrer); build and update also attest the build (SLSA provenance, SBOMs; --no-attest to skip)');
+/** `--sign-keyless` beside `--sign`: sign what is pushed keylessly, with the settings `pith sign --keyless` reads from the environment. */
+export const signKeylessOption = () => new Option('--sign-keyless', 'sign what is pushed keylessly, as pith sign --keyless does (SIGSTORE_ID_TOKEN or the CI\'s token; PITH_FULCIO_URL, PITH_REKOR_URL)');
+/** The signer of `--sign KEYFILE` or `--sign-keyless`, if any; both is a usage error. */
+export function signerFlag(flags: { sign?: string; signKeyless?: boolean }): string | { keyless: Record<string, never> } | undefined {
+  if (flags.sign !== undefined && flags.signKeyless) throw new PithError('USAGE', 'give --sign KEYFILE or --sign-keyless, not both');
+  return flags.signKeyless ? { keyless: {} } : flags.sign;
+}
 /** `--no-attest` and `--builder-id` beside `--sign` on the commands that build: the attestations signed with the image. */
 export const noAttestOption = () => new Option('--no-attest', 'with --sign: sign the image alone, without the SLSA provenance and SBOM attestations');
 export const builderIdOption = () => new Option('--builder-id <uri>', 'with --sign: the builder the provenance names (default urn:pith:builder:local), e.g. the CI workflow\'s URI');

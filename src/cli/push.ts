@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import { copyImage, registryLocation, registryReference } from '../transports/transports.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
-import { loadSigningKey } from '../trust/keys.ts';
-import { sign } from '../trust/trust.ts';
-import { IMAGE_ARGUMENT, jsonOption, REGISTRY_ARGUMENT, signatureLines, signOption } from './common.ts';
+import { openSigner, sign } from '../trust/trust.ts';
+import { IMAGE_ARGUMENT, jsonOption, REGISTRY_ARGUMENT, signatureLines, signerFlag, signKeylessOption, signOption } from './common.ts';
 import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function pushCommand(): Command {
@@ -15,11 +14,13 @@ export function pushCommand(): Command {
     .addOption(registriesConfOption())
     .addOption(jobsOption())
     .addOption(signOption())
+    .addOption(signKeylessOption())
     .addOption(jsonOption())
-    .action(async (source: string, reference: string, flags: RegistryFlags & { sign?: string }) => {
+    .action(async (source: string, reference: string, flags: RegistryFlags & { sign?: string; signKeyless?: boolean }) => {
       const where = 'the <reference> of pith push';
       // The key is opened first: a wrong path or passphrase sends nothing.
-      const key = flags.sign === undefined ? undefined : await loadSigningKey(flags.sign);
+      const signer = signerFlag(flags);
+      const key = signer === undefined ? undefined : await openSigner(signer);
       const registry = registryOptions(flags);
       const result = await copyImage(source, registryLocation(reference, where), { registry });
       const signed = formatReference({ ...parseReference(registryReference(reference, where)), tag: undefined, digest: result.digest as `sha256:${string}` });

@@ -21,8 +21,7 @@ import { formatDestination, parseDestination, registryLocation, writeImage, type
 import { compareStrings } from '../order.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
-import { loadSigningKey, type SigningKey } from '../trust/keys.ts';
-import { sign, type SignReport } from '../trust/trust.ts';
+import { openSigner, sign, type Signer, type SignReport } from '../trust/trust.ts';
 import { attachSboms, type AttachedSbom } from '../sbom/sbom.ts';
 
 export { readSpecFiles };
@@ -59,8 +58,8 @@ export interface BuildOptions {
    * each platform image; archives cannot hold them (`BuildResult.sboms.skipped` names those).
    */
   sbom?: readonly SbomFormat[];
-  /** Signs every registry destination once pushed (`--sign KEYFILE`): the key file or a loaded key; see trust/trust.ts. */
-  sign?: string | SigningKey;
+  /** Signs every registry destination once pushed (`--sign KEYFILE`, `--sign-keyless`): see trust/trust.ts. */
+  sign?: Signer;
   /**
    * With `sign`: also attest the build (default true) — the SLSA provenance of this spec and lock and the image's
    * SBOMs, signed with the same key and attached in each registry (trust/attest.ts). `false` signs the image alone.
@@ -210,12 +209,12 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   };
 }
 
-/** `--sign` signs what is pushed: a key, and at least one registry destination to sign in. */
-async function signingKeyFor(key: string | SigningKey, destinations: readonly Destination[]): Promise<SigningKey> {
+/** `--sign` signs what is pushed: a signer, and at least one registry destination to sign in. */
+async function signingKeyFor(signer: Signer, destinations: readonly Destination[]): Promise<Exclude<Signer, string>> {
   if (!destinations.some((d) => d.transport === 'docker')) {
     throw new PithError('USAGE', '--sign signs the image where it is pushed: add --push REF (or a docker:// output)');
   }
-  return typeof key === 'string' ? loadSigningKey(key) : key;
+  return openSigner(signer);
 }
 
 /** The newest Release date in the lock: stable across days, and moving only when the lock does. */

@@ -33,8 +33,7 @@ import { checkJobs, forEachBounded } from '../net/bounded.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { attachSboms } from '../sbom/sbom.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
-import { loadSigningKey, type SigningKey } from '../trust/keys.ts';
-import { sign, type SignReport } from '../trust/trust.ts';
+import { openSigner, sign, type Signer, type SignReport } from '../trust/trust.ts';
 
 export interface UpdateOptions extends ArchiveAccess {
   /** Move only packages whose newer candidate comes from a security suite. */
@@ -58,7 +57,7 @@ export interface UpdateOptions extends ArchiveAccess {
   cacheFrom?: string[];
   cacheTo?: string[];
   /** Signs each push (`--sign KEYFILE`) and, unless `attest` is false, attests its build, as `build`'s `sign` does. */
-  sign?: string | SigningKey;
+  sign?: Signer;
   attest?: boolean;
   builderId?: string;
 }
@@ -127,10 +126,10 @@ export async function update(paths: string[], options: UpdateOptions = {}): Prom
 
 const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the pushed digest: it needs --push REF');
 
-async function signingKeyFor(options: UpdateOptions): Promise<SigningKey | undefined> {
+async function signingKeyFor(options: UpdateOptions): Promise<Exclude<Signer, string> | undefined> {
   if (options.sign === undefined) return undefined;
   if (!options.push?.length) throw new PithError('USAGE', 'update --sign signs the image where it is pushed: it needs --push REF');
-  return typeof options.sign === 'string' ? loadSigningKey(options.sign) : options.sign;
+  return openSigner(options.sign);
 }
 
 /** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */

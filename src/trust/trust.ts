@@ -42,6 +42,14 @@ export interface SignReport {
   attestations?: AttestReport;
 }
 
+/**
+ * A signer ready to sign many images: a key file opened (a wrong path or passphrase fails here, before anything is
+ * built or sent), a loaded key or keyless settings as they are.
+ */
+export async function openSigner(signer: Signer): Promise<Exclude<Signer, string>> {
+  return typeof signer === 'string' ? loadSigningKey(signer) : signer;
+}
+
 const isKeyless = <T extends object>(x: unknown): x is { keyless: T } => typeof x === 'object' && x !== null && 'keyless' in x;
 
 export async function sign(reference: string, signer: Signer, options: SignOptions = {}): Promise<SignReport> {

@@ -177,6 +177,32 @@ describe('--sign on push and build', { skip: registryMissing() ?? missingTools({
     assert.match(mismatch.stderr, /^pith: ATTESTATION_LOCK_MISMATCH: the provenance of .*ci\/built@sha256:[0-9a-f]{64} was not built from .*other\.lock: /);
   });
 
+  it('build --push --sign-keyless signs and attests keylessly (settings from the environment); verify by identity accepts the lock it was built from', async () => {
+    const sigstore = await SigstoreStandIns.start();
+    try {
+      const release = 'https://ci.pith.test/team/app/.github/workflows/release.yml@refs/heads/main';
+      const env = { SIGSTORE_ID_TOKEN: identityToken({ sub: release }), PITH_FULCIO_URL: sigstore.fulcioUrl, PITH_REKOR_URL: sigstore.rekorUrl };
+      const dir = mkdtempSync(join(scratch, 'spec-'));
+      const spec = join(dir, 'pith.yaml');
+      writeFileSync(spec, fixtureSpec(server));
+      const both = await pith(['build', spec, '--push', `${registry.host}/ci/keyless:1`, '--sign', join(scratch, 'ci.key'), '--sign-keyless'], env);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /give --sign KEYFILE or --sign-keyless, not both/);
+      const r = await pith(['build', spec, '--push', `${registry.host}/ci/keyless:1`, '--sign-keyless'], env);
+      assert.equal(r.code, 0, r.stderr);
+      const digest = r.stdout.trim().split('\n').at(-1)!;
+      assert.ok(r.stdout.includes(`signed ${digest} in ${registry.host}/ci/keyless (keyless)`), r.stdout);
+      assert.ok(r.stdout.includes(`attested ${digest} in ${registry.host}/ci/keyless (https://slsa.dev/provenance/v1)`), r.stdout);
+      const root = join(dir, 'trusted_root.json');
+      writeFileSync(root, JSON.stringify(sigstore.trustedRoot));
+      const ok = await pith(['verify', `${registry.host}/ci/keyless:1`, '--certificate-identity', release, '--certificate-oidc-issuer', TEST_ISSUER, '--trusted-root', root, '--lock', join(dir, 'pith.lock')]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /\(keyless by https:\/\/ci\.pith\.test\/.*; attested: https:\/\/slsa\.dev\/provenance\/v1, .*; built from .*pith\.lock\n$/);
+    } finally {
+      sigstore.stop();
+    }
+  });
+
   it('build --sign --no-attest signs the image alone: verify passes, verify --lock finds no provenance', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');
