@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseShard } from '../orchestrate/shard.ts';
-import type { ArchiveEvent, AttachedSboms, Shard } from '../index.ts';
+import type { ArchiveEvent, AttachedSboms, KeylessPolicy, Shard } from '../index.ts';
 import { parseSourceLine, type SourceEntry } from '../debian/sources.ts';
 import { snapshotBase } from '../debian/snapshot.ts';
 import { PithError } from '../errors.ts';
@@ -76,6 +76,36 @@ export const signKeylessOption = () => new Option('--sign-keyless', 'sign what i
 export function signerFlag(flags: { sign?: string; signKeyless?: boolean }): string | { keyless: Record<string, never> } | undefined {
   if (flags.sign !== undefined && flags.signKeyless) throw new PithError('USAGE', 'give --sign KEYFILE or --sign-keyless, not both');
   return flags.signKeyless ? { keyless: {} } : flags.sign;
+}
+/** The keyless identity options of every command that verifies (pith verify, run --verify, rollout --verify). */
+export const keylessVerifyOptions = () => [
+  new Option('--certificate-identity <identity>', 'keyless: the signer the Fulcio certificate must name (an email or URI, exact)'),
+  new Option('--certificate-identity-regexp <pattern>', 'keyless: a pattern the certificate\'s identity must match, instead of --certificate-identity'),
+  new Option('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer the certificate must name (exact)'),
+  new Option('--trusted-root <file>', 'keyless: the Sigstore trusted root (trusted_root.json) whose Fulcio and Rekor keys count (default $PITH_TRUSTED_ROOT)'),
+];
+export interface KeylessVerifyFlags {
+  certificateIdentity?: string;
+  certificateIdentityRegexp?: string;
+  certificateOidcIssuer?: string;
+  trustedRoot?: string;
+}
+/**
+ * Who must have signed: the public key given with `keyOption`, or the keyless identity and issuer; undefined when
+ * neither is given and none is `required`. Half a keyless identity, or a key and an identity, are usage errors.
+ */
+export function verifierFlag(key: string | undefined, keyOption: string, flags: KeylessVerifyFlags, where: string, required: boolean): string | { keyless: KeylessPolicy } | undefined {
+  if (flags.certificateIdentity !== undefined && flags.certificateIdentityRegexp !== undefined) throw new PithError('USAGE', `${where}: give --certificate-identity or --certificate-identity-regexp, not both`);
+  const identity = flags.certificateIdentity ?? (flags.certificateIdentityRegexp === undefined ? undefined : new RegExp(flags.certificateIdentityRegexp));
+  if (identity === undefined && flags.certificateOidcIssuer === undefined && flags.trustedRoot === undefined) {
+    if (key === undefined && required) throw new PithError('USAGE', `${where}: expected ${keyOption} FILE (a public key) or --certificate-identity with --certificate-oidc-issuer, found neither`);
+    return key;
+  }
+  if (key !== undefined) throw new PithError('USAGE', `${where}: give ${keyOption} FILE or a keyless identity (--certificate-identity, --certificate-oidc-issuer), not both`);
+  if (identity === undefined || flags.certificateOidcIssuer === undefined) {
+    throw new PithError('USAGE', `${where}: keyless verification needs both --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer, found only ${identity === undefined ? '--certificate-oidc-issuer' : 'the identity'}`);
+  }
+  return { keyless: { certificateIdentity: identity, certificateOidcIssuer: flags.certificateOidcIssuer, ...(flags.trustedRoot !== undefined ? { trustedRoot: flags.trustedRoot } : {}) } };
 }
 /** `--no-attest` and `--builder-id` beside `--sign` on the commands that build: the attestations signed with the image. */
 export const noAttestOption = () => new Option('--no-attest', 'with --sign: sign the image alone, without the SLSA provenance and SBOM attestations');

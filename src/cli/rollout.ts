@@ -4,24 +4,26 @@ import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { parseImagePin, pinsFromResults, rollout } from '../orchestrate/rollout.ts';
 import type { RolloutResult } from '../index.ts';
-import { jsonOption, repeatable } from './common.ts';
+import { jsonOption, keylessVerifyOptions, repeatable, verifierFlag, type KeylessVerifyFlags } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function rolloutCommand(): Command {
-  return new Command('rollout')
+  const command = new Command('rollout')
     .description('pin a new image digest where it is deployed: Kubernetes workloads, compose files, Helm values, Kustomize images:, Dockerfile FROM; a dry run showing the diff unless --write')
     .option('--image <NAME=REF@sha256:…>', 'the image as manifests name it, and the reference to pin; repeatable', repeatable)
     .option('--from <results>', 'pin every image these `pith update --json` results pushed: a file, or a directory of .json files (one per shard of a fleet; they must not overlap); repeatable', repeatable)
     .argument('[paths...]', 'files or directories to search (default .)')
     .option('--write', 'apply the changes (each file replaced atomically)')
-    .option('--verify <keyfile>', 'refuse unless every pinned digest is signed with this public key (as pith verify checks), before any file is read')
+    .option('--verify <keyfile>', 'refuse unless every pinned digest is signed with this public key (as pith verify checks), or by the keyless identity of --certificate-identity and --certificate-oidc-issuer, before any file is read')
     .addOption(insecureOption())
     .addOption(registriesConfOption())
-    .addOption(jsonOption())
-    .action(async (paths: string[], flags: RegistryFlags & { image?: string[]; from?: string[]; write?: boolean; json?: boolean; verify?: string }) => {
+    .addOption(jsonOption());
+  for (const option of keylessVerifyOptions()) command.addOption(option);
+  return command
+    .action(async (paths: string[], flags: RegistryFlags & KeylessVerifyFlags & { image?: string[]; from?: string[]; write?: boolean; json?: boolean; verify?: string }) => {
       if (!flags.image?.length && !flags.from?.length) throw new PithError('USAGE', 'rollout: expected --image NAME=REF@sha256:… or --from RESULTS, found neither');
       const pins = [...(flags.image ?? []).map(parseImagePin), ...pinsFromResults(readResults(flags.from ?? []))];
-      const result = await rollout(pins, paths, { write: flags.write, verify: flags.verify, registry: registryOptions(flags) });
+      const result = await rollout(pins, paths, { write: flags.write, verify: verifierFlag(flags.verify, '--verify', flags, 'pith rollout', false), registry: registryOptions(flags) });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(renderRollout(result, flags.write));
     });

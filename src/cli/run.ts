@@ -4,7 +4,7 @@ import { capability, memoryLimit } from '../runtime/config.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
 import { registryReference } from '../transports/transports.ts';
 import { verify } from '../trust/trust.ts';
-import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, platformOption, repeatable, seconds } from './common.ts';
+import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, keylessVerifyOptions, platformOption, repeatable, seconds, verifierFlag, type KeylessVerifyFlags } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -26,7 +26,7 @@ interface RunFlags extends RegistryFlags {
 }
 
 export function runCommand(): Command {
-  return new Command('run')
+  const command = new Command('run')
     .description('run an image as a container with secure defaults (read-only root, no capabilities, seccomp, no network); unpacked once per digest')
     .argument('<image>', IMAGE_ARGUMENT)
     .argument('[args...]', "after --: replaces the image's Cmd (its Entrypoint stays)")
@@ -47,11 +47,14 @@ export function runCommand(): Command {
     .addOption(platformOption())
     .addOption(insecureOption())
     .addOption(registriesConfOption())
-    .option('--verify <keyfile>', 'run a registry image only if it is signed with this public key (as pith verify checks); the verified digest is what runs')
-    .action(async (image: string, args: string[], flags: RunFlags & { verify?: string }) => {
-      if (flags.verify !== undefined) {
+    .option('--verify <keyfile>', 'run a registry image only if it is signed with this public key (as pith verify checks), or by the keyless identity of --certificate-identity and --certificate-oidc-issuer; the verified digest is what runs');
+  for (const option of keylessVerifyOptions()) command.addOption(option);
+  return command
+    .action(async (image: string, args: string[], flags: RunFlags & KeylessVerifyFlags & { verify?: string }) => {
+      const verifier = verifierFlag(flags.verify, '--verify', flags, 'pith run', false);
+      if (verifier !== undefined) {
         const reference = registryReference(image, 'the <image> of pith run --verify (a signature lives in a registry)');
-        const verified = await verify(reference, flags.verify, registryOptions(flags));
+        const verified = await verify(reference, verifier, registryOptions(flags));
         // What runs is the digest that verified, not whatever the tag names a moment later.
         image = `docker://${formatReference({ ...parseReference(reference), tag: undefined, digest: verified.digest })}`;
       }

@@ -2,8 +2,8 @@ import { Command, Option } from 'commander';
 import { PithError } from '../errors.ts';
 import { registryReference } from '../transports/transports.ts';
 import { CYCLONEDX_PREDICATE_TYPE, SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE } from '../trust/attest.ts';
-import { sign, verify, type Signer, type Verifier } from '../trust/trust.ts';
-import { jsonOption, REGISTRY_ARGUMENT, repeatable, signatureLines } from './common.ts';
+import { sign, verify, type Signer } from '../trust/trust.ts';
+import { jsonOption, keylessVerifyOptions, REGISTRY_ARGUMENT, repeatable, signatureLines, verifierFlag, type KeylessVerifyFlags } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 /** sign and verify take the same arguments: an image in a registry, and a key or a keyless identity. */
@@ -53,34 +53,19 @@ export function signCommand(): Command {
 /** `--attestation` names: the three pith writes by a short name, any other predicate type by its URI. */
 const PREDICATE_TYPES: Record<string, string> = { provenance: SLSA_PROVENANCE_V1, spdx: SPDX_PREDICATE_TYPE, cyclonedx: CYCLONEDX_PREDICATE_TYPE };
 
-type VerifyFlags = RegistryFlags & { key?: string; certificateIdentity?: string; certificateIdentityRegexp?: string; certificateOidcIssuer?: string; trustedRoot?: string; lock?: string; attestation?: string[] };
+type VerifyFlags = RegistryFlags & KeylessVerifyFlags & { key?: string; lock?: string; attestation?: string[] };
 
 export function verifyCommand(): Command {
-  return trustCommand('verify',
+  const command = trustCommand('verify',
     'verify an image in a registry: a signature by the key (--key) or the keyless identity (--certificate-identity, --certificate-oidc-issuer) that covers the digest and names the repository, and with --lock/--attestation its attestations; exit 0, or 1 with the reason',
-    'public key: SPKI PEM (ECDSA P-256)')
-    .option('--certificate-identity <identity>', 'keyless: the signer the Fulcio certificate must name (an email or URI, exact)')
-    .option('--certificate-identity-regexp <pattern>', 'keyless: a pattern the certificate\'s identity must match, instead of --certificate-identity')
-    .option('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer the certificate must name (exact)')
-    .option('--trusted-root <file>', 'keyless: the Sigstore trusted root (trusted_root.json) whose Fulcio and Rekor keys count (default $PITH_TRUSTED_ROOT)')
+    'public key: SPKI PEM (ECDSA P-256)');
+  for (const option of keylessVerifyOptions()) command.addOption(option);
+  return command
     .option('--lock <file>', 'require a signed SLSA provenance built from exactly this lock (its digest and every .deb)')
     .addOption(new Option('--attestation <type>', `require a signed attestation of this predicate type: ${Object.keys(PREDICATE_TYPES).join(', ')}, or a predicate type URI; repeatable`).argParser(repeatable))
     .action(async (reference: string, flags: VerifyFlags) => {
       const where = 'pith verify';
-      const identity = flags.certificateIdentity ?? (flags.certificateIdentityRegexp === undefined ? undefined : new RegExp(flags.certificateIdentityRegexp));
-      const keyless = identity !== undefined || flags.certificateOidcIssuer !== undefined || flags.trustedRoot !== undefined;
-      let verifier: Verifier;
-      if (flags.certificateIdentity !== undefined && flags.certificateIdentityRegexp !== undefined) throw new PithError('USAGE', `${where}: give --certificate-identity or --certificate-identity-regexp, not both`);
-      if (keyless) {
-        if (flags.key !== undefined) throw new PithError('USAGE', `${where}: give --key FILE or a keyless identity (--certificate-identity, --certificate-oidc-issuer), not both`);
-        if (identity === undefined || flags.certificateOidcIssuer === undefined) {
-          throw new PithError('USAGE', `${where}: keyless verification needs both --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer, found only ${identity === undefined ? '--certificate-oidc-issuer' : 'the identity'}`);
-        }
-        verifier = { keyless: { certificateIdentity: identity, certificateOidcIssuer: flags.certificateOidcIssuer, ...(flags.trustedRoot !== undefined ? { trustedRoot: flags.trustedRoot } : {}) } };
-      } else {
-        if (flags.key === undefined) throw new PithError('USAGE', `${where}: expected --key FILE (a public key) or --certificate-identity with --certificate-oidc-issuer, found neither`);
-        verifier = flags.key;
-      }
+      const verifier = verifierFlag(flags.key, '--key', flags, where, true)!;
       const attestations = (flags.attestation ?? []).map((t) => PREDICATE_TYPES[t] ?? (/^[a-z][a-z0-9+.-]*:/i.test(t) ? t : usage(`${where}: --attestation expected ${Object.keys(PREDICATE_TYPES).join(', ')} or a predicate type URI, found "${t}"`)));
       const r = await verify(registryReference(reference, `the <reference> of ${where}`), verifier, { ...registryOptions(flags), ...(flags.lock !== undefined ? { lock: flags.lock } : {}), ...(attestations.length ? { attestations } : {}) });
       print(flags, r, () => {

@@ -13,8 +13,7 @@ import { PithError } from '../errors.ts';
 import { registryReference } from '../transports/transports.ts';
 import { DEFAULT_DOMAIN, parseReference, type Reference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
-import { loadVerificationKey, type VerificationKey } from '../trust/keys.ts';
-import { verify } from '../trust/trust.ts';
+import { openVerifier, verify, type Verifier } from '../trust/trust.ts';
 
 export interface ImagePin {
   /** The image as manifests name it (any tag or digest is ignored when matching). */
@@ -280,14 +279,14 @@ export interface RolloutOptions {
    * `--verify KEYFILE`: every pinned digest must carry a signature that verifies with this key (trust/trust.ts)
    * before any manifest is read or written; the first that does not stops the rollout with its named error.
    */
-  verify?: string | VerificationKey;
+  verify?: Verifier;
   registry?: RegistryOptions;
 }
 
 export async function rollout(pins: ImagePin[], paths: string[], options: RolloutOptions = {}): Promise<RolloutResult> {
   if (options.verify !== undefined) {
-    const key = typeof options.verify === 'string' ? await loadVerificationKey(options.verify) : options.verify;
-    for (const pin of pins) await verify(pin.ref, key, options.registry);
+    const verifier = await openVerifier(options.verify);
+    for (const pin of pins) await verify(pin.ref, verifier, options.registry);
   }
   const parsed = pins.map((p) => ({ want: parseReference(p.name), ref: p.ref, pinned: parseReference(p.ref) }));
   const result: RolloutResult = { edits: [], diffs: [], errors: [], written: [] };

@@ -178,7 +178,8 @@ export interface KeylessVerification {
 
 const isMaterial = (root: unknown): root is TrustedRootMaterial => typeof root === 'object' && root !== null && 'material' in root && 'source' in root;
 
-async function trustOf(policy: KeylessPolicy): Promise<TrustedRootMaterial> {
+/** The trusted root a policy names (read from its file, or $PITH_TRUSTED_ROOT), or the material already read. */
+export async function trustedRootOf(policy: KeylessPolicy): Promise<TrustedRootMaterial> {
   if (isMaterial(policy.trustedRoot)) return policy.trustedRoot;
   const root = policy.trustedRoot ?? (policy.env ?? process.env)[KEYLESS_ENV.trustedRoot];
   if (!root) throw new PithError('KEYLESS_NOT_CONFIGURED', `keyless verification needs a Sigstore trusted root: set ${KEYLESS_ENV.trustedRoot} (a trusted_root.json file; pith trusts no Sigstore instance of its own), found it unset`);
@@ -226,7 +227,7 @@ function verificationFailure(code: string, message: string): PithError {
  * TLOG_PROOF_MISSING, TLOG_PROOF_INVALID or SIGNATURE_INVALID; `where` names the bundle in messages.
  */
 export async function verifyKeyless(bundle: unknown, policy: KeylessPolicy, where = 'the bundle'): Promise<KeylessVerification> {
-  const trust = await trustOf(policy);
+  const trust = await trustedRootOf(policy);
   const vm = (bundle as BundleJson | null)?.verificationMaterial;
   const rawCert = vm?.certificate?.rawBytes ?? vm?.x509CertificateChain?.certificates?.[0]?.rawBytes;
   if (!rawCert) throw new PithError('CERTIFICATE_INVALID', `expected ${where} to carry a Fulcio certificate (a keyless signature), found ${vm ? 'none (a keyed bundle?)' : 'no verificationMaterial'}`);
@@ -271,7 +272,7 @@ export async function verifyKeyless(bundle: unknown, policy: KeylessPolicy, wher
 export function keylessOpener(policy: KeylessPolicy): BundleOpener {
   let trust: Promise<TrustedRootMaterial> | undefined;
   return async (bundle, where) => {
-    trust ??= trustOf(policy);
+    trust ??= trustedRootOf(policy);
     return (await verifyKeyless(bundle, { ...policy, trustedRoot: await trust }, where)).payload;
   };
 }
@@ -294,7 +295,7 @@ export interface KeylessImageVerification {
  * or the first rejection's code.
  */
 export async function verifyKeylessImage(reference: string | Reference, policy: KeylessPolicy, options: RegistryOptions = {}): Promise<KeylessImageVerification> {
-  const trustedRoot = await trustOf(policy);
+  const trustedRoot = await trustedRootOf(policy);
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref } = await RegistryClient.primary(logical, options, 'verify');
   const digest = logical.digest ?? (await client.getManifest(ref.path, manifestReference(ref), [repositoryScope(ref.path, ['pull'])])).digest;

@@ -14,7 +14,7 @@ import { RegistryClient } from '../registry/client.ts';
 import { PithError } from '../errors.ts';
 import { attestImage, SLSA_PROVENANCE_V1, verifyAttestations, type AttestationReport, type AttestOptions, type AttestReport } from './attest.ts';
 import { signedDigests, signImage, verifyImageSignatures, type ImageVerification, type SignImageResult } from './cosign.ts';
-import { attachKeylessSignature, verifyKeylessImage, type KeylessImageVerification, type KeylessPolicy, type KeylessSignOptions } from './keyless.ts';
+import { attachKeylessSignature, trustedRootOf, verifyKeylessImage, type KeylessImageVerification, type KeylessPolicy, type KeylessSignOptions } from './keyless.ts';
 import { loadSigningKey, loadVerificationKey, type SigningKey, type VerificationKey } from './keys.ts';
 
 /** Who signs: a private key (file or loaded), or keyless (an OIDC identity certified by a Fulcio). */
@@ -48,6 +48,13 @@ export interface SignReport {
  */
 export async function openSigner(signer: Signer): Promise<Exclude<Signer, string>> {
   return typeof signer === 'string' ? loadSigningKey(signer) : signer;
+}
+
+/** A verifier ready for many images: a key file read, a keyless policy's trusted root read; once. */
+export async function openVerifier(verifier: Verifier): Promise<Exclude<Verifier, string>> {
+  if (typeof verifier === 'string') return loadVerificationKey(verifier);
+  if (!isKeyless<KeylessPolicy>(verifier)) return verifier;
+  return { keyless: { ...verifier.keyless, trustedRoot: await trustedRootOf(verifier.keyless) } };
 }
 
 const isKeyless = <T extends object>(x: unknown): x is { keyless: T } => typeof x === 'object' && x !== null && 'keyless' in x;

@@ -255,6 +255,25 @@ describe('pith sign --keyless and pith verify --certificate-identity', { skip: r
     assert.match(other.stderr, /^pith: CERTIFICATE_IDENTITY_MISMATCH: .*expected .* to be signed by mallory@example\.test .* found https:\/\/ci\.pith\.test\//);
   });
 
+  it('rollout verifies every pin by keyless identity before writing; run refuses half an identity', async () => {
+    assert.equal((await pith(['sign', image, '--keyless', '--fulcio-url', sigstore.fulcioUrl, '--rekor-url', sigstore.rekorUrl], { SIGSTORE_ID_TOKEN: identityToken({ sub: RELEASE }) })).code, 0);
+    const dir = mkdtempSync(join(scratch, 'manifests-'));
+    const compose = join(dir, 'compose.yaml');
+    const text = `services:\n  app:\n    image: ${registry.host}/ci/keyless:0\n`;
+    writeFileSync(compose, text);
+    const pin = ['--image', `${registry.host}/ci/keyless=${image}@${digest}`];
+    const stranger = await pith(['rollout', ...pin, '--certificate-identity', 'mallory@example.test', '--certificate-oidc-issuer', TEST_ISSUER, '--trusted-root', trustedRoot, '--write', dir]);
+    assert.equal(stranger.code, 1);
+    assert.match(stranger.stderr, /CERTIFICATE_IDENTITY_MISMATCH/);
+    assert.equal(readFileSync(compose, 'utf8'), text, 'nothing written');
+    const ok = await pith(['rollout', ...pin, '--certificate-identity', RELEASE, '--certificate-oidc-issuer', TEST_ISSUER, '--trusted-root', trustedRoot, '--write', dir]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(readFileSync(compose, 'utf8').includes(`image: ${image}@${digest}`));
+    const half = await pith(['run', image, '--certificate-oidc-issuer', TEST_ISSUER]);
+    assert.equal(half.code, 2);
+    assert.match(half.stderr, /pith run: keyless verification needs both --certificate-identity/);
+  });
+
   it('with no Fulcio configured, keyless signing fails naming the setting, and nothing is attached', async () => {
     const r = await pith(['sign', `${registry.host}/ci/keyless:1`, '--keyless'], { SIGSTORE_ID_TOKEN: identityToken({ sub: RELEASE }) });
     assert.equal(r.code, 1);
