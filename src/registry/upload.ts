@@ -50,6 +50,14 @@ function retryable(e: unknown): boolean {
 /** Thrown inside an upload session to abandon it and start a fresh one. */
 class SessionLost extends Error {}
 
+/**
+ * Uploads in flight in this process, by registry, repository and digest. A second push of the same blob (the empty
+ * config of a signature and of an attestation written at once) waits for the first instead of uploading it again:
+ * docker-registry, finishing two uploads of one digest in one repository together, can briefly report the blob
+ * unknown to a manifest that needs it (MANIFEST_BLOB_UNKNOWN).
+ */
+const uploading = new Map<string, Promise<BlobOutcome>>();
+
 export async function pushBlob(
   client: RegistryClient,
   repository: string,
@@ -57,7 +65,20 @@ export async function pushBlob(
   options: { scopes: readonly string[]; mountFrom?: readonly string[]; stats: TransferStats },
 ): Promise<BlobOutcome> {
   const { stats, scopes } = options;
-  const outcome = await pushBlobOnce(client, repository, blob, scopes, options.mountFrom ?? [], stats);
+  const key = `${client.domain}/${repository}@${blob.digest}`;
+  const running = uploading.get(key);
+  let outcome: BlobOutcome;
+  if (running && (await running.then(() => true, () => false))) {
+    outcome = 'skipped';
+  } else {
+    const upload = pushBlobOnce(client, repository, blob, scopes, options.mountFrom ?? [], stats);
+    uploading.set(key, upload);
+    try {
+      outcome = await upload;
+    } finally {
+      if (uploading.get(key) === upload) uploading.delete(key);
+    }
+  }
   noteBlob(client, repository, blob.digest);
   stats[outcome]++;
   return outcome;

@@ -45,13 +45,13 @@ describe('the CLI bundle and the launcher', () => {
 
   it('runs the bundle while it matches the sources, and the sources as soon as one changes', () => {
     const built = join(root, 'dist', 'pith.js');
-    writeFileSync(built, readFileSync(built, 'utf8').replace('.version("0.1.0")', '.version("0.1.0+bundle")'));
+    writeFileSync(built, readFileSync(built, 'utf8').replace('.version(PITH_VERSION)', '.version("0.1.0+bundle")'));
     assert.equal(version(root), '0.1.0+bundle', 'an up-to-date bundle is what runs');
     assert.equal(version(root, ['--version']), JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version, 'a lone --version loads neither');
 
     const main = join(root, 'src', 'cli', 'main.ts');
     const original = readFileSync(main, 'utf8');
-    writeFileSync(main, original.replace(".version('0.1.0')", ".version('0.1.0+edited')"));
+    writeFileSync(main, original.replace('.version(PITH_VERSION)', ".version('0.1.0+edited')"));
     assert.equal(version(root), '0.1.0+edited', 'an edited source file is never shadowed by the stale bundle');
     writeFileSync(main, original);
     assert.equal(version(root), '0.1.0+bundle');
