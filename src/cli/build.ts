@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { build } from '../orchestrate/build.ts';
 import type { SbomFormat } from '../index.ts';
-import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, signKeylessOption, signerFlag, noAttestOption, builderIdOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
+import { cacheFromOption, cacheOption, cacheToOption, registryCacheFlags, jsonOption, offlineOption, repeatable, sbomLines, sbomOption, signatureLines, signOption, signKeylessOption, signerFlag, noAttestOption, builderIdOption, lookasideOption, snapshotOption, sourceDateEpochFromEnv, withProgress } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions } from './registry.ts';
 
 interface BuildFlags {
@@ -23,6 +23,7 @@ interface BuildFlags {
   signKeyless?: boolean;
   attest: boolean;
   builderId?: string;
+  lookaside?: string;
 }
 
 export function buildCommand(): Command {
@@ -47,6 +48,7 @@ export function buildCommand(): Command {
     .addOption(signKeylessOption())
     .addOption(noAttestOption())
     .addOption(builderIdOption())
+    .addOption(lookasideOption('written to'))
     .addOption(registriesConfOption())
     .addOption(jsonOption())
     .action(async (spec: string, flags: BuildFlags) => {
@@ -69,6 +71,7 @@ export function buildCommand(): Command {
           sign: signerFlag(flags),
           attest: flags.attest,
           builderId: flags.builderId,
+          lookaside: flags.lookaside,
         }),
       );
       if (flags.json) {

@@ -69,7 +69,9 @@ export const sourceOption = () =>
 export const cacheOption = () => new Option('--cache <dir>', 'cache directory (default $XDG_CACHE_HOME/pith or ~/.cache/pith)');
 export const offlineOption = () => new Option('--offline', 'use only the cache; fail naming what is missing');
 /** `--sign KEYFILE` on the commands that push: sign what they push (see pith sign). */
-export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this ECDSA private key, as pith sign does (cosign\'s .sig tag and a Sigstore bundle referrer); build and update also attest the build (SLSA provenance, SBOMs; --no-attest to skip)');
+export const signOption = () => new Option('--sign <keyfile>', 'sign what is pushed with this private key, as pith sign does: ECDSA (cosign\'s .sig tag and a Sigstore bundle referrer), or OpenPGP with --lookaside (containers/image simple signing); build and update also attest the build (SLSA provenance, SBOMs; --no-attest to skip)');
+/** `--lookaside DIR|URL`: where an OpenPGP key's simple signatures are written or read (containers-registries.d(5)). */
+export const lookasideOption = (what: string) => new Option('--lookaside <dir|url>', `with an OpenPGP key: the lookaside the simple signatures are ${what} (a directory or file:// URL${what === 'written to' ? '' : ', or an http(s):// URL'}), laid out as containers-registries.d(5) says`);
 /** `--sign-keyless` beside `--sign`: sign what is pushed keylessly, with the settings `pith sign --keyless` reads from the environment. */
 export const signKeylessOption = () => new Option('--sign-keyless', 'sign what is pushed keylessly, as pith sign --keyless does (SIGSTORE_ID_TOKEN or the CI\'s token; PITH_FULCIO_URL, PITH_REKOR_URL)');
 /** The signer of `--sign KEYFILE` or `--sign-keyless`, if any; both is a usage error. */

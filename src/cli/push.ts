@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { copyImage, registryLocation, registryReference } from '../transports/transports.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
 import { openSigner, sign } from '../trust/trust.ts';
-import { IMAGE_ARGUMENT, jsonOption, REGISTRY_ARGUMENT, signatureLines, signerFlag, signKeylessOption, signOption } from './common.ts';
+import { IMAGE_ARGUMENT, jsonOption, REGISTRY_ARGUMENT, lookasideOption, signatureLines, signerFlag, signKeylessOption, signOption } from './common.ts';
 import { describePush, insecureOption, registriesConfOption, jobsOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function pushCommand(): Command {
@@ -15,16 +15,17 @@ export function pushCommand(): Command {
     .addOption(jobsOption())
     .addOption(signOption())
     .addOption(signKeylessOption())
+    .addOption(lookasideOption('written to'))
     .addOption(jsonOption())
-    .action(async (source: string, reference: string, flags: RegistryFlags & { sign?: string; signKeyless?: boolean }) => {
+    .action(async (source: string, reference: string, flags: RegistryFlags & { sign?: string; signKeyless?: boolean; lookaside?: string }) => {
       const where = 'the <reference> of pith push';
       // The key is opened first: a wrong path or passphrase sends nothing.
       const signer = signerFlag(flags);
       const key = signer === undefined ? undefined : await openSigner(signer);
       const registry = registryOptions(flags);
       const result = await copyImage(source, registryLocation(reference, where), { registry });
-      const signed = formatReference({ ...parseReference(registryReference(reference, where)), tag: undefined, digest: result.digest as `sha256:${string}` });
-      const signatures = key ? [await sign(signed, key, registry)] : undefined;
+      const signed = formatReference({ ...parseReference(registryReference(reference, where)), digest: result.digest as `sha256:${string}` });
+      const signatures = key ? [await sign(signed, key, { ...registry, lookaside: flags.lookaside })] : undefined;
       if (flags.json) {
         process.stdout.write(JSON.stringify({ source: result.source, ...result.push, ...(signatures ? { signatures } : {}) }, null, 2) + '\n');
         return;

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
 import { parseImagePin, pinsFromResults, rollout } from '../orchestrate/rollout.ts';
 import type { RolloutResult } from '../index.ts';
-import { jsonOption, keylessVerifyOptions, repeatable, verifierFlag, type KeylessVerifyFlags } from './common.ts';
+import { jsonOption, keylessVerifyOptions, lookasideOption, repeatable, verifierFlag, type KeylessVerifyFlags } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 export function rolloutCommand(): Command {
@@ -18,12 +18,12 @@ export function rolloutCommand(): Command {
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .addOption(jsonOption());
-  for (const option of keylessVerifyOptions()) command.addOption(option);
+  for (const option of [...keylessVerifyOptions(), lookasideOption('read from')]) command.addOption(option);
   return command
-    .action(async (paths: string[], flags: RegistryFlags & KeylessVerifyFlags & { image?: string[]; from?: string[]; write?: boolean; json?: boolean; verify?: string }) => {
+    .action(async (paths: string[], flags: RegistryFlags & KeylessVerifyFlags & { lookaside?: string; image?: string[]; from?: string[]; write?: boolean; json?: boolean; verify?: string }) => {
       if (!flags.image?.length && !flags.from?.length) throw new PithError('USAGE', 'rollout: expected --image NAME=REF@sha256:… or --from RESULTS, found neither');
       const pins = [...(flags.image ?? []).map(parseImagePin), ...pinsFromResults(readResults(flags.from ?? []))];
-      const result = await rollout(pins, paths, { write: flags.write, verify: verifierFlag(flags.verify, '--verify', flags, 'pith rollout', false), registry: registryOptions(flags) });
+      const result = await rollout(pins, paths, { write: flags.write, verify: verifierFlag(flags.verify, '--verify', flags, 'pith rollout', false), lookaside: flags.lookaside, registry: registryOptions(flags) });
       if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(renderRollout(result, flags.write));
     });

@@ -4,7 +4,7 @@ import { capability, memoryLimit } from '../runtime/config.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
 import { registryReference } from '../transports/transports.ts';
 import { verify } from '../trust/trust.ts';
-import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, keylessVerifyOptions, platformOption, repeatable, seconds, verifierFlag, type KeylessVerifyFlags } from './common.ts';
+import { cacheOption, checkedBy, formatTable, IMAGE_ARGUMENT, integer, jsonOption, keylessVerifyOptions, lookasideOption, platformOption, repeatable, seconds, verifierFlag, type KeylessVerifyFlags } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface RunFlags extends RegistryFlags {
@@ -48,13 +48,13 @@ export function runCommand(): Command {
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .option('--verify <keyfile>', 'run a registry image only if it is signed with this public key (as pith verify checks), or by the keyless identity of --certificate-identity and --certificate-oidc-issuer; the verified digest is what runs');
-  for (const option of keylessVerifyOptions()) command.addOption(option);
+  for (const option of [...keylessVerifyOptions(), lookasideOption('read from')]) command.addOption(option);
   return command
-    .action(async (image: string, args: string[], flags: RunFlags & KeylessVerifyFlags & { verify?: string }) => {
+    .action(async (image: string, args: string[], flags: RunFlags & KeylessVerifyFlags & { verify?: string; lookaside?: string }) => {
       const verifier = verifierFlag(flags.verify, '--verify', flags, 'pith run', false);
       if (verifier !== undefined) {
         const reference = registryReference(image, 'the <image> of pith run --verify (a signature lives in a registry)');
-        const verified = await verify(reference, verifier, registryOptions(flags));
+        const verified = await verify(reference, verifier, { ...registryOptions(flags), lookaside: flags.lookaside });
         // What runs is the digest that verified, not whatever the tag names a moment later.
         image = `docker://${formatReference({ ...parseReference(reference), tag: undefined, digest: verified.digest })}`;
       }

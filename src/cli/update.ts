@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { update } from '../orchestrate/update.ts';
 import type { SbomFormat } from '../index.ts';
-import { addArchiveOptions, addShardOptions, shardFlag, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, signatureLines, signOption, signKeylessOption, signerFlag, noAttestOption, builderIdOption, withProgress, type ArchiveFlags } from './common.ts';
+import { addArchiveOptions, addShardOptions, shardFlag, cacheFromOption, cacheToOption, registryCacheFlags, snapshotOption, advisoriesOption, archiveOptions, integer, megabytes, repeatable, sbomLines, sbomOption, signatureLines, signOption, signKeylessOption, signerFlag, noAttestOption, builderIdOption, lookasideOption, withProgress, type ArchiveFlags } from './common.ts';
 import { insecureOption, registryOptions, type RegistryFlags } from './registry.ts';
 
 interface UpdateFlags extends ArchiveFlags, RegistryFlags {
@@ -19,6 +19,7 @@ interface UpdateFlags extends ArchiveFlags, RegistryFlags {
   signKeyless?: boolean;
   attest: boolean;
   builderId?: string;
+  lookaside?: string;
 }
 
 export function updateCommand(): Command {
@@ -37,11 +38,12 @@ export function updateCommand(): Command {
     .addOption(signKeylessOption())
     .addOption(noAttestOption())
     .addOption(builderIdOption())
+    .addOption(lookasideOption('written to'))
     .addOption(insecureOption());
   return addArchiveOptions(addShardOptions(command.addOption(snapshotOption()))).action(async (paths: string[], flags: UpdateFlags) => {
     const shard = shardFlag(flags);
     const results = await withProgress(flags, (onEvent) =>
-      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, sign: signerFlag(flags), attest: flags.attest, builderId: flags.builderId, registry: registryOptions(flags), ...registryCacheFlags(flags), shard }),
+      update(paths, { ...archiveOptions(flags, onEvent), jobs: flags.parallel, only: flags.only, push: flags.push, rollout: flags.rollout, advisories: flags.advisories, sbom: flags.sbom, sign: signerFlag(flags), attest: flags.attest, builderId: flags.builderId, lookaside: flags.lookaside, registry: registryOptions(flags), ...registryCacheFlags(flags), shard }),
     );
     if (flags.json) {
       // Each result names its shard, so rollout --from can refuse shards of splits into different N.

@@ -67,6 +67,8 @@ export interface BuildOptions {
   attest?: boolean;
   /** The provenance's builder id (default urn:pith:builder:local): a CI names itself, e.g. its workflow's URI. */
   builderId?: string;
+  /** With an OpenPGP `sign` key: the lookaside its simple signatures are written to. */
+  lookaside?: string;
 }
 
 export interface LayerReport {
@@ -191,8 +193,9 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
     const attest = options.attest === false ? undefined : { spec: loaded.path, lock: lockCreated || relocked ? lockOut : lockPath, image, startedOn, finishedOn, builderId: options.builderId };
     for (const dest of destinations) {
       if (dest.transport !== 'docker') continue;
-      const at = formatReference({ ...parseReference(dest.reference), tag: undefined, digest: image.digest });
-      signatures.push(await sign(at, signingKey, { ...options.registry, ...(attest ? { attest } : {}) }));
+      // With its tag: a simple signature names what a pull by that tag checks (cosign's forms go by the digest).
+      const at = formatReference({ ...parseReference(dest.reference), digest: image.digest });
+      signatures.push(await sign(at, signingKey, { ...options.registry, ...(attest ? { attest } : {}), lookaside: options.lookaside }));
     }
   }
   return {

@@ -280,13 +280,15 @@ export interface RolloutOptions {
    * before any manifest is read or written; the first that does not stops the rollout with its named error.
    */
   verify?: Verifier;
+  /** With OpenPGP `verify` keys: the lookaside their simple signatures are read from. */
+  lookaside?: string;
   registry?: RegistryOptions;
 }
 
 export async function rollout(pins: ImagePin[], paths: string[], options: RolloutOptions = {}): Promise<RolloutResult> {
   if (options.verify !== undefined) {
     const verifier = await openVerifier(options.verify);
-    for (const pin of pins) await verify(pin.ref, verifier, options.registry);
+    for (const pin of pins) await verify(pin.ref, verifier, { ...options.registry, lookaside: options.lookaside });
   }
   const parsed = pins.map((p) => ({ want: parseReference(p.name), ref: p.ref, pinned: parseReference(p.ref) }));
   const result: RolloutResult = { edits: [], diffs: [], errors: [], written: [] };

@@ -60,6 +60,8 @@ export interface UpdateOptions extends ArchiveAccess {
   sign?: Signer;
   attest?: boolean;
   builderId?: string;
+  /** With an OpenPGP `sign` key: the lookaside its simple signatures are written to. */
+  lookaside?: string;
 }
 
 export interface ImageUpdate {
@@ -223,7 +225,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     if (signingKey) {
       const attest = options.attest === false ? undefined : { spec: loaded.path, lock: newLockPath, image: newBuild.image, startedOn, finishedOn: new Date(), builderId: options.builderId };
       result.signatures = [];
-      for (const pin of result.pushed) result.signatures.push(await sign(pin, signingKey, { ...options.registry, ...(attest ? { attest } : {}) }));
+      for (const pin of result.pushed) result.signatures.push(await sign(pin, signingKey, { ...options.registry, ...(attest ? { attest } : {}), lookaside: options.lookaside }));
     }
     await writeLock(lockPath, newLock);
     if (options.rollout?.length) {

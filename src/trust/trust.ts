@@ -1,8 +1,8 @@
 /**
  * Signing and verifying an image in a registry, whichever format the signer picks: an ECDSA key signs in cosign's
  * two forms (cosign.ts); keyless signing asks a Fulcio for a certificate and logs in a Rekor (keyless.ts); either
- * may also attest the build (attest.ts); an OpenPGP key is read (keys.ts) but containers/image's simple signing is not written
- * yet, so it is refused here by name.
+ * may also attest the build (attest.ts); an OpenPGP key signs in containers/image's simple-signing format, into a
+ * lookaside (simplesigning.ts).
  * This is what `pith sign`, `pith verify` and every `--sign`/`--verify` flag call.
  */
 import type { RegistryOptions } from '../registry/client.ts';
@@ -16,6 +16,7 @@ import { attestImage, SLSA_PROVENANCE_V1, verifyAttestations, type AttestationRe
 import { signedDigests, signImage, verifyImageSignatures, type ImageVerification, type SignImageResult } from './cosign.ts';
 import { attachKeylessSignature, trustedRootOf, verifyKeylessImage, type KeylessImageVerification, type KeylessPolicy, type KeylessSignOptions } from './keyless.ts';
 import { loadSigningKey, loadVerificationKey, type SigningKey, type VerificationKey } from './keys.ts';
+import { simpleSignImage, verifySimpleSignatures, type SimpleSignature, type SimpleVerification } from './simplesigning.ts';
 
 /** Who signs: a private key (file or loaded), or keyless (an OIDC identity certified by a Fulcio). */
 export type Signer = string | SigningKey | { keyless: KeylessSignOptions };
@@ -29,14 +30,17 @@ export interface SignOptions extends RegistryOptions {
    * (attest.ts), signed with the same key. Registry settings come from these options.
    */
   attest?: Omit<AttestOptions, keyof RegistryOptions>;
+  /** Where an OpenPGP key's simple signatures are written: a directory or a `file://` URL. */
+  lookaside?: string;
 }
 
 export interface SignReport {
   reference: string;
-  format: 'cosign' | 'keyless';
+  format: 'cosign' | 'keyless' | 'simple-signing';
   /** Every manifest signed: an index and each of its platform images, or one image. */
   digests: Digest[];
   cosign?: SignImageResult;
+  simpleSigning?: SimpleSignature[];
   /** Keyless: each digest's bundle referrer. */
   keyless?: Array<{ digest: Digest; attached: AttachResult }>;
   attestations?: AttestReport;
@@ -81,8 +85,16 @@ export async function sign(reference: string, signer: Signer, options: SignOptio
     ]);
     return { reference, format: 'cosign', digests: cosign.signatures.map((s) => s.digest), cosign, ...(attestations ? { attestations } : {}) };
   }
-  throw new PithError('KEY_INVALID', `${signing.file} is an OpenPGP key: pith signs with ECDSA P-256 keys (pith keygen); containers/image's OpenPGP simple signing is not supported yet`);
+  if (options.attest) {
+    throw new PithError('USAGE', `${signing.file} is an OpenPGP key, which signs images in containers/image's simple-signing format; attestations (in-toto, DSSE) are signed with an ECDSA key or keylessly: add --no-attest, or sign with pith keygen's key`);
+  }
+  if (options.lookaside === undefined) throw lookasideNeeded(signing.file, 'sign');
+  const simpleSigning = await simpleSignImage(reference, signing, { ...options, lookaside: options.lookaside });
+  return { reference, format: 'simple-signing', digests: simpleSigning.map((s) => s.digest), simpleSigning };
 }
+
+const lookasideNeeded = (file: string, what: string) =>
+  new PithError('USAGE', `${file} is an OpenPGP key: its simple signatures live in a lookaside (containers-registries.d(5)), not in the registry; give --lookaside DIR|URL to ${what} there`);
 
 export interface VerifyOptions extends RegistryOptions {
   /**
@@ -92,13 +104,16 @@ export interface VerifyOptions extends RegistryOptions {
   lock?: string;
   /** Attestation predicate types that must each verify (attest.ts: SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE, …). */
   attestations?: readonly string[];
+  /** Where an OpenPGP key's simple signatures are read: a directory, a `file://` or an `http(s)://` URL. */
+  lookaside?: string;
 }
 
 export interface VerifyReport {
   reference: string;
   digest: Digest;
-  format: 'cosign' | 'keyless';
+  format: 'cosign' | 'keyless' | 'simple-signing';
   cosign?: ImageVerification;
+  simpleSigning?: SimpleVerification;
   keyless?: KeylessImageVerification;
   attestations?: AttestationReport;
 }
@@ -121,5 +136,8 @@ export async function verify(reference: string, verifier: Verifier, options: Ver
       : undefined;
     return { reference, digest: cosign.digest, format: 'cosign', cosign, ...(attestations ? { attestations } : {}) };
   }
-  throw new PithError('KEY_INVALID', `${verification.file} is an OpenPGP key: pith verifies with ECDSA P-256 keys (SPKI PEM); containers/image's OpenPGP simple signing is not supported yet`);
+  if (required.length) throw new PithError('USAGE', `${verification.file} holds OpenPGP keys, which check simple signatures; attestations are verified with an ECDSA public key or a keyless identity`);
+  if (options.lookaside === undefined) throw lookasideNeeded(verification.file, 'verify');
+  const simpleSigning = await verifySimpleSignatures(reference, verification, { ...options, lookaside: options.lookaside });
+  return { reference, digest: simpleSigning.digest, format: 'simple-signing', simpleSigning };
 }

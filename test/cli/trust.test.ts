@@ -110,11 +110,23 @@ describe('pith sign and pith verify', { skip: registryMissing() }, () => {
     const r = await pith(['sign', image, '--key', join(scratch, 'notakey')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /KEY_INVALID/);
-    const { privateKey } = await openpgp.generateKey({ userIDs: [{ name: 'pith test' }], type: 'ecc', curve: 'nistP256' as never, format: 'armored' });
+  });
+
+  it('an OpenPGP key signs and verifies in containers/image\'s simple-signing format, in the lookaside named', async () => {
+    const { privateKey, publicKey } = await openpgp.generateKey({ userIDs: [{ name: 'pith test' }], type: 'ecc', curve: 'nistP256' as never, format: 'armored' });
     writeFileSync(join(scratch, 'pgp.key'), privateKey);
-    const pgp = await pith(['sign', image, '--key', join(scratch, 'pgp.key')]);
-    assert.equal(pgp.code, 1);
-    assert.match(pgp.stderr, /KEY_INVALID: .*pgp\.key is an OpenPGP key: .*not supported yet/);
+    writeFileSync(join(scratch, 'pgp.pub'), publicKey);
+    const noLookaside = await pith(['sign', image, '--key', join(scratch, 'pgp.key')]);
+    assert.equal(noLookaside.code, 2);
+    assert.match(noLookaside.stderr, /pgp\.key is an OpenPGP key: its simple signatures live in a lookaside .* give --lookaside DIR\|URL/);
+    const lookaside = join(scratch, 'sigstore');
+    const signed = await pith(['sign', image, '--key', join(scratch, 'pgp.key'), '--lookaside', lookaside]);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.equal(signed.stdout, `signed ${digest} in ${registry.host}/team/app (simple-signing)\n`);
+    assert.ok(statSync(join(lookaside, 'team', `app@sha256=${digest.slice('sha256:'.length)}`, 'signature-1')).isFile());
+    const ok = await pith(['verify', image, '--key', join(scratch, 'pgp.pub'), '--lookaside', `file://${lookaside}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, `verified ${registry.host}/team/app:1@${digest} (simple-signing)\n`);
   });
 });
 
