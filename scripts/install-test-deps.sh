@@ -33,6 +33,8 @@ packages=(
   apache2-utils    # htpasswd -B: bcrypt users for the registry's basic-auth set-up
   util-linux   # nsenter (pith debug --exec), setpriv (the not-root errors of test/runtime/run.test.ts), unshare (crun)
   zip          # zips OSV records, as OSV publishes its exports (test/update/check.test.ts)
+  gpg          # gpg --gen-key/--export: the OpenPGP keys of the simple-signing tests, and skopeo --sign-by's signer
+  gpg-agent    # holds the secret keys gpg makes and signs with
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
