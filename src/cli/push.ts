@@ -21,7 +21,7 @@ export function pushCommand(): Command {
       const where = 'the <reference> of pith push';
       // The key is opened first: a wrong path or passphrase sends nothing.
       const signer = signerFlag(flags);
-      const key = signer === undefined ? undefined : await openSigner(signer);
+      const key = signer === undefined ? undefined : await openSigner(signer, { lookaside: flags.lookaside });
       const registry = registryOptions(flags);
       const result = await copyImage(source, registryLocation(reference, where), { registry });
       const signed = formatReference({ ...parseReference(registryReference(reference, where)), digest: result.digest as `sha256:${string}` });

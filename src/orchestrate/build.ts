@@ -165,7 +165,7 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   const destinations: Destination[] = (options.outputs?.length ? options.outputs : [`oci:${join(loaded.dir, 'out')}:${spec.name}`]).map(parseDestination);
   for (const ref of options.push ?? []) destinations.push(parseDestination(registryLocation(ref)));
   // The key is opened before anything is built, so a wrong path or passphrase costs nothing.
-  const signingKey = options.sign === undefined ? undefined : await signingKeyFor(options.sign, destinations);
+  const signingKey = options.sign === undefined ? undefined : await signingKeyFor(options.sign, destinations, options);
   const architectures = options.architectures?.length ? options.architectures : Object.keys(lockFile.architectures).sort();
   for (const arch of architectures) {
     if (!lockFile.architectures[arch]) {
@@ -213,11 +213,11 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
 }
 
 /** `--sign` signs what is pushed: a signer, and at least one registry destination to sign in. */
-async function signingKeyFor(signer: Signer, destinations: readonly Destination[]): Promise<Exclude<Signer, string>> {
+async function signingKeyFor(signer: Signer, destinations: readonly Destination[], options: BuildOptions): Promise<Exclude<Signer, string>> {
   if (!destinations.some((d) => d.transport === 'docker')) {
     throw new PithError('USAGE', '--sign signs the image where it is pushed: add --push REF (or a docker:// output)');
   }
-  return openSigner(signer);
+  return openSigner(signer, { attest: options.attest !== false, lookaside: options.lookaside });
 }
 
 /** The newest Release date in the lock: stable across days, and moving only when the lock does. */

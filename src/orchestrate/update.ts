@@ -131,7 +131,7 @@ const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the
 async function signingKeyFor(options: UpdateOptions): Promise<Exclude<Signer, string> | undefined> {
   if (options.sign === undefined) return undefined;
   if (!options.push?.length) throw new PithError('USAGE', 'update --sign signs the image where it is pushed: it needs --push REF');
-  return openSigner(options.sign);
+  return openSigner(options.sign, { attest: options.attest !== false, lookaside: options.lookaside });
 }
 
 /** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */

@@ -50,8 +50,13 @@ export interface SignReport {
  * A signer ready to sign many images: a key file opened (a wrong path or passphrase fails here, before anything is
  * built or sent), a loaded key or keyless settings as they are.
  */
-export async function openSigner(signer: Signer): Promise<Exclude<Signer, string>> {
-  return typeof signer === 'string' ? loadSigningKey(signer) : signer;
+export async function openSigner(signer: Signer, intent: { attest?: boolean; lookaside?: string } = {}): Promise<Exclude<Signer, string>> {
+  const opened = typeof signer === 'string' ? await loadSigningKey(signer) : signer;
+  if ('kind' in opened && opened.kind === 'openpgp') {
+    if (intent.attest) throw attestNeedsOtherKey(opened.file);
+    if (intent.lookaside === undefined) throw lookasideNeeded(opened.file, 'sign');
+  }
+  return opened;
 }
 
 /** A verifier ready for many images: a key file read, a keyless policy's trusted root read; once. */
@@ -85,13 +90,14 @@ export async function sign(reference: string, signer: Signer, options: SignOptio
     ]);
     return { reference, format: 'cosign', digests: cosign.signatures.map((s) => s.digest), cosign, ...(attestations ? { attestations } : {}) };
   }
-  if (options.attest) {
-    throw new PithError('USAGE', `${signing.file} is an OpenPGP key, which signs images in containers/image's simple-signing format; attestations (in-toto, DSSE) are signed with an ECDSA key or keylessly: add --no-attest, or sign with pith keygen's key`);
-  }
+  if (options.attest) throw attestNeedsOtherKey(signing.file);
   if (options.lookaside === undefined) throw lookasideNeeded(signing.file, 'sign');
   const simpleSigning = await simpleSignImage(reference, signing, { ...options, lookaside: options.lookaside });
   return { reference, format: 'simple-signing', digests: simpleSigning.map((s) => s.digest), simpleSigning };
 }
+
+const attestNeedsOtherKey = (file: string) =>
+  new PithError('USAGE', `${file} is an OpenPGP key, which signs images in containers/image's simple-signing format; attestations (in-toto, DSSE) are signed with an ECDSA key or keylessly: add --no-attest, or sign with pith keygen's key`);
 
 const lookasideNeeded = (file: string, what: string) =>
   new PithError('USAGE', `${file} is an OpenPGP key: its simple signatures live in a lookaside (containers-registries.d(5)), not in the registry; give --lookaside DIR|URL to ${what} there`);

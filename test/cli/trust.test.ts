@@ -215,6 +215,30 @@ describe('--sign on push and build', { skip: registryMissing() ?? missingTools({
     }
   });
 
+  it('build --sign with an OpenPGP key: refused before any build without --no-attest and --lookaside; with them, simple-signed under the pushed tag', async () => {
+    const { privateKey, publicKey } = await openpgp.generateKey({ userIDs: [{ name: 'pith ci' }], type: 'ecc', curve: 'nistP256' as never, format: 'armored' });
+    writeFileSync(join(scratch, 'ci-pgp.key'), privateKey);
+    writeFileSync(join(scratch, 'ci-pgp.pub'), publicKey);
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    const spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server));
+    const lookaside = join(dir, 'lookaside');
+    const attesting = await pith(['build', spec, '--push', `${registry.host}/ci/pgp:1`, '--sign', join(scratch, 'ci-pgp.key'), '--lookaside', lookaside]);
+    assert.equal(attesting.code, 2);
+    assert.match(attesting.stderr, /ci-pgp\.key is an OpenPGP key, .* add --no-attest/);
+    const nowhere = await pith(['build', spec, '--push', `${registry.host}/ci/pgp:1`, '--sign', join(scratch, 'ci-pgp.key'), '--no-attest']);
+    assert.equal(nowhere.code, 2);
+    assert.match(nowhere.stderr, /give --lookaside/);
+    assert.throws(() => statSync(join(dir, 'out')), 'nothing was built');
+    const r = await pith(['build', spec, '--push', `${registry.host}/ci/pgp:1`, '--sign', join(scratch, 'ci-pgp.key'), '--no-attest', '--lookaside', lookaside]);
+    assert.equal(r.code, 0, r.stderr);
+    const digest = r.stdout.trim().split('\n').at(-1)!;
+    assert.ok(r.stdout.includes(`signed ${digest} in ${registry.host}/ci/pgp (simple-signing)`), r.stdout);
+    const ok = await pith(['verify', `${registry.host}/ci/pgp:1`, '--key', join(scratch, 'ci-pgp.pub'), '--lookaside', lookaside, '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).simpleSigning.verified[0].dockerReference, `${registry.host}/ci/pgp:1`, 'named by the pushed tag');
+  });
+
   it('build --sign --no-attest signs the image alone: verify passes, verify --lock finds no provenance', async () => {
     const dir = mkdtempSync(join(scratch, 'spec-'));
     const spec = join(dir, 'pith.yaml');
