@@ -112,6 +112,7 @@ export { generateKeyPair, loadSigningKey, writeKeyPair, loadVerificationKey, ver
 export { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, openEnvelope, pae, signEnvelope, type DsseEnvelope, type DsseSignature } from './trust/dsse.ts';
 export { bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignIdentity, cosignSignStatement, signatureTag, signImage, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, verifyImageSignatures, type ImageSignature, type ImageVerification, type RejectedSignature, type SignImageOptions, type SignImageResult, type VerifiedSignature } from './trust/cosign.ts';
 export { openSigner, openVerifier, sign, verify, type Signer, type SignOptions, type SignReport, type Verifier, type VerifyOptions, type VerifyReport } from './trust/trust.ts';
+export { ATOMIC_SIGNATURE_TYPE, lookasideSignatureUrl, simpleSignImage, simpleSigningDocument, verifySimpleSignatures, type SimpleSignature, type SimpleSignOptions, type SimpleVerification } from './trust/simplesigning.ts';
 export { attachKeylessSignature, KEYLESS_ENV, loadTrustedRoot, signKeyless, verifyKeyless, verifyKeylessImage, type KeylessImageVerification, type KeylessPolicy, type KeylessSignOptions, type KeylessVerification, type TrustedRootMaterial } from './trust/keyless.ts';
 export {
   attestationTag, attestImage, CYCLONEDX_PREDICATE_TYPE, DEFAULT_BUILDER_ID, DSSE_ENVELOPE_MEDIA_TYPE, LOCK_MEDIA_TYPE, PITH_BUILD_TYPE, provenanceLockDifferences, provenanceStatement, resolvedDependencies,
