@@ -187,17 +187,9 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
   if (lockCreated || relocked) await writeLock(lockOut, lockFile);
   const outputs = destinations.map(formatDestination);
   const sboms = options.sbom?.length ? await attachSboms(outputs, image, options.sbom, { registry: options.registry }) : undefined;
-  const signatures: SignReport[] = [];
-  if (signingKey) {
-    const finishedOn = new Date();
-    const attest = options.attest === false ? undefined : { spec: loaded.path, lock: lockCreated || relocked ? lockOut : lockPath, image, startedOn, finishedOn, builderId: options.builderId };
-    for (const dest of destinations) {
-      if (dest.transport !== 'docker') continue;
-      // With its tag: a simple signature names what a pull by that tag checks (cosign's forms go by the digest).
-      const at = formatReference({ ...parseReference(dest.reference), digest: image.digest });
-      signatures.push(await sign(at, signingKey, { ...options.registry, ...(attest ? { attest } : {}), lookaside: options.lookaside }));
-    }
-  }
+  // With its tag: a simple signature names what a pull by that tag checks (cosign's forms go by the digest).
+  const pushed = destinations.flatMap((d) => (d.transport === 'docker' ? [formatReference({ ...parseReference(d.reference), digest: image.digest })] : []));
+  const signatures = signingKey ? await signPushed(pushed, signingKey, { spec: loaded.path, lock: lockCreated || relocked ? lockOut : lockPath, image, startedOn }, options) : [];
   return {
     digest: image.digest,
     outputs,
@@ -213,11 +205,27 @@ export async function build(specFile: string | LoadedSpec, options: BuildOptions
 }
 
 /** `--sign` signs what is pushed: a signer, and at least one registry destination to sign in. */
-async function signingKeyFor(signer: Signer, destinations: readonly Destination[], options: BuildOptions): Promise<Exclude<Signer, string>> {
+async function signingKeyFor(signer: Signer, destinations: readonly Destination[], options: SigningOptions): Promise<Exclude<Signer, string>> {
   if (!destinations.some((d) => d.transport === 'docker')) {
     throw new PithError('USAGE', '--sign signs the image where it is pushed: add --push REF (or a docker:// output)');
   }
+  return openBuildSigner(signer, options);
+}
+
+/** What `--sign` means to the commands that build and push (build, update). */
+export type SigningOptions = Pick<BuildOptions, 'attest' | 'builderId' | 'lookaside' | 'registry'>;
+
+/** Opens a signer for what a build asks of it, before any work: an OpenPGP key cannot attest, and needs a lookaside. */
+export function openBuildSigner(signer: Signer, options: SigningOptions): Promise<Exclude<Signer, string>> {
   return openSigner(signer, { attest: options.attest !== false, lookaside: options.lookaside });
+}
+
+/** Signs each pushed reference and, unless `attest` is false, attests the build behind it (finished now). */
+export async function signPushed(references: readonly string[], signer: Exclude<Signer, string>, built: { spec: string; lock: string; image: Image | ImageIndex; startedOn: Date }, options: SigningOptions): Promise<SignReport[]> {
+  const attest = options.attest === false ? undefined : { ...built, finishedOn: new Date(), builderId: options.builderId };
+  const reports: SignReport[] = [];
+  for (const reference of references) reports.push(await sign(reference, signer, { ...options.registry, ...(attest ? { attest } : {}), lookaside: options.lookaside }));
+  return reports;
 }
 
 /** The newest Release date in the lock: stable across days, and moving only when the lock does. */

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import type { Archive } from '../debian/archive.ts';
 import { isPithError, PithError } from '../errors.ts';
-import { build, type AttachedSboms } from './build.ts';
+import { build, openBuildSigner, signPushed, type AttachedSboms, type SigningOptions } from './build.ts';
 import { lockChanges, loadLockFor, lockPathFor, lockToRead, type PackageChange, resolveLock, writeLock, type LockFile } from '../lock/lock.ts';
 import { minimalPins } from './lock.ts';
 import { carrySnapshots, pinSnapshots, specSnapshot, type ArchiveAccess } from './archive.ts';
@@ -33,9 +33,9 @@ import { checkJobs, forEachBounded } from '../net/bounded.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { attachSboms } from '../sbom/sbom.ts';
 import { parseImagePin, rollout, type RolloutResult } from './rollout.ts';
-import { openSigner, sign, type Signer, type SignReport } from '../trust/trust.ts';
+import type { Signer, SignReport } from '../trust/trust.ts';
 
-export interface UpdateOptions extends ArchiveAccess {
+export interface UpdateOptions extends ArchiveAccess, SigningOptions {
   /** Move only packages whose newer candidate comes from a security suite. */
   only?: 'security';
   /** Registry references the new image is pushed to (after the smoke test); `{name}` stands for the spec's name. */
@@ -58,10 +58,6 @@ export interface UpdateOptions extends ArchiveAccess {
   cacheTo?: string[];
   /** Signs each push (`--sign KEYFILE`) and, unless `attest` is false, attests its build, as `build`'s `sign` does. */
   sign?: Signer;
-  attest?: boolean;
-  builderId?: string;
-  /** With an OpenPGP `sign` key: the lookaside its simple signatures are written to. */
-  lookaside?: string;
 }
 
 export interface ImageUpdate {
@@ -131,7 +127,7 @@ const rolloutNeedsPush = () => new PithError('USAGE', 'update --rollout pins the
 async function signingKeyFor(options: UpdateOptions): Promise<Exclude<Signer, string> | undefined> {
   if (options.sign === undefined) return undefined;
   if (!options.push?.length) throw new PithError('USAGE', 'update --sign signs the image where it is pushed: it needs --push REF');
-  return openSigner(options.sign, { attest: options.attest !== false, lookaside: options.lookaside });
+  return openBuildSigner(options.sign, options);
 }
 
 /** The CVEs an update fixes: those its changed packages' changelogs name, and the advisories the new versions escape. */
@@ -222,11 +218,7 @@ export async function updateImage(specFile: string | LoadedSpec, options: Update
     }
     // Attached where the image now lives (a copy carries no artifacts), before the lock names the new image.
     if (options.sbom?.length) result.sboms = await attachSboms([...outputs, ...pushedTo], newBuild.image, options.sbom, { registry: options.registry });
-    if (signingKey) {
-      const attest = options.attest === false ? undefined : { spec: loaded.path, lock: newLockPath, image: newBuild.image, startedOn, finishedOn: new Date(), builderId: options.builderId };
-      result.signatures = [];
-      for (const pin of result.pushed) result.signatures.push(await sign(pin, signingKey, { ...options.registry, ...(attest ? { attest } : {}), lookaside: options.lookaside }));
-    }
+    if (signingKey) result.signatures = await signPushed(result.pushed, signingKey, { spec: loaded.path, lock: newLockPath, image: newBuild.image, startedOn }, options);
     await writeLock(lockPath, newLock);
     if (options.rollout?.length) {
       // Last: the lock and the registry now hold the new image, so manifests may point at it.

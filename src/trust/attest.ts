@@ -38,7 +38,7 @@ import { debPurl, imageInventory, TITLE } from '../sbom/inventory.ts';
 import { SBOM_FORMATS, sbomFor } from '../sbom/sbom.ts';
 import { attachBundles, BUNDLE_MEDIA_TYPE, dsseBundle, type SigstoreBundle } from './bundle.ts';
 import {
-  bundleAnnotations, checkBundle, checkStatement, keyOpener, COSIGN_SIGN_PREDICATE_TYPE, COSIGN_SIGNATURE_ANNOTATION, cosignIdentity, ecdsaSigning, ecdsaVerifying,
+  bundleAnnotations, checkBundle, checkStatement, failureCode, keyOpener, COSIGN_SIGN_PREDICATE_TYPE, COSIGN_SIGNATURE_ANNOTATION, cosignIdentity, ecdsaSigning, ecdsaVerifying,
   IN_TOTO_STATEMENT_V1, isIndex, parseManifest, readTagLayers, writeTagLayers, type ReadStatement, type Rejection,
 } from './cosign.ts';
 import { IN_TOTO_PAYLOAD_TYPE, keyFingerprint, signEnvelope, type DsseEnvelope } from './dsse.ts';
@@ -452,7 +452,7 @@ export async function verifyAttestations(reference: string | Reference, verifier
     if (verified.some((v) => v.predicateType === type)) continue;
     if (rejected.length > 0) {
       const message = `no ${type} attestation of ${where} verifies with ${signer}: ${reasons()}`;
-      throw new PithError(rejected.some((r) => r.code === 'SIGNATURE_WRONG_IMAGE') ? 'SIGNATURE_WRONG_IMAGE' : rejected[0]!.code, message);
+      throw new PithError(failureCode(rejected), message);
     }
     const found = [...new Set(verified.map((v) => v.predicateType))];
     throw new PithError('ATTESTATION_NOT_FOUND', `expected a ${type} attestation of ${where} (tag ${attestationTag(digests.top)} or a Sigstore bundle referrer), found ${found.length ? found.join(', ') : 'none'}`);

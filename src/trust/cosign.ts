@@ -263,12 +263,20 @@ export async function verifyImageSignatures(reference: string | Reference, publi
     const where = `${identity}@${digest}`;
     if (rejected.length === 0) throw new PithError('SIGNATURE_NOT_FOUND', `expected a cosign signature of ${where} (tag ${tag} or a Sigstore bundle referrer), found none`);
     const message = `no signature of ${where} verifies with key ${keyFingerprint(key)}: ${rejected.map((r) => r.reason).join('; ')}`;
-    throw rejected[0].code === 'SIGNATURE_WRONG_IMAGE' ? new PithError('SIGNATURE_WRONG_IMAGE', message) : new PithError('SIGNATURE_INVALID', message);
+    throw new PithError(failureCode(rejected), message);
   }
   return { digest, key: keyFingerprint(key), verified, rejected };
 }
 
 export type Rejection = Pick<RejectedSignature, 'code' | 'reason'>;
+
+/**
+ * The code of a verification that found signatures but none good: SIGNATURE_WRONG_IMAGE when one is about another
+ * image (it verified, so that is what the user must fix), else the first rejection's (another key, a bad certificate).
+ */
+export function failureCode(rejected: ReadonlyArray<{ code: ErrorCode }>): ErrorCode {
+  return rejected.some((r) => r.code === 'SIGNATURE_WRONG_IMAGE') ? 'SIGNATURE_WRONG_IMAGE' : rejected[0]!.code;
+}
 
 /** The docker-reference of a simple-signing payload that verifies and is about `digest` in `identity`; a rejection otherwise. */
 function checkSimpleSigning(payload: Uint8Array, signature: string | undefined, key: KeyObject, digest: Digest, identity: string, where: string): string | Rejection {

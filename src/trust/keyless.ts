@@ -27,7 +27,7 @@ import { repositoryScope } from '../registry/auth.ts';
 import { RegistryClient, type RegistryOptions } from '../registry/client.ts';
 import { listReferrers, readArtifact, type AttachResult } from '../registry/referrers.ts';
 import { attachBundle, BUNDLE_MEDIA_TYPE, type SigstoreBundle } from './bundle.ts';
-import { bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignSignStatement, type BundleOpener } from './cosign.ts';
+import { bundleAnnotations, COSIGN_SIGN_PREDICATE_TYPE, cosignSignStatement, failureCode, type BundleOpener } from './cosign.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
 
 /** The settings keyless signing and verification read when no option is given. */
@@ -325,7 +325,7 @@ export async function verifyKeylessImage(reference: string | Reference, policy: 
   if (result.verified.length === 0) {
     const image = `${logical.domain}/${logical.path}@${digest}`;
     if (result.rejected.length === 0) throw new PithError('SIGNATURE_NOT_FOUND', `expected a keyless Sigstore bundle referrer signing ${image}, found none`);
-    throw new PithError(result.rejected[0].code, `no keyless signature of ${image} verifies: ${result.rejected.map((r) => r.reason).join('; ')}`);
+    throw new PithError(failureCode(result.rejected), `no keyless signature of ${image} verifies: ${result.rejected.map((r) => r.reason).join('; ')}`);
   }
   return result;
 }

@@ -26,7 +26,7 @@ import { formatReference, manifestReference, parseReference, type Reference } fr
 import { repositoryScope } from '../registry/auth.ts';
 import { RegistryClient, type RegistryOptions } from '../registry/client.ts';
 import { PITH_VERSION } from '../version.ts';
-import { signedDigests } from './cosign.ts';
+import { failureCode, signedDigests } from './cosign.ts';
 import type { SigningKey, VerificationKey } from './keys.ts';
 
 export const ATOMIC_SIGNATURE_TYPE = 'atomic container signature';
@@ -178,8 +178,7 @@ export async function verifySimpleSignatures(reference: string | Reference, key:
     if (result.rejected.length === 0) {
       throw new PithError('SIGNATURE_NOT_FOUND', `expected a simple signature of ${image} at ${lookasideSignatureUrl(base, logical.path, digest, 1)}, found none`);
     }
-    const code = result.rejected.some((r) => r.code === 'SIGNATURE_WRONG_IMAGE') ? 'SIGNATURE_WRONG_IMAGE' : result.rejected[0]!.code;
-    throw new PithError(code, `no simple signature of ${image} verifies with the keys of ${key.file}: ${result.rejected.map((r) => r.reason).join('; ')}`);
+    throw new PithError(failureCode(result.rejected), `no simple signature of ${image} verifies with the keys of ${key.file}: ${result.rejected.map((r) => r.reason).join('; ')}`);
   }
   return result;
 }
