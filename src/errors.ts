@@ -52,6 +52,8 @@ export const ERROR_CATALOGUE = {
   CACHE_REF_INVALID: { exit: 2, meaning: 'a --cache-from or --cache-to value is not a registry repository (it names a tag or digest, or is no reference)' },
   CACHE_BAD_DIGEST: { exit: 1, meaning: 'a content-store key is not a 64-digit lower-case hex SHA256' },
   CACHE_DIGEST_MISMATCH: { exit: 1, meaning: 'bytes to be cached do not have the SHA256 they were stored under; nothing was cached' },
+  CONTENT_CHANGED: { exit: 1, meaning: "a file the build read earlier (a spec's files: entry, or pith's own spill file) no longer holds the bytes it had; nothing was written" },
+  CONTENT_TOO_LARGE: { exit: 1, meaning: 'a file a build stage must read whole (to inspect it, not to copy it) is larger than the biggest buffer Node can make' },
   OUTPUT_UNWRITABLE: { exit: 1, meaning: 'an output (image layout or archive, lock, SBOM, cache file) cannot be written where it was asked for: the message names the path and what the system said' },
 
   // fs/

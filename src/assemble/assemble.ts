@@ -3,6 +3,7 @@
  * ever runs; what they would have made is written by pith (alternatives, accounts, CA bundle, time zone, dpkg's
  * database), each piece in its own module beside this one.
  */
+import { availableParallelism } from 'node:os';
 import type { Spec } from '../config/spec.ts';
 import { readDeb, type Deb } from '../debian/deb.ts';
 import { parseRelations } from '../debian/relations.ts';
@@ -12,6 +13,7 @@ import type { FsEntry } from '../fs/entry.ts';
 import { FsTree } from '../fs/tree.ts';
 import { verifyLibraries, type LibraryClosure } from '../libraries/closure.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
+import { forEachBounded } from '../net/bounded.ts';
 import { applyAlternatives } from '../maintscript/alternatives.ts';
 import { scriptReport, type ScriptReportEntry } from '../maintscript/report.ts';
 import { layerFromEntries, type Layer, type LayerBlobCache } from '../oci/image.ts';
@@ -87,7 +89,12 @@ export async function assemble(input: AssembleInput, options: AssembleOptions = 
 
   const planned = planLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const { blobCache } = options;
-  const layers = await Promise.all(planned.map((l) => layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache })));
+  // Each layer streams through its own compressor on the thread pool; a few at a time keep every core busy while
+  // what is in flight (a few MiB per layer) stays small, however many layers there are.
+  const layers: Layer[] = new Array(planned.length);
+  await forEachBounded(planned, availableParallelism() + 1, async (l, i) => {
+    layers[i] = await layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache });
+  });
   return {
     layers,
     layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),

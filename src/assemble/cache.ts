@@ -3,11 +3,13 @@
  * layers' bytes, and beneath it each layer's compressed blob keyed by its diffId, so a warm rebuild re-assembles
  * only the image config and a one-package change recompresses only that package's layers.
  */
+import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContentStore, sha256Hex } from '../cache/store.ts';
 import { digestOfSources } from '../cache/source-digest.ts';
 import type { Spec } from '../config/spec.ts';
+import { contentSha256 } from '../fs/content.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { canonicalJson } from '../json.ts';
 import type { LibraryClosure } from '../libraries/closure.ts';
@@ -15,7 +17,7 @@ import type { LockedPackage } from '../lock/lock.ts';
 import type { ScriptReportEntry } from '../maintscript/report.ts';
 import type { Digest } from '../oci/digest.ts';
 import { GZIP_SETTINGS } from '../oci/gzip.ts';
-import { layerFromBlob, type Layer, type LayerBlobCache } from '../oci/image.ts';
+import { layerFromFile, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Assembled } from './assemble.ts';
 import type { TrimmedPath } from './paths.ts';
 
@@ -40,7 +42,7 @@ export function buildKey(spec: Spec, locked: LockedPackage[], arch: string, spec
       sourceDateEpoch,
       packages: locked.map((p) => `${p.name} ${p.version} ${p.architecture} ${p.sha256}`),
       spec: { accounts: spec.accounts, paths: spec.paths, layers: spec.layers, timezone: spec.timezone, libraries: spec.libraries },
-      files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: sha256Hex(f.content) } : f)),
+      files: specFiles.map((f) => (f.type === 'file' ? { ...f, content: contentSha256(f.content) } : f)),
     }),
   );
 }
@@ -63,9 +65,9 @@ export async function loadBuild(store: ContentStore, key: string): Promise<Assem
   if (record.format !== BUILD_FORMAT) return null;
   const layers: Layer[] = [];
   for (const l of record.layers) {
-    const blob = await store.get(l.blob);
-    if (!blob) return null;
-    layers.push(layerFromBlob(new Uint8Array(blob), { diffId: l.diffId, uncompressedSize: l.uncompressedSize, history: l.comment }));
+    const path = await store.getFile(l.blob);
+    if (!path) return null;
+    layers.push(layerFromFile(path, { digest: `sha256:${l.blob}`, size: (await stat(path)).size, diffId: l.diffId, uncompressedSize: l.uncompressedSize, history: l.comment }));
   }
   return {
     layers,
@@ -113,15 +115,17 @@ export function layerBlobCache(store: ContentStore): LayerBlobCache & { hits: Se
   const key = (diffId: Digest) => `${GZIP_SETTINGS} ${diffId}`;
   return {
     hits,
-    async get(diffId) {
+    async get(diffId, uncompressedSize) {
       const digest = await store.getRef(LAYER_BLOB_FORMAT, key(diffId));
-      const blob = digest ? await store.get(digest) : null;
-      if (!blob) return null;
+      const path = digest ? await store.getFile(digest) : null;
+      if (!path) return null;
       hits.add(diffId);
-      return new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+      return layerFromFile(path, { digest: `sha256:${digest}`, size: (await stat(path)).size, diffId, uncompressedSize });
     },
-    async put(diffId, blob) {
-      await store.setRef(LAYER_BLOB_FORMAT, key(diffId), await store.put(blob));
+    async put(diffId, write) {
+      const { result, path } = await store.putStream(write, (made) => made.digest.slice('sha256:'.length));
+      await store.setRef(LAYER_BLOB_FORMAT, key(diffId), result.digest.slice('sha256:'.length));
+      return layerFromFile(path, { digest: result.digest, size: result.size, diffId, uncompressedSize: result.uncompressedSize });
     },
   };
 }

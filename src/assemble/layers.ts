@@ -8,6 +8,7 @@ import type { LockedPackage } from '../lock/lock.ts';
 import { AVAILABLE_LAYER, SPEC_FILES_LAYER } from './layer-names.ts';
 import { AVAILABLE } from './status.ts';
 import { compareStrings } from '../order.ts';
+import { contentSize } from '../fs/content.ts';
 
 export const DEFAULT_LAYER_BUDGET = 20;
 
@@ -55,7 +56,7 @@ export function planLayers(tree: FsTree, locked: LockedPackage[], specFiles: FsE
     if (!group) bySource.set(source, (group = { packages: new Set(), entries: [], bytes: 0 }));
     group.packages.add(owner!);
     group.entries.push(entry);
-    group.bytes += entry.type === 'file' ? entry.content.length : 0;
+    group.bytes += entry.type === 'file' ? contentSize(entry.content) : 0;
   }
   const fixed = 1 + (pith.length ? 1 : 0) + (available.length ? 1 : 0) + (files.length ? 1 : 0);
   const own = Math.max(1, budget - fixed - 1);

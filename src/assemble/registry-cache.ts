@@ -15,6 +15,8 @@
  * pushed to: a build record's packages cannot be checked without the `.deb`s it spares.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import type { ContentStore } from '../cache/store.ts';
 import { sha256Hex } from '../cache/store.ts';
@@ -142,19 +144,24 @@ export class RegistryCache {
     return {
       hits: local.hits,
       fromRegistry,
-      get: async (diffId) => {
-        const own = await local.get(diffId);
+      get: async (diffId, uncompressedSize) => {
+        const own = await local.get(diffId, uncompressedSize);
         if (own) return own;
+        const keep = async (blob: Uint8Array) => {
+          const layer = await local.put(diffId, async (out) => {
+            await pipeline(Readable.from([blob]), out);
+            return { diffId, uncompressedSize, digest: digestOf(blob), size: blob.byteLength };
+          });
+          local.hits.add(diffId);
+          fromRegistry.add(diffId);
+          return layer;
+        };
         for (const repo of await this.repos('from')) {
           const entry = await this.entry(repo, layerTag(diffId));
           const d = entry?.layers[0];
           if (!d) continue;
           try {
-            const blob = await this.layerBlob(repo, d, diffId);
-            await local.put(diffId, blob);
-            local.hits.add(diffId);
-            fromRegistry.add(diffId);
-            return blob;
+            return await keep(await this.layerBlob(repo, d, diffId));
           } catch (e) {
             this.refused(repo, layerTag(diffId), e);
           }
@@ -163,21 +170,21 @@ export class RegistryCache {
         const [claimIn] = await this.repos('to');
         if (claimIn && !(await this.claim(claimIn, diffId))) {
           const blob = await this.awaitLayer(claimIn, diffId);
-          if (blob) {
-            await local.put(diffId, blob);
-            local.hits.add(diffId);
-            fromRegistry.add(diffId);
-            return blob;
-          }
+          if (blob) return keep(blob);
         }
         return null;
       },
-      put: async (diffId, blob) => {
-        await local.put(diffId, blob);
-        const descriptor: Descriptor = { mediaType: MediaType.layerGzip, digest: digestOf(blob), size: blob.byteLength, annotations: { [DIFF_ID]: diffId } };
+      put: async (diffId, write) => {
+        const layer = await local.put(diffId, write);
+        const to = await this.repos('to');
+        if (to.length === 0) return layer;
+        // Published from memory: the registry cache is for layers that fit in a buffer (the local cache streams).
+        const blob = await layer.bytes();
+        const descriptor: Descriptor = { mediaType: MediaType.layerGzip, digest: layer.digest, size: layer.size, annotations: { [DIFF_ID]: diffId } };
         // The publisher's id makes each publication a revision of its own in the registry, so how often a layer was
         // compressed fleet-wide can be read from it.
-        for (const repo of await this.repos('to')) await this.publish(repo, layerTag(diffId), EMPTY_JSON, [{ descriptor, bytes: blob }], { [PUBLISHER]: this.id });
+        for (const repo of to) await this.publish(repo, layerTag(diffId), EMPTY_JSON, [{ descriptor, bytes: blob }], { [PUBLISHER]: this.id });
+        return layer;
       },
     };
   }

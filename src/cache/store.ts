@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PithError } from '../errors.ts';
@@ -87,6 +88,55 @@ export class ContentStore {
     await this.sweep();
     await writeFileAtomic(this.blobPath(digest), data);
     return digest;
+  }
+
+  /**
+   * The path of the blob if present and intact (hashed as a stream, so a blob of any size is checked without being
+   * held); null otherwise, and a damaged blob is removed.
+   */
+  async getFile(sha256: string): Promise<string | null> {
+    const path = this.blobPath(sha256);
+    await this.sweep();
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    if (hash.digest('hex') !== sha256) {
+      await fs.rm(path, { force: true });
+      return null;
+    }
+    return path;
+  }
+
+  /**
+   * Stores what `write` writes to the stream it is handed, never holding it whole: into a temp file among the blobs,
+   * synced, then renamed to the SHA-256 `sha256Of` names (what the writer hashed on the way). Nothing is left
+   * behind when `write` fails.
+   */
+  async putStream<T>(write: (out: Writable) => Promise<T>, sha256Of: (result: T) => string): Promise<{ result: T; path: string }> {
+    await this.sweep();
+    const dir = join(this.root, 'blobs', 'sha256');
+    let tmp: string | undefined;
+    try {
+      await makeDirs(dir);
+      tmp = tempSibling(join(dir, 'stream'));
+      const result = await write(createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }));
+      const handle = await fs.open(tmp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const path = this.blobPath(sha256Of(result));
+      await fs.rename(tmp, path);
+      return { result, path };
+    } catch (e) {
+      if (tmp !== undefined) await fs.rm(tmp, { force: true });
+      throw unwritable(e, dir, 'the cache directory');
+    }
   }
 
   private refPath(namespace: string, key: string): string {

@@ -5,6 +5,7 @@
 import { gunzipSync } from 'node:zlib';
 import type { Deb } from './deb.ts';
 import { compareVersions } from './version.ts';
+import { readContent } from '../fs/content.ts';
 
 export interface ChangelogEntry {
   source: string;
@@ -66,7 +67,7 @@ export function highestUrgency(entries: ChangelogEntry[]): string | undefined {
 export function debChangelog(deb: Deb, pkg: string): string | undefined {
   for (const name of ['changelog.Debian.gz', 'changelog.gz']) {
     const entry = deb.entries.find((e) => e.path === `/usr/share/doc/${pkg}/${name}`);
-    if (entry?.type === 'file') return gunzipSync(entry.content).toString('utf8');
+    if (entry?.type === 'file') return gunzipSync(readContent(entry.content)).toString('utf8');
   }
   return undefined;
 }

@@ -3,6 +3,8 @@
  * normalised POSIX paths ("/usr/bin/env"); "/" itself is never an entry. Owners are numeric: an image has no
  * user database to resolve names against until pith writes one.
  */
+import type { Content } from './content.ts';
+
 export type FsEntry = FileEntry | DirEntry | SymlinkEntry | HardlinkEntry;
 
 interface Common {
@@ -17,7 +19,8 @@ export interface FileEntry extends Common {
   type: 'file';
   /** Permission bits including setuid/setgid/sticky (0o7777 mask). */
   mode: number;
-  content: Uint8Array;
+  /** In memory, or on disk for large files (`content.ts`). */
+  content: Content;
 }
 
 export interface DirEntry extends Common {

@@ -59,6 +59,11 @@ export interface TarHeader {
 export interface TarEntry extends TarHeader {
   /** The content; call it before asking for the next entry, or the content is skipped unread. */
   content(): Promise<Uint8Array>;
+  /**
+   * The content in pieces as the source hands them out, for a file that need not (or cannot, past Node's buffer
+   * limit) be held whole. Each piece is only valid until the next is asked for. Like `content()`, once per entry.
+   */
+  chunks(): AsyncGenerator<Uint8Array>;
 }
 
 /** Whether an entry holds content of its own (what `content()` is for). */
@@ -210,6 +215,8 @@ export interface ReadTarOptions {
 const BLOCK = 512;
 /** pax records and GNU long names are a few hundred bytes; tar-stream refuses more than this, and so does pith. */
 const MAX_META = 4 * 1024 * 1024;
+/** The largest piece `chunks()` hands out at once. */
+const CHUNK = 1 << 20;
 
 /** Where reading a tar has got to; entries read their content through it. */
 class Walk {
@@ -252,6 +259,8 @@ class Entry implements TarEntry {
   #walk: Walk;
   /** Whether the content has been consumed (read, or skipped once the next entry was asked for). */
   #done = false;
+  /** Bytes of content `chunks()` has not handed out yet (a reader may stop early). */
+  #unread: number;
 
   constructor(h: RawHeader, name: string, linkname: string, pax: Record<string, string> | undefined, size: number, offset: number, walk: Walk) {
     this.name = name;
@@ -268,21 +277,36 @@ class Entry implements TarEntry {
     this.devminor = h.devminor;
     this.offset = offset;
     this.#walk = walk;
+    this.#unread = size;
   }
 
   async content(): Promise<Uint8Array> {
     const walk = this.#walk;
     if (this.#done) throw new Error(`content of ${this.name} in ${walk.where} read twice or after the next entry`);
     this.#done = true;
+    this.#unread = 0;
     if (this.size > walk.maxFileSize) throw new TarError('too-large', `expected at most ${walk.maxFileSize} bytes per file in ${walk.where}, found ${this.name} of ${this.size} bytes`);
     return walk.exactly(this.size, this.offset, `content of ${this.name}`);
   }
 
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    const walk = this.#walk;
+    if (this.#done) throw new Error(`content of ${this.name} in ${walk.where} read twice or after the next entry`);
+    this.#done = true;
+    while (this.#unread > 0) {
+      const piece = await walk.exactly(Math.min(this.#unread, CHUNK), this.offset + this.size - this.#unread, `content of ${this.name}`, true);
+      this.#unread -= piece.byteLength;
+      yield piece;
+    }
+  }
+
   /** Moves past the content when nobody read it. */
   async finish(): Promise<void> {
-    if (this.#done) return;
+    if (this.#done && this.#unread === 0) return;
+    const skip = this.#done ? this.#unread : this.size;
     this.#done = true;
-    await this.#walk.skipExactly(this.size, this.offset, `content of ${this.name}`);
+    this.#unread = 0;
+    await this.#walk.skipExactly(skip, this.offset + this.size - skip, `content of ${this.name}`);
   }
 }
 

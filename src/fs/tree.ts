@@ -4,6 +4,7 @@
  * chroot), so a hostile package can never reach the machine running the build.
  */
 import { PithError } from '../errors.ts';
+import { contentSize, readContent, sameContent } from './content.ts';
 import type { DirEntry, FileEntry, FsEntry, HardlinkEntry } from './entry.ts';
 import { compareStrings } from '../order.ts';
 
@@ -89,16 +90,12 @@ function topOf(path: string): string {
   return i === -1 ? path.slice(1) : path.slice(1, i);
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
-
 function identical(a: FsEntry, b: FsEntry): boolean {
   if (a.type !== b.type || a.uid !== b.uid || a.gid !== b.gid) return false;
   switch (a.type) {
     case 'file': {
       const f = b as FileEntry;
-      return a.mode === f.mode && sameBytes(a.content, f.content);
+      return a.mode === f.mode && sameContent(a.content, f.content);
     }
     case 'symlink':
     case 'hardlink':
@@ -111,7 +108,7 @@ function identical(a: FsEntry, b: FsEntry): boolean {
 function describe(e: FsEntry): string {
   switch (e.type) {
     case 'file':
-      return `a file (mode ${e.mode.toString(8).padStart(4, '0')}, ${e.content.byteLength} bytes)`;
+      return `a file (mode ${e.mode.toString(8).padStart(4, '0')}, ${contentSize(e.content)} bytes)`;
     case 'dir':
       return 'a directory';
     case 'symlink':
@@ -301,7 +298,7 @@ export class FsTree {
   readFile(path: string): Uint8Array | undefined {
     let entry = this.resolve(path);
     if (entry?.type === 'hardlink') entry = this.#entries.get(entry.target);
-    return entry?.type === 'file' ? entry.content : undefined;
+    return entry?.type === 'file' ? readContent(entry.content) : undefined;
   }
 
   /** Names in the directory at `path` (symlinks followed), sorted; undefined when it is not a directory. */

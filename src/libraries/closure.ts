@@ -13,6 +13,7 @@ import { posix } from 'node:path';
 import { PithError, isPithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import type { ContentsIndex } from '../debian/contents.ts';
+import { contentHead, readContent } from '../fs/content.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { normalisePath, usrMergedPath, type FsTree } from '../fs/tree.ts';
 import { isElf, MULTIARCH_TRIPLETS, readElf, type ElfInfo } from './elf.ts';
@@ -69,8 +70,8 @@ interface SpecElf {
 export function specElfNeeds(files: FsEntry[]): SpecElf[] {
   const out: SpecElf[] = [];
   for (const f of files) {
-    if (f.type !== 'file' || !isElf(f.content)) continue;
-    const info = readElf(f.content, f.path);
+    if (f.type !== 'file' || !isElf(contentHead(f.content, 64))) continue;
+    const info = readElf(readContent(f.content), f.path);
     if (info.interpreter === undefined && info.needed.length === 0) continue;
     const needs: ElfNeeds = { file: f.path, needed: info.needed };
     if (info.interpreter !== undefined) needs.interpreter = info.interpreter;

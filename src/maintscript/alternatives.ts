@@ -19,6 +19,7 @@ import { ShellError } from './ast.ts';
 import { hasEffect, UNKNOWN, type CommandResult, type CommandRun } from './interpreter.ts';
 import { evaluateMaintainerScript } from './postinst.ts';
 import { compareStrings } from '../order.ts';
+import { contentSize } from '../fs/content.ts';
 
 export const ALTERNATIVES_DIR = '/etc/alternatives';
 export const ALTERNATIVES_ADMIN_DIR = '/var/lib/dpkg/alternatives';
@@ -195,7 +196,7 @@ export function fileTest(tree: FsTree, op: string, path: string): boolean | unde
     case '-x':
       return entry?.type === 'dir' || (entry?.type === 'file' && (mode & 0o111) !== 0);
     case '-s':
-      return entry?.type === 'dir' || (entry?.type === 'file' && entry.content.byteLength > 0);
+      return entry?.type === 'dir' || (entry?.type === 'file' && contentSize(entry.content) > 0);
     case '-u':
       return (mode & 0o4000) !== 0;
     case '-g':

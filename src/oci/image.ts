@@ -3,12 +3,17 @@
  * each held as the exact bytes that are hashed and stored. JSON documents are serialised once, with
  * `canonicalJson`, and never re-encoded, so a digest always names the bytes on disk.
  */
+import { constants as bufferConstants } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Writable } from 'node:stream';
 import type { FsEntry } from '../fs/entry.ts';
+import { concat } from '../fs/tar.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { describe, digestOf, MediaType, noteDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
-import { gzipLayer } from './gzip.ts';
-import { layerTar } from './tar.ts';
+import { compressLayer, type CompressedLayer } from './gzip.ts';
+import { layerTarPieces } from './tar.ts';
 
 export interface Layer {
   mediaType: string;
@@ -153,23 +158,56 @@ export function platformForDebianArch(arch: string): Platform {
 
 /**
  * Compressed layer blobs by the digest of the tar they compress. The gzip output is a function of the tar and
- * `GZIP_SETTINGS` alone, so a cache keyed by both may hand back a blob instead of compressing again.
+ * `GZIP_SETTINGS` alone, so a cache keyed by both may hand back a blob instead of compressing again. Blobs are kept
+ * in files and handed back as layers that stream them, so neither side ever holds one whole.
  */
 export interface LayerBlobCache {
-  get(diffId: Digest): Promise<Uint8Array | null>;
-  put(diffId: Digest, blob: Uint8Array): Promise<void>;
+  /** A layer over the blob made before for the tar `diffId` (of `uncompressedSize` bytes), or null. */
+  get(diffId: Digest, uncompressedSize: number): Promise<Layer | null>;
+  /** Keeps the blob `write` compresses into the stream it is handed, and returns a layer over it. */
+  put(diffId: Digest, write: (out: Writable) => Promise<CompressedLayer>): Promise<Layer>;
 }
 
-/** A gzip layer built from filesystem entries, held in memory; compressed only when `blobCache` lacks the tar's blob. */
+/**
+ * A gzip layer built from filesystem entries. With `blobCache`, the tar is first only hashed (its diffId names
+ * the blob in the cache); when the cache lacks it, the tar is made again and compressed as a stream into the cache
+ * — no layer is ever held whole, whatever its size. Without one, the blob is gathered in memory (small images,
+ * tests).
+ */
 export async function layerFromEntries(entries: readonly FsEntry[], options: { sourceDateEpoch: number; comment?: string; blobCache?: LayerBlobCache }): Promise<Layer> {
-  const tar = layerTar(entries, { sourceDateEpoch: options.sourceDateEpoch });
-  const diffId = digestOf(tar);
-  let blob = await options.blobCache?.get(diffId);
-  if (!blob) {
-    blob = await gzipLayer(tar);
-    await options.blobCache?.put(diffId, blob);
+  const tar = { sourceDateEpoch: options.sourceDateEpoch };
+  const history = options.comment === undefined ? {} : { history: options.comment };
+  if (options.blobCache === undefined) {
+    const chunks: Uint8Array[] = [];
+    const made = await compressLayer(layerTarPieces(entries, tar), new Writable({
+      write(chunk: Uint8Array, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      },
+    }));
+    return layerFromBlob(concat(chunks), { diffId: made.diffId, uncompressedSize: made.uncompressedSize, ...history });
   }
-  return layerFromBlob(blob, { diffId, uncompressedSize: tar.byteLength, history: options.comment });
+  const { diffId, size } = hashPieces(layerTarPieces(entries, tar));
+  const cached = await options.blobCache.get(diffId, size);
+  if (cached) return { ...cached, ...history };
+  const made = await options.blobCache.put(diffId, async (out) => {
+    const result = await compressLayer(layerTarPieces(entries, tar), out);
+    if (result.diffId !== diffId) {
+      throw new PithError('CONTENT_CHANGED', `expected the layer tar${options.comment ? ` of ${options.comment}` : ''} to be made again with the digest ${diffId}, found ${result.diffId}: a file it holds changed during the build`);
+    }
+    return result;
+  });
+  return { ...made, ...history };
+}
+
+function hashPieces(pieces: Iterable<Uint8Array>): { diffId: Digest; size: number } {
+  const hash = createHash('sha256');
+  let size = 0;
+  for (const piece of pieces) {
+    hash.update(piece);
+    size += piece.byteLength;
+  }
+  return { diffId: `sha256:${hash.digest('hex')}`, size };
 }
 
 /** A layer from a compressed blob already at hand (e.g. the cache); `diffId` is trusted, the digest computed. */
@@ -183,6 +221,45 @@ export function layerFromBlob(blob: Uint8Array, options: { diffId: Digest; uncom
     diffId: options.diffId,
     ...(options.uncompressedSize === undefined ? {} : { uncompressedSize: options.uncompressedSize }),
     bytes: async () => blob,
+    ...(options.history === undefined ? {} : { history: options.history }),
+  };
+}
+
+/**
+ * A layer whose compressed blob is a file (the build cache's): streamed from disk and checked against `digest` and
+ * `size` as it is read, as `Layer.stream` promises; `bytes()` only for a blob that fits in a buffer.
+ */
+export function layerFromFile(path: string, options: { digest: Digest; size: number; diffId: Digest; uncompressedSize?: number; history?: string }): Layer {
+  const { digest, size } = options;
+  const mismatch = (found: string) => new PithError('OCI_LAYER_MISMATCH', `expected ${path} to hold the layer blob ${digest} (${size} bytes), found ${found}`, { details: { path, digest } });
+  async function* stream(): AsyncGenerator<Uint8Array> {
+    const hash = createHash('sha256');
+    let read = 0;
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      const piece = chunk as Buffer;
+      read += piece.byteLength;
+      if (read > size) throw mismatch(`more than ${size} bytes`);
+      hash.update(piece);
+      if (read === size && `sha256:${hash.digest('hex')}` !== digest) throw mismatch('other bytes');
+      yield piece;
+    }
+    if (read !== size) throw mismatch(`${read} bytes`);
+  }
+  return {
+    mediaType: MediaType.layerGzip,
+    digest,
+    size,
+    diffId: options.diffId,
+    ...(options.uncompressedSize === undefined ? {} : { uncompressedSize: options.uncompressedSize }),
+    bytes: async () => {
+      if (size > bufferConstants.MAX_LENGTH) {
+        throw new PithError('CONTENT_TOO_LARGE', `expected a layer blob of at most ${bufferConstants.MAX_LENGTH} bytes to read whole, found ${digest} of ${size} bytes; this output must stream it`);
+      }
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of stream()) chunks.push(chunk);
+      return noteDigest(concat(chunks), digest);
+    },
+    stream,
     ...(options.history === undefined ? {} : { history: options.history }),
   };
 }

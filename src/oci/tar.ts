@@ -9,6 +9,7 @@
  * Nothing here reads the clock, the locale, the time zone or the umask.
  */
 import type { FsEntry } from '../fs/entry.ts';
+import { contentPieces, contentSize, type Content } from '../fs/content.ts';
 import { concat } from '../fs/tar.ts';
 import { PithError } from '../errors.ts';
 import { compareStrings } from '../order.ts';
@@ -100,13 +101,65 @@ export interface LayerTarOptions {
 }
 
 /**
- * The uncompressed layer tar for `entries`. Members are ordered by the UTF-8 bytes of their path, which puts a
- * directory before everything under it (a parent's path is a prefix of its children's). Hardlinked files are
- * written as one file member (the group's first path in that order) and link members for the others: a tar
- * reader can only link to a path it has already extracted, and the content, mode and owner belong to the shared
- * inode, so which path carries them does not change the extracted tree.
+ * The uncompressed layer tar for `entries`, in memory: `layerTarPieces` gathered. For small layers and tests; a build
+ * streams the pieces instead.
  */
 export function layerTar(entries: readonly FsEntry[], options: LayerTarOptions): Uint8Array {
+  return concat([...layerTarPieces(entries, options)]);
+}
+
+/** Pieces smaller than this are gathered into one of about this size, so a consumer sees few, large writes. */
+const GATHER = 1 << 20;
+
+/**
+ * The uncompressed layer tar for `entries`, as pieces of about 1 MiB (a file's content from disk is read as they
+ * are asked for, so no layer is ever held whole). Members are ordered by the UTF-8 bytes of their path, which puts
+ * a directory before everything under it (a parent's path is a prefix of its children's). Hardlinked files are
+ * written as one file member (the group's first path in that order) and link members for the others: a tar
+ * reader can only link to a path it has already extracted, and the content, mode and owner belong to the shared
+ * inode, so which path carries them does not change the extracted tree. Every entry is checked before the first
+ * piece is handed out.
+ */
+export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOptions): Iterable<Uint8Array> {
+  const members = planMembers(entries, options);
+  return gather(members);
+}
+
+/** What the tar holds, in order: header bytes, and file contents between them. */
+type Member = Uint8Array | { content: Content };
+
+function* gather(members: Member[]): Generator<Uint8Array> {
+  let batch = new Uint8Array(GATHER);
+  let used = 0;
+  const flush = function* () {
+    if (used === 0) return;
+    yield batch.subarray(0, used);
+    batch = new Uint8Array(GATHER);
+    used = 0;
+  };
+  const add = function* (bytes: Uint8Array) {
+    if (bytes.byteLength >= GATHER / 4) {
+      yield* flush();
+      yield bytes;
+      return;
+    }
+    if (used + bytes.byteLength > GATHER) yield* flush();
+    batch.set(bytes, used);
+    used += bytes.byteLength;
+  };
+  for (const m of members) {
+    if (m instanceof Uint8Array) {
+      yield* add(m);
+      continue;
+    }
+    for (const piece of contentPieces(m.content)) yield* add(piece);
+    yield* add(padding(contentSize(m.content)));
+  }
+  yield* add(END_OF_ARCHIVE);
+  yield* flush();
+}
+
+function planMembers(entries: readonly FsEntry[], options: LayerTarOptions): Member[] {
   const epoch = options.sourceDateEpoch;
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
     throw new PithError('OCI_BAD_EPOCH', `expected SOURCE_DATE_EPOCH to be a non-negative whole number of seconds, found ${epoch}`);
@@ -145,7 +198,7 @@ export function layerTar(entries: readonly FsEntry[], options: LayerTarOptions):
 
   const roots = new Set(inodeOf.values());
   const firstPathOfInode = new Map<string, string>();
-  const chunks: Uint8Array[] = [];
+  const members: Member[] = [];
   for (const { p } of sorted) {
     const e = byPath.get(p)!;
     const name = p.slice(1);
@@ -156,38 +209,37 @@ export function layerTar(entries: readonly FsEntry[], options: LayerTarOptions):
       const first = firstPathOfInode.get(inode);
       if (first === undefined) {
         firstPathOfInode.set(inode, p);
-        pushFile(chunks, name, owner, mtime);
+        pushFile(members, name, owner, mtime);
       } else {
-        chunks.push(encodeHeader({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) }));
+        members.push(encodeHeader({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) }));
       }
       continue;
     }
     const mtime = clamp(e.mtime, epoch);
     switch (e.type) {
       case 'file':
-        pushFile(chunks, name, e, mtime);
+        pushFile(members, name, e, mtime);
         break;
       case 'dir':
-        chunks.push(encodeHeader({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime }));
+        members.push(encodeHeader({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime }));
         break;
       case 'symlink':
         if (e.target === '' || e.target.includes('\0')) {
           throw new PithError('OCI_BAD_SYMLINK', `expected symlink "${e.path}" to have a non-empty target without NUL bytes, found ${JSON.stringify(e.target)}`);
         }
         // A symlink's own mode is meaningless on Linux; 0777 is what the kernel reports and what tar tools write.
-        chunks.push(encodeHeader({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target }));
+        members.push(encodeHeader({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target }));
         break;
       case 'hardlink':
         break; // every hardlink belongs to an inode group, written above
     }
   }
-  chunks.push(END_OF_ARCHIVE);
-  return concat(chunks);
+  return members;
 }
 
-function pushFile(chunks: Uint8Array[], name: string, e: { mode: number; uid: number; gid: number; content: Uint8Array }, mtime: number): void {
-  chunks.push(encodeHeader({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: e.content.byteLength, mtime }));
-  chunks.push(e.content, padding(e.content.byteLength));
+function pushFile(members: Member[], name: string, e: { mode: number; uid: number; gid: number; content: Content }, mtime: number): void {
+  members.push(encodeHeader({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: contentSize(e.content), mtime }));
+  members.push({ content: e.content });
 }
 
 function clamp(mtime: number, epoch: number): number {

@@ -11,6 +11,7 @@ import type { FileEntry, FsEntry } from '../../src/fs/entry.ts';
 import type { LockedPackage } from '../../src/lock/lock.ts';
 import { layerFromEntries, type Layer } from '../../src/oci/image.ts';
 
+
 const EPOCH = 1_700_000_000;
 const scratch = mkdtempSync(join(tmpdir(), 'pith-build-cache-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -106,12 +107,12 @@ describe('layerBlobCache', () => {
     assert.equal(first.hits.size, 0);
 
     const second = layerBlobCache(store);
-    assert.deepEqual(Buffer.from((await second.get(made.diffId))!), Buffer.from(await made.bytes()));
+    assert.deepEqual(Buffer.from(await (await second.get(made.diffId, made.uncompressedSize!))!.bytes()), Buffer.from(await made.bytes()));
     assert.deepEqual([...second.hits], [made.diffId]);
 
     writeFileSync(store.blobPath(made.digest.replace(/^sha256:/, '')), 'bit rot');
     const third = layerBlobCache(store);
-    assert.equal(await third.get(made.diffId), null);
+    assert.equal(await third.get(made.diffId, made.uncompressedSize!), null);
     const remade = await layerFromEntries(entries, { sourceDateEpoch: EPOCH, blobCache: third });
     assert.equal(remade.digest, made.digest);
     assert.equal(third.hits.size, 0);

@@ -7,6 +7,7 @@ import { AVAILABLE, STATUS_D, writeAvailable, writeFileLists, writeStatusD } fro
 import type { FileEntry, FsEntry } from '../../src/fs/entry.ts';
 import { FsTree } from '../../src/fs/tree.ts';
 import type { LockedPackage } from '../../src/lock/lock.ts';
+import { readContent } from '../../src/fs/content.ts';
 
 const EPOCH = 1_700_000_000;
 const SKELETON = 'pith: directories and merged /usr';
@@ -41,7 +42,7 @@ function image(options: { specFiles?: FileEntry[]; change?: string } = {}): { tr
   const tree = FsTree.mergedUsr();
   const lock = Object.keys(SHIPS).sort().map((name) => locked(name, SOURCES[name]!, name === options.change ? '2.0-1' : '1.0-1'));
   for (const [name, entries] of Object.entries(SHIPS)) {
-    for (const e of entries) tree.add(e.type === 'file' && name === options.change ? { ...e, content: e.content.map(() => 2) } : e, name);
+    for (const e of entries) tree.add(e.type === 'file' && name === options.change ? { ...e, content: readContent(e.content).map(() => 2) } : e, name);
   }
   const control = (p: LockedPackage) => new TextEncoder().encode(`Package: ${p.name}\nSource: ${p.source}\nVersion: ${p.version}\nArchitecture: amd64\n`);
   writeStatusD(tree, lock.map((p) => ({ name: p.name, architecture: 'amd64', control: {}, controlFiles: new Map([['control', control(p)]]) })), { sourceDateEpoch: EPOCH });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isPithError, loadSpec, parseSpec, specElfNeeds, type FsEntry } from 'pith';
 import { readSpecFiles } from '../../src/config/files.ts';
+import { readContent } from '../../src/fs/content.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-files-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -31,7 +32,7 @@ const read = (spec: string) => readSpecFiles(loadSpec(spec), 1700000000);
 function shape(entries: FsEntry[]): string[] {
   return entries.map((e) => {
     const mode = e.type === 'file' || e.type === 'dir' ? ` ${e.mode.toString(8).padStart(4, '0')}` : '';
-    const what = e.type === 'symlink' ? ` -> ${e.target}` : e.type === 'file' ? ` ${JSON.stringify(new TextDecoder().decode(e.content))}` : '';
+    const what = e.type === 'symlink' ? ` -> ${e.target}` : e.type === 'file' ? ` ${JSON.stringify(new TextDecoder().decode(readContent(e.content)))}` : '';
     return `${e.type} ${e.path}${mode} ${e.uid}:${e.gid} @${e.mtime}${what}`;
   });
 }

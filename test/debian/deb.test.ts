@@ -12,6 +12,7 @@ import { FsTree } from '../../src/fs/tree.ts';
 import { DEFAULT_DEB_LIMITS, parseAr, readDeb, type Deb } from '../../src/debian/deb.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { ar, tarOf as tarMembers, type TarItem } from '../fixtures/debs.ts';
+import { contentSize, readContent } from '../../src/fs/content.ts';
 
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', zstd: 'zstd' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-deb-test-'));
@@ -210,7 +211,7 @@ function assertMatchesDpkg(deb: Deb, listed: ListedEntry[]): void {
         assert.equal(e.target, row.link, `${e.path} target kept verbatim`);
         break;
       case 'file':
-        assert.equal(e.content.byteLength, row.size, `${e.path} size`);
+        assert.equal(contentSize(e.content), row.size, `${e.path} size`);
         assert.equal(lsPerms(e), row.perms, `${e.path} mode`);
         break;
       case 'dir':
@@ -246,7 +247,7 @@ describe('readDeb on debs built by dpkg-deb', { skip }, () => {
       let files = 0;
       for (const e of deb.entries) {
         if (e.type === 'file') {
-          assert.ok(Buffer.from(e.content).equals(readFileSync(join(x, e.path))), `${e.path} content`);
+          assert.ok(Buffer.from(readContent(e.content)).equals(readFileSync(join(x, e.path))), `${e.path} content`);
           files++;
         }
       }
@@ -284,12 +285,12 @@ describe('readDeb on debs built by dpkg-deb', { skip }, () => {
 });
 
 function text(e: FsEntry | undefined): string | undefined {
-  return e?.type === 'file' ? new TextDecoder().decode(e.content) : undefined;
+  return e?.type === 'file' ? new TextDecoder().decode(readContent(e.content)) : undefined;
 }
 
 function assertMd5sums(deb: Deb): number {
   const sums = new TextDecoder().decode(deb.controlFiles.get('md5sums')).trimEnd().split('\n').map((l) => [l.slice(34), l.slice(0, 32)] as const);
-  const files = new Map(deb.entries.flatMap((e) => (e.type === 'file' ? [[e.path, e.content] as const] : [])));
+  const files = new Map(deb.entries.flatMap((e) => (e.type === 'file' ? [[e.path, readContent(e.content)] as const] : [])));
   // md5sums lists hardlinks too, with their shared content.
   for (const e of deb.entries) if (e.type === 'hardlink') files.set(e.path, files.get(e.target)!);
   for (const [path, sum] of sums) {
