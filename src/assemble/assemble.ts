@@ -18,11 +18,13 @@ import { applyAlternatives } from '../maintscript/alternatives.ts';
 import { scriptReport, type ScriptReportEntry } from '../maintscript/report.ts';
 import { layerFromEntries, type Layer, type LayerBlobCache } from '../oci/image.ts';
 import type { Digest } from '../oci/digest.ts';
+import { defaultCacheDir } from '../cache/store.ts';
 import { applyAccounts } from './accounts.ts';
 import { buildCaBundle } from './certificates.ts';
 import { DEFAULT_LAYER_BUDGET, planLayers } from './layers.ts';
 import { applyTimezone } from './localtime.ts';
 import { trimPaths, type TrimmedPath } from './paths.ts';
+import { Spill } from './spill.ts';
 import { writeAvailable, writeFileLists, writeStatusD } from './status.ts';
 
 /** What assembling one architecture produces: everything the image needs except its config. */
@@ -59,8 +61,17 @@ export interface AssembleOptions extends FetchDebsOptions {
 }
 
 export async function assemble(input: AssembleInput, options: AssembleOptions = {}): Promise<Assembled> {
+  const spill = await Spill.open(options.cacheDir ?? defaultCacheDir());
+  try {
+    return await assembleWith(spill, input, options);
+  } finally {
+    spill.close();
+  }
+}
+
+async function assembleWith(spill: Spill, input: AssembleInput, options: AssembleOptions): Promise<Assembled> {
   const { spec, lockFile, locked, arch, specFiles, sourceDateEpoch } = input;
-  const debs = await fetchAndReadDebs(lockFile, locked, options);
+  const debs = await fetchAndReadDebs(lockFile, locked, { ...options, keeper: spill });
 
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, replacedPackages(deb.control['replaces'], `${pkg.name} ${pkg.version}: Replaces`)]));

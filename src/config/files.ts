@@ -1,8 +1,10 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, posix, resolve as resolvePath, sep } from 'node:path';
 import { BUILTIN_USERS } from './accounts.ts';
 import type { LoadedSpec, Spec } from './spec.ts';
 import { PithError } from '../errors.ts';
+import type { Content } from '../fs/content.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import { normalisePath } from '../fs/tree.ts';
 import { compareStrings } from '../order.ts';
@@ -171,16 +173,25 @@ function walk(hostDir: string, imageDir: string, o: WalkOptions, out: FsEntry[])
  * Opened without following a last-moment symlink and without blocking on a fifo, then checked again: a path
  * swapped after it was checked fails instead of reading something else.
  */
-function readRegular(host: string, where: string): Uint8Array {
+function readRegular(host: string, where: string): Content {
   const fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new PithError('SPEC_FILE_MISSING', `${where}: expected a regular file at ${host}, found ${kind(st)}`);
-    return new Uint8Array(readFileSync(fd));
+    if (st.size < LARGE_FILE) return new Uint8Array(readFileSync(fd));
+    // Hashed now and read again when its layer is written (checked against this hash then), never held whole.
+    const hash = createHash('sha256');
+    const piece = new Uint8Array(1 << 20);
+    let size = 0;
+    for (let n; (n = readSync(fd, piece, 0, piece.byteLength, size)) > 0; size += n) hash.update(piece.subarray(0, n));
+    return { file: realpathSync(host), offset: 0, size, sha256: hash.digest('hex'), foreign: true };
   } finally {
     closeSync(fd);
   }
 }
+
+/** Files at least this large are left on the host until their layer is written. */
+const LARGE_FILE = 4 * 1024 * 1024;
 
 /** git's two modes: the host's other bits come from its umask, not from the project. */
 function fileMode(st: Stats): number {

@@ -7,7 +7,8 @@ import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
-import { isRegularFile, readTar, streamSource, TarError, type TarHeader } from '../fs/tar.ts';
+import type { Content, ContentKeeper } from '../fs/content.ts';
+import { isRegularFile, readTar, streamSource, TarError, type TarEntry, type TarHeader } from '../fs/tar.ts';
 import { normalisePath } from '../fs/tree.ts';
 import { parseDeb822 } from './deb822.ts';
 import { unxzStream } from './xz.ts';
@@ -106,7 +107,7 @@ const INSTALLED_SIZE_SLACK = 1 << 20;
  * Member rules follow dpkg-deb: `debian-binary` first with format 2.x, then `control.tar*`, then `data.tar*`;
  * members starting with `_` (signatures) are skipped and anything after data.tar is ignored.
  */
-export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimits = {}): Promise<Deb> {
+export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimits = {}, keeper?: ContentKeeper): Promise<Deb> {
   const budget: Budget = { limits: { ...DEFAULT_DEB_LIMITS, ...limits }, bytes: 0, entries: 0 };
   const members = parseAr(bytes, where);
   const first = members[0];
@@ -147,12 +148,12 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   }
 
   const controlFiles = new Map<string, Uint8Array>();
-  await readMember(control, where, budget, (h, content) => {
+  await readMember(control, where, budget, async (h) => {
     const path = safePath(h.name, where, control!.name);
     if (h.type === 'directory') return;
     if (path === '/') throw malformed(where, `${control!.name}: expected the root entry to be a directory, found ${kindOf(h)}`);
     if (!isRegularFile(h)) throw unsupported(where, control!.name, h, path);
-    controlFiles.set(path.slice(1), content!);
+    controlFiles.set(path.slice(1), await h.content());
   });
   const controlText = controlFiles.get('control');
   if (controlText === undefined) {
@@ -177,7 +178,7 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
   const entries: FsEntry[] = [];
   /** What each path is so far, so a hardlink can be checked against what came before it. */
   const seen = new Map<string, FsEntry>();
-  await readMember(data, where, budget, (h, content) => {
+  await readMember(data, where, budget, async (h) => {
     const path = safePath(h.name, where, data!.name);
     if (path === '/' && h.type !== 'directory') {
       throw malformed(where, `${data!.name}: expected the root entry ${JSON.stringify(h.name)} to be a directory, found ${kindOf(h)}`);
@@ -192,7 +193,7 @@ export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimit
         break;
       case 'file':
       case 'contiguous-file':
-        entry = { type: 'file', ...common, mode, content: content! };
+        entry = { type: 'file', ...common, mode, content: await fileContent(h, keeper) };
         break;
       case 'symlink':
         if (!h.linkname) throw malformed(where, `${data!.name}: expected a target for symlink ${path}, found none`);
@@ -243,8 +244,15 @@ function unsupported(where: string, member: string, h: TarHeader, path: string):
   );
 }
 
-/** Decompresses one tar member as a stream and hands each entry (with a regular file's bytes) to `onEntry`. */
-async function readMember(member: ArMember, where: string, budget: Budget, onEntry: (h: TarHeader, content?: Uint8Array) => void): Promise<void> {
+/** A file's content: in memory, or where `keeper` puts it (a large file streamed there, never held whole). */
+async function fileContent(entry: TarEntry, keeper: ContentKeeper | undefined): Promise<Content> {
+  if (keeper === undefined) return entry.content();
+  if (entry.size >= keeper.largeFile) return keeper.keepPieces(entry.chunks());
+  return keeper.keep(await entry.content());
+}
+
+/** Decompresses one tar member as a stream and hands each entry to `onEntry`, which may read its content. */
+async function readMember(member: ArMember, where: string, budget: Budget, onEntry: (entry: TarEntry) => Promise<void>): Promise<void> {
   const compression = COMPRESSIONS[/\.tar(\.[a-z0-9]+)?$/.exec(member.name)?.[1] ?? '']!;
   try {
     for await (const entry of readTar(streamSource(bounded(decompress(compression, member.data), member.name, where, budget)), { where: member.name })) {
@@ -255,7 +263,7 @@ async function readMember(member: ArMember, where: string, budget: Budget, onEnt
           { details: { deb: where, member: member.name, limit: budget.limits.maxEntries } },
         );
       }
-      onEntry(entry, isRegularFile(entry) ? await entry.content() : undefined);
+      await onEntry(entry);
     }
   } catch (e) {
     if (e instanceof PithError) throw e;

@@ -6,6 +6,7 @@ import { isPithError, PithError } from '../errors.ts';
 import { forEachBounded } from '../net/bounded.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
+import type { ContentKeeper } from '../fs/content.ts';
 
 export interface FetchDebsOptions {
   cacheDir?: string;
@@ -44,17 +45,29 @@ export function debUrl(lock: LockFile, pkg: LockedPackage): string {
  * lock pins before it is used or cached; cached blobs are re-verified on read, so a warm build never re-downloads.
  */
 export async function fetchDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions = {}): Promise<FetchedDeb[]> {
-  const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
   const results: FetchedDeb[] = new Array(packages.length);
+  await forEachDeb(lock, packages, options, async (fetched, i) => {
+    results[i] = fetched;
+    options.onFetched?.(fetched);
+  });
+  return results;
+}
+
+/**
+ * Hands each locked package's verified .deb to `use` as soon as it is at hand (from the cache or the network), and
+ * keeps none: a worker takes the next package only once `use` is done with the last, so at most `concurrency`
+ * .debs are held at once, however many packages there are. The first failure stops new downloads and is thrown
+ * once those in flight have settled; packages `--offline` lacks are named together.
+ */
+async function forEachDeb(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions, use: (deb: FetchedDeb, index: number) => Promise<void>): Promise<void> {
+  const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
   const missing: string[] = [];
-  // The first failure stops new downloads and is thrown once those in flight have settled.
   await forEachBounded(packages, options.concurrency ?? 6, async (pkg, i) => {
     const cached = await store.get(pkg.sha256);
     const label = `${pkg.name} ${pkg.version}`;
     if (cached) {
-      results[i] = { pkg, bytes: cached };
-      options.onFetched?.(results[i]!);
       options.onEvent?.({ kind: 'cache-hit', what: label });
+      await use({ pkg, bytes: cached }, i);
       return;
     }
     const url = debUrl(lock, pkg);
@@ -86,34 +99,25 @@ export async function fetchDebs(lock: LockFile, packages: LockedPackage[], optio
       bytes = await download(await snapshotUrl(lock, pkg, url, e.message, options));
     }
     await store.put(bytes, pkg.sha256);
-    results[i] = { pkg, bytes };
-    options.onFetched?.(results[i]!);
+    await use({ pkg, bytes }, i);
   });
   if (missing.length > 0) {
     throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
   }
-  return results;
 }
 
 /**
- * `fetchDebs`, each .deb read (`readDeb`) as soon as it is verified, so decompressing the first packages overlaps
- * downloading the rest. In the order of `packages`.
+ * The locked packages' .debs, each read (`readDeb`) as soon as it is verified — reading the first overlaps
+ * downloading the rest — and dropped once read: file contents go where `keeper` puts them (to disk when large), so
+ * memory holds the file trees' metadata and a few .debs in flight, not every package. In the order of `packages`.
  */
-export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
-  const reading = new Map<LockedPackage, Promise<Deb>>();
-  const fetched = await fetchDebs(lock, packages, {
-    ...options,
-    onFetched: (f) => {
-      options.onFetched?.(f);
-      const deb = readDeb(f.bytes, `${f.pkg.name}_${f.pkg.version}_${f.pkg.architecture}.deb`);
-      deb.catch(() => {}); // awaited below; a failed download must not leave this rejection unobserved
-      reading.set(f.pkg, deb);
-    },
-  }).catch(async (e: unknown) => {
-    await Promise.allSettled(reading.values());
-    throw e;
+export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions & { keeper?: ContentKeeper } = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
+  const read: Array<{ pkg: LockedPackage; deb: Deb }> = new Array(packages.length);
+  await forEachDeb(lock, packages, options, async (fetched, i) => {
+    options.onFetched?.(fetched);
+    read[i] = { pkg: fetched.pkg, deb: await readDeb(fetched.bytes, `${fetched.pkg.name}_${fetched.pkg.version}_${fetched.pkg.architecture}.deb`, {}, options.keeper) };
   });
-  return Promise.all(fetched.map(async ({ pkg }) => ({ pkg, deb: await reading.get(pkg)! })));
+  return read;
 }
 
 /**

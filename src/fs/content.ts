@@ -25,6 +25,17 @@ export interface StoredContent {
   readonly foreign?: boolean;
 }
 
+/**
+ * What keeps the contents of files read from a package: in memory, or on disk when they are large or the memory
+ * budget is spent (assemble's `Spill`).
+ */
+export interface ContentKeeper {
+  /** Files at least this large are handed over in pieces (`keepPieces`), never whole. */
+  readonly largeFile: number;
+  keep(bytes: Uint8Array): Content;
+  keepPieces(pieces: AsyncIterable<Uint8Array>): Promise<StoredContent>;
+}
+
 /** The size of the pieces stored content is read in. */
 const PIECE = 1 << 20;
 

@@ -1,0 +1,97 @@
+/**
+ * Where a build keeps file contents its memory budget has no room for: one append-only file in a private directory
+ * of the cache (on disk, not a tmpfs that would count as memory), removed when the build ends; a build that is
+ * killed leaves it for the next one to clear (the store's temp-file rule). Small files stay in memory while the
+ * budget lasts, so a small image is assembled as fast as before; the rest costs a write now and a read when its
+ * layer is made.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeStaleTemps, tempSibling } from '../cache/store.ts';
+import type { Content, ContentKeeper, StoredContent } from '../fs/content.ts';
+
+export interface SpillOptions {
+  /** Bytes of file content kept in memory in all (default 64 MiB). */
+  memoryBudget?: number;
+  /** A file at least this large always goes to disk (default 4 MiB). */
+  largeFile?: number;
+}
+
+export class Spill implements ContentKeeper {
+  readonly dir: string;
+  readonly #file: string;
+  #fd: number | undefined;
+  #end = 0;
+  #inMemory = 0;
+  readonly #budget: number;
+  readonly largeFile: number;
+  #files = 0;
+
+  private constructor(dir: string, options: SpillOptions) {
+    this.dir = dir;
+    this.#file = join(dir, 'contents');
+    this.#budget = options.memoryBudget ?? 64 * 1024 * 1024;
+    this.largeFile = options.largeFile ?? 4 * 1024 * 1024;
+  }
+
+  /** A new spill under `parent` (the cache directory), after clearing what killed builds left there. */
+  static async open(parent: string, options: SpillOptions = {}): Promise<Spill> {
+    const base = join(parent, 'spill');
+    mkdirSync(base, { recursive: true, mode: 0o700 });
+    await removeStaleTemps(base, 'build');
+    const dir = tempSibling(join(base, 'build'));
+    mkdirSync(dir, { mode: 0o700 });
+    return new Spill(dir, options);
+  }
+
+  /** Whether a file of `size` bytes is to be kept in memory (and then counted against the budget). */
+  holds(size: number): boolean {
+    if (size >= this.largeFile || this.#inMemory + size > this.#budget) return false;
+    this.#inMemory += size;
+    return true;
+  }
+
+  /** The bytes, kept in memory when the budget allows, else written to disk. */
+  keep(bytes: Uint8Array): Content {
+    return this.holds(bytes.byteLength) ? bytes : this.write(bytes);
+  }
+
+  /** A large file's content arriving in pieces, written to a file of its own as it comes (never held whole). */
+  async keepPieces(pieces: AsyncIterable<Uint8Array>): Promise<StoredContent> {
+    const file = join(this.dir, `large-${++this.#files}`);
+    const hash = createHash('sha256');
+    const fd = openSync(file, 'wx', 0o600);
+    let size = 0;
+    try {
+      for await (const piece of pieces) {
+        hash.update(piece);
+        writeAll(fd, piece, size);
+        size += piece.byteLength;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return { file, offset: 0, size, sha256: hash.digest('hex') };
+  }
+
+  /** Removes the spill; content kept on disk can no longer be read. */
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Appends to the shared file in one synchronous step, so contents kept by interleaved readers never mix. */
+  private write(bytes: Uint8Array): StoredContent {
+    this.#fd ??= openSync(this.#file, 'wx', 0o600);
+    const offset = this.#end;
+    writeAll(this.#fd, bytes, offset);
+    this.#end += bytes.byteLength;
+    return { file: this.#file, offset, size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+}
