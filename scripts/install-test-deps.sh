@@ -35,6 +35,7 @@ packages=(
   zip          # zips OSV records, as OSV publishes its exports (test/update/check.test.ts)
   gpg          # gpg --gen-key/--export: the OpenPGP keys of the simple-signing tests, and skopeo --sign-by's signer
   gpg-agent    # holds the secret keys gpg makes and signs with
+  time         # /usr/bin/time -f %M: peak resident memory of a build with a layer over 2 GiB (test/orchestrate/large.test.ts)
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
