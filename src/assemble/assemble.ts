@@ -58,10 +58,12 @@ export interface AssembleInput {
 export interface AssembleOptions extends FetchDebsOptions {
   /** Compressed layer blobs already made, by diffId; `hits` collects the ones it served. */
   blobCache?: LayerBlobCache & { hits: ReadonlySet<Digest> };
+  /** Bytes of file contents kept in memory while assembling (default 64 MiB); the rest waits on disk (`Spill`). */
+  contentMemory?: number;
 }
 
 export async function assemble(input: AssembleInput, options: AssembleOptions = {}): Promise<Assembled> {
-  const spill = await Spill.open(options.cacheDir ?? defaultCacheDir());
+  const spill = await Spill.open(options.cacheDir ?? defaultCacheDir(), { memoryBudget: options.contentMemory });
   try {
     return await assembleWith(spill, input, options);
   } finally {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeStaleTemps, tempSibling } from '../cache/store.ts';
+import { removeStaleTemps, tempSibling, unwritable } from '../cache/store.ts';
 import type { Content, ContentKeeper, StoredContent } from '../fs/content.ts';
 
 export interface SpillOptions {
@@ -61,12 +61,12 @@ export class Spill implements ContentKeeper {
   async keepPieces(pieces: AsyncIterable<Uint8Array>): Promise<StoredContent> {
     const file = join(this.dir, `large-${++this.#files}`);
     const hash = createHash('sha256');
-    const fd = openSync(file, 'wx', 0o600);
+    const fd = this.#written(() => openSync(file, 'wx', 0o600));
     let size = 0;
     try {
       for await (const piece of pieces) {
         hash.update(piece);
-        writeAll(fd, piece, size);
+        this.#written(() => writeAll(fd, piece, size));
         size += piece.byteLength;
       }
     } finally {
@@ -84,11 +84,20 @@ export class Spill implements ContentKeeper {
 
   /** Appends to the shared file in one synchronous step, so contents kept by interleaved readers never mix. */
   private write(bytes: Uint8Array): StoredContent {
-    this.#fd ??= openSync(this.#file, 'wx', 0o600);
+    const fd = (this.#fd ??= this.#written(() => openSync(this.#file, 'wx', 0o600)));
     const offset = this.#end;
-    writeAll(this.#fd, bytes, offset);
+    this.#written(() => writeAll(fd, bytes, offset));
     this.#end += bytes.byteLength;
     return { file: this.#file, offset, size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+
+  /** A write to the spill; the system's refusal (a full disk) named as such, with the directory it was in. */
+  #written<T>(write: () => T): T {
+    try {
+      return write();
+    } catch (e) {
+      throw unwritable(e, this.dir, 'file contents that do not fit in memory to the build\'s spill directory');
+    }
   }
 }
 

@@ -39,6 +39,11 @@ export interface BuildOptions {
   locked?: boolean;
   cacheDir?: string;
   offline?: boolean;
+  /**
+   * Bytes of file contents a build keeps in memory (default 64 MiB); larger files and the rest wait in a spill file
+   * in the cache directory until their layer is written, so memory does not grow with the image.
+   */
+  contentMemory?: number;
   /** Overrides the epoch taken from the lock (the newest Release date); `SOURCE_DATE_EPOCH` in the CLI. */
   sourceDateEpoch?: number;
   /** `--snapshot`: base URL of a snapshot service for versions the archive dropped (default: the spec's). */
@@ -260,7 +265,7 @@ async function buildArch(
     }
   }
   const blobCache = remote.layerBlobs(layerBlobCache(store));
-  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache, snapshot: specSnapshot(loaded, options.snapshot) }));
+  const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache, contentMemory: options.contentMemory, snapshot: specSnapshot(loaded, options.snapshot) }));
   if (!cached) await saveBuild(store, key, assembled);
   // A build the local cache served is published too: the registry cache may lack it (a cache-to added later).
   if (options.cacheTo?.length && cachedIn === 'local') await remote.saveBuild(key, buildRecord(assembled), store);

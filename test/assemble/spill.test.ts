@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { build } from 'pith';
+import { Spill } from '../../src/assemble/spill.ts';
+import { contentPieces, isStored, readContent, sameContent } from '../../src/fs/content.ts';
+import { missingTools } from '../fixtures/apt.ts';
+import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'pith-spill-test-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function* pieces(...parts: string[]): AsyncGenerator<Uint8Array> {
+  for (const p of parts) yield Buffer.from(p);
+}
+
+describe('Spill', () => {
+  it('keeps small files in memory while its budget lasts, and the rest on disk, byte for byte', async () => {
+    const spill = await Spill.open(join(scratch, 'cache1'), { memoryBudget: 10, largeFile: 100 });
+    const a = spill.keep(Buffer.from('12345678'));
+    const b = spill.keep(Buffer.from('abcdefgh'));
+    const c = spill.keep(Buffer.from('ijk'));
+    assert.ok(!isStored(a), 'within the budget: in memory');
+    assert.ok(isStored(b) && isStored(c), 'past the budget: on disk');
+    assert.equal(Buffer.from(readContent(b)).toString(), 'abcdefgh');
+    assert.equal(Buffer.from(readContent(c)).toString(), 'ijk');
+    const big = await spill.keepPieces(pieces('large ', 'file ', 'in pieces'));
+    assert.equal(Buffer.from(readContent(big)).toString(), 'large file in pieces');
+    assert.ok(sameContent(big, Buffer.from('large file in pieces')));
+    assert.ok(!sameContent(b, Buffer.from('abcdefgX')));
+    spill.close();
+    assert.equal(existsSync(spill.dir), false, 'closing removes what was spilled');
+  });
+
+  it('clears what a killed build left behind, and leaves a running one\'s spill alone', async () => {
+    const cache = join(scratch, 'cache2');
+    const dead = spawnSync('true').pid!;
+    mkdirSync(join(cache, 'spill', `.build.tmp-${dead}-0123456789ab`), { recursive: true });
+    const running = await Spill.open(cache);
+    const next = await Spill.open(cache);
+    assert.deepEqual(readdirSync(join(cache, 'spill')).sort(), [running.dir, next.dir].map((d) => d.slice(d.lastIndexOf('/') + 1)).sort());
+    running.close();
+    next.close();
+  });
+
+  it('fails reading content whose file no longer holds what was hashed, naming the file', async () => {
+    const host = join(scratch, 'host.bin');
+    writeFileSync(host, 'before');
+    const content = { file: host, offset: 0, size: 6, sha256: 'ab'.repeat(32), foreign: true };
+    assert.throws(() => [...contentPieces(content)], (e: Error & { code?: string }) => e.code === 'CONTENT_CHANGED' && e.message.includes(host));
+  });
+});
+
+describe('a build with no memory for file contents', { skip: missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' }) }, () => {
+  let server: FixtureArchive;
+  let spec: string;
+  before(async () => {
+    server = await startFixtureArchive(join(scratch, 'archive'));
+    const dir = mkdtempSync(join(scratch, 'spec-'));
+    writeFileSync(join(dir, 'big.bin'), Buffer.alloc(5 * 1024 * 1024, 7));
+    spec = join(dir, 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(server, 'packages: [app, libfoo1]\nfiles:\n  - from: big.bin\n    to: /opt/big.bin\n', 'spilled'));
+  });
+  after(() => server?.close());
+
+  it('makes the very image a build holding everything in memory makes', async () => {
+    const inMemory = await build(spec, { cacheDir: join(scratch, 'cache-memory'), outputs: [`oci:${join(scratch, 'out-memory')}`] });
+    const onDisk = await build(spec, { cacheDir: join(scratch, 'cache-disk'), contentMemory: 0, outputs: [`oci:${join(scratch, 'out-disk')}`] });
+    assert.equal(onDisk.digest, inMemory.digest);
+    assert.deepEqual(readdirSync(join(scratch, 'cache-disk', 'spill')), [], 'the spill is gone after the build');
+  });
+});
