@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { assemble } from '../assemble/assemble.ts';
+import { assemble, type Assembled } from '../assemble/assemble.ts';
+import { DEFAULT_LAYER_BUDGET } from '../assemble/layers.ts';
 import { buildKey, buildRecord, layerBlobCache, loadBuild, saveBuild, saveRecord, type BuildRecord } from '../assemble/cache.ts';
 import { RegistryCache } from '../assemble/registry-cache.ts';
 import type { TrimmedPath } from '../assemble/paths.ts';
@@ -267,6 +268,7 @@ async function buildArch(
   const blobCache = remote.layerBlobs(layerBlobCache(store));
   const assembled = cached ?? (await assemble({ spec, lockFile, locked, arch, specFiles, sourceDateEpoch }, { cacheDir: options.cacheDir, offline: options.offline, onEvent: options.onEvent, blobCache, contentMemory: options.contentMemory, snapshot: specSnapshot(loaded, options.snapshot) }));
   if (!cached) await saveBuild(store, key, assembled);
+  for (const message of largeLayerWarnings(assembled, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET)) options.onEvent?.({ kind: 'warning', message });
   // A build the local cache served is published too: the registry cache may lack it (a cache-to added later).
   if (options.cacheTo?.length && cachedIn === 'local') await remote.saveBuild(key, buildRecord(assembled), store);
   const fromRegistry = cachedIn === 'registry' ? new Set(assembled.layers.map((l) => l.diffId)) : blobCache.fromRegistry;
@@ -317,3 +319,19 @@ async function buildArch(
   };
   return { image, report };
 }
+
+/** Past this, one layer is worth splitting: pulls fetch, resume and unpack layer by layer. */
+const LARGE_LAYER = 2 ** 30;
+
+/** The layer holding every package past the largest sources, when it is large: the budget can split it. */
+function largeLayerWarnings(assembled: Assembled, budget: number): string[] {
+  return assembled.layers.flatMap((l, i) => {
+    const info = assembled.layerInfo[i]!;
+    if ((l.uncompressedSize ?? 0) <= LARGE_LAYER || !info.comment.startsWith('packages: ')) return [];
+    return [
+      `one layer holds ${info.packages.length} packages (${((l.uncompressedSize ?? 0) / 1e9).toFixed(1)} GB unpacked): layers.budget ${budget} leaves room for few ` +
+        `layers of their own; raise layers.budget in the spec (e.g. to ${budget * 3}) to split it into pieces that registries and runtimes fetch and unpack in parallel`,
+    ];
+  });
+}
+

@@ -157,3 +157,24 @@ test('GNU tar reads the layer: names, owners, modes, links', async (t) => {
     assert.ok(lines.some((l) => l.endsWith(UNICODE.slice(1))), 'UTF-8 name from pax');
   });
 });
+
+test('a file larger than the octal size field (8 GiB) gets its size in a pax record, as GNU tar and Go read it', () => {
+  const size = 9 * 2 ** 30 + 5;
+  const header = Buffer.from(encodeHeader({ name: 'opt/model.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime: 0 }));
+  assert.equal(header.byteLength, 3 * 512, 'an extended header, its record, then the member');
+  assert.equal(String.fromCharCode(header[156]!), 'x');
+  assert.match(header.subarray(512, 1024).toString('latin1'), new RegExp(`^\\d+ size=${size}\\n`));
+  assert.equal(header.subarray(1024 + 124, 1024 + 136).toString('latin1'), '00000000000\0', 'the ustar field holds 0, not a truncated size');
+});
+
+test('layerTarPieces hands out the same tar as layerTar, in pieces of at most about 1 MiB, checking every entry first', async () => {
+  const { layerTarPieces } = await import('../../src/oci/tar.ts');
+  const entries: FsEntry[] = [
+    ...sampleEntries(),
+    { type: 'file', path: '/big', mode: 0o644, uid: 0, gid: 0, mtime: 1, content: new Uint8Array(3 * 2 ** 20 + 3).fill(9) },
+  ];
+  const pieces = [...layerTarPieces(entries, { sourceDateEpoch: 10 })];
+  assert.ok(pieces.every((p) => p.byteLength <= 2 ** 20 || p.byteLength === 3 * 2 ** 20 + 3), 'gathered pieces stay near 1 MiB; a file in memory is handed out as it is');
+  assert.ok(Buffer.concat(pieces).equals(Buffer.from(layerTar(entries, { sourceDateEpoch: 10 }))));
+  assert.throws(() => layerTarPieces([...entries, { type: 'hardlink', path: '/link', uid: 0, gid: 0, mtime: 0, target: '/nowhere' }], { sourceDateEpoch: 10 }), (e) => isPithError(e, 'OCI_HARDLINK_TARGET'));
+});
