@@ -3,6 +3,10 @@
  * tar, decompressed as a stream so a hostile package hits the size and entry limits before it can exhaust memory.
  * Nothing is ever written to the host: entries come back as FsEntry values for the image tree.
  */
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { PithError } from '../errors.ts';
@@ -56,6 +60,36 @@ function malformed(where: string, message: string, cause?: unknown): PithError {
   return new PithError('DEB_MALFORMED', `${where}: ${message}`, { cause, details: { deb: where } });
 }
 
+/** One member of an ar archive, read whole (`read`) or as a stream (`stream`), from memory or from a file. */
+interface ArEntry {
+  name: string;
+  /** Byte offset of the member's header in the archive, for error messages. */
+  offset: number;
+  size: number;
+  read(): Promise<Uint8Array>;
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+/** The name and size in a member header at `pos`; `bytes` are its 60 bytes (fewer when the archive ends first). */
+function arHeader(bytes: Uint8Array, pos: number, where: string): { name: string; size: number } {
+  if (bytes.length < AR_HEADER) {
+    throw malformed(where, `expected a ${AR_HEADER}-byte ar member header at offset ${pos}, found only ${bytes.length} bytes (truncated?)`);
+  }
+  if (bytes[58] !== 0x60 || bytes[59] !== 0x0a) {
+    throw malformed(where, `expected an ar member header ending in "\`\\n" at offset ${pos}, found ${JSON.stringify(latin1(bytes, 58, 60))}`);
+  }
+  const name = latin1(bytes, 0, 16).trimEnd().replace(/\/$/, '');
+  const sizeField = latin1(bytes, 48, 58).trim();
+  if (!/^\d+$/.test(sizeField)) {
+    throw malformed(where, `expected a decimal size for ar member ${JSON.stringify(name)} at offset ${pos}, found ${JSON.stringify(sizeField)}`);
+  }
+  return { name, size: Number(sizeField) };
+}
+
+function truncatedMember(where: string, name: string, start: number, size: number, found: number): PithError {
+  return malformed(where, `expected ${size} bytes of ar member ${JSON.stringify(name)} at offset ${start}, found only ${found} (truncated?)`);
+}
+
 /** Splits an ar archive into its members (the common System V/GNU format dpkg-deb writes; no long-name table). */
 export function parseAr(bytes: Uint8Array, where: string): ArMember[] {
   if (bytes.length < AR_MAGIC.length || latin1(bytes, 0, AR_MAGIC.length) !== AR_MAGIC) {
@@ -64,23 +98,58 @@ export function parseAr(bytes: Uint8Array, where: string): ArMember[] {
   const members: ArMember[] = [];
   let pos = AR_MAGIC.length;
   while (pos < bytes.length) {
-    if (bytes.length - pos < AR_HEADER) {
-      throw malformed(where, `expected a ${AR_HEADER}-byte ar member header at offset ${pos}, found only ${bytes.length - pos} bytes (truncated?)`);
-    }
-    if (bytes[pos + 58] !== 0x60 || bytes[pos + 59] !== 0x0a) {
-      throw malformed(where, `expected an ar member header ending in "\`\\n" at offset ${pos}, found ${JSON.stringify(latin1(bytes, pos + 58, pos + 60))}`);
-    }
-    const name = latin1(bytes, pos, pos + 16).trimEnd().replace(/\/$/, '');
-    const sizeField = latin1(bytes, pos + 48, pos + 58).trim();
-    if (!/^\d+$/.test(sizeField)) {
-      throw malformed(where, `expected a decimal size for ar member ${JSON.stringify(name)} at offset ${pos}, found ${JSON.stringify(sizeField)}`);
-    }
-    const size = Number(sizeField);
+    const { name, size } = arHeader(bytes.subarray(pos, pos + AR_HEADER), pos, where);
     const start = pos + AR_HEADER;
-    if (start + size > bytes.length) {
-      throw malformed(where, `expected ${size} bytes of ar member ${JSON.stringify(name)} at offset ${start}, found only ${bytes.length - start} (truncated?)`);
-    }
+    if (start + size > bytes.length) throw truncatedMember(where, name, start, size, bytes.length - start);
     members.push({ name, offset: pos, data: bytes.subarray(start, start + size) });
+    pos = start + size + (size & 1);
+  }
+  return members;
+}
+
+function entriesOf(bytes: Uint8Array, where: string): ArEntry[] {
+  return parseAr(bytes, where).map((m) => ({
+    name: m.name,
+    offset: m.offset,
+    size: m.data.byteLength,
+    read: async () => m.data,
+    stream: async function* () {
+      yield m.data;
+    },
+  }));
+}
+
+/** The members of an ar archive in a file, by their headers alone: content is read when a member is used. */
+async function entriesOfFile(handle: FileHandle, path: string, where: string): Promise<ArEntry[]> {
+  const length = (await handle.stat()).size;
+  const readAt = async (position: number, size: number) => {
+    const out = Buffer.alloc(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await handle.read(out, got, size - got, position + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return new Uint8Array(out.buffer, out.byteOffset, got);
+  };
+  const magic = await readAt(0, AR_MAGIC.length);
+  if (latin1(magic) !== AR_MAGIC) throw malformed(where, `expected an ar archive starting with "!<arch>\\n", found ${JSON.stringify(latin1(magic))}`);
+  const members: ArEntry[] = [];
+  for (let pos = AR_MAGIC.length; pos < length; ) {
+    const { name, size } = arHeader(await readAt(pos, AR_HEADER), pos, where);
+    const start = pos + AR_HEADER;
+    if (start + size > length) throw truncatedMember(where, name, start, size, length - start);
+    members.push({
+      name,
+      offset: pos,
+      size,
+      read: async () => {
+        const data = await readAt(start, size);
+        if (data.byteLength < size) throw truncatedMember(where, name, start, size, data.byteLength);
+        return data;
+      },
+      stream: () => (size === 0 ? [] : createReadStream(path, { start, end: start + size - 1, highWaterMark: 1 << 20 })) as AsyncIterable<Uint8Array>,
+    });
     pos = start + size + (size & 1);
   }
   return members;
@@ -108,19 +177,35 @@ const INSTALLED_SIZE_SLACK = 1 << 20;
  * members starting with `_` (signatures) are skipped and anything after data.tar is ignored.
  */
 export async function readDeb(bytes: Uint8Array, where: string, limits: DebLimits = {}, keeper?: ContentKeeper): Promise<Deb> {
+  return readMembers(entriesOf(bytes, where), where, limits, keeper);
+}
+
+/**
+ * `readDeb` for a .deb in a file (the cache's, verified): only the control area is read whole; the data member is
+ * streamed from the file into its decompressor, so a package of any size costs a few MiB while it is read.
+ */
+export async function readDebFile(path: string, where: string, limits: DebLimits = {}, keeper?: ContentKeeper): Promise<Deb> {
+  const handle = await open(path, 'r');
+  try {
+    return await readMembers(await entriesOfFile(handle, path, where), where, limits, keeper);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readMembers(members: ArEntry[], where: string, limits: DebLimits, keeper: ContentKeeper | undefined): Promise<Deb> {
   const budget: Budget = { limits: { ...DEFAULT_DEB_LIMITS, ...limits }, bytes: 0, entries: 0 };
-  const members = parseAr(bytes, where);
   const first = members[0];
   if (first === undefined || first.name !== 'debian-binary') {
     throw malformed(where, `expected "debian-binary" as the first ar member, found ${first === undefined ? 'no members' : JSON.stringify(first.name)}`);
   }
-  const version = latin1(first.data);
+  const version = latin1(await first.read());
   // dpkg-deb accepts any 2.x and ignores the rest of the member.
   if (!/^2\.\d+\n/.test(version)) {
     throw malformed(where, `expected debian-binary to hold format "2.0\\n", found ${JSON.stringify(version.slice(0, 16))}`);
   }
-  let control: ArMember | undefined;
-  let data: ArMember | undefined;
+  let control: ArEntry | undefined;
+  let data: ArEntry | undefined;
   for (const m of members.slice(1)) {
     if (m.name.startsWith('_')) continue;
     const kind = /^(control|data)\.tar(\.[a-z0-9]+)?$/.exec(m.name);
@@ -252,10 +337,10 @@ async function fileContent(entry: TarEntry, keeper: ContentKeeper | undefined): 
 }
 
 /** Decompresses one tar member as a stream and hands each entry to `onEntry`, which may read its content. */
-async function readMember(member: ArMember, where: string, budget: Budget, onEntry: (entry: TarEntry) => Promise<void>): Promise<void> {
+async function readMember(member: ArEntry, where: string, budget: Budget, onEntry: (entry: TarEntry) => Promise<void>): Promise<void> {
   const compression = COMPRESSIONS[/\.tar(\.[a-z0-9]+)?$/.exec(member.name)?.[1] ?? '']!;
   try {
-    for await (const entry of readTar(streamSource(bounded(decompress(compression, member.data), member.name, where, budget)), { where: member.name })) {
+    for await (const entry of readTar(streamSource(bounded(await decompress(compression, member), member.name, where, budget)), { where: member.name })) {
       if (++budget.entries > budget.limits.maxEntries) {
         throw new PithError(
           'DEB_TOO_LARGE',
@@ -289,29 +374,30 @@ async function* bounded(chunks: AsyncIterable<Uint8Array>, member: string, where
   }
 }
 
-function decompress(compression: Compression, data: Uint8Array): AsyncIterable<Uint8Array> {
+async function decompress(compression: Compression, member: ArEntry): Promise<AsyncIterable<Uint8Array>> {
   switch (compression) {
     case 'none':
-      return (async function* () {
-        yield data;
-      })();
+      return member.stream();
     case 'gzip':
-      return gunzip(data);
+      return gunzip(member.stream());
     case 'xz':
-      return unxzStream(data);
+      return unxzStream(member.stream(), { inputBytes: member.size });
     case 'zstd':
-      return unzstd(data);
+      // Read whole: its frame headers are checked before fzstd allocates what they ask for (and Debian's own
+      // archive compresses with xz).
+      return unzstd(await member.read());
   }
 }
 
-async function* gunzip(data: Uint8Array): AsyncGenerator<Uint8Array> {
-  // zlib honours back-pressure within one input buffer, so output is produced only as fast as the tar is read.
+async function* gunzip(data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   const gz = createGunzip();
-  gz.end(data);
+  // zlib honours back-pressure, so output is produced only as fast as the tar is read.
+  const feeding = pipeline(Readable.from(data, { objectMode: false }), gz).catch(() => {});
   try {
     for await (const chunk of gz) yield chunk as Buffer;
   } finally {
     gz.destroy();
+    await feeding;
   }
 }
 

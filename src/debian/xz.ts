@@ -13,6 +13,8 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import xz from 'xz-decompress';
 
 export type XzDecoder = 'host' | 'wasm';
@@ -51,9 +53,15 @@ export function chooseXzDecoder(inputBytes: number, env: NodeJS.ProcessEnv = pro
   return found ? 'host' : 'wasm';
 }
 
-/** Decompresses an xz stream held in memory, chunk by chunk; stopping early ends the decoder. */
-export async function* unxzStream(data: Uint8Array, options: XzOptions = {}): AsyncGenerator<Uint8Array> {
-  const chunks = (options.decoder ?? chooseXzDecoder(data.byteLength)) === 'host' ? hostUnxz(data) : wasmUnxz(data);
+/**
+ * Decompresses an xz stream, held in memory or arriving in pieces (`inputBytes` then says how long it is, which
+ * picks the decoder), chunk by chunk; stopping early ends the decoder.
+ */
+export async function* unxzStream(data: Uint8Array | AsyncIterable<Uint8Array>, options: XzOptions & { inputBytes?: number } = {}): AsyncGenerator<Uint8Array> {
+  const size = data instanceof Uint8Array ? data.byteLength : (options.inputBytes ?? Infinity);
+  const host = (options.decoder ?? chooseXzDecoder(size)) === 'host';
+  // The in-process decoder takes its input whole; it is chosen for small streams only.
+  const chunks = host ? hostUnxz(data) : wasmUnxz(data instanceof Uint8Array ? data : await gather(data));
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.byteLength;
@@ -91,7 +99,7 @@ function releaseSlot(): void {
 /** Generous for Debian (xz -9 needs 65 MiB to decode), and a bound on what a hostile header can make xz allocate. */
 const HOST_MEMLIMIT = '512MiB';
 
-async function* hostUnxz(data: Uint8Array): AsyncGenerator<Uint8Array> {
+async function* hostUnxz(data: Uint8Array | AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   await acquireSlot();
   try {
     const child = spawn('xz', ['--decompress', '--stdout', '--threads=1', `--memlimit-decompress=${HOST_MEMLIMIT}`], {
@@ -108,7 +116,8 @@ async function* hostUnxz(data: Uint8Array): AsyncGenerator<Uint8Array> {
     });
     // xz stops reading when it fails or is killed; the pipe error that follows is expected, not a failure.
     child.stdin.on('error', () => {});
-    child.stdin.end(data);
+    if (data instanceof Uint8Array) child.stdin.end(data);
+    else void pipeline(Readable.from(data, { objectMode: false }), child.stdin).catch(() => child.kill('SIGKILL'));
     let finished = false;
     try {
       for await (const chunk of child.stdout) yield chunk as Buffer;
@@ -127,6 +136,12 @@ async function* hostUnxz(data: Uint8Array): AsyncGenerator<Uint8Array> {
   } finally {
     releaseSlot();
   }
+}
+
+async function gather(pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const piece of pieces) chunks.push(piece);
+  return Buffer.concat(chunks);
 }
 
 /** xz-embedded's return codes, which the wasm decoder reports only as numbers. */

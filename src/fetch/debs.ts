@@ -1,9 +1,9 @@
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import type { ArchiveEvent } from '../debian/archive.ts';
-import { readDeb, type Deb } from '../debian/deb.ts';
+import { readDebFile, type Deb } from '../debian/deb.ts';
 import { findInSnapshot, snapshotOf, snapshotUri } from '../debian/snapshot.ts';
 import { isPithError, PithError } from '../errors.ts';
-import { forEachBounded } from '../net/bounded.ts';
+import { ByteBudget, forEachBounded } from '../net/bounded.ts';
 import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
 import type { ContentKeeper } from '../fs/content.ts';
@@ -46,76 +46,105 @@ export function debUrl(lock: LockFile, pkg: LockedPackage): string {
  */
 export async function fetchDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions = {}): Promise<FetchedDeb[]> {
   const results: FetchedDeb[] = new Array(packages.length);
-  await forEachDeb(lock, packages, options, async (fetched, i) => {
-    results[i] = fetched;
-    options.onFetched?.(fetched);
+  await forEachDeb(lock, packages, options, 'bytes', async (pkg, { bytes }, i) => {
+    results[i] = { pkg, bytes: bytes! };
+    options.onFetched?.(results[i]!);
   });
   return results;
 }
 
 /**
- * Hands each locked package's verified .deb to `use` as soon as it is at hand (from the cache or the network), and
- * keeps none: a worker takes the next package only once `use` is done with the last, so at most `concurrency`
- * .debs are held at once, however many packages there are. The first failure stops new downloads and is thrown
- * once those in flight have settled; packages `--offline` lacks are named together.
+ * Hands each locked package's verified .deb to `use` as soon as it is at hand (from the cache or the network): its
+ * bytes, or with `want: 'file'` only its verified file in the cache (checked as a stream, never held). Nothing is
+ * kept after `use`, and the .debs held at once stay within DEBS_IN_FLIGHT bytes, however many packages there are.
+ * The first failure stops new downloads and is thrown once those in flight have settled; packages `--offline`
+ * lacks are named together.
  */
-async function forEachDeb(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions, use: (deb: FetchedDeb, index: number) => Promise<void>): Promise<void> {
+async function forEachDeb(
+  lock: LockFile,
+  packages: LockedPackage[],
+  options: FetchDebsOptions,
+  want: 'bytes' | 'file',
+  use: (pkg: LockedPackage, deb: { bytes?: Uint8Array; path: string }, index: number) => Promise<void>,
+): Promise<void> {
   const store = new ContentStore(options.cacheDir ?? defaultCacheDir());
   const missing: string[] = [];
+  const inFlight = new ByteBudget(DEBS_IN_FLIGHT);
   await forEachBounded(packages, options.concurrency ?? 6, async (pkg, i) => {
-    const cached = await store.get(pkg.sha256);
     const label = `${pkg.name} ${pkg.version}`;
-    if (cached) {
-      options.onEvent?.({ kind: 'cache-hit', what: label });
-      await use({ pkg, bytes: cached }, i);
-      return;
-    }
-    const url = debUrl(lock, pkg);
-    if (options.offline) {
-      missing.push(`${pkg.name} ${pkg.version} (${url})`);
-      return;
-    }
-    const download = async (from: string): Promise<Uint8Array> => {
-      options.onEvent?.({ kind: 'fetch-start', url: from, size: pkg.size, label });
-      const bytes = await fetchBytes(from, {
-        ...options.fetch,
-        onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url: from, received, size: pkg.size }),
-      });
-      if (bytes.length !== pkg.size) {
-        throw new PithError('DEB_SIZE_MISMATCH', `${from}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
+    if (want === 'file') {
+      const path = await store.getFile(pkg.sha256);
+      if (path !== null) {
+        options.onEvent?.({ kind: 'cache-hit', what: label });
+        return use(pkg, { path }, i);
       }
-      const digest = sha256Hex(bytes);
-      if (digest !== pkg.sha256) {
-        throw new PithError('DEB_HASH_MISMATCH', `${from}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
-      }
-      options.onEvent?.({ kind: 'fetch-done', url: from });
-      return bytes;
-    };
-    let bytes: Uint8Array;
+    }
+    const release = await inFlight.take(pkg.size);
     try {
-      bytes = await download(url);
-    } catch (e) {
-      if (!isPithError(e, 'HTTP_NOT_FOUND')) throw e;
-      bytes = await download(await snapshotUrl(lock, pkg, url, e.message, options));
+      const cached = want === 'bytes' ? await store.get(pkg.sha256) : null;
+      if (cached) {
+        options.onEvent?.({ kind: 'cache-hit', what: label });
+        return await use(pkg, { bytes: cached, path: store.blobPath(pkg.sha256) }, i);
+      }
+      const url = debUrl(lock, pkg);
+      if (options.offline) {
+        missing.push(`${pkg.name} ${pkg.version} (${url})`);
+        return;
+      }
+      const bytes = await downloadDeb(lock, pkg, url, options);
+      await store.put(bytes, pkg.sha256);
+      await use(pkg, { ...(want === 'bytes' ? { bytes } : {}), path: store.blobPath(pkg.sha256) }, i);
+    } finally {
+      release();
     }
-    await store.put(bytes, pkg.sha256);
-    await use({ pkg, bytes }, i);
   });
   if (missing.length > 0) {
     throw new PithError('OFFLINE_MISSING', `--offline: the cache lacks these packages:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
   }
 }
 
+/** A .deb from the archive (or, once it answers 404, a snapshot service), checked against the lock's size and SHA256. */
+async function downloadDeb(lock: LockFile, pkg: LockedPackage, url: string, options: FetchDebsOptions): Promise<Uint8Array> {
+  const download = async (from: string): Promise<Uint8Array> => {
+    options.onEvent?.({ kind: 'fetch-start', url: from, size: pkg.size, label: `${pkg.name} ${pkg.version}` });
+    const bytes = await fetchBytes(from, {
+      ...options.fetch,
+      onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url: from, received, size: pkg.size }),
+    });
+    if (bytes.length !== pkg.size) {
+      throw new PithError('DEB_SIZE_MISMATCH', `${from}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
+    }
+    const digest = sha256Hex(bytes);
+    if (digest !== pkg.sha256) {
+      throw new PithError('DEB_HASH_MISMATCH', `${from}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
+    }
+    options.onEvent?.({ kind: 'fetch-done', url: from });
+    return bytes;
+  };
+  try {
+    return await download(url);
+  } catch (e) {
+    if (!isPithError(e, 'HTTP_NOT_FOUND')) throw e;
+    return download(await snapshotUrl(lock, pkg, url, e.message, options));
+  }
+}
+
 /**
- * The locked packages' .debs, each read (`readDeb`) as soon as it is verified — reading the first overlaps
- * downloading the rest — and dropped once read: file contents go where `keeper` puts them (to disk when large), so
- * memory holds the file trees' metadata and a few .debs in flight, not every package. In the order of `packages`.
+ * Bytes of .debs held in memory at once (downloads, and reads of whole .debs): a few large packages (a JDK's 70 MB)
+ * at a time rather than six, while small ones still go six at once.
  */
-export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: FetchDebsOptions & { keeper?: ContentKeeper } = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
+const DEBS_IN_FLIGHT = 64 * 1024 * 1024;
+
+/**
+ * The locked packages' .debs, each read (`readDebFile`, streaming it from the cache) as soon as it is verified —
+ * reading the first overlaps downloading the rest: file contents go where `keeper` puts them (to disk when large),
+ * so memory holds the file trees' metadata and what is being decompressed, not the packages. In the order of
+ * `packages`.
+ */
+export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: Omit<FetchDebsOptions, 'onFetched'> & { keeper?: ContentKeeper } = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
   const read: Array<{ pkg: LockedPackage; deb: Deb }> = new Array(packages.length);
-  await forEachDeb(lock, packages, options, async (fetched, i) => {
-    options.onFetched?.(fetched);
-    read[i] = { pkg: fetched.pkg, deb: await readDeb(fetched.bytes, `${fetched.pkg.name}_${fetched.pkg.version}_${fetched.pkg.architecture}.deb`, {}, options.keeper) };
+  await forEachDeb(lock, packages, options, 'file', async (pkg, { path }, i) => {
+    read[i] = { pkg, deb: await readDebFile(path, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`, {}, options.keeper) };
   });
   return read;
 }

@@ -48,3 +48,36 @@ export function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
   });
   return result;
 }
+
+/**
+ * Bytes that may be held at once by work that runs in parallel (the .debs a build has in flight): `take` waits
+ * until the amount fits, first come first served; an amount larger than the whole budget waits until nothing else
+ * is held, then runs alone. What `take` resolves to gives the bytes back.
+ */
+export class ByteBudget {
+  #held = 0;
+  readonly #waiting: Array<{ bytes: number; go: () => void }> = [];
+
+  constructor(readonly limit: number) {}
+
+  async take(bytes: number): Promise<() => void> {
+    // A waiter's bytes are counted by the release that lets it go, so no later `take` can overtake it.
+    if (this.#waiting.length > 0 || !this.#fits(bytes)) await new Promise<void>((go) => this.#waiting.push({ bytes, go }));
+    else this.#held += bytes;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#held -= bytes;
+      while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.bytes)) {
+        const next = this.#waiting.shift()!;
+        this.#held += next.bytes;
+        next.go();
+      }
+    };
+  }
+
+  #fits(bytes: number): boolean {
+    return this.#held === 0 || this.#held + bytes <= this.limit;
+  }
+}

@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { isPithError, type ErrorCode } from '../../src/errors.ts';
 import type { FsEntry } from '../../src/fs/entry.ts';
 import { FsTree } from '../../src/fs/tree.ts';
-import { DEFAULT_DEB_LIMITS, parseAr, readDeb, type Deb } from '../../src/debian/deb.ts';
+import { DEFAULT_DEB_LIMITS, parseAr, readDeb, readDebFile, type Deb } from '../../src/debian/deb.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { ar, tarOf as tarMembers, type TarItem } from '../fixtures/debs.ts';
 import { contentSize, readContent } from '../../src/fs/content.ts';
@@ -252,6 +252,27 @@ describe('readDeb on debs built by dpkg-deb', { skip }, () => {
         }
       }
       assert.equal(files, 9);
+
+      // Streamed from the file, with large contents handed to a keeper in pieces: the same package.
+      const kept: string[] = [];
+      const keeper = {
+        largeFile: 1,
+        keep: (bytes: Uint8Array) => bytes,
+        keepPieces: async (pieces: AsyncIterable<Uint8Array>) => {
+          const chunks: Buffer[] = [];
+          for await (const p of pieces) chunks.push(Buffer.from(p));
+          const bytes = Buffer.concat(chunks);
+          kept.push(bytes.toString('latin1'));
+          const file = join(scratch, `kept-${z}-${kept.length}`);
+          writeFileSync(file, bytes);
+          return { file, offset: 0, size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+        },
+      };
+      const fromFile = await readDebFile(debs[z], debs[z], {}, keeper);
+      assert.equal(kept.length, deb.entries.filter((e) => e.type === 'file' && contentSize(e.content) > 0).length, 'every non-empty file went to the keeper');
+      assert.deepEqual(fromFile.entries.map((e) => (e.type === 'file' ? { ...e, content: Buffer.from(readContent(e.content)).toString('latin1') } : e)),
+        deb.entries.map((e) => (e.type === 'file' ? { ...e, content: Buffer.from(readContent(e.content)).toString('latin1') } : e)));
+      assert.deepEqual(fromFile.controlFiles, deb.controlFiles);
 
       // The control area, against dpkg-deb -e.
       const c = join(scratch, `c-${z}`);
