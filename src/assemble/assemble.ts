@@ -74,6 +74,7 @@ export async function assemble(input: AssembleInput, options: AssembleOptions = 
 async function assembleWith(spill: Spill, input: AssembleInput, options: AssembleOptions): Promise<Assembled> {
   const { spec, lockFile, locked, arch, specFiles, sourceDateEpoch } = input;
   const debs = await fetchAndReadDebs(lockFile, locked, { ...options, keeper: spill });
+  spill.flush();
 
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, replacedPackages(deb.control['replaces'], `${pkg.name} ${pkg.version}: Replaces`)]));

@@ -23,6 +23,10 @@ export class Spill implements ContentKeeper {
   readonly #file: string;
   #fd: number | undefined;
   #end = 0;
+  /** Contents `write` gathered, not yet on disk, and the file offset they start at. */
+  readonly #pending = new Uint8Array(1 << 20);
+  #used = 0;
+  #pendingAt = 0;
   #inMemory = 0;
   readonly #budget: number;
   readonly largeFile: number;
@@ -52,7 +56,7 @@ export class Spill implements ContentKeeper {
     return true;
   }
 
-  /** The bytes, kept in memory when the budget allows, else written to disk. */
+  /** The bytes, kept in memory when the budget allows, else written to disk (readable once `flush` has run). */
   keep(bytes: Uint8Array): Content {
     return this.holds(bytes.byteLength) ? bytes : this.write(bytes);
   }
@@ -77,18 +81,40 @@ export class Spill implements ContentKeeper {
 
   /** Removes the spill; content kept on disk can no longer be read. */
   close(): void {
+    this.#used = 0;
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Appends to the shared file in one synchronous step, so contents kept by interleaved readers never mix. */
+  /**
+   * Appends to the shared file, gathered into writes of about 1 MiB; each call is one synchronous step, so contents
+   * kept by interleaved readers never mix. What it kept is readable once `flush` has run.
+   */
   private write(bytes: Uint8Array): StoredContent {
-    const fd = (this.#fd ??= this.#written(() => openSync(this.#file, 'wx', 0o600)));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (this.#used + bytes.byteLength > this.#pending.byteLength) this.flush();
     const offset = this.#end;
-    this.#written(() => writeAll(fd, bytes, offset));
     this.#end += bytes.byteLength;
-    return { file: this.#file, offset, size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+    if (bytes.byteLength >= this.#pending.byteLength) this.#writeAt(bytes, offset);
+    else {
+      if (this.#used === 0) this.#pendingAt = offset;
+      this.#pending.set(bytes, this.#used);
+      this.#used += bytes.byteLength;
+    }
+    return { file: this.#file, offset, size: bytes.byteLength, sha256 };
+  }
+
+  /** Writes out what `keep` gathered: what it put on disk can be read from here on. */
+  flush(): void {
+    if (this.#used === 0) return;
+    this.#writeAt(this.#pending.subarray(0, this.#used), this.#pendingAt);
+    this.#used = 0;
+  }
+
+  #writeAt(bytes: Uint8Array, offset: number): void {
+    const fd = (this.#fd ??= this.#written(() => openSync(this.#file, 'wx', 0o600)));
+    this.#written(() => writeAll(fd, bytes, offset));
   }
 
   /** A write to the spill; the system's refusal (a full disk) named as such, with the directory it was in. */

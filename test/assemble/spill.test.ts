@@ -25,6 +25,7 @@ describe('Spill', () => {
     const c = spill.keep(Buffer.from('ijk'));
     assert.ok(!isStored(a), 'within the budget: in memory');
     assert.ok(isStored(b) && isStored(c), 'past the budget: on disk');
+    spill.flush();
     assert.equal(Buffer.from(readContent(b)).toString(), 'abcdefgh');
     assert.equal(Buffer.from(readContent(c)).toString(), 'ijk');
     const big = await spill.keepPieces(pieces('large ', 'file ', 'in pieces'));
@@ -33,6 +34,16 @@ describe('Spill', () => {
     assert.ok(!sameContent(b, Buffer.from('abcdefgX')));
     spill.close();
     assert.equal(existsSync(spill.dir), false, 'closing removes what was spilled');
+  });
+
+  it('gathers small contents into large writes, in the order and at the offsets it handed out', async () => {
+    const spill = await Spill.open(join(scratch, 'cache3'), { memoryBudget: 0 });
+    const sizes = [3, 2 ** 20 - 1, 2 ** 20 + 5, 700_000, 400_000, 1];
+    const originals = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    const kept = originals.map((b) => spill.keep(b));
+    spill.flush();
+    kept.forEach((k, i) => assert.ok(Buffer.from(readContent(k)).equals(originals[i]!), `content ${i} of ${sizes[i]} bytes`));
+    spill.close();
   });
 
   it('clears what a killed build left behind, and leaves a running one\'s spill alone', async () => {
