@@ -241,6 +241,7 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   const spec = join(dir, 'pith.yaml');
   writeFileSync(spec, `# bench/large.ts, set ${name}\nname: ${name}\npackages:\n${packages.map((p) => `  - ${p}\n`).join('')}`);
   const cacheArgs = ['--cache', cache];
+  step(`${name}: pith lock`);
   const lock = await run(process.execPath, [bin, 'lock', spec, ...cacheArgs]);
   if (!lock.ok) return { error: `pith lock failed: ${failure(lock)}`, dropped: [] };
   let locked: number | undefined;
@@ -250,11 +251,13 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   } catch {
     // a lock format this bench does not know: the count is only informative
   }
+  step(`${name}: pith warm-up build`);
   const warmUp = await timed(process.execPath, [bin, 'build', spec, '--output', `oci:${join(dir, 'out-warmup')}:${name}`, ...cacheArgs]);
   rmSync(join(dir, 'out-warmup'), { recursive: true, force: true });
   if (!warmUp.ok) return { error: `pith failed (untimed warm-up build): ${failure(warmUp)}`, warmUp, dropped: [], locked };
   const dropped = dropBuildCache();
   const out = join(dir, 'out');
+  step(`${name}: pith timed build`);
   const measured = await timed(process.execPath, [bin, 'build', spec, '--output', `oci:${out}:${name}`, ...cacheArgs]);
   if (!measured.ok) return { error: `pith failed: ${failure(measured)}`, warmUp, run: measured, dropped, locked };
   return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };
@@ -296,11 +299,13 @@ async function mmdebstrap(name: string, packages: string[]): Promise<MmResult> {
       unmount(inTarget);
     }
   };
+  step(`${name}: mmdebstrap warm-up run`);
   const warmUp = await attempt(join(dir, 'warmup'));
   rmSync(join(dir, 'warmup'), { recursive: true, force: true });
   if (!warmUp.ok) return { error: `mmdebstrap failed (untimed warm-up run): ${failure(warmUp)}`, warmUp };
   const debFiles = readdirSync(debs).filter((f) => f.endsWith('.deb'));
   const cached = { debs: debFiles.length, bytes: debFiles.reduce((n, f) => n + statSync(join(debs, f)).size, 0) };
+  step(`${name}: mmdebstrap timed run`);
   const measured = await attempt(join(dir, 'target'));
   rmSync(join(dir, 'target'), { recursive: true, force: true });
   if (!measured.ok) return { error: `mmdebstrap failed: ${failure(measured)}`, warmUp, run: measured, cached };
@@ -324,11 +329,15 @@ const secs = (n: number) => `${n.toFixed(1)} s`;
 const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+const started = performance.now();
+/** A progress line on stderr: the long steps take minutes. */
+const step = (what: string) => console.error(`  [${secs((performance.now() - started) / 1000)}] ${what}`);
 
 async function benchSet(name: SetName): Promise<void> {
   let packages: string[];
   if (name === 'jdk') packages = ['openjdk-17-jdk-headless', 'python3', 'gcc'];
   else {
+    step('python300: choosing the packages');
     const chosen = await python300();
     packages = chosen.packages;
     console.log(
@@ -336,9 +345,7 @@ async function benchSet(name: SetName): Promise<void> {
         `skipped as not installable with the earlier ones: ${chosen.skipped.length ? chosen.skipped.map((s) => `${s.name} (${s.why})`).join('; ') : 'none'}`,
     );
   }
-  console.log(`\n== ${name}: ${packages.length} requested packages — running pith…`);
   const p = await pith(name, packages);
-  console.log(`== ${name}: running mmdebstrap…`);
   const m = await mmdebstrap(name, packages);
 
   console.log(`\n== ${name}${p.locked !== undefined ? ` (pith locked ${p.locked} packages)` : ''}`);
