@@ -324,7 +324,7 @@ async function buildArch(
 const LARGE_LAYER = 2 ** 30;
 
 /** The layer holding every package past the largest sources, when it is large: the budget can split it. */
-function largeLayerWarnings(assembled: Assembled, budget: number): string[] {
+export function largeLayerWarnings(assembled: Assembled, budget: number): string[] {
   return assembled.layers.flatMap((l, i) => {
     const info = assembled.layerInfo[i]!;
     if ((l.uncompressedSize ?? 0) <= LARGE_LAYER || !info.comment.startsWith('packages: ')) return [];

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { largeLayerWarnings } from '../../src/orchestrate/build.ts';
+import type { Assembled } from '../../src/assemble/assemble.ts';
 
 const bin = new URL('../../bin/pith.js', import.meta.url).pathname;
 const skip = missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils', skopeo: 'skopeo', umoci: 'umoci', time: 'time' });
@@ -124,5 +126,27 @@ describe('a build with a layer over 2 GiB', { skip }, () => {
     for (const name of ['small.txt', 'edge.bin', 'mid.bin']) {
       assert.ok(readFileSync(join(bundle, 'rootfs', 'opt', 'data', name)).equals(readFileSync(join(scratch, 'spec', 'data', name))), `${name} as on the host`);
     }
+  });
+});
+
+describe('largeLayerWarnings', () => {
+  const assembled = (layers: Array<[comment: string, packages: string[], uncompressedSize: number]>) =>
+    ({
+      layers: layers.map(([, , uncompressedSize]) => ({ uncompressedSize })),
+      layerInfo: layers.map(([comment, packages]) => ({ comment, packages })),
+    }) as unknown as Assembled;
+
+  it('names the layer of packages past the budget when it holds over 1 GiB, and suggests a larger budget', () => {
+    const [warning, ...rest] = largeLayerWarnings(assembled([
+      ['source openjdk-17: openjdk-17-jdk-headless', ['openjdk-17-jdk-headless'], 3 * 2 ** 30],
+      ['packages: a b c', ['a', 'b', 'c'], 2 ** 30 + 1],
+      ['spec files', [], 5 * 2 ** 30],
+    ]), 20);
+    assert.deepEqual(rest, [], 'a layer of one source, or of the spec\'s files, cannot be split by the budget');
+    assert.match(warning!, /one layer holds 3 packages \(1\.1 GB unpacked\): layers\.budget 20 .* raise layers\.budget in the spec \(e\.g\. to 60\)/);
+  });
+
+  it('says nothing of a layer of 1 GiB or less', () => {
+    assert.deepEqual(largeLayerWarnings(assembled([['packages: a b', ['a', 'b'], 2 ** 30]]), 20), []);
   });
 });
