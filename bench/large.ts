@@ -329,6 +329,17 @@ const secs = (n: number) => `${n.toFixed(1)} s`;
 const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+/** A layer's history line, shortened: the catch-all layer of a large image names a thousand packages. */
+function label(comment: string, max = 120): string {
+  if (comment.length <= max) return comment;
+  const words = comment.split(' ');
+  let out = '';
+  for (const w of words) {
+    if (out.length + w.length + 1 > max) break;
+    out += (out ? ' ' : '') + w;
+  }
+  return `${out} … (${words.filter((w) => !w.endsWith(':')).length} names in all)`;
+}
 const started = performance.now();
 /** A progress line on stderr: the long steps take minutes. */
 const step = (what: string) => console.error(`  [${secs((performance.now() - started) / 1000)}] ${what}`);
@@ -365,7 +376,7 @@ async function benchSet(name: SetName): Promise<void> {
   if (p.facts) {
     const f = p.facts;
     console.log(`  pith image: ${f.layers} layers, ${f.uncompressed} bytes (${MB(f.uncompressed)}) uncompressed, ${MB(f.compressed)} compressed`);
-    console.log(`  biggest layer: ${f.biggest.bytes} bytes (${MB(f.biggest.bytes)}) uncompressed${f.biggest.comment ? ` — ${f.biggest.comment}` : ''}`);
+    console.log(`  biggest layer: ${f.biggest.bytes} bytes (${MB(f.biggest.bytes)}) uncompressed${f.biggest.comment ? ` — ${label(f.biggest.comment)}` : ''}`);
   }
   console.log(
     `  goals: peak ≤ 300 MB: ${pr ? yes(pr.peak <= GOAL_PEAK_BYTES) : '-'}; peak ≤ 2× mmdebstrap's: ${pr && mr ? yes(pr.peak <= 2 * mr.peak) : '-'}; ` +
