@@ -184,6 +184,19 @@ async function countBytes(file: string, transform: NodeJS.ReadWriteStream | null
   return n;
 }
 
+/** The uncompressed size of a zstd blob, through the zstd command (Node 20 has no zstd). */
+async function zstdBytes(file: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const child = spawn('zstd', ['-dc', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let n = 0;
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (n += d.length));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? ok(n) : fail(new Error(`zstd -dc ${file} exited ${code}: ${stderr.trim()}`))));
+  });
+}
+
 interface ImageFacts {
   layers: number;
   uncompressed: number;
@@ -206,6 +219,7 @@ async function imageFacts(layout: string): Promise<ImageFacts> {
   for (const [i, layer] of (manifest.layers as Array<{ digest: string; size: number; mediaType: string }>).entries()) {
     let bytes: number;
     if (layer.mediaType.endsWith('+gzip') || layer.mediaType.endsWith('.gzip')) bytes = await countBytes(blob(layer.digest), createGunzip());
+    else if (layer.mediaType.endsWith('+zstd')) bytes = await zstdBytes(blob(layer.digest));
     else if (layer.mediaType.endsWith('.tar') || layer.mediaType.endsWith('.layer.v1.tar')) bytes = await countBytes(blob(layer.digest), null);
     else throw new Error(`${layout}: layer ${layer.digest} has media type ${layer.mediaType}, which this bench cannot decompress`);
     facts.uncompressed += bytes;
@@ -232,6 +246,8 @@ interface PithResult {
   warmUp?: Measured;
   run?: Measured;
   facts?: ImageFacts;
+  /** Why the image could not be read (the build itself succeeded). */
+  factsError?: string;
   dropped: string[];
   locked?: number;
 }
@@ -260,7 +276,11 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   step(`${name}: pith timed build`);
   const measured = await timed(process.execPath, [bin, 'build', spec, '--output', `oci:${out}:${name}`, ...cacheArgs]);
   if (!measured.ok) return { error: `pith failed: ${failure(measured)}`, warmUp, run: measured, dropped, locked };
-  return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };
+  try {
+    return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };
+  } catch (e) {
+    return { warmUp, run: measured, factsError: (e as Error).message, dropped, locked };
+  }
 }
 
 interface MmResult {
@@ -373,6 +393,7 @@ async function benchSet(name: SetName): Promise<void> {
   row(['', 'pith', 'mmdebstrap', 'pith/mm']);
   row(['  wall (warm cache)', pr ? secs(pr.wall) : 'failed', mr ? secs(mr.wall) : 'failed', pr && mr ? ratio(pr.wall, mr.wall) : '-']);
   row(['  peak RSS', pr ? MB(pr.peak) : 'failed', mr ? MB(mr.peak) : 'failed', pr && mr ? ratio(pr.peak, mr.peak) : '-']);
+  if (p.factsError) console.log(`  pith image: could not be read (${p.factsError})`);
   if (p.facts) {
     const f = p.facts;
     console.log(`  pith image: ${f.layers} layers, ${f.uncompressed} bytes (${MB(f.uncompressed)}) uncompressed, ${MB(f.compressed)} compressed`);
