@@ -184,6 +184,19 @@ async function countBytes(file: string, transform: NodeJS.ReadWriteStream | null
   return n;
 }
 
+/** The uncompressed size of a zstd blob, through the zstd command (Node 20 has no zstd). */
+async function zstdBytes(file: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const child = spawn('zstd', ['-dc', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let n = 0;
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (n += d.length));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? ok(n) : fail(new Error(`zstd -dc ${file} exited ${code}: ${stderr.trim()}`))));
+  });
+}
+
 interface ImageFacts {
   layers: number;
   uncompressed: number;
@@ -206,6 +219,7 @@ async function imageFacts(layout: string): Promise<ImageFacts> {
   for (const [i, layer] of (manifest.layers as Array<{ digest: string; size: number; mediaType: string }>).entries()) {
     let bytes: number;
     if (layer.mediaType.endsWith('+gzip') || layer.mediaType.endsWith('.gzip')) bytes = await countBytes(blob(layer.digest), createGunzip());
+    else if (layer.mediaType.endsWith('+zstd')) bytes = await zstdBytes(blob(layer.digest));
     else if (layer.mediaType.endsWith('.tar') || layer.mediaType.endsWith('.layer.v1.tar')) bytes = await countBytes(blob(layer.digest), null);
     else throw new Error(`${layout}: layer ${layer.digest} has media type ${layer.mediaType}, which this bench cannot decompress`);
     facts.uncompressed += bytes;
@@ -232,6 +246,8 @@ interface PithResult {
   warmUp?: Measured;
   run?: Measured;
   facts?: ImageFacts;
+  /** Why the image could not be read (the build itself succeeded). */
+  factsError?: string;
   dropped: string[];
   locked?: number;
 }
@@ -260,7 +276,11 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   step(`${name}: pith timed build`);
   const measured = await timed(process.execPath, [bin, 'build', spec, '--output', `oci:${out}:${name}`, ...cacheArgs]);
   if (!measured.ok) return { error: `pith failed: ${failure(measured)}`, warmUp, run: measured, dropped, locked };
-  return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };
+  try {
+    return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };
+  } catch (e) {
+    return { warmUp, run: measured, factsError: (e as Error).message, dropped, locked };
+  }
 }
 
 interface MmResult {
@@ -329,6 +349,17 @@ const secs = (n: number) => `${n.toFixed(1)} s`;
 const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+/** A layer's history line, shortened: the catch-all layer of a large image names a thousand packages. */
+function label(comment: string, max = 120): string {
+  if (comment.length <= max) return comment;
+  const words = comment.split(' ');
+  let out = '';
+  for (const w of words) {
+    if (out.length + w.length + 1 > max) break;
+    out += (out ? ' ' : '') + w;
+  }
+  return `${out} … (${words.filter((w) => !w.endsWith(':')).length} names in all)`;
+}
 const started = performance.now();
 /** A progress line on stderr: the long steps take minutes. */
 const step = (what: string) => console.error(`  [${secs((performance.now() - started) / 1000)}] ${what}`);
@@ -362,10 +393,11 @@ async function benchSet(name: SetName): Promise<void> {
   row(['', 'pith', 'mmdebstrap', 'pith/mm']);
   row(['  wall (warm cache)', pr ? secs(pr.wall) : 'failed', mr ? secs(mr.wall) : 'failed', pr && mr ? ratio(pr.wall, mr.wall) : '-']);
   row(['  peak RSS', pr ? MB(pr.peak) : 'failed', mr ? MB(mr.peak) : 'failed', pr && mr ? ratio(pr.peak, mr.peak) : '-']);
+  if (p.factsError) console.log(`  pith image: could not be read (${p.factsError})`);
   if (p.facts) {
     const f = p.facts;
     console.log(`  pith image: ${f.layers} layers, ${f.uncompressed} bytes (${MB(f.uncompressed)}) uncompressed, ${MB(f.compressed)} compressed`);
-    console.log(`  biggest layer: ${f.biggest.bytes} bytes (${MB(f.biggest.bytes)}) uncompressed${f.biggest.comment ? ` — ${f.biggest.comment}` : ''}`);
+    console.log(`  biggest layer: ${f.biggest.bytes} bytes (${MB(f.biggest.bytes)}) uncompressed${f.biggest.comment ? ` — ${label(f.biggest.comment)}` : ''}`);
   }
   console.log(
     `  goals: peak ≤ 300 MB: ${pr ? yes(pr.peak <= GOAL_PEAK_BYTES) : '-'}; peak ≤ 2× mmdebstrap's: ${pr && mr ? yes(pr.peak <= 2 * mr.peak) : '-'}; ` +
