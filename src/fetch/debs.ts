@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ContentStore, defaultCacheDir, sha256Hex } from '../cache/store.ts';
 import type { ArchiveEvent } from '../debian/archive.ts';
 import { readDebFile, type Deb } from '../debian/deb.ts';
 import { findInSnapshot, snapshotOf, snapshotUri } from '../debian/snapshot.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { ByteBudget, forEachBounded } from '../net/bounded.ts';
-import { fetchBytes, type FetchOptions } from '../net/fetch.ts';
+import { fetchStream, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
 import type { ContentKeeper } from '../fs/content.ts';
 
@@ -74,14 +77,15 @@ async function forEachDeb(
     const label = `${pkg.name} ${pkg.version}`;
     if (want === 'file') {
       const path = await store.getFile(pkg.sha256);
-      if (path !== null) {
-        options.onEvent?.({ kind: 'cache-hit', what: label });
-        return use(pkg, { path }, i);
-      }
+      if (path !== null) options.onEvent?.({ kind: 'cache-hit', what: label });
+      else if (options.offline) return void missing.push(`${pkg.name} ${pkg.version} (${debUrl(lock, pkg)})`);
+      // Straight into the cache as it arrives, checked before it is named there: never held whole.
+      else await downloadDeb(lock, pkg, debUrl(lock, pkg), options, (from, body) => store.putStream((out) => checkedDeb(from, pkg, body, out), () => pkg.sha256));
+      return use(pkg, { path: store.blobPath(pkg.sha256) }, i);
     }
     const release = await inFlight.take(pkg.size);
     try {
-      const cached = want === 'bytes' ? await store.get(pkg.sha256) : null;
+      const cached = await store.get(pkg.sha256);
       if (cached) {
         options.onEvent?.({ kind: 'cache-hit', what: label });
         return await use(pkg, { bytes: cached, path: store.blobPath(pkg.sha256) }, i);
@@ -91,9 +95,9 @@ async function forEachDeb(
         missing.push(`${pkg.name} ${pkg.version} (${url})`);
         return;
       }
-      const bytes = await downloadDeb(lock, pkg, url, options);
+      const bytes = await downloadDeb(lock, pkg, url, options, async (from, body) => checkDeb(from, pkg, await gather(body)));
       await store.put(bytes, pkg.sha256);
-      await use(pkg, { ...(want === 'bytes' ? { bytes } : {}), path: store.blobPath(pkg.sha256) }, i);
+      await use(pkg, { bytes, path: store.blobPath(pkg.sha256) }, i);
     } finally {
       release();
     }
@@ -103,23 +107,16 @@ async function forEachDeb(
   }
 }
 
-/** A .deb from the archive (or, once it answers 404, a snapshot service), checked against the lock's size and SHA256. */
-async function downloadDeb(lock: LockFile, pkg: LockedPackage, url: string, options: FetchDebsOptions): Promise<Uint8Array> {
-  const download = async (from: string): Promise<Uint8Array> => {
+/** A .deb from the archive (or, once it answers 404, a snapshot service), handed to `consume` as it arrives. */
+async function downloadDeb<T>(lock: LockFile, pkg: LockedPackage, url: string, options: FetchDebsOptions, consume: (from: string, body: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
+  const download = async (from: string): Promise<T> => {
     options.onEvent?.({ kind: 'fetch-start', url: from, size: pkg.size, label: `${pkg.name} ${pkg.version}` });
-    const bytes = await fetchBytes(from, {
+    const result = await fetchStream(from, {
       ...options.fetch,
       onProgress: (received) => options.onEvent?.({ kind: 'fetch-progress', url: from, received, size: pkg.size }),
-    });
-    if (bytes.length !== pkg.size) {
-      throw new PithError('DEB_SIZE_MISMATCH', `${from}: expected ${pkg.size} bytes as pinned in the lock, received ${bytes.length}; nothing was cached`);
-    }
-    const digest = sha256Hex(bytes);
-    if (digest !== pkg.sha256) {
-      throw new PithError('DEB_HASH_MISMATCH', `${from}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${digest}; nothing was cached`);
-    }
+    }, (body) => consume(from, body));
     options.onEvent?.({ kind: 'fetch-done', url: from });
-    return bytes;
+    return result;
   };
   try {
     return await download(url);
@@ -129,9 +126,45 @@ async function downloadDeb(lock: LockFile, pkg: LockedPackage, url: string, opti
   }
 }
 
+/** A downloaded .deb's bytes, checked against the size and SHA256 the lock pins. */
+function checkDeb(from: string, pkg: LockedPackage, bytes: Uint8Array): Uint8Array {
+  checkDebDigest(from, pkg, bytes.byteLength, sha256Hex(bytes));
+  return bytes;
+}
+
+/** A .deb's bytes into `out` as they arrive, checked against the lock when they end (a mismatch throws before `out` is kept). */
+async function checkedDeb(from: string, pkg: LockedPackage, body: AsyncIterable<Uint8Array>, out: Writable): Promise<void> {
+  const hash = createHash('sha256');
+  let size = 0;
+  await pipeline(async function* () {
+    for await (const chunk of body) {
+      size += chunk.byteLength;
+      if (size > pkg.size) checkDebDigest(from, pkg, size, '');
+      hash.update(chunk);
+      yield chunk;
+    }
+  }, out);
+  checkDebDigest(from, pkg, size, hash.digest('hex'));
+}
+
+function checkDebDigest(from: string, pkg: LockedPackage, size: number, sha256: string): void {
+  if (size !== pkg.size) {
+    throw new PithError('DEB_SIZE_MISMATCH', `${from}: expected ${pkg.size} bytes as pinned in the lock, received ${size > pkg.size ? `more (${size} so far)` : size}; nothing was cached`);
+  }
+  if (sha256 !== pkg.sha256) {
+    throw new PithError('DEB_HASH_MISMATCH', `${from}: expected SHA256 ${pkg.sha256} as pinned in the lock, found ${sha256}; nothing was cached`);
+  }
+}
+
+async function gather(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
 /**
- * Bytes of .debs held in memory at once (downloads, and reads of whole .debs): a few large packages (a JDK's 70 MB)
- * at a time rather than six, while small ones still go six at once.
+ * Bytes of .debs held in memory at once where they are wanted whole: a few large packages (a JDK's 70 MB) at a time
+ * rather than six, while small ones still go six at once.
  */
 const DEBS_IN_FLIGHT = 64 * 1024 * 1024;
 

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PithError } from '../errors.ts';
 
@@ -21,10 +22,30 @@ export interface FetchOptions {
  * 410 raise HTTP_NOT_FOUND so callers can fall back to another path.
  */
 export async function fetchBytes(url: string, options: FetchOptions = {}): Promise<Uint8Array> {
+  return fetchStream(url, options, async (body) => {
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      received += chunk.byteLength;
+    }
+    return Buffer.concat(chunks, received);
+  });
+}
+
+/**
+ * `fetchBytes` for a body too large to hold: `consume` is handed the body as it arrives (a `file:` URL's file as
+ * it is read) and stores it where it belongs; an attempt that breaks off is retried, so `consume` must start over
+ * each time it is called. A PithError from `consume` (bytes that fail a check) ends the fetch, never retried.
+ */
+export async function fetchStream<T>(url: string, options: FetchOptions, consume: (body: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
   if (url.startsWith('file:')) {
+    const path = fileURLToPath(url);
     try {
-      return new Uint8Array(await readFile(fileURLToPath(url)));
+      const { size } = await stat(path);
+      return await consume(progress(createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>, url, size, options.onProgress));
     } catch (e) {
+      if (e instanceof PithError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new PithError('HTTP_NOT_FOUND', `${url}: not found`);
       throw new PithError('NETWORK', `${url}: ${(e as Error).message}`, { cause: e });
@@ -40,7 +61,9 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
       if (options.signal) signals.push(options.signal);
       const res = await fetch(url, { signal: AbortSignal.any(signals), redirect: 'follow' });
       if (res.ok) {
-        return await readBody(res, url, options.onProgress);
+        const lengthHeader = res.headers.get('content-length');
+        const total = lengthHeader !== null && res.headers.get('content-encoding') === null ? Number(lengthHeader) : undefined;
+        return await consume(progress((res.body ?? []) as AsyncIterable<Uint8Array>, url, total, options.onProgress));
       }
       await res.body?.cancel();
       if (res.status === 404 || res.status === 410) {
@@ -66,25 +89,22 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
   throw new PithError('NETWORK', `${url}: could not fetch after ${attempts} attempts (last: ${lastProblem})`);
 }
 
-async function readBody(
-  res: Response,
+/** The body as it arrives, with progress reported and a body shorter than its Content-Length refused at its end. */
+async function* progress(
+  body: AsyncIterable<Uint8Array>,
   url: string,
+  total: number | undefined,
   onProgress?: (received: number, total: number | undefined) => void,
-): Promise<Uint8Array> {
-  const lengthHeader = res.headers.get('content-length');
-  const total = lengthHeader !== null && res.headers.get('content-encoding') === null ? Number(lengthHeader) : undefined;
-  if (!res.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
+): AsyncGenerator<Uint8Array> {
   let received = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    chunks.push(chunk);
-    received += chunk.length;
+  for await (const chunk of body) {
+    received += chunk.byteLength;
     onProgress?.(received, total);
+    yield chunk;
   }
   if (total !== undefined && received !== total) {
     throw new Error(`${url}: connection ended after ${received} of ${total} bytes`);
   }
-  return Buffer.concat(chunks, received);
 }
 
 /**
