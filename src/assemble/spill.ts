@@ -5,7 +5,6 @@
  * budget lasts, so a small image is assembled as fast as before; the rest costs a write now and a read when its
  * layer is made.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeStaleTemps, tempSibling, unwritable } from '../cache/store.ts';
@@ -64,19 +63,17 @@ export class Spill implements ContentKeeper {
   /** A large file's content arriving in pieces, written to a file of its own as it comes (never held whole). */
   async keepPieces(pieces: AsyncIterable<Uint8Array>): Promise<StoredContent> {
     const file = join(this.dir, `large-${++this.#files}`);
-    const hash = createHash('sha256');
     const fd = this.#written(() => openSync(file, 'wx', 0o600));
     let size = 0;
     try {
       for await (const piece of pieces) {
-        hash.update(piece);
         this.#written(() => writeAll(fd, piece, size));
         size += piece.byteLength;
       }
     } finally {
       closeSync(fd);
     }
-    return { file, offset: 0, size, sha256: hash.digest('hex') };
+    return { file, offset: 0, size };
   }
 
   /** Removes the spill; content kept on disk can no longer be read. */
@@ -92,7 +89,6 @@ export class Spill implements ContentKeeper {
    * kept by interleaved readers never mix. What it kept is readable once `flush` has run.
    */
   private write(bytes: Uint8Array): StoredContent {
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     if (this.#used + bytes.byteLength > this.#pending.byteLength) this.flush();
     const offset = this.#end;
     this.#end += bytes.byteLength;
@@ -102,7 +98,7 @@ export class Spill implements ContentKeeper {
       this.#pending.set(bytes, this.#used);
       this.#used += bytes.byteLength;
     }
-    return { file: this.#file, offset, size: bytes.byteLength, sha256 };
+    return { file: this.#file, offset, size: bytes.byteLength };
   }
 
   /** Writes out what `keep` gathered: what it put on disk can be read from here on. */

@@ -54,14 +54,53 @@ export function chooseXzDecoder(inputBytes: number, env: NodeJS.ProcessEnv = pro
 }
 
 /**
+ * The in-process decoder's memory grows to the largest dictionary it has met and never shrinks (one WebAssembly
+ * memory for the process): a package compressed with `xz -9` (a 64 MiB dictionary) would leave 76 MB behind for the
+ * rest of a build. Streams with a larger dictionary than this go to the host's xz, whatever their size.
+ */
+const WASM_MAX_DICTIONARY = 8 * 1024 * 1024;
+
+/**
+ * The LZMA2 dictionary size the first block of an xz stream declares (its block header's filter properties), or
+ * undefined when the bytes do not say (too short, another filter first, not xz): then the size alone decides.
+ */
+export function xzDictionarySize(data: Uint8Array): number | undefined {
+  const HEADER = 12;
+  if (data.byteLength < HEADER + 2 || data[0] !== 0xfd || data[1] !== 0x37 || data[HEADER] === 0) return undefined;
+  const end = HEADER + (data[HEADER]! + 1) * 4;
+  if (end > data.byteLength) return undefined;
+  const flags = data[HEADER + 1]!;
+  let at = HEADER + 2;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; at < end && shift < 63; shift += 7) {
+      const b = data[at++]!;
+      value += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return value;
+    }
+    return undefined;
+  };
+  if (flags & 0x40 && varint() === undefined) return undefined;
+  if (flags & 0x80 && varint() === undefined) return undefined;
+  const filter = varint();
+  const propsSize = varint();
+  if (filter !== 0x21 || propsSize !== 1 || at >= end) return undefined;
+  const p = data[at]!;
+  if (p > 40) return undefined;
+  return p === 40 ? 0xffffffff : (2 | (p & 1)) * 2 ** (Math.floor(p / 2) + 11);
+}
+
+/**
  * Decompresses an xz stream, held in memory or arriving in pieces (`inputBytes` then says how long it is, which
  * picks the decoder), chunk by chunk; stopping early ends the decoder.
  */
 export async function* unxzStream(data: Uint8Array | AsyncIterable<Uint8Array>, options: XzOptions & { inputBytes?: number } = {}): AsyncGenerator<Uint8Array> {
   const size = data instanceof Uint8Array ? data.byteLength : (options.inputBytes ?? Infinity);
-  const host = (options.decoder ?? chooseXzDecoder(size)) === 'host';
-  // The in-process decoder takes its input whole; it is chosen for small streams only.
-  const chunks = host ? hostUnxz(data) : wasmUnxz(data instanceof Uint8Array ? data : await gather(data));
+  let decoder = options.decoder ?? chooseXzDecoder(size);
+  // The in-process decoder takes its input whole; it is chosen for small streams only, and not for a large dictionary.
+  const input = decoder === 'wasm' && !(data instanceof Uint8Array) ? await gather(data) : data;
+  if (options.decoder === undefined && input instanceof Uint8Array && (xzDictionarySize(input) ?? 0) > WASM_MAX_DICTIONARY) decoder = chooseXzDecoder(Infinity);
+  const chunks = decoder === 'host' ? hostUnxz(input) : wasmUnxz(input as Uint8Array);
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.byteLength;

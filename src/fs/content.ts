@@ -16,8 +16,11 @@ export interface StoredContent {
   readonly file: string;
   readonly offset: number;
   readonly size: number;
-  /** SHA-256 (hex) of the bytes, taken when they were stored. */
-  readonly sha256: string;
+  /**
+   * SHA-256 (hex) of the bytes when it was taken as they were stored: always for foreign content; the build's own
+   * spill leaves it out (a package's files are compared by it only when two packages ship one path).
+   */
+  readonly sha256?: string;
   /**
    * The file is not the build's own (a host file a spec names): it may change after it was hashed, so every read
    * checks it against `sha256` and fails rather than put other bytes in an image.
@@ -49,7 +52,11 @@ export function contentSize(c: Content): number {
 
 /** SHA-256 (hex) of the bytes: computed for bytes in memory, known for stored ones. */
 export function contentSha256(c: Content): string {
-  return c instanceof Uint8Array ? createHash('sha256').update(c).digest('hex') : c.sha256;
+  if (c instanceof Uint8Array) return createHash('sha256').update(c).digest('hex');
+  if (c.sha256 !== undefined) return c.sha256;
+  const hash = createHash('sha256');
+  for (const piece of contentPieces(c)) hash.update(piece);
+  return hash.digest('hex');
 }
 
 /** Whether two contents hold the same bytes, without reading stored ones when both digests are known. */
@@ -96,7 +103,7 @@ export function* contentPieces(c: Content): Generator<Uint8Array> {
     yield c;
     return;
   }
-  const hash = c.foreign ? createHash('sha256') : undefined;
+  const hash = c.foreign && c.sha256 !== undefined ? createHash('sha256') : undefined;
   let fd: number;
   try {
     fd = openSync(c.file, 'r');
@@ -141,7 +148,7 @@ function readExactly(c: StoredContent, from: number, into: Uint8Array): void {
 function gone(c: StoredContent, why: string): PithError {
   return new PithError(
     'CONTENT_CHANGED',
-    `expected ${c.file} to hold the ${c.size} bytes (SHA-256 ${c.sha256}) read from it earlier in this build, found ${why}${c.foreign ? '; was it changed during the build?' : ''}`,
-    { details: { file: c.file, sha256: c.sha256 } },
+    `expected ${c.file} to hold the ${c.size} bytes${c.sha256 === undefined ? '' : ` (SHA-256 ${c.sha256})`} read from it earlier in this build, found ${why}${c.foreign ? '; was it changed during the build?' : ''}`,
+    { details: { file: c.file, ...(c.sha256 === undefined ? {} : { sha256: c.sha256 }) } },
   );
 }

@@ -125,8 +125,11 @@ export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOpt
   return gather(members);
 }
 
-/** What the tar holds, in order: header bytes, and file contents between them. */
-type Member = Uint8Array | { content: Content };
+/**
+ * What the tar holds, in order: headers (encoded only as they are written: a layer of many small files would hold
+ * hundreds of MB of them otherwise), and file contents between them.
+ */
+type Member = TarHeader | { content: Content };
 
 function* gather(members: Member[]): Generator<Uint8Array> {
   let batch = new Uint8Array(GATHER);
@@ -148,8 +151,8 @@ function* gather(members: Member[]): Generator<Uint8Array> {
     used += bytes.byteLength;
   };
   for (const m of members) {
-    if (m instanceof Uint8Array) {
-      yield* add(m);
+    if (!('content' in m)) {
+      yield* add(encodeHeader(m));
       continue;
     }
     for (const piece of contentPieces(m.content)) yield* add(piece);
@@ -211,7 +214,7 @@ function planMembers(entries: readonly FsEntry[], options: LayerTarOptions): Mem
         firstPathOfInode.set(inode, p);
         pushFile(members, name, owner, mtime);
       } else {
-        members.push(encodeHeader({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) }));
+        members.push(checked({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) }));
       }
       continue;
     }
@@ -221,14 +224,14 @@ function planMembers(entries: readonly FsEntry[], options: LayerTarOptions): Mem
         pushFile(members, name, e, mtime);
         break;
       case 'dir':
-        members.push(encodeHeader({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime }));
+        members.push(checked({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime }));
         break;
       case 'symlink':
         if (e.target === '' || e.target.includes('\0')) {
           throw new PithError('OCI_BAD_SYMLINK', `expected symlink "${e.path}" to have a non-empty target without NUL bytes, found ${JSON.stringify(e.target)}`);
         }
         // A symlink's own mode is meaningless on Linux; 0777 is what the kernel reports and what tar tools write.
-        members.push(encodeHeader({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target }));
+        members.push(checked({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target }));
         break;
       case 'hardlink':
         break; // every hardlink belongs to an inode group, written above
@@ -238,8 +241,14 @@ function planMembers(entries: readonly FsEntry[], options: LayerTarOptions): Mem
 }
 
 function pushFile(members: Member[], name: string, e: { mode: number; uid: number; gid: number; content: Content }, mtime: number): void {
-  members.push(encodeHeader({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: contentSize(e.content), mtime }));
+  members.push(checked({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: contentSize(e.content), mtime }));
   members.push({ content: e.content });
+}
+
+/** A header whose numbers `encodeHeader` will take (checked now, so a bad entry fails before anything is written). */
+function checked(h: TarHeader): TarHeader {
+  for (const [key, value] of [['uid', h.uid], ['gid', h.gid], ['size', h.size], ['mtime', h.mtime]] as const) checkNumber(key, value);
+  return h;
 }
 
 function clamp(mtime: number, epoch: number): number {
@@ -274,10 +283,14 @@ function fitsOctal(value: number, field: number): boolean {
   return Number.isSafeInteger(value) && value >= 0 && value < 8 ** (field - 1);
 }
 
-function numeric(block: Uint8Array, off: number, field: number, value: number, key: string, pax: Array<[string, string]>): void {
+function checkNumber(key: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new PithError('OCI_BAD_HEADER', `expected tar ${key} to be a non-negative whole number, found ${value}`);
   }
+}
+
+function numeric(block: Uint8Array, off: number, field: number, value: number, key: string, pax: Array<[string, string]>): void {
+  checkNumber(key, value);
   if (fitsOctal(value, field)) writeOctal(block, off, field, value);
   else {
     pax.push([key, String(value)]);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { chooseXzDecoder, unxz, unxzStream, type XzDecoder } from '../../src/debian/xz.ts';
+import { chooseXzDecoder, unxz, unxzStream, xzDictionarySize, type XzDecoder } from '../../src/debian/xz.ts';
 import { missingTools } from '../fixtures/apt.ts';
 
 const skip = missingTools({ xz: 'xz-utils' });
@@ -79,3 +79,21 @@ for (const decoder of ['host', 'wasm'] as XzDecoder[]) {
     });
   });
 }
+
+describe('xzDictionarySize', { skip }, () => {
+  it('reads the dictionary each xz preset declares, so a large one never grows the in-process decoder', () => {
+    const input = Buffer.from('pith '.repeat(5000));
+    for (const [preset, dictionary] of [['-0', 256 * 1024], ['-6', 8 * 1024 * 1024], ['-9', 64 * 1024 * 1024]] as const) {
+      const packed = xz(input, preset);
+      assert.equal(xzDictionarySize(packed), dictionary, `xz ${preset}`);
+    }
+    assert.equal(xzDictionarySize(Buffer.from('not xz at all, not xz at all')), undefined);
+  });
+
+  it('still decodes a small stream with a 64 MiB dictionary, which goes to the host xz', async () => {
+    const input = randomBytes(1000);
+    const packed = xz(input, '-9');
+    assert.ok(packed.byteLength < 64 * 1024 && chooseXzDecoder(packed.byteLength) === 'wasm', 'small enough for the in-process decoder by size');
+    assert.ok(Buffer.from(await unxz(packed, { maxOutput: 10_000 })).equals(input));
+  });
+});
