@@ -1,0 +1,107 @@
+/**
+ * Layers too large to hold (issue 17) reach every output and every reader through `Layer.stream`: here a layer whose
+ * `bytes()` throws, as one over Node's buffer limit would, is written to each transport, read back, and its files
+ * read; a stream that hands out other bytes than its digest names fails the write and leaves nothing behind.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { buildImage, layerFromEntries, type Image, type Layer } from '../../src/oci/image.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { writeLayout } from '../../src/oci/layout.ts';
+import { writeOciArchive } from '../../src/oci/archive.ts';
+import { writeDockerArchive } from '../../src/oci/docker-archive.ts';
+import { readDockerArchive, readLayout, readOciArchive } from '../../src/oci/read.ts';
+import { isPithError, PithError } from '../../src/errors.ts';
+import type { FsEntry } from '../../src/fs/entry.ts';
+import { readTar, sampleEntries, withTempDir } from './helpers.ts';
+
+const EPOCH = 1_700_000_000;
+
+/** Bytes that do not compress, so the layer's blob is several pieces long. */
+function noise(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed;
+  for (let i = 0; i < size; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    out[i] = s >>> 16;
+  }
+  return out;
+}
+
+const BIG: FsEntry = { type: 'file', path: '/opt/big.bin', mode: 0o644, uid: 0, gid: 0, mtime: 0, content: noise(3 << 20, 7) };
+
+/**
+ * The layer as a writer sees one it cannot hold: `bytes()` throws, `stream()` hands out the blob in 64 KiB pieces
+ * (counted in `streamed`) — or, with `corrupt`, one changed byte in the middle, which the stream notices at its end.
+ */
+function streamOnly(l: Layer, blob: Uint8Array, options: { corrupt?: boolean } = {}): Layer & { streamed: number } {
+  const bytes = options.corrupt ? Uint8Array.from(blob, (b, i) => (i === blob.byteLength >> 1 ? b ^ 1 : b)) : blob;
+  const out = {
+    ...l,
+    streamed: 0,
+    bytes: async (): Promise<Uint8Array> => {
+      throw new Error('bytes() of a layer too large to hold');
+    },
+    async *stream() {
+      out.streamed++;
+      for (let at = 0; at < bytes.byteLength; at += 1 << 16) yield bytes.slice(at, at + (1 << 16));
+      if (digestOf(bytes) !== l.digest) throw new PithError('OCI_LAYER_MISMATCH', `stream: other bytes than ${l.digest}`);
+    },
+  };
+  return out;
+}
+
+async function streamedImage(options: { corrupt?: boolean } = {}): Promise<{ image: Image; layer: Layer & { streamed: number }; blob: Uint8Array }> {
+  const made = await layerFromEntries([BIG], { sourceDateEpoch: EPOCH, comment: 'big' });
+  const blob = await made.bytes();
+  const layer = streamOnly(made, blob, options);
+  const image = await buildImage({
+    layers: [{ entries: sampleEntries(), comment: 'base' }, layer],
+    config: { architecture: 'amd64', os: 'linux' },
+    sourceDateEpoch: EPOCH,
+  });
+  return { image, layer, blob };
+}
+
+test('writers stream a layer that cannot be held whole: oci:, oci-archive: and docker-archive: read back to the same image', async () => {
+  await withTempDir(async (dir) => {
+    const { image, layer, blob } = await streamedImage();
+
+    await writeLayout(join(dir, 'layout'), image, { tag: 'v1' });
+    assert.ok((await readFile(join(dir, 'layout', 'blobs', 'sha256', digestHex(layer.digest)))).equals(blob));
+    assert.equal((await readLayout(join(dir, 'layout'))).digest, image.digest);
+
+    await writeOciArchive(join(dir, 'a.tar'), image, { tag: 'v1' });
+    const members = await readTar(await readFile(join(dir, 'a.tar')));
+    assert.ok(members.find((m) => m.name === `blobs/sha256/${digestHex(layer.digest)}`)!.content.equals(blob));
+    assert.equal((await readOciArchive(join(dir, 'a.tar'))).digest, image.digest);
+
+    await writeDockerArchive(join(dir, 'd.tar'), image, { reference: 'pith/big' });
+    const docker = await readTar(await readFile(join(dir, 'd.tar')));
+    const tar = docker.find((m) => m.name === `${digestHex(layer.diffId)}.tar`)!.content;
+    assert.ok(tar.equals(gunzipSync(blob)), 'the uncompressed layer, as docker load wants it');
+    assert.deepEqual((await readDockerArchive(join(dir, 'd.tar'))).layers.map((l) => l.diffId), image.layers.map((l) => l.diffId));
+
+    assert.equal(layer.streamed, 3, 'one pass each');
+
+    // A layer read from elsewhere has no uncompressed size: the docker-archive writer measures it first.
+    const { uncompressedSize: _, ...unmeasured } = layer;
+    await writeDockerArchive(join(dir, 'e.tar'), { ...image, layers: [image.layers[0]!, unmeasured] }, { reference: 'pith/big' });
+    assert.ok((await readFile(join(dir, 'e.tar'))).equals(await readFile(join(dir, 'd.tar'))));
+    assert.equal(layer.streamed, 5, 'two passes');
+  });
+});
+
+test('a layer whose stream brings other bytes fails each write before anything is put in place', async () => {
+  await withTempDir(async (dir) => {
+    const { image } = await streamedImage({ corrupt: true });
+    const refused = (e: unknown) => isPithError(e) && e.code === 'OCI_LAYER_MISMATCH';
+    await assert.rejects(writeLayout(join(dir, 'layout'), image), refused);
+    await assert.rejects(writeOciArchive(join(dir, 'a.tar'), image), refused);
+    await assert.rejects(writeDockerArchive(join(dir, 'd.tar'), image), refused);
+    assert.deepEqual(await readdir(dir), [], 'no output and no temp file left');
+  });
+});
