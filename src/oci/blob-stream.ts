@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { PithError, type ErrorCode } from '../errors.ts';
+import { concat } from '../fs/tar.ts';
 import { isGzipLayer, MediaType, type Descriptor, type Digest } from './digest.ts';
 import type { Layer } from './image.ts';
 
@@ -27,6 +28,13 @@ export async function* fileChunks(path: string, range: { offset: number; size: n
   if (range !== undefined && range.size === 0) return;
   const options = range === undefined ? {} : { start: range.offset, end: range.offset + range.size - 1 };
   for await (const chunk of createReadStream(path, { highWaterMark: PIECE, ...options })) yield chunk as Buffer;
+}
+
+/** The pieces in one new array, for bytes known to be small enough to hold. */
+export async function gatherChunks(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const out: Uint8Array[] = [];
+  for await (const c of chunks) out.push(c);
+  return concat(out);
 }
 
 /** The SHA-256 and length of bytes handed over in pieces. */

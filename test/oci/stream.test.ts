@@ -9,14 +9,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildImage, layerFromEntries, type Image, type Layer } from '../../src/oci/image.ts';
-import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { digestHex } from '../../src/oci/digest.ts';
 import { writeLayout } from '../../src/oci/layout.ts';
 import { writeOciArchive } from '../../src/oci/archive.ts';
 import { writeDockerArchive } from '../../src/oci/docker-archive.ts';
 import { readDockerArchive, readLayout, readOciArchive } from '../../src/oci/read.ts';
-import { isPithError, PithError } from '../../src/errors.ts';
+import { isPithError } from '../../src/errors.ts';
 import type { FsEntry } from '../../src/fs/entry.ts';
-import { readTar, sampleEntries, withTempDir } from './helpers.ts';
+import { readTar, sampleEntries, streamOnly, withTempDir } from './helpers.ts';
 
 const EPOCH = 1_700_000_000;
 
@@ -33,31 +33,10 @@ function noise(size: number, seed: number): Uint8Array {
 
 const BIG: FsEntry = { type: 'file', path: '/opt/big.bin', mode: 0o644, uid: 0, gid: 0, mtime: 0, content: noise(3 << 20, 7) };
 
-/**
- * The layer as a writer sees one it cannot hold: `bytes()` throws, `stream()` hands out the blob in 64 KiB pieces
- * (counted in `streamed`) — or, with `corrupt`, one changed byte in the middle, which the stream notices at its end.
- */
-function streamOnly(l: Layer, blob: Uint8Array, options: { corrupt?: boolean } = {}): Layer & { streamed: number } {
-  const bytes = options.corrupt ? Uint8Array.from(blob, (b, i) => (i === blob.byteLength >> 1 ? b ^ 1 : b)) : blob;
-  const out = {
-    ...l,
-    streamed: 0,
-    bytes: async (): Promise<Uint8Array> => {
-      throw new Error('bytes() of a layer too large to hold');
-    },
-    async *stream() {
-      out.streamed++;
-      for (let at = 0; at < bytes.byteLength; at += 1 << 16) yield bytes.slice(at, at + (1 << 16));
-      if (digestOf(bytes) !== l.digest) throw new PithError('OCI_LAYER_MISMATCH', `stream: other bytes than ${l.digest}`);
-    },
-  };
-  return out;
-}
-
 async function streamedImage(options: { corrupt?: boolean } = {}): Promise<{ image: Image; layer: Layer & { streamed: number }; blob: Uint8Array }> {
   const made = await layerFromEntries([BIG], { sourceDateEpoch: EPOCH, comment: 'big' });
   const blob = await made.bytes();
-  const layer = streamOnly(made, blob, options);
+  const layer = await streamOnly(made, options);
   const image = await buildImage({
     layers: [{ entries: sampleEntries(), comment: 'base' }, layer],
     config: { architecture: 'amd64', os: 'linux' },
