@@ -4,13 +4,15 @@
  * else its `bytes()` as one piece; blobs read back from disk are checked against their descriptor as they are
  * read; a layer's tar is decompressed as it arrives and checked against its diff_id.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { PithError, type ErrorCode } from '../errors.ts';
 import { concat } from '../fs/tar.ts';
+import { compressLayer } from './gzip.ts';
 import { isGzipLayer, MediaType, type Descriptor, type Digest } from './digest.ts';
 import type { Layer } from './image.ts';
 
@@ -28,6 +30,13 @@ export async function* fileChunks(path: string, range: { offset: number; size: n
   if (range !== undefined && range.size === 0) return;
   const options = range === undefined ? {} : { start: range.offset, end: range.offset + range.size - 1 };
   for await (const chunk of createReadStream(path, { highWaterMark: PIECE, ...options })) yield chunk as Buffer;
+}
+
+/** Refuses (CONTENT_TOO_LARGE) to read whole a blob larger than the biggest buffer Node can make. */
+export function holdable(d: Pick<Descriptor, 'digest' | 'size'>, where: string): void {
+  if (d.size > bufferConstants.MAX_LENGTH) {
+    throw new PithError('CONTENT_TOO_LARGE', `expected a blob of at most ${bufferConstants.MAX_LENGTH} bytes to read whole, found ${d.digest} of ${d.size} bytes in ${where}; only a stream can carry it`);
+  }
 }
 
 /** The pieces in one new array, for bytes known to be small enough to hold. */
@@ -110,5 +119,20 @@ export async function* layerTarChunks(l: Pick<Layer, 'mediaType' | 'digest' | 'd
   const diffId = `sha256:${hash.digest('hex')}`;
   if (diffId !== l.diffId) {
     throw new PithError('OCI_LAYER_MISMATCH', `expected ${where} to decompress to its diff_id ${l.diffId}, found ${diffId} (${size} bytes)`);
+  }
+}
+
+/** A layer tar compressed as it is read, into the same bytes `gzipLayer` makes of it whole (`compressLayer`). */
+export async function* gzipChunks(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const out = new PassThrough();
+  const done = compressLayer(tar, out);
+  // Its failure ends the loop below (the pipeline destroys `out` with it) and is rethrown after it.
+  done.catch(() => undefined);
+  try {
+    for await (const c of out) yield c as Uint8Array;
+    await done;
+  } finally {
+    // A reader that stops early stops the compression and closes what it reads.
+    out.destroy();
   }
 }

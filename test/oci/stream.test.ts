@@ -3,9 +3,10 @@
  * `bytes()` throws, as one over Node's buffer limit would, is written to each transport, read back, and its files
  * read; a stream that hands out other bytes than its digest names fails the write and leaves nothing behind.
  */
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildImage, layerFromEntries, type Image, type Layer } from '../../src/oci/image.ts';
@@ -20,18 +21,8 @@ import { readTar, sampleEntries, streamOnly, withTempDir } from './helpers.ts';
 
 const EPOCH = 1_700_000_000;
 
-/** Bytes that do not compress, so the layer's blob is several pieces long. */
-function noise(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let s = seed;
-  for (let i = 0; i < size; i++) {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    out[i] = s >>> 16;
-  }
-  return out;
-}
+const BIG: FsEntry = { type: 'file', path: '/opt/big.bin', mode: 0o644, uid: 0, gid: 0, mtime: 0, content: randomBytes(3 << 20) };
 
-const BIG: FsEntry = { type: 'file', path: '/opt/big.bin', mode: 0o644, uid: 0, gid: 0, mtime: 0, content: noise(3 << 20, 7) };
 
 async function streamedImage(options: { corrupt?: boolean } = {}): Promise<{ image: Image; layer: Layer & { streamed: number }; blob: Uint8Array }> {
   const made = await layerFromEntries([BIG], { sourceDateEpoch: EPOCH, comment: 'big' });
@@ -82,5 +73,42 @@ test('a layer whose stream brings other bytes fails each write before anything i
     await assert.rejects(writeOciArchive(join(dir, 'a.tar'), image), refused);
     await assert.rejects(writeDockerArchive(join(dir, 'd.tar'), image), refused);
     assert.deepEqual(await readdir(dir), [], 'no output and no temp file left');
+  });
+});
+
+test('layers read back from oci:, oci-archive: and docker-archive: stream out of their files, checked as they are read', async () => {
+  await withTempDir(async (dir) => {
+    const { image, layer, blob } = await streamedImage();
+    await writeLayout(join(dir, 'layout'), image);
+    await writeOciArchive(join(dir, 'a.tar'), image);
+    await writeDockerArchive(join(dir, 'd.tar'), image);
+    const sources: Array<[string, Image]> = [
+      ['oci', (await readLayout(join(dir, 'layout'))) as Image],
+      ['oci-archive', (await readOciArchive(join(dir, 'a.tar'))) as Image],
+      // Held uncompressed in the archive, compressed again as it streams: the same blob.
+      ['docker-archive', await readDockerArchive(join(dir, 'd.tar'))],
+    ];
+    for (const [what, back] of sources) {
+      const l = back.layers[1]!;
+      assert.equal(l.digest, layer.digest, what);
+      assert.ok(l.stream, `${what}: a stream`);
+      const pieces: Uint8Array[] = [];
+      for await (const c of l.stream!()) pieces.push(c);
+      assert.ok(pieces.length > 1, `${what}: in pieces`);
+      assert.ok(Buffer.concat(pieces).equals(blob), what);
+    }
+
+    // A blob changed on disk: the stream fails before handing out its last piece.
+    const file = join(dir, 'layout', 'blobs', 'sha256', digestHex(layer.digest));
+    const changed = Buffer.from(blob);
+    changed[changed.length - 1] ^= 1;
+    await writeFile(file, changed);
+    let received = 0;
+    await assert.rejects((async () => {
+      for await (const c of ((await readLayout(join(dir, 'layout'))) as Image).layers[1]!.stream!()) received += c.byteLength;
+    })(), (e) => isPithError(e, 'OCI_BLOB_MISMATCH') && e.message.includes(file));
+    assert.ok(received < blob.byteLength, 'the last piece is held back');
+    await rm(file);
+    await assert.rejects(writeOciArchive(join(dir, 'b.tar'), await readLayout(join(dir, 'layout'))), (e) => isPithError(e, 'OCI_MISSING_BLOB'));
   });
 });
