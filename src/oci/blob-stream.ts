@@ -66,19 +66,15 @@ export async function* checkedChunks(chunks: AsyncIterable<Uint8Array>, d: Pick<
   const hash = createHash('sha256');
   let size = 0;
   const mismatch = (found: string) => new PithError(code, `expected ${d.digest} (${d.size} bytes) from ${where}, found ${found}`, { details: { expected: d.digest, where } });
+  const found = () => `sha256:${hash.copy().digest('hex')}`;
   for await (const c of chunks) {
     size += c.byteLength;
     if (size > d.size) throw mismatch(`more than ${d.size} bytes`);
     hash.update(c);
-    if (size === d.size) {
-      const digest = `sha256:${hash.digest('hex')}`;
-      if (digest !== d.digest) throw mismatch(`${digest} (${size} bytes)`);
-    }
+    if (size === d.size && found() !== d.digest) throw mismatch(`${found()} (${size} bytes)`);
     yield c;
   }
-  if (size !== d.size) throw mismatch(`${size} bytes`);
-  // An empty blob is never hashed above.
-  if (size === 0 && `sha256:${hash.digest('hex')}` !== d.digest) throw mismatch('no bytes');
+  if (size !== d.size || found() !== d.digest) throw mismatch(`${found()} (${size} bytes)`);
 }
 
 /**

@@ -17,7 +17,7 @@ import { describe, digestHex, digestOf, DockerMediaType, isDigest, knownDigest, 
 import { platformString, type Image, type ImageIndex, type Layer, type OciConfig, type OciIndex, type OciManifest } from './image.ts';
 import { OCI_LAYOUT, parseIndexJson, readIndexJson, REF_NAME, type IndexJson } from './layout.ts';
 import { normaliseRepoTag } from './docker-archive.ts';
-import { bytesSource, isRegularFile, memberName, readTar, TarError, TarFile, type TarHeader, type TarSource } from '../fs/tar.ts';
+import { isRegularFile, memberName, readTar, TarError, TarFile, type TarSource } from '../fs/tar.ts';
 import { checkedChunks, fileChunks, gatherChunks, gzipChunks, holdable, layerTarChunks } from './blob-stream.ts';
 import { compressLayer } from './gzip.ts';
 
@@ -390,27 +390,9 @@ async function memberRanges(path: string): Promise<Map<string, MemberRange & { l
   return out;
 }
 
-function asOciError(e: unknown): unknown {
+/** A TarError as the OCI error it is to whoever reads an image; other errors as they are. */
+export function asOciError(e: unknown): unknown {
   return e instanceof TarError ? new PithError('OCI_BAD_ARCHIVE', e.message, { cause: e }) : e;
-}
-
-export interface TarMember extends TarHeader {
-  /** A regular file's content, as a view of the tar's bytes; empty for other members. */
-  data: Uint8Array;
-}
-
-/** The members of a tar held in memory (an image layer), names normalised as `memberName` does. */
-export async function readTarMembers(bytes: Uint8Array, where: string): Promise<TarMember[]> {
-  const out: TarMember[] = [];
-  try {
-    for await (const entry of readTar(bytesSource(bytes), { where })) {
-      const { content: _, ...h } = entry;
-      out.push({ ...h, name: memberName(h.name), data: isRegularFile(h) ? await entry.content() : new Uint8Array() });
-    }
-  } catch (e) {
-    throw asOciError(e);
-  }
-  return out;
 }
 
 function parseJson(bytes: Uint8Array, where: string): unknown {

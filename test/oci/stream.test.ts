@@ -3,14 +3,15 @@
  * `bytes()` throws, as one over Node's buffer limit would, is written to each transport, read back, and its files
  * read; a stream that hands out other bytes than its digest names fails the write and leaves nothing behind.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildImage, layerFromEntries, type Image, type Layer } from '../../src/oci/image.ts';
-import { digestHex } from '../../src/oci/digest.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { readRootfs } from '../../src/oci/rootfs.ts';
 import { writeLayout } from '../../src/oci/layout.ts';
 import { writeOciArchive } from '../../src/oci/archive.ts';
 import { writeDockerArchive } from '../../src/oci/docker-archive.ts';
@@ -111,4 +112,27 @@ test('layers read back from oci:, oci-archive: and docker-archive: stream out of
     await rm(file);
     await assert.rejects(writeOciArchive(join(dir, 'b.tar'), await readLayout(join(dir, 'layout'))), (e) => isPithError(e, 'OCI_MISSING_BLOB'));
   });
+});
+
+test('readRootfs streams each layer: every file hashed on the way, only small files (or those asked for) kept', async () => {
+  const { image, layer } = await streamedImage();
+  const big = BIG as Extract<FsEntry, { type: 'file' }>;
+  const fs = await readRootfs(image);
+  const f = fs.files.get('/opt/big.bin')!;
+  assert.deepEqual([f.type, f.size, fs.digest(f)], ['file', 3 << 20, digestOf(big.content as Uint8Array)]);
+  assert.equal(fs.readFile('/opt/big.bin'), undefined, 'over 1 MiB: not kept');
+  assert.equal(fs.readText('/usr/bin/hello'), '#!/bin/sh\necho hello\n', 'small files are kept');
+  assert.equal(fs.digest(fs.files.get('/usr/bin/aa-hello')!), digestOf('#!/bin/sh\necho hello\n'), 'a hardlink has its target\'s digest');
+  assert.equal(fs.layers[1]!.uncompressedSize, layer.uncompressedSize);
+  assert.equal(layer.streamed, 1);
+
+  const chosen = await readRootfs(image, 'chosen', { keep: (path) => path === '/opt/big.bin', sha1: (l) => l.createdBy === 'big' });
+  assert.ok(Buffer.from(chosen.readFile('/opt/big.bin')!).equals(big.content as Uint8Array));
+  assert.equal(chosen.readFile('/usr/bin/hello'), undefined);
+  assert.equal(chosen.files.get('/opt/big.bin')!.sha1, createHash('sha1').update(big.content as Uint8Array).digest('hex'));
+  assert.equal(chosen.files.get('/usr/bin/hello')!.sha1, undefined, 'SHA-1 only for the layers asked for');
+
+  // A layer whose blob is not what its digest names fails the read with the stream's error.
+  const { image: bad } = await streamedImage({ corrupt: true });
+  await assert.rejects(readRootfs(bad), (e) => isPithError(e, 'OCI_LAYER_MISMATCH'));
 });
