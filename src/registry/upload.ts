@@ -17,7 +17,7 @@ import { isPithError, PithError } from '../errors.ts';
 import { retryDelay, sleep } from '../net/fetch.ts';
 import type { Digest } from '../oci/digest.ts';
 import { noteBlob, type RegistryClient } from './client.ts';
-import { concat } from '../fs/tar.ts';
+import { concat, streamSource } from '../fs/tar.ts';
 
 export interface BlobToPush {
   digest: Digest;
@@ -151,37 +151,27 @@ function bytesReader(data: Uint8Array): BlobReader {
 }
 
 /**
- * A stream read forward, holding only the range last asked for: a chunk the registry did not take can be sent again
- * from there, and anything before it only in a fresh session (a fresh stream).
+ * A stream read forward, holding only the range last asked for (one buffer of at most a chunk): a chunk the registry
+ * did not take can be sent again from there, and anything before it only in a fresh session (a fresh stream).
  */
 function streamReader(chunks: AsyncIterable<Uint8Array>): BlobReader {
-  const it = chunks[Symbol.asyncIterator]();
-  /** Held bytes, starting at offset `start` of the blob. */
-  let held: Uint8Array[] = [];
+  const source = streamSource(chunks);
+  /** The bytes from offset `start` up to `taken`, what the stream has handed out so far. */
+  let held: Uint8Array = new Uint8Array(0);
   let start = 0;
-  let end = 0;
-  let done = false;
+  let taken = 0;
   return {
     async read(from, to) {
       if (from < start) throw new SessionLost(`bytes from ${from} on are no longer held, the stream is at ${start}`);
-      while (end < to && !done) {
-        const next = await it.next();
-        if (next.done) done = true;
-        else {
-          // A stream may hand out views of buffers it reuses: keep a copy.
-          held.push(next.value.slice());
-          end += next.value.byteLength;
-        }
-      }
-      const whole = concat(held);
-      const rest = whole.subarray(Math.min(from, end) - start);
-      held = [rest];
-      start = Math.min(from, end);
-      return rest.subarray(0, Math.max(0, Math.min(to, end) - start));
+      if (from > taken) taken += await source.skip(from - taken);
+      const kept = from < taken ? held.subarray(from - start) : new Uint8Array(0);
+      const fresh = to > taken ? await source.read(to - taken) : new Uint8Array(0);
+      taken += fresh.byteLength;
+      held = kept.byteLength === 0 ? fresh : fresh.byteLength === 0 ? kept : concat([kept, fresh]);
+      start = from;
+      return held.subarray(0, Math.max(0, to - from));
     },
-    async close() {
-      await it.return?.();
-    },
+    close: async () => source.close?.(),
   };
 }
 
