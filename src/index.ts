@@ -85,7 +85,7 @@ export { cyclonedxBom, cyclonedxJson, CYCLONEDX_MEDIA_TYPE } from './sbom/cyclon
 export { declaredLicense, dep5ToSpdx, type DeclaredLicense } from './sbom/copyright.ts';
 export { inspect, inspectImage, type Inspection, type InspectedPlatform, type InspectedFile } from './inspect/inspect.ts';
 export { diff, diffImages, type ImageDiff, type PlatformDiff } from './inspect/diff.ts';
-export { readRootfs, Rootfs, type ImageFile, type LayerContents } from './oci/rootfs.ts';
+export { readRootfs, Rootfs, type ImageFile, type LayerContents, type RootfsOptions } from './oci/rootfs.ts';
 export { readPackages, readOsRelease, type InstalledPackage, type OsRelease } from './assemble/installed.ts';
 export { loadRegistriesConf, parseRegistriesConf, findRegistry, pullEndpoints, primaryEndpoint, registryApiHost, DOCKER_HUB_API_HOST, type RegistriesConf, type RegistryEntry, type Endpoint } from './registry/registries-conf.ts';
 export { runContainer, containerName, stopContainer, listContainers, containerStatus, containerLog, copyContainerLog, defaultStateDir, type ContainerOptions, type ContainerRecord, type ContainerStatus, type RunResult, type RuntimeName } from './runtime/run.ts';

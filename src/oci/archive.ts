@@ -1,7 +1,8 @@
 /**
  * The `oci-archive:FILE[:TAG]` transport: a tar of a fresh OCI image layout holding this one image or index (as
  * skopeo writes it, an existing archive is replaced, not merged). Members are in path order with fixed owners and
- * modes, and every mtime is the image's `created`, so the archive is as reproducible as the image.
+ * modes, and every mtime is the image's `created`, so the archive is as reproducible as the image. Layers are
+ * streamed into it when they can be (see `blobsOf`), so an archive of any size is written in bounded memory.
  */
 import { resolve } from 'node:path';
 import { digestHex } from './digest.ts';
@@ -18,7 +19,8 @@ export async function writeOciArchive(file: string, x: Image | ImageIndex, optio
   await writeFileAtomicFrom(resolve(file), 'the oci-archive', async (write) => {
     await writeMember(write, 'blobs/', mtime);
     await writeMember(write, 'blobs/sha256/', mtime);
-    for (const b of blobs) await writeMember(write, `blobs/sha256/${digestHex(b.digest)}`, mtime, await b.bytes());
+    // A layer that can stream (read from a registry, a layout, the build cache) is copied in, never held whole.
+    for (const b of blobs) await writeMember(write, `blobs/sha256/${digestHex(b.digest)}`, mtime, b.stream ? { size: b.size, chunks: b.stream() } : await b.bytes());
     await writeMember(write, 'index.json', mtime, indexJson([topDescriptor(x, options.tag)]));
     await writeMember(write, 'oci-layout', mtime, new TextEncoder().encode(OCI_LAYOUT));
     await write(END_OF_ARCHIVE);

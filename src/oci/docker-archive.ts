@@ -5,21 +5,21 @@
  * Layers are written uncompressed, as `<diff_id hex>.tar`, the way skopeo's docker-archive writer stores them.
  * Recent docker daemons would also decompress gzip layers on load, but an uncompressed tar is the one form every
  * `docker load` (and podman, and skopeo) has always accepted, and its file name and digest equal the diff_id
- * in the config, which docker verifies. Each layer is decompressed here and checked against its diff_id first.
+ * in the config, which docker verifies. Each layer is decompressed as it is written and checked against its diff_id
+ * (the archive is only put in place when every layer matched); a tar member states its length first, so a layer
+ * whose uncompressed size is not known is decompressed once before, to measure it. No layer is held whole.
  * A docker archive holds one platform: an image index is refused.
  */
 import { resolve } from 'node:path';
-import { gunzip as gunzipCb } from 'node:zlib';
-import { promisify } from 'node:util';
 import { PithError } from '../errors.ts';
 import { digestHex, digestOf, DockerMediaType, isGzipLayer, MediaType } from './digest.ts';
+import { hashChunks, layerTarChunks } from './blob-stream.ts';
+import { checkedLayerBlob } from './layout.ts';
 import { isImageIndex, platformString, type Image, type ImageIndex, type Layer } from './image.ts';
 import { createdEpoch } from './archive.ts';
-import { writeFileAtomicFrom, writeMember } from './files.ts';
+import { writeFileAtomicFrom, writeMember, type StreamedContent } from './files.ts';
 import { END_OF_ARCHIVE } from './tar.ts';
 import { NAME, TAG } from './reference.ts';
-
-const gunzip = promisify(gunzipCb);
 
 /** "name" → "name:latest"; a registry port is not mistaken for a tag. */
 export function normaliseRepoTag(reference: string, where: string): string {
@@ -53,7 +53,7 @@ export async function writeDockerArchive(file: string, x: Image | ImageIndex, op
     for (const [i, l] of image.layers.entries()) {
       if (done.has(layerNames[i]!)) continue;
       done.add(layerNames[i]!);
-      await writeMember(write, layerNames[i]!, mtime, await uncompressed(l));
+      await writeMember(write, layerNames[i]!, mtime, await uncompressed(l, `layer ${i} (${l.digest}) of docker-archive:${file}`));
     }
     await writeMember(write, configName, mtime, image.configBytes);
     await writeMember(write, 'manifest.json', mtime, new TextEncoder().encode(JSON.stringify(manifest) + '\n'));
@@ -61,16 +61,9 @@ export async function writeDockerArchive(file: string, x: Image | ImageIndex, op
   });
 }
 
-async function uncompressed(l: Layer): Promise<Uint8Array> {
-  const blob = await l.bytes();
-  const digest = digestOf(blob);
-  if (digest !== l.digest) {
-    throw new PithError('OCI_LAYER_MISMATCH', `expected layer bytes with digest ${l.digest}, found ${digest}`);
-  }
-  const tar = isGzipLayer(l.mediaType) ? new Uint8Array(await gunzip(blob)) : blob;
-  const diffId = digestOf(tar);
-  if (diffId !== l.diffId) {
-    throw new PithError('OCI_LAYER_MISMATCH', `expected layer ${l.digest} to decompress to diff_id ${l.diffId}, found ${diffId}`);
-  }
-  return tar;
+/** The layer's tar, checked against the layer's digest (by its stream, or here) and its diff_id as it is written. */
+async function uncompressed(l: Layer, where: string): Promise<StreamedContent> {
+  const checked = { ...l, ...checkedLayerBlob(l) };
+  const size = l.mediaType === MediaType.layerTar ? l.size : l.uncompressedSize ?? (await hashChunks(layerTarChunks(checked, where))).size;
+  return { size, chunks: layerTarChunks(checked, where) };
 }

@@ -54,13 +54,35 @@ export async function checkOutputParent(path: string, what: string): Promise<voi
   }
 }
 
-/** Writes one archive member: header, content, padding to a block. Owned by root, fixed modes. */
-export async function writeMember(write: Sink, name: string, mtime: number, content?: Uint8Array): Promise<void> {
+/** A member's content handed over in pieces, with its length known up front (a tar header states it first). */
+export interface StreamedContent {
+  size: number;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Writes one archive member: header, content, padding to a block. Owned by root, fixed modes. Streamed content is
+ * written as it comes, never held whole, and must be exactly `size` bytes long.
+ */
+export async function writeMember(write: Sink, name: string, mtime: number, content?: Uint8Array | StreamedContent): Promise<void> {
   if (content === undefined) {
     await write(encodeHeader({ name, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime }));
     return;
   }
-  await write(encodeHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: content.byteLength, mtime }));
-  await write(content);
-  await write(padding(content.byteLength));
+  const size = content instanceof Uint8Array ? content.byteLength : content.size;
+  await write(encodeHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime }));
+  if (content instanceof Uint8Array) {
+    await write(content);
+  } else {
+    let written = 0;
+    for await (const c of content.chunks) {
+      written += c.byteLength;
+      if (written > size) break;
+      await write(c);
+    }
+    if (written !== size) {
+      throw new PithError('OCI_LAYER_MISMATCH', `expected the archive member ${name} to be ${size} bytes long, as its header says, found ${written > size ? 'more' : `${written}`} bytes`);
+    }
+  }
+  await write(padding(size));
 }

@@ -21,6 +21,7 @@ import { checkOutputParent } from './files.ts';
 import { digestHex, digestOf, knownDigest, MediaType, parseDigest, type Descriptor, type Digest } from './digest.ts';
 import { isImageIndex, type Image, type ImageIndex, type Layer } from './image.ts';
 import { checkJobs, forEachBounded } from '../net/bounded.ts';
+import { fileChunks, hashChunks } from './blob-stream.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
@@ -64,7 +65,7 @@ export function blobsOf(x: Image | ImageIndex): Blob[] {
  * A layer's bytes are checked against its descriptor before they are stored under its digest — by a hash already
  * computed when the bytes were made or checked on arrival, else now; a layer's stream checks itself as it ends.
  */
-function checkedLayerBlob(l: Pick<Layer, 'digest' | 'size' | 'bytes' | 'stream'>): Blob {
+export function checkedLayerBlob(l: Pick<Layer, 'digest' | 'size' | 'bytes' | 'stream'>): Blob {
   return {
     digest: l.digest,
     size: l.size,
@@ -237,7 +238,8 @@ async function blobState(path: string, b: Blob): Promise<'absent' | 'intact' | '
   const s = await fs.lstat(path).catch(() => null);
   if (s === null) return 'absent';
   if (!s.isFile() || s.size !== b.size) return 'damaged';
-  return digestOf(await fs.readFile(path)) === b.digest ? 'intact' : 'damaged';
+  // Hashed as it is read: a blob already in the layout may be larger than a buffer can hold.
+  return (await hashChunks(fileChunks(path))).digest === b.digest ? 'intact' : 'damaged';
 }
 
 export interface IndexJson {

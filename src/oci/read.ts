@@ -8,19 +8,18 @@
  * manifest bytes are kept exactly as found, so a copy keeps the image's digest.
  */
 import { promises as fs } from 'node:fs';
-import { resolve } from 'node:path';
-import { gunzip as gunzipCb } from 'node:zlib';
-import { promisify } from 'node:util';
+import { posix, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { PithError, type ErrorCode } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { describe, digestHex, digestOf, DockerMediaType, isDigest, knownDigest, MediaType, noteDigest, parseDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
-import { gzipLayer } from './gzip.ts';
 import { platformString, type Image, type ImageIndex, type Layer, type OciConfig, type OciIndex, type OciManifest } from './image.ts';
 import { OCI_LAYOUT, parseIndexJson, readIndexJson, REF_NAME, type IndexJson } from './layout.ts';
 import { normaliseRepoTag } from './docker-archive.ts';
-import { bytesSource, isRegularFile, memberName, readTar, TarError, TarFile, type TarHeader } from '../fs/tar.ts';
-
-const gunzip = promisify(gunzipCb);
+import { isRegularFile, memberName, readTar, TarError, TarFile, type TarSource } from '../fs/tar.ts';
+import { checkedChunks, fileChunks, gatherChunks, gzipChunks, holdable, layerTarChunks } from './blob-stream.ts';
+import { compressLayer } from './gzip.ts';
 
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.index, DockerMediaType.manifestList]);
 const MANIFEST_TYPES: ReadonlySet<string> = new Set([MediaType.manifest, DockerMediaType.manifest]);
@@ -138,14 +137,24 @@ export async function readLayout(dir: string, options: { tag?: string } = {}): P
   await checkLayoutFile(await fs.readFile(resolve(root, 'oci-layout'), 'utf8').catch(() => undefined), where);
   const index = await readIndexJson(resolve(root, 'index.json'));
   const blobAt = (d: Descriptor) => resolve(root, 'blobs', 'sha256', digestHex(d.digest));
+  const missing = (d: Descriptor) => (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') throw new PithError('OCI_MISSING_BLOB', `expected the blob ${d.digest} at ${blobAt(d)} (${where}), found nothing`);
+    throw e;
+  };
   const read = async (d: Descriptor) => {
-    const bytes = await fs.readFile(blobAt(d)).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') throw new PithError('OCI_MISSING_BLOB', `expected the blob ${d.digest} at ${blobAt(d)} (${where}), found nothing`);
-      throw e;
-    });
+    holdable(d, blobAt(d));
+    const bytes = await fs.readFile(blobAt(d)).catch(missing(d));
     return checkContent(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), d, 'OCI_BLOB_MISMATCH', blobAt(d));
   };
-  return readLayoutGraph(index, options.tag, { where, manifest: read, blob: read });
+  // A layer is streamed from its file, checked as it is read.
+  async function* stream(d: Descriptor): AsyncGenerator<Uint8Array> {
+    try {
+      yield* checkedChunks(fileChunks(blobAt(d)), d, 'OCI_BLOB_MISMATCH', blobAt(d));
+    } catch (e) {
+      missing(d)(e as NodeJS.ErrnoException);
+    }
+  }
+  return readLayoutGraph(index, options.tag, { where, manifest: read, blob: read, stream });
 }
 
 /** The `oci-archive:FILE[:TAG]` source: a tar of a layout, read member by member without unpacking it. */
@@ -156,13 +165,23 @@ export async function readOciArchive(file: string, options: { tag?: string } = {
   const indexText = await archive.text('index.json');
   if (indexText === undefined) throw new PithError('OCI_NOT_A_LAYOUT', `expected an index.json member in ${where}, found none`);
   const index = parseIndexJson(indexText, `${where} index.json`);
-  const read = async (d: Descriptor) => {
+  const member = (d: Descriptor) => {
     const name = `blobs/sha256/${digestHex(d.digest)}`;
-    const bytes = await archive.read(name);
-    if (bytes === undefined) throw new PithError('OCI_MISSING_BLOB', `expected the blob ${d.digest} as ${name} in ${where}, found no such member`);
-    return checkContent(bytes, d, 'OCI_BLOB_MISMATCH', `${where} ${name}`);
+    const range = archive.range(name);
+    if (range === undefined) throw new PithError('OCI_MISSING_BLOB', `expected the blob ${d.digest} as ${name} in ${where}, found no such member`);
+    return { name, range };
   };
-  return readLayoutGraph(index, options.tag, { where, manifest: read, blob: read });
+  const read = async (d: Descriptor) => {
+    const { name } = member(d);
+    holdable(d, `${where} ${name}`);
+    return checkContent((await archive.read(name))!, d, 'OCI_BLOB_MISMATCH', `${where} ${name}`);
+  };
+  // A layer is streamed out of the archive file, checked as it is read.
+  async function* stream(d: Descriptor): AsyncGenerator<Uint8Array> {
+    const { name, range } = member(d);
+    yield* checkedChunks(fileChunks(resolve(file), range), d, 'OCI_BLOB_MISMATCH', `${where} ${name}`);
+  }
+  return readLayoutGraph(index, options.tag, { where, manifest: read, blob: read, stream });
 }
 
 async function checkLayoutFile(text: string | undefined, where: string): Promise<void> {
@@ -245,15 +264,50 @@ export async function readDockerArchive(file: string, options: { reference?: str
   if (!Array.isArray(diffIds) || diffIds.length !== layerNames.length) {
     throw new PithError('OCI_NOT_AN_IMAGE', `expected the config ${entry.Config} in ${where} to list ${layerNames.length} rootfs diff_ids, one per layer, found ${Array.isArray(diffIds) ? diffIds.length : 'none'}`);
   }
-  // Layers are independent: decompress-and-check or compress them in parallel on the thread pool.
+  // Layers are independent: each is read once as the image opens, as a stream (decompressed and checked, or
+  // compressed), in parallel; afterwards a layer streams out of the archive file whenever a writer asks for it.
+  const path = resolve(file);
   const layers = await Promise.all(layerNames.map(async (name, i): Promise<Layer> => {
     const diffId = parseDigest(diffIds[i], `rootfs.diff_ids[${i}] of ${entry.Config} in ${where}`);
-    const bytes = await member(name);
-    const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
-    const tar = gzipped ? new Uint8Array(await gunzip(bytes)) : bytes;
-    checkContent(tar, { digest: diffId, size: tar.byteLength }, 'OCI_LAYER_MISMATCH', `${where} ${name} (the config's diff_id ${i})`);
-    const blob = gzipped ? bytes : await gzipLayer(tar);
-    return { mediaType: MediaType.layerGzip, digest: digestOf(blob), size: blob.byteLength, diffId, bytes: async () => blob };
+    const range = archive.range(name);
+    if (range === undefined) throw new PithError('OCI_NOT_A_DOCKER_ARCHIVE', `expected the member ${name} that manifest.json names in ${where}, found none`);
+    const memberChunks = () => fileChunks(path, range);
+    const head = await gatherChunks(fileChunks(path, { offset: range.offset, size: Math.min(2, range.size) }));
+    const gzipped = head[0] === 0x1f && head[1] === 0x8b;
+    const tarWhere = `${where} ${name} (the config's diff_id ${i})`;
+    let blob: { digest: Digest; size: number };
+    let uncompressedSize = 0;
+    if (gzipped) {
+      const hash = createHash('sha256');
+      let size = 0;
+      const tapped = async function* () {
+        for await (const c of memberChunks()) {
+          hash.update(c);
+          size += c.byteLength;
+          yield c;
+        }
+      };
+      for await (const c of layerTarChunks({ mediaType: MediaType.layerGzip, digest: diffId, diffId, bytes: async () => new Uint8Array(), stream: tapped }, tarWhere)) uncompressedSize += c.byteLength;
+      blob = { digest: `sha256:${hash.digest('hex')}`, size };
+    } else {
+      const made = await compressLayer(memberChunks(), new Writable({ write: (_chunk, _encoding, done) => done() }));
+      checkDigest({ digest: diffId, size: made.uncompressedSize }, made.diffId, made.uncompressedSize, 'OCI_LAYER_MISMATCH', tarWhere);
+      blob = { digest: made.digest, size: made.size };
+      uncompressedSize = made.uncompressedSize;
+    }
+    // The blob is the member, or the member compressed again (the same bytes each time), checked as it is read.
+    const stream = () => checkedChunks(gzipped ? memberChunks() : gzipChunks(memberChunks()), blob, 'OCI_BLOB_MISMATCH', `${where} ${name}`);
+    return {
+      mediaType: MediaType.layerGzip,
+      ...blob,
+      diffId,
+      uncompressedSize,
+      bytes: async () => {
+        holdable(blob, `${where} ${name}`);
+        return noteDigest(await gatherChunks(stream()), blob.digest);
+      },
+      stream,
+    };
   }));
   const manifest: OciManifest = {
     schemaVersion: 2,
@@ -268,11 +322,19 @@ export async function readDockerArchive(file: string, options: { reference?: str
 
 // --------------------------------------------------------------------------------------------------- tar members
 
-/** An archive transport's tar file, its problems as OCI errors. */
-async function openTar(file: string): Promise<Pick<TarFile, 'read' | 'text'>> {
+/** Where a member's content lies in an archive file. */
+interface MemberRange {
+  offset: number;
+  size: number;
+}
+
+/** An archive transport's tar file, its problems as OCI errors; a member can also be streamed out of it by range. */
+async function openTar(file: string): Promise<Pick<TarFile, 'read' | 'text'> & { range(name: string): MemberRange | undefined }> {
   let tar: TarFile;
+  let ranges: Map<string, MemberRange & { linkname?: string }>;
   try {
     tar = await TarFile.open(file);
+    ranges = await memberRanges(resolve(file));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new PithError('OCI_NO_SUCH_FILE', `expected an archive at ${resolve(file)}, found nothing`);
     throw asOciError(e);
@@ -280,30 +342,57 @@ async function openTar(file: string): Promise<Pick<TarFile, 'read' | 'text'>> {
   return {
     read: (name) => tar.read(name).catch((e: unknown) => Promise.reject(asOciError(e))),
     text: (name) => tar.text(name).catch((e: unknown) => Promise.reject(asOciError(e))),
+    range(name) {
+      let m = ranges.get(name);
+      // Symlinks between members (docker save writes them for repeated layers), as TarFile.read follows them.
+      for (let hops = 0; m?.linkname !== undefined && hops < 10; hops++) {
+        name = memberName(posix.join(posix.dirname(name), m.linkname));
+        m = ranges.get(name);
+      }
+      return m === undefined || m.linkname !== undefined ? undefined : { offset: m.offset, size: m.size };
+    },
   };
 }
 
-function asOciError(e: unknown): unknown {
-  return e instanceof TarError ? new PithError('OCI_BAD_ARCHIVE', e.message, { cause: e }) : e;
-}
-
-export interface TarMember extends TarHeader {
-  /** A regular file's content, as a view of the tar's bytes; empty for other members. */
-  data: Uint8Array;
-}
-
-/** The members of a tar held in memory (an image layer), names normalised as `memberName` does. */
-export async function readTarMembers(bytes: Uint8Array, where: string): Promise<TarMember[]> {
-  const out: TarMember[] = [];
+/**
+ * The range of every regular member of an archive file (and symlinks between members), from one pass over its
+ * headers read by position: content is passed over, not read.
+ * TODO(issue 17): TarFile (src/fs/tar.ts) indexes the same headers; once it hands out a member's range, use that.
+ */
+async function memberRanges(path: string): Promise<Map<string, MemberRange & { linkname?: string }>> {
+  const handle = await fs.open(path, 'r');
+  const out = new Map<string, MemberRange & { linkname?: string }>();
   try {
-    for await (const entry of readTar(bytesSource(bytes), { where })) {
-      const { content: _, ...h } = entry;
-      out.push({ ...h, name: memberName(h.name), data: isRegularFile(h) ? await entry.content() : new Uint8Array() });
+    const { size: length } = await handle.stat();
+    let at = 0;
+    const source: TarSource = {
+      length,
+      async read(n) {
+        const buffer = Buffer.alloc(Math.min(n, length - at));
+        let got = 0;
+        for (let r = -1; got < buffer.byteLength && r !== 0; got += r) r = (await handle.read(buffer, got, buffer.byteLength - got, at + got)).bytesRead;
+        at += got;
+        return buffer.subarray(0, got);
+      },
+      async skip(n) {
+        const k = Math.min(n, length - at);
+        at += k;
+        return k;
+      },
+    };
+    for await (const m of readTar(source, { where: path })) {
+      if (isRegularFile(m)) out.set(memberName(m.name), { offset: m.offset, size: m.size });
+      else if (m.type === 'symlink') out.set(memberName(m.name), { offset: m.offset, size: 0, linkname: m.linkname });
     }
-  } catch (e) {
-    throw asOciError(e);
+  } finally {
+    await handle.close();
   }
   return out;
+}
+
+/** A TarError as the OCI error it is to whoever reads an image; other errors as they are. */
+export function asOciError(e: unknown): unknown {
+  return e instanceof TarError ? new PithError('OCI_BAD_ARCHIVE', e.message, { cause: e }) : e;
 }
 
 function parseJson(bytes: Uint8Array, where: string): unknown {

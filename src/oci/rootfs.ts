@@ -1,18 +1,20 @@
 /**
- * The filesystem an image's layers make, read back from the image itself: each layer decompressed, checked
- * against its diff_id, and applied over the ones below it with the OCI whiteouts (`.wh.NAME` removes NAME,
+ * The filesystem an image's layers make, read back from the image itself: each layer decompressed as it streams in,
+ * checked against its diff_id, and applied over the ones below it with the OCI whiteouts (`.wh.NAME` removes NAME,
  * `.wh..wh..opq` hides what lower layers put in a directory) — what a runtime extracts, and what a scanner reads.
- * Nothing is written to the host: contents stay views of the decompressed layer tars.
+ *
+ * No layer is ever held whole (a layer may be larger than a buffer can be): every file's SHA-256 is taken as it
+ * passes, and only the contents a caller asks to keep stay in memory (`keep`: by default files up to 1 MiB); a
+ * caller that writes files out (`pith run`'s unpack) is handed each file's content as it passes (`store`).
  */
-import { gunzip as gunzipCb } from 'node:zlib';
-import { promisify } from 'node:util';
+import { constants as bufferConstants } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { PithError } from '../errors.ts';
-import { digestOf, isGzipLayer, MediaType, type Digest } from './digest.ts';
+import { digestOf, type Digest } from './digest.ts';
 import type { Image, Layer } from './image.ts';
-import { readTarMembers } from './read.ts';
-import { isRegularFile } from '../fs/tar.ts';
-
-const gunzip = promisify(gunzipCb);
+import { asOciError } from './read.ts';
+import { isRegularFile, memberName, readTar, streamSource, type TarHeader } from '../fs/tar.ts';
+import { layerTarChunks } from './blob-stream.ts';
 
 export type ImageFileType = 'file' | 'dir' | 'symlink' | 'hardlink';
 
@@ -30,7 +32,29 @@ export interface ImageFile {
   target?: string;
   /** Index of the layer that last wrote the path. */
   layer: number;
+  /** A file's bytes, when they were kept (`RootfsOptions.keep`). */
   content?: Uint8Array;
+  /** SHA-256 of a file's bytes, taken as the layer was read. */
+  sha256?: Digest;
+  /** SHA-1 (hex) of a file's bytes, for the layers `RootfsOptions.sha1` names. */
+  sha1?: string;
+  /** What `RootfsOptions.store` answered for a file's bytes (e.g. where on disk it put them). */
+  stored?: string;
+}
+
+/** Files up to this size keep their content unless `keep` says otherwise. */
+export const KEEP_UP_TO = 1 << 20;
+
+export interface RootfsOptions {
+  /** Whether a file's content stays in memory (`readFile` answers only for those). Default: files up to 1 MiB. */
+  keep?: (path: string, size: number) => boolean;
+  /** Layers whose files' SHA-1 is taken too (SPDX's package verification code wants them). */
+  sha1?: (layer: Pick<LayerContents, 'index' | 'createdBy'>) => boolean;
+  /**
+   * Takes every file's content as it passes, all of it, before the next file is read; its answer is kept as
+   * `stored`. Pieces are only valid until the next is asked for.
+   */
+  store?: (file: { path: string; layer: number; size: number }, pieces: AsyncIterable<Uint8Array>) => Promise<string>;
 }
 
 export interface LayerContents {
@@ -76,7 +100,10 @@ export class Rootfs {
     return walk(path);
   }
 
-  /** A regular file's bytes (through symlinks and hardlinks), or undefined when there is none at `path`. */
+  /**
+   * A regular file's bytes (through symlinks and hardlinks), or undefined when there is none at `path` — or when
+   * its content was not kept (`RootfsOptions.keep`).
+   */
   readFile(path: string): Uint8Array | undefined {
     const f = this.resolve(path);
     if (f?.type === 'hardlink') return this.files.get(f.target!)?.content;
@@ -90,7 +117,10 @@ export class Rootfs {
 
   /** The SHA-256 of a file's (or hardlink's) content; undefined for directories and symlinks. */
   digest(f: ImageFile): Digest | undefined {
-    const content = f.type === 'hardlink' ? this.files.get(f.target!)?.content : f.content;
+    const file = f.type === 'hardlink' ? this.files.get(f.target!) : f;
+    if (file?.sha256 !== undefined) return file.sha256;
+    // A Rootfs made by hand (a live container's files) has contents but no digests.
+    const content = file?.content;
     if (content === undefined) return undefined;
     let d = this.#digests.get(f.path);
     if (d === undefined) this.#digests.set(f.path, (d = digestOf(content)));
@@ -104,21 +134,23 @@ export class Rootfs {
   }
 }
 
-/** Reads every layer of `image` (each verified) and applies them in order. */
-export async function readRootfs(image: Image, where: string = image.digest): Promise<Rootfs> {
+/** A member of a layer as the rootfs needs it: its header, and for a file what was taken of its content. */
+interface LayerMember extends Omit<TarHeader, 'offset'>, Pick<ImageFile, 'content' | 'sha256' | 'sha1' | 'stored'> {}
+
+/** Reads every layer of `image` (each verified, all at once, as streams) and applies them in order. */
+export async function readRootfs(image: Image, where: string = image.digest, options: RootfsOptions = {}): Promise<Rootfs> {
   const fs = new Rootfs();
   const history = (image.config.history ?? []).filter((h) => !(h as { empty_layer?: boolean }).empty_layer);
-  const tars = await Promise.all(image.layers.map((l, i) => layerTar(l, i, where)));
+  const read = await Promise.all(image.layers.map((l, i) => readLayer(l, i, history[i]?.created_by, `layer ${i} (${l.digest}) of ${where}`, options)));
   for (const [i, l] of image.layers.entries()) {
-    const tar = tars[i]!;
-    const members = await readTarMembers(tar, `layer ${i} (${l.digest}) of ${where}`);
+    const { members, uncompressedSize } = read[i]!;
     const contents: LayerContents = {
       index: i,
       mediaType: l.mediaType,
       digest: l.digest,
       size: l.size,
       diffId: l.diffId,
-      uncompressedSize: tar.byteLength,
+      uncompressedSize,
       ...(history[i]?.created_by === undefined ? {} : { createdBy: history[i]!.created_by }),
       paths: [],
       removed: [],
@@ -144,7 +176,7 @@ export async function readRootfs(image: Image, where: string = image.digest): Pr
         contents.removed.push(gone);
         continue;
       }
-      const type: ImageFileType | undefined = m.type === 'directory' ? 'dir' : m.type === 'symlink' ? 'symlink' : m.type === 'link' ? 'hardlink' : isRegularFile(m) ? 'file' : undefined;
+      const type = fileType(m);
       if (type === undefined) {
         throw new PithError('SBOM_UNSUPPORTED_ENTRY', `expected files, directories, symlinks and hardlinks in layer ${i} (${l.digest}) of ${where}, found ${path} of tar type ${JSON.stringify(m.typeflag)}`);
       }
@@ -163,7 +195,10 @@ export async function readRootfs(image: Image, where: string = image.digest): Pr
         size: type === 'file' ? m.size : linked?.size ?? 0,
         ...(target === undefined ? {} : { target }),
         layer: i,
-        ...(type === 'file' ? { content: m.data } : {}),
+        ...(m.content === undefined ? {} : { content: m.content }),
+        ...(m.sha256 === undefined ? {} : { sha256: m.sha256 }),
+        ...(m.sha1 === undefined ? {} : { sha1: m.sha1 }),
+        ...(m.stored === undefined ? {} : { stored: m.stored }),
       });
       contents.paths.push(path);
     }
@@ -172,24 +207,58 @@ export async function readRootfs(image: Image, where: string = image.digest): Pr
   return fs;
 }
 
-/** The layer's tar, checked against its diff_id (the blob itself is checked by the transport that reads it). */
-async function layerTar(l: Layer, i: number, where: string): Promise<Uint8Array> {
-  const blob = await l.bytes();
-  let tar: Uint8Array;
-  if (isGzipLayer(l.mediaType)) {
-    try {
-      tar = new Uint8Array(await gunzip(blob));
-    } catch (e) {
-      throw new PithError('OCI_LAYER_MISMATCH', `expected layer ${i} (${l.digest}) of ${where} to be gzip, found ${(e as Error).message}`, { cause: e });
+function fileType(m: Pick<TarHeader, 'type'>): ImageFileType | undefined {
+  return m.type === 'directory' ? 'dir' : m.type === 'symlink' ? 'symlink' : m.type === 'link' ? 'hardlink' : isRegularFile(m) ? 'file' : undefined;
+}
+
+/**
+ * One layer's members, its tar streamed out of the blob and checked against its diff_id (the blob itself is checked
+ * by the transport that reads it): each file's content hashed as it passes, kept or stored as `options` say.
+ */
+async function readLayer(l: Layer, index: number, createdBy: string | undefined, where: string, options: RootfsOptions): Promise<{ members: LayerMember[]; uncompressedSize: number }> {
+  const keep = options.keep ?? ((_path: string, size: number) => size <= KEEP_UP_TO);
+  const sha1 = options.sha1?.({ index, ...(createdBy === undefined ? {} : { createdBy }) }) ?? false;
+  let uncompressedSize = 0;
+  const counted = async function* () {
+    for await (const c of layerTarChunks(l, where)) {
+      uncompressedSize += c.byteLength;
+      yield c;
     }
-  } else if (l.mediaType === MediaType.layerTar) {
-    tar = blob;
-  } else {
-    throw new PithError('OCI_LAYER_MEDIA_TYPE', `expected gzip or uncompressed tar layers in ${where}, found ${l.mediaType} for layer ${i} (${l.digest})`);
+  };
+  const members: LayerMember[] = [];
+  try {
+    for await (const entry of readTar(streamSource(counted()), { where })) {
+      const { content: _c, chunks: _p, offset: _o, ...h } = entry;
+      const m: LayerMember = { ...h, name: memberName(h.name) };
+      members.push(m);
+      if (!isRegularFile(h)) continue;
+      const path = `/${m.name}`;
+      const kept = keep(path, h.size);
+      if (kept && h.size > bufferConstants.MAX_LENGTH) {
+        throw new PithError('CONTENT_TOO_LARGE', `expected ${path} in ${where} to be at most ${bufferConstants.MAX_LENGTH} bytes to read it whole, found ${h.size} bytes`);
+      }
+      const hash = createHash('sha256');
+      const hash1 = sha1 ? createHash('sha1') : undefined;
+      // Pieces are views of the stream's buffers: a kept file's are copied out as they pass.
+      const content = kept ? new Uint8Array(h.size) : undefined;
+      const taken = async function* () {
+        let at = 0;
+        for await (const piece of entry.chunks()) {
+          hash.update(piece);
+          hash1?.update(piece);
+          content?.set(piece, at);
+          at += piece.byteLength;
+          yield piece;
+        }
+      };
+      if (options.store) m.stored = await options.store({ path, layer: index, size: h.size }, taken());
+      else for await (const _ of taken());
+      m.sha256 = `sha256:${hash.digest('hex')}`;
+      if (hash1) m.sha1 = hash1.digest('hex');
+      if (content) m.content = content;
+    }
+  } catch (e) {
+    throw asOciError(e);
   }
-  const diffId = digestOf(tar);
-  if (diffId !== l.diffId) {
-    throw new PithError('OCI_LAYER_MISMATCH', `expected layer ${i} (${l.digest}) of ${where} to decompress to its diff_id ${l.diffId}, found ${diffId}`);
-  }
-  return tar;
+  return { members, uncompressedSize };
 }

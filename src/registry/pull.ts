@@ -17,6 +17,7 @@ import { formatReference, manifestReference, parseReference, type Reference } fr
 import { repositoryScope } from './auth.ts';
 import { noteBlob, RegistryClient, registriesConfOf, type RegistryOptions } from './client.ts';
 import { pullEndpoints } from './registries-conf.ts';
+import { gatherChunks } from '../oci/blob-stream.ts';
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set([MediaType.manifest, MediaType.index, DockerMediaType.manifest, DockerMediaType.manifestList]);
 
@@ -35,12 +36,12 @@ export function remoteOrigin(x: Image | ImageIndex): RemoteOrigin | undefined {
 export async function readRemote(reference: string | Reference, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref, scopes, top } = await firstServing(logical, options);
-  const blobs = new Prefetcher((d) => client.getBlob(ref.path, d, scopes), client.jobs, PREFETCH_BUDGET);
+  const blobs = new Prefetcher((d) => client.getBlob(ref.path, d, scopes), (d) => client.streamBlob(ref.path, d, scopes), client.jobs, PREFETCH_BUDGET);
   const source: ContentSource = {
     where: `docker://${formatReference(ref)}`,
     manifest: async (d) => (await client.getManifest(ref.path, d.digest, scopes, d)).bytes,
     blob: (d) => blobs.get(d),
-    stream: (d) => client.streamBlob(ref.path, d, scopes),
+    stream: (d) => blobs.stream(d),
   };
   const x = await readGraph(
     { mediaType: KNOWN_TYPES.has(top.mediaType) ? top.mediaType : '', digest: top.digest, size: top.bytes.byteLength },
@@ -89,8 +90,10 @@ const PREFETCH_BUDGET = 256 << 20;
 
 /**
  * Layer downloads for one image: once a writer asks for a layer, the layers after it in manifest order start
- * downloading too — up to `jobs` at a time, while what waits unclaimed stays under a memory budget — so a writer
- * that takes layers one at a time still gets them over parallel connections. Each prefetched body is handed out
+ * downloading too — up to `jobs` transfers at a time, counting the writer's own streams, while what waits unclaimed
+ * stays under a memory budget — so a writer that takes layers one at a time (an archive) still gets them over
+ * parallel connections, and one that streams `jobs` layers at once (a layout) gets nothing extra. A layer larger
+ * than the budget is never fetched ahead: it is streamed when it is asked for. Each prefetched body is handed out
  * once and then forgotten; anything not queued (the configs, read as the image opens) is fetched when asked for.
  */
 class Prefetcher {
@@ -101,35 +104,56 @@ class Prefetcher {
 
   constructor(
     private readonly fetch: (d: Pick<Descriptor, 'digest' | 'size'>) => Promise<Uint8Array>,
+    private readonly open: (d: Pick<Descriptor, 'digest' | 'size'>) => AsyncIterable<Uint8Array>,
     private readonly jobs: number,
     private readonly budget: number,
   ) {}
 
   enqueue(ds: ReadonlyArray<Pick<Descriptor, 'digest' | 'size'>>): void {
-    for (const d of ds) if (!this.queue.some((q) => q.digest === d.digest)) this.queue.push({ digest: d.digest, size: d.size });
+    for (const d of ds) if (d.size <= this.budget && !this.queue.some((q) => q.digest === d.digest)) this.queue.push({ digest: d.digest, size: d.size });
   }
 
   get(d: Pick<Descriptor, 'digest' | 'size'>): Promise<Uint8Array> {
-    const early = this.started.get(d.digest);
-    this.queue = this.queue.filter((q) => q.digest !== d.digest);
-    let bytes: Promise<Uint8Array>;
-    if (early) {
-      this.started.delete(d.digest);
-      this.held -= early.size;
-      bytes = early.bytes;
-    } else {
-      bytes = this.fetch(d);
-    }
+    const bytes = this.take(d) ?? this.fetch(d);
     this.pump();
     return bytes;
   }
 
+  /** The blob as it arrives; handed out whole when it was fetched ahead. */
+  async *stream(d: Pick<Descriptor, 'digest' | 'size'>): AsyncGenerator<Uint8Array> {
+    const early = this.take(d);
+    if (early) {
+      this.pump();
+      yield await early;
+      return;
+    }
+    this.active++;
+    this.pump();
+    try {
+      yield* this.open(d);
+    } finally {
+      this.active--;
+      this.pump();
+    }
+  }
+
+  /** The download started ahead for `d`, if any; `d` is no longer queued either way. */
+  private take(d: Pick<Descriptor, 'digest'>): Promise<Uint8Array> | undefined {
+    const early = this.started.get(d.digest);
+    this.queue = this.queue.filter((q) => q.digest !== d.digest);
+    if (!early) return undefined;
+    this.started.delete(d.digest);
+    this.held -= early.size;
+    return early.bytes;
+  }
+
   private pump(): void {
-    while (this.queue.length > 0 && this.active < this.jobs && (this.held === 0 || this.held + this.queue[0]!.size <= this.budget)) {
+    while (this.queue.length > 0 && this.active < this.jobs && this.held + this.queue[0]!.size <= this.budget) {
       const d = this.queue.shift()!;
       this.active++;
       this.held += d.size;
-      const bytes = this.fetch(d).finally(() => {
+      // Streamed (a body that breaks off resumes with a Range request) and gathered: the writer wants it whole soon.
+      const bytes = gatherChunks(this.open(d)).finally(() => {
         this.active--;
         this.pump();
       });

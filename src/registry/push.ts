@@ -45,7 +45,8 @@ export async function pushImage(reference: string | Reference, x: Image | ImageI
     const items: BlobToPush[] = [{ digest: img.manifest.config.digest, size: config.byteLength, bytes: async () => config }, ...img.layers];
     for (const b of items) {
       if (blobs.has(b.digest)) continue;
-      blobs.set(b.digest, { digest: b.digest, size: b.size, bytes: () => b.bytes() });
+      // A layer that can stream is uploaded from its stream, never held whole.
+      blobs.set(b.digest, { digest: b.digest, size: b.size, bytes: () => b.bytes(), ...(b.stream ? { stream: () => b.stream!() } : {}) });
       const from = new Set(blobLocations(client, b.digest));
       if (origin?.domain === client.domain) from.add(origin.repository);
       from.delete(ref.path);

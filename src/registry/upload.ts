@@ -5,7 +5,9 @@
  * 2. Cross-repository mount from repositories of the same registry known to hold it (`POST …?mount=&from=`):
  *    201 means done; 202 means the registry could not and opened an ordinary upload instead, which is used.
  * 3. Small blobs in one `PUT` of the whole body; larger ones in `PATCH` chunks, each with its `Content-Range`,
- *    keeping the registry's `Range` answers as the truth about how much it holds.
+ *    keeping the registry's `Range` answers as the truth about how much it holds. A blob that can stream (a layer
+ *    too large to hold, `Layer.stream`) is read from its stream one chunk ahead, so no more than a chunk of it is
+ *    ever held; the descriptor's size says which of the two ways it goes.
  * 4. When a chunk fails (a dropped connection, a 5xx, a 429) the upload's status (`GET` on its URL) says how much
  *    arrived, and the upload resumes from there. A registry that has invalidated the upload (the CNCF registry does
  *    when a chunk broke off midway) gets a fresh upload; before that, and after a failed final `PUT`, a `HEAD`
@@ -15,11 +17,14 @@ import { isPithError, PithError } from '../errors.ts';
 import { retryDelay, sleep } from '../net/fetch.ts';
 import type { Digest } from '../oci/digest.ts';
 import { noteBlob, type RegistryClient } from './client.ts';
+import { concat, streamSource } from '../fs/tar.ts';
 
 export interface BlobToPush {
   digest: Digest;
   size: number;
   bytes(): Promise<Uint8Array>;
+  /** The bytes as `Layer.stream` hands them out (checked by the stream itself); preferred to `bytes()`. */
+  stream?(): AsyncIterable<Uint8Array>;
 }
 
 export type BlobOutcome = 'skipped' | 'mounted' | 'uploaded';
@@ -100,15 +105,17 @@ async function pushBlobOnce(
     location = started;
     break;
   }
-  const data = await blob.bytes();
+  const data = blob.stream ? undefined : await blob.bytes();
   const attempts = Math.max(1, client.options.retry?.attempts ?? 6);
   for (let session = 1; ; session++) {
+    // A streamed blob is read from its start again in each session.
+    const reader = data ? bytesReader(data) : streamReader(blob.stream!());
     try {
       location ??= (await startUpload(client, repository, blob.digest, scopes)) as string;
-      if (data.byteLength <= client.chunkSize) {
-        await finish(client, location, blob, scopes, data, stats);
+      if (blob.size <= client.chunkSize) {
+        await finish(client, location, blob, scopes, await reader.read(0, blob.size), stats);
       } else {
-        location = await sendChunks(client, location, blob, scopes, data, stats);
+        location = await sendChunks(client, location, blob, scopes, reader, stats);
         await finish(client, location, blob, scopes, undefined, stats);
       }
       return 'uploaded';
@@ -126,8 +133,46 @@ async function pushBlobOnce(
       const delayMs = retryDelay(session, client.options.retry?.baseDelayMs ?? 250);
       client.options.onRetry?.({ what: `the upload of ${blob.digest} to ${client.domain}/${repository}`, attempt: session, reason: `${(e as Error).message}; starting a new upload`, delayMs });
       await sleep(delayMs);
+    } finally {
+      await reader.close();
     }
   }
+}
+
+/** A blob's bytes by range, for one upload session. */
+interface BlobReader {
+  /** Bytes `from` to `to` (fewer where the blob ends); SessionLost when they are behind what can still be read. */
+  read(from: number, to: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+function bytesReader(data: Uint8Array): BlobReader {
+  return { read: async (from, to) => data.subarray(from, to), close: async () => undefined };
+}
+
+/**
+ * A stream read forward, holding only the range last asked for (one buffer of at most a chunk): a chunk the registry
+ * did not take can be sent again from there, and anything before it only in a fresh session (a fresh stream).
+ */
+function streamReader(chunks: AsyncIterable<Uint8Array>): BlobReader {
+  const source = streamSource(chunks);
+  /** The bytes from offset `start` up to `taken`, what the stream has handed out so far. */
+  let held: Uint8Array = new Uint8Array(0);
+  let start = 0;
+  let taken = 0;
+  return {
+    async read(from, to) {
+      if (from < start) throw new SessionLost(`bytes from ${from} on are no longer held, the stream is at ${start}`);
+      if (from > taken) taken += await source.skip(from - taken);
+      const kept = from < taken ? held.subarray(from - start) : new Uint8Array(0);
+      const fresh = to > taken ? await source.read(to - taken) : new Uint8Array(0);
+      taken += fresh.byteLength;
+      held = kept.byteLength === 0 ? fresh : fresh.byteLength === 0 ? kept : concat([kept, fresh]);
+      start = from;
+      return held.subarray(0, Math.max(0, to - from));
+    },
+    close: async () => source.close?.(),
+  };
 }
 
 /** POST to open an upload (or mount); resolves with the upload URL, or 'mounted'. */
@@ -163,16 +208,20 @@ function heldBytes(range: string | null): number | undefined {
   return end === 0 ? 0 : end + 1;
 }
 
-async function sendChunks(client: RegistryClient, location: string, blob: BlobToPush, scopes: readonly string[], data: Uint8Array, stats: TransferStats): Promise<string> {
+async function sendChunks(client: RegistryClient, location: string, blob: BlobToPush, scopes: readonly string[], data: BlobReader, stats: TransferStats): Promise<string> {
   let offset = 0;
   let failures = 0;
   const attempts = Math.max(1, client.options.retry?.attempts ?? 6);
-  while (offset < data.byteLength) {
-    const end = Math.min(offset + client.chunkSize, data.byteLength);
+  while (offset < blob.size) {
+    const end = Math.min(offset + client.chunkSize, blob.size);
+    const body = await data.read(offset, end);
+    if (body.byteLength !== end - offset) {
+      throw new PithError('REGISTRY_UPLOAD_FAILED', `expected ${blob.digest} to be ${blob.size} bytes long, as its descriptor says, found it ends at ${offset + body.byteLength}`);
+    }
     try {
       stats.bytesSent += end - offset;
       const res = await client.request({
-        method: 'PATCH', url: location, body: data.subarray(offset, end), scopes, ok: [202], retry: false,
+        method: 'PATCH', url: location, body, scopes, ok: [202], retry: false,
         headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end - 1}` },
         what: `bytes ${offset}-${end - 1} of ${blob.digest} to ${client.domain}`,
       });

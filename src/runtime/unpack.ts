@@ -1,8 +1,10 @@
 /**
  * An image's root filesystem on disk, unpacked once per image digest into the cache (`<cache>/rootfs/<hex>/rootfs`)
  * and shared, read-only, by every container of that image. The layers are read and verified by `readRootfs` (each
- * blob against its digest by the transport, each tar against its diff_id, whiteouts applied in memory), then
- * written by pith itself — never by a tar program — so nothing lands outside the rootfs: every path is checked to
+ * blob against its digest by the transport, each tar against its diff_id, whiteouts applied in memory), each file's
+ * content written to a staging directory beside the rootfs as it streams past (no layer or file is ever held in
+ * memory), then the tree is made by pith itself — never by a tar program — with each surviving file's content
+ * renamed into place, so nothing lands outside the rootfs: every path is checked to
  * have no `..` component and no ancestor that is anything but a directory pith made, symlinks are only ever
  * created as leaves, and a hardlink may only name a regular file already written. The tree is prepared in a temp
  * directory beside its final place and renamed into it, so an interrupted unpack leaves nothing half-made.
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import { PithError } from '../errors.ts';
 import { digestHex } from '../oci/digest.ts';
 import type { Image } from '../oci/image.ts';
-import { readRootfs, type ImageFile } from '../oci/rootfs.ts';
+import { readRootfs, type ImageFile, type Rootfs } from '../oci/rootfs.ts';
 import { makeDirs, removeStaleTemps, tempSibling } from '../cache/store.ts';
 import { compareStrings } from '../order.ts';
 
@@ -57,8 +59,39 @@ export async function unpackImage(image: Image, cacheDir: string): Promise<Unpac
 
 /** Writes the image's filesystem under `root` (which must not exist yet). */
 export async function extractImage(image: Image, root: string): Promise<void> {
-  const tree = await readRootfs(image);
-  const where = image.digest;
+  // Every file's content lands in the staging directory as its layer streams in; those that survive the whiteouts
+  // and later layers are renamed into the tree, the rest go with the directory.
+  const staging = tempSibling(root);
+  await fs.mkdir(staging, { mode: 0o700 });
+  try {
+    let n = 0;
+    const tree = await readRootfs(image, image.digest, {
+      keep: () => false,
+      store: async (_file, pieces) => {
+        const path = join(staging, String(n++));
+        await writeChunksTo(path, pieces);
+        return path;
+      },
+    });
+    await writeTree(tree, image.digest, root);
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** A new file (mode 0600) holding the pieces, written as they come. */
+async function writeChunksTo(path: string, pieces: AsyncIterable<Uint8Array>): Promise<void> {
+  const h = await fs.open(path, 'wx', 0o600);
+  try {
+    for await (const piece of pieces) {
+      for (let at = 0; at < piece.byteLength; ) at += (await h.write(piece, at, piece.byteLength - at)).bytesWritten;
+    }
+  } finally {
+    await h.close();
+  }
+}
+
+async function writeTree(tree: Rootfs, where: string, root: string): Promise<void> {
   await fs.mkdir(root, { mode: 0o755 });
   const files = [...tree.files.values()].sort((a, b) => compareStrings(a.path, b.path));
   const made = new Map<string, ImageFile['type']>([['', 'dir']]);
@@ -93,7 +126,8 @@ export async function extractImage(image: Image, root: string): Promise<void> {
         dirModes.push([host, f]);
         break;
       case 'file':
-        await fs.writeFile(host, f.content ?? new Uint8Array(), { mode: 0o600, flag: 'wx' });
+        // Its content, staged as the layer was read; the path is new (each is written once, parents checked above).
+        await fs.rename(f.stored!, host);
         break;
       case 'symlink':
         await fs.symlink(f.target!, host);

@@ -9,7 +9,8 @@ import { SPEC_FILES_LAYER } from '../assemble/layer-names.ts';
 import { digestHex, type Digest, type Platform } from '../oci/digest.ts';
 import { platformString, type Image } from '../oci/image.ts';
 import { declaredLicense, type DeclaredLicense } from './copyright.ts';
-import { dependencyEdges, readOsRelease, readPackages, type InstalledPackage, type OsRelease } from '../assemble/installed.ts';
+import { dependencyEdges, readOsRelease, readPackages, STATUS, type InstalledPackage, type OsRelease } from '../assemble/installed.ts';
+import { AVAILABLE, INFO_D, STATUS_D } from '../assemble/status.ts';
 import type { SourcedPackage } from '../debian/packages.ts';
 import { readRootfs, type Rootfs } from '../oci/rootfs.ts';
 
@@ -44,8 +45,21 @@ export interface ImageInventory {
 
 export const TITLE = 'org.opencontainers.image.title';
 
+/**
+ * The files whose content the inventory reads: dpkg's database (`readPackages`), the OS release files
+ * (`readOsRelease`) and each package's copyright. Only these are kept in memory, whatever the image's size;
+ * every other file is known by its metadata and SHA-256.
+ */
+export function inventoryReads(path: string): boolean {
+  return path === STATUS || path === AVAILABLE || path.startsWith(`${STATUS_D}/`)
+    || (path.startsWith(`${INFO_D}/`) && /\.(list|md5sums)$/.test(path))
+    || path === '/etc/os-release' || path === '/usr/lib/os-release' || path === '/etc/debian_version'
+    || /^\/usr\/share\/doc\/[^/]+\/copyright$/.test(path);
+}
+
 export async function imageInventory(image: Image, options: { name?: string; where?: string } = {}): Promise<ImageInventory> {
-  const rootfs = await readRootfs(image, options.where ?? image.digest);
+  // The spec's files are hashed with SHA-1 too as they pass (SPDX's package verification code).
+  const rootfs = await readRootfs(image, options.where ?? image.digest, { keep: inventoryReads, sha1: (l) => l.createdBy === SPEC_FILES_LAYER });
   const os = readOsRelease(rootfs);
   const installed = readPackages(rootfs);
   const edges = dependencyEdges(installed);
@@ -60,7 +74,7 @@ export async function imageInventory(image: Image, options: { name?: string; whe
   for (const path of specLayer?.paths ?? []) {
     const f = rootfs.files.get(path);
     if (f?.type !== 'file' || f.layer !== specLayer!.index) continue;
-    specFiles.push({ path, size: f.size, mode: f.mode, sha256: digestHex(rootfs.digest(f)!), sha1: createHash('sha1').update(f.content!).digest('hex') });
+    specFiles.push({ path, size: f.size, mode: f.mode, sha256: digestHex(rootfs.digest(f)!), sha1: f.sha1! });
   }
   specFiles.sort((a, b) => (a.path < b.path ? -1 : 1));
   return {

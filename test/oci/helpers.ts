@@ -4,6 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FsEntry } from '../../src/fs/entry.ts';
+import type { Layer } from '../../src/oci/image.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { PithError } from '../../src/errors.ts';
 
 const enc = new TextEncoder();
 
@@ -98,4 +101,30 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The layer as a writer sees one it cannot hold (over Node's buffer limit): `bytes()` throws, `stream()` hands out
+ * the blob in 64 KiB pieces, each a fresh copy, and counts its uses in `streamed` — or, with `corrupt`, the blob with
+ * one byte changed in the middle, which the stream notices at its end (OCI_LAYER_MISMATCH), as a real one does.
+ */
+export async function streamOnly(l: Layer, options: { corrupt?: boolean } = {}): Promise<Layer & { streamed: number }> {
+  const blob = await l.bytes();
+  const bytes = options.corrupt ? Uint8Array.from(blob, (b, i) => (i === blob.byteLength >> 1 ? b ^ 1 : b)) : blob;
+  const out = {
+    ...l,
+    streamed: 0,
+    bytes: async (): Promise<Uint8Array> => {
+      throw new Error('bytes() of a layer too large to hold');
+    },
+    async *stream() {
+      out.streamed++;
+      for (let at = 0; at < bytes.byteLength; at += 1 << 16) {
+        // As Layer.stream promises: other bytes fail before the last piece is handed out.
+        if (at + (1 << 16) >= bytes.byteLength && digestOf(bytes) !== l.digest) throw new PithError('OCI_LAYER_MISMATCH', `stream: other bytes than ${l.digest}`);
+        yield bytes.slice(at, at + (1 << 16));
+      }
+    },
+  };
+  return out;
 }

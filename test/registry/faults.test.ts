@@ -19,6 +19,7 @@ import { isPithError } from '../../src/errors.ts';
 import { FaultProxy, type Fault, type ProxiedRequest } from '../fixtures/fault-proxy.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
 import { bigImage, sampleImage } from './helpers.ts';
+import { streamOnly } from '../oci/helpers.ts';
 
 const skip = registryMissing();
 const scratch = mkdtempSync(join(tmpdir(), 'pith-faults-test-'));
@@ -87,6 +88,23 @@ describe('through a fault-injecting proxy', { skip }, () => {
       assert.ok(retries.some((r) => r.reason.startsWith('429') && r.delayMs === 1000), 'Retry-After: 1 is waited out');
       assert.equal(await registryDigest(registry, 'team/faulty', '1'), img.digest);
       await assertBlobsStored(registry, 'team/faulty', img);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a layer pushed from its stream resumes a chunk that did not arrive from the chunk it holds, and restarts a dropped upload from a fresh stream', async () => {
+    const img = await bigImage(600_000, 'faults-streamed');
+    const layers = await Promise.all(img.layers.map((l) => streamOnly(l)));
+    const proxy = await FaultProxy.start(registry.url, script({ 'PATCH upload': { 2: { kind: 'drop-before' }, 4: { kind: 'drop-mid-body', after: 10_000 } } }));
+    try {
+      const summary = await pushImage(`${proxy.host}/team/faulty-streamed:1`, { ...img, layers }, options());
+      assert.deepEqual(proxy.faults().sort(), ['PATCH drop-before', 'PATCH drop-mid-body']);
+      assert.ok(summary.resumed >= 1, `resumed ${summary.resumed}`);
+      assert.ok(summary.restarted >= 1, `restarted ${summary.restarted}`);
+      assert.ok(layers[1]!.streamed >= 2, 'the restarted upload read the layer again');
+      assert.equal(await registryDigest(registry, 'team/faulty-streamed', '1'), img.digest);
+      await assertBlobsStored(registry, 'team/faulty-streamed', img);
     } finally {
       await proxy.close();
     }

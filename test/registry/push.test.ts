@@ -16,6 +16,7 @@ import type { RegistryOptions } from '../../src/registry/client.ts';
 import { isPithError } from '../../src/errors.ts';
 import { Registry, registryMissing } from '../fixtures/registry.ts';
 import { bigImage, sampleImage } from './helpers.ts';
+import { streamOnly } from '../oci/helpers.ts';
 
 const skip = registryMissing();
 const scratch = mkdtempSync(join(tmpdir(), 'pith-push-test-'));
@@ -76,6 +77,21 @@ describe('push and pull against docker-registry', { skip }, () => {
     const big = img.layers[1]!;
     const res = await fetch(`${registry.url}/v2/team/big/blobs/${big.digest}`);
     assert.deepEqual(new Uint8Array(await res.arrayBuffer()), await big.bytes());
+  });
+
+  it('a layer that can only stream (too large to hold) is pushed from its stream, in PATCH chunks or in one PUT, and pulls back whole', async () => {
+    const img = await bigImage(600_000, 'streamed');
+    const layers = await Promise.all(img.layers.map((l) => streamOnly(l)));
+    const summary = await pushImage(`${registry.host}/team/streamed:1`, { ...img, layers }, fresh({ chunkSize: 1 << 17 }));
+    assert.deepEqual([summary.digest, summary.blobs.uploaded], [img.digest, 4]);
+    assert.deepEqual(layers.map((l) => l.streamed), [1, 1, 1], 'each read once');
+    const back = await readRemote(`${registry.host}/team/streamed:1`, fresh()) as Image;
+    for (const [i, l] of back.layers.entries()) assert.deepEqual(await l.bytes(), await img.layers[i]!.bytes());
+    // A stream that brings other bytes fails the push before the registry has the blob.
+    const bad = await streamOnly(await (await bigImage(300_000, 'bad')).layers[1]!, { corrupt: true });
+    await assert.rejects(pushImage(`${registry.host}/team/bad:1`, { ...img, layers: [img.layers[0]!, bad, img.layers[2]!] }, fresh({ chunkSize: 1 << 17 })),
+      (e) => isPithError(e, 'OCI_LAYER_MISMATCH'));
+    assert.equal((await fetch(`${registry.url}/v2/team/bad/blobs/${bad.digest}`, { method: 'HEAD' })).status, 404);
   });
 
   it('an index: shared blobs once, each platform by digest, the index by tag; pulled back whole', async () => {

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pack } from 'tar-stream';
 import { buildImage, isPithError, unpackImage, type Image } from 'pith';
-import { layerFromBlob } from '../../src/oci/image.ts';
+import { layerFromBlob, layerFromEntries } from '../../src/oci/image.ts';
+import { streamOnly } from '../oci/helpers.ts';
+import { randomBytes } from 'node:crypto';
 import { digestOf, MediaType } from '../../src/oci/digest.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-unpack-'));
@@ -74,6 +76,18 @@ describe('unpackImage', () => {
 
     const second = await unpackImage(img, cache);
     assert.deepEqual(second, { rootfs: root, unpacked: false }, 'the cache is used for the same digest');
+  });
+
+  it('writes a layer that can only stream (too large to hold) file by file as it is read', async () => {
+    const big = randomBytes(3 << 20);
+    const img = await image([{ name: 'usr/', type: 'directory' }, { name: 'usr/small', content: 'small' }]);
+    const layer = await layerFromEntries([{ type: 'file', path: '/opt/big.bin', mode: 0o640, uid: 0, gid: 0, mtime: 0, content: big }], { sourceDateEpoch: 0 });
+    const streamed = await buildImage({ layers: [img.layers[0]!, await streamOnly(layer)], config: { architecture: 'amd64', os: 'linux' }, sourceDateEpoch: 0 });
+    const { rootfs } = await unpackImage(streamed, join(scratch, 'cache-streamed'));
+    assert.ok(readFileSync(join(rootfs, 'opt/big.bin')).equals(big));
+    assert.equal(statSync(join(rootfs, 'opt/big.bin')).mode & 0o7777, 0o640);
+    assert.equal(readFileSync(join(rootfs, 'usr/small'), 'utf8'), 'small');
+    assert.deepEqual(readdirSync(join(scratch, 'cache-streamed', 'rootfs')), [streamed.digest.slice(7)], 'no staging left behind');
   });
 
   it('refuses to write through a symlink a lower layer planted, and leaves nothing outside or in the cache', async () => {
