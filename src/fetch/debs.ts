@@ -7,6 +7,7 @@ import { readDebFile, type Deb } from '../debian/deb.ts';
 import { findInSnapshot, snapshotOf, snapshotUri } from '../debian/snapshot.ts';
 import { isPithError, PithError } from '../errors.ts';
 import { ByteBudget, forEachBounded } from '../net/bounded.ts';
+import { gatherChunks } from '../oci/blob-stream.ts';
 import { fetchStream, type FetchOptions } from '../net/fetch.ts';
 import type { LockedPackage, LockFile } from '../lock/lock.ts';
 import type { ContentKeeper } from '../fs/content.ts';
@@ -95,7 +96,7 @@ async function forEachDeb(
         missing.push(`${pkg.name} ${pkg.version} (${url})`);
         return;
       }
-      const bytes = await downloadDeb(lock, pkg, url, options, async (from, body) => checkDeb(from, pkg, await gather(body)));
+      const bytes = await downloadDeb(lock, pkg, url, options, async (from, body) => checkDeb(from, pkg, await gatherChunks(body)));
       await store.put(bytes, pkg.sha256);
       await use(pkg, { bytes, path: store.blobPath(pkg.sha256) }, i);
     } finally {
@@ -156,11 +157,6 @@ function checkDebDigest(from: string, pkg: LockedPackage, size: number, sha256: 
   }
 }
 
-async function gather(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 /**
  * Bytes of .debs held in memory at once where they are wanted whole: a few large packages (a JDK's 70 MB) at a time

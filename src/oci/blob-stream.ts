@@ -47,7 +47,7 @@ export async function gatherChunks(chunks: AsyncIterable<Uint8Array>): Promise<U
 }
 
 /** The SHA-256 and length of bytes handed over in pieces. */
-export async function hashChunks(chunks: AsyncIterable<Uint8Array>): Promise<{ digest: Digest; size: number }> {
+export async function hashChunks(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<{ digest: Digest; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const c of chunks) {

@@ -3,15 +3,13 @@
  * each held as the exact bytes that are hashed and stored. JSON documents are serialised once, with
  * `canonicalJson`, and never re-encoded, so a digest always names the bytes on disk.
  */
-import { constants as bufferConstants } from 'node:buffer';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import type { FsEntry } from '../fs/entry.ts';
 import { concat } from '../fs/tar.ts';
 import { PithError } from '../errors.ts';
 import { canonicalJson } from '../json.ts';
 import { describe, digestOf, MediaType, noteDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
+import { checkedChunks, fileChunks, gatherChunks, hashChunks, holdable } from './blob-stream.ts';
 import { compressLayer, type CompressedLayer } from './gzip.ts';
 import { layerTarPieces } from './tar.ts';
 
@@ -187,7 +185,7 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
     }));
     return layerFromBlob(concat(chunks), { diffId: made.diffId, uncompressedSize: made.uncompressedSize, ...history });
   }
-  const { diffId, size } = hashPieces(layerTarPieces(entries, tar));
+  const { digest: diffId, size } = await hashChunks(layerTarPieces(entries, tar));
   const cached = await options.blobCache.get(diffId, size);
   if (cached) return { ...cached, ...history };
   const made = await options.blobCache.put(diffId, async (out) => {
@@ -198,16 +196,6 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
     return result;
   });
   return { ...made, ...history };
-}
-
-function hashPieces(pieces: Iterable<Uint8Array>): { diffId: Digest; size: number } {
-  const hash = createHash('sha256');
-  let size = 0;
-  for (const piece of pieces) {
-    hash.update(piece);
-    size += piece.byteLength;
-  }
-  return { diffId: `sha256:${hash.digest('hex')}`, size };
 }
 
 /** A layer from a compressed blob already at hand (e.g. the cache); `diffId` is trusted, the digest computed. */
@@ -231,20 +219,7 @@ export function layerFromBlob(blob: Uint8Array, options: { diffId: Digest; uncom
  */
 export function layerFromFile(path: string, options: { digest: Digest; size: number; diffId: Digest; uncompressedSize?: number; history?: string }): Layer {
   const { digest, size } = options;
-  const mismatch = (found: string) => new PithError('OCI_LAYER_MISMATCH', `expected ${path} to hold the layer blob ${digest} (${size} bytes), found ${found}`, { details: { path, digest } });
-  async function* stream(): AsyncGenerator<Uint8Array> {
-    const hash = createHash('sha256');
-    let read = 0;
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      const piece = chunk as Buffer;
-      read += piece.byteLength;
-      if (read > size) throw mismatch(`more than ${size} bytes`);
-      hash.update(piece);
-      if (read === size && `sha256:${hash.digest('hex')}` !== digest) throw mismatch('other bytes');
-      yield piece;
-    }
-    if (read !== size) throw mismatch(`${read} bytes`);
-  }
+  const stream = () => checkedChunks(fileChunks(path), { digest, size }, 'OCI_LAYER_MISMATCH', path);
   return {
     mediaType: MediaType.layerGzip,
     digest,
@@ -252,12 +227,8 @@ export function layerFromFile(path: string, options: { digest: Digest; size: num
     diffId: options.diffId,
     ...(options.uncompressedSize === undefined ? {} : { uncompressedSize: options.uncompressedSize }),
     bytes: async () => {
-      if (size > bufferConstants.MAX_LENGTH) {
-        throw new PithError('CONTENT_TOO_LARGE', `expected a layer blob of at most ${bufferConstants.MAX_LENGTH} bytes to read whole, found ${digest} of ${size} bytes; this output must stream it`);
-      }
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of stream()) chunks.push(chunk);
-      return noteDigest(concat(chunks), digest);
+      holdable({ digest, size }, path);
+      return noteDigest(await gatherChunks(stream()), digest);
     },
     stream,
     ...(options.history === undefined ? {} : { history: options.history }),
