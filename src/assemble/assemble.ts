@@ -78,7 +78,11 @@ async function assembleWith(spill: Spill, input: AssembleInput, options: Assembl
 
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, replacedPackages(deb.control['replaces'], `${pkg.name} ${pkg.version}: Replaces`)]));
-  for (const { pkg, deb } of debs) unpack(tree, pkg, deb, replacesOf);
+  for (const { pkg, deb } of debs) {
+    unpack(tree, pkg, deb, replacesOf);
+    // The tree holds its own copy of every entry: a large image's package lists would otherwise be held twice.
+    deb.entries.length = 0;
+  }
 
   const trimmed = trimPaths(tree, { exclude: spec.paths?.exclude, keep: spec.paths?.keep });
   // After trimming, as dpkg's path-exclude would: update-alternatives links no slave to a trimmed man page.
