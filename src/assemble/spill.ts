@@ -7,7 +7,7 @@
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeStaleTemps, tempSibling, unwritable } from '../cache/store.ts';
+import { removeStaleTemps, STALE_TEMP_AGE_MS, tempSibling, unwritable } from '../cache/store.ts';
 import type { Content, ContentKeeper, StoredContent } from '../fs/content.ts';
 
 export interface SpillOptions {
@@ -41,10 +41,20 @@ export class Spill implements ContentKeeper {
   /** A new spill under `parent` (the cache directory), after clearing what killed builds left there. */
   static async open(parent: string, options: SpillOptions = {}): Promise<Spill> {
     const base = join(parent, 'spill');
-    mkdirSync(base, { recursive: true, mode: 0o700 });
-    await removeStaleTemps(base, 'build');
+    try {
+      mkdirSync(base, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw unwritable(e, base, 'the build\'s spill directory');
+    }
+    // As the store clears its temp files: only a dead process's, and only once it has been left alone a while (a
+    // build in another PID namespace sharing this cache looks dead from here).
+    await removeStaleTemps(base, 'build', STALE_TEMP_AGE_MS);
     const dir = tempSibling(join(base, 'build'));
-    mkdirSync(dir, { mode: 0o700 });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      throw unwritable(e, dir, 'the build\'s spill directory');
+    }
     return new Spill(dir, options);
   }
 

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'pith';
 import { Spill } from '../../src/assemble/spill.ts';
+import { STALE_TEMP_AGE_MS } from '../../src/cache/store.ts';
 import { contentPieces, isStored, readContent, sameContent } from '../../src/fs/content.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { fixtureSpec, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
@@ -46,13 +47,18 @@ describe('Spill', () => {
     spill.close();
   });
 
-  it('clears what a killed build left behind, and leaves a running one\'s spill alone', async () => {
+  it('clears what a killed build left behind long ago, and leaves a running one\'s spill alone', async () => {
     const cache = join(scratch, 'cache2');
     const dead = spawnSync('true').pid!;
-    mkdirSync(join(cache, 'spill', `.build.tmp-${dead}-0123456789ab`), { recursive: true });
+    const left = join(cache, 'spill', `.build.tmp-${dead}-0123456789ab`);
+    const recent = join(cache, 'spill', `.build.tmp-${dead}-ba9876543210`);
+    mkdirSync(left, { recursive: true });
+    mkdirSync(recent);
+    const longAgo = (Date.now() - 2 * STALE_TEMP_AGE_MS) / 1000;
+    utimesSync(left, longAgo, longAgo);
     const running = await Spill.open(cache);
     const next = await Spill.open(cache);
-    assert.deepEqual(readdirSync(join(cache, 'spill')).sort(), [running.dir, next.dir].map((d) => d.slice(d.lastIndexOf('/') + 1)).sort());
+    assert.deepEqual(readdirSync(join(cache, 'spill')).sort(), [running.dir, next.dir, recent].map((d) => d.slice(d.lastIndexOf('/') + 1)).sort(), 'a dead build\'s spill untouched for a while is cleared; a recent one may belong to a build in another PID namespace');
     running.close();
     next.close();
   });
