@@ -98,11 +98,13 @@ export function contentHead(c: Content, n: number): Uint8Array {
  * synchronous reads (page-cache speed; a layer writer pulls pieces between its own awaits), and foreign content is
  * hashed on the way: a file that no longer holds what was hashed fails before its last piece is handed out.
  */
-export function* contentPieces(c: Content): Generator<Uint8Array> {
+export function* contentPieces(c: Content, options: { transient?: boolean } = {}): Generator<Uint8Array> {
   if (c instanceof Uint8Array) {
     yield c;
     return;
   }
+  // `transient`: every piece is one buffer read again, for a caller done with each piece before it asks for the next.
+  const shared = options.transient ? new Uint8Array(Math.min(PIECE, c.size)) : undefined;
   const hash = c.foreign && c.sha256 !== undefined ? createHash('sha256') : undefined;
   let fd: number;
   try {
@@ -113,7 +115,7 @@ export function* contentPieces(c: Content): Generator<Uint8Array> {
   try {
     for (let at = 0; at < c.size; ) {
       const want = Math.min(PIECE, c.size - at);
-      const piece = new Uint8Array(want);
+      const piece = shared ? shared.subarray(0, want) : new Uint8Array(want);
       let got = 0;
       while (got < want) {
         const n = readSync(fd, piece, got, want - got, c.offset + at + got);

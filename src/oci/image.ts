@@ -185,7 +185,7 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
     }));
     return layerFromBlob(concat(chunks), { diffId: made.diffId, uncompressedSize: made.uncompressedSize, ...history });
   }
-  const { digest: diffId, size } = await hashChunks(layerTarPieces(entries, tar));
+  const { digest: diffId, size } = await hashChunks(layerTarPieces(entries, { ...tar, transient: true }));
   const cached = await options.blobCache.get(diffId, size);
   if (cached) return { ...cached, ...history };
   const made = await options.blobCache.put(diffId, async (out) => {

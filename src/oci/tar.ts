@@ -120,9 +120,9 @@ const GATHER = 1 << 20;
  * inode, so which path carries them does not change the extracted tree. Every entry is checked before the first
  * piece is handed out.
  */
-export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOptions): Iterable<Uint8Array> {
+export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOptions & { transient?: boolean }): Iterable<Uint8Array> {
   const members = planMembers(entries, options);
-  return gather(members);
+  return gather(members, options.transient ?? false);
 }
 
 /**
@@ -131,13 +131,14 @@ export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOpt
  */
 type Member = TarHeader | { content: Content };
 
-function* gather(members: Member[]): Generator<Uint8Array> {
+/** `transient`: pieces are views of buffers used again, for a consumer done with each before it asks for the next (a hash). */
+function* gather(members: Member[], transient: boolean): Generator<Uint8Array> {
   let batch = new Uint8Array(GATHER);
   let used = 0;
   const flush = function* () {
     if (used === 0) return;
     yield batch.subarray(0, used);
-    batch = new Uint8Array(GATHER);
+    if (!transient) batch = new Uint8Array(GATHER);
     used = 0;
   };
   const add = function* (bytes: Uint8Array) {
@@ -155,7 +156,7 @@ function* gather(members: Member[]): Generator<Uint8Array> {
       yield* add(encodeHeader(m));
       continue;
     }
-    for (const piece of contentPieces(m.content)) yield* add(piece);
+    for (const piece of contentPieces(m.content, { transient })) yield* add(piece);
     yield* add(padding(contentSize(m.content)));
   }
   yield* add(END_OF_ARCHIVE);

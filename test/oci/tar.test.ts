@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layerTar, encodeHeader } from '../../src/oci/tar.ts';
 import { isPithError } from '../../src/errors.ts';
@@ -169,12 +170,25 @@ test('a file larger than the octal size field (8 GiB) gets its size in a pax rec
 
 test('layerTarPieces hands out the same tar as layerTar, in pieces of at most about 1 MiB, checking every entry first', async () => {
   const { layerTarPieces } = await import('../../src/oci/tar.ts');
+  const onDisk = join(tmpdir(), `pith-tar-test-${process.pid}`);
+  const stored = Buffer.alloc(2 * 2 ** 20 + 11);
+  for (let i = 0; i < stored.byteLength; i += 1000) stored.writeUInt32BE(i, i);
+  writeFileSync(onDisk, Buffer.concat([Buffer.from('skipped'), stored]));
   const entries: FsEntry[] = [
     ...sampleEntries(),
     { type: 'file', path: '/big', mode: 0o644, uid: 0, gid: 0, mtime: 1, content: new Uint8Array(3 * 2 ** 20 + 3).fill(9) },
+    { type: 'file', path: '/on-disk', mode: 0o644, uid: 0, gid: 0, mtime: 1, content: { file: onDisk, offset: 7, size: stored.byteLength } },
   ];
   const pieces = [...layerTarPieces(entries, { sourceDateEpoch: 10 })];
   assert.ok(pieces.every((p) => p.byteLength <= 2 ** 20 || p.byteLength === 3 * 2 ** 20 + 3), 'gathered pieces stay near 1 MiB; a file in memory is handed out as it is');
   assert.ok(Buffer.concat(pieces).equals(Buffer.from(layerTar(entries, { sourceDateEpoch: 10 }))));
+  // Transient pieces reuse their buffers: copied as they come, they are the same tar.
+  const copies = [...layerTarPieces(entries, { sourceDateEpoch: 10, transient: true })].map((p) => p.byteLength);
+  const transient: Buffer[] = [];
+  for (const p of layerTarPieces(entries, { sourceDateEpoch: 10, transient: true })) transient.push(Buffer.from(p));
+  assert.deepEqual(transient.map((p) => p.byteLength), copies);
+  assert.ok(Buffer.concat(transient).equals(Buffer.concat(pieces)));
+  assert.ok(Buffer.concat(pieces).includes(stored), 'the stored content, read from its offset');
+  rmSync(onDisk);
   assert.throws(() => layerTarPieces([...entries, { type: 'hardlink', path: '/link', uid: 0, gid: 0, mtime: 0, target: '/nowhere' }], { sourceDateEpoch: 10 }), (e) => isPithError(e, 'OCI_HARDLINK_TARGET'));
 });
