@@ -14,8 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, createGzip } from 'node:zlib';
 import { build, compareVersions, loadAptSources, lockedPackage, openArchive, readLock, writeLock, type LockedPackage } from 'pith';
-import { codeFingerprint } from '../src/cache/source-digest.ts';
-import { bundle } from '../scripts/bundle.ts';
+import { ensureBundle } from '../scripts/bundle.ts';
 
 interface Image {
   name: string;
@@ -63,18 +62,6 @@ async function countBytes(file: string, transform: NodeJS.ReadWriteStream): Prom
   return n;
 }
 
-/** The CLI as users run it: from the dist/ bundle `npm run build` makes, refreshed here when src/ moved on. */
-async function ensureBundle(): Promise<string> {
-  let fresh = false;
-  try {
-    fresh = JSON.parse(readFileSync(join(root, 'dist', 'bundle.json'), 'utf8')).fingerprint === codeFingerprint(root);
-  } catch {
-    // no bundle yet
-  }
-  if (fresh) return 'the dist/ bundle';
-  await bundle(root);
-  return 'the dist/ bundle (made now: it was missing or stale)';
-}
 
 /** Fastest of several `pith --version`: node's own start, loading pith, parsing arguments (the least disturbed run). */
 async function startUp(): Promise<number> {
@@ -206,7 +193,7 @@ const row = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 
 const recompressed = (b: PithBuild) => `${b.layers.filter((l) => !l.cached).length}/${b.layers.length} layers compressed`;
 
 try {
-  const cli = await ensureBundle();
+  const cli = await ensureBundle(root);
   console.log(`pith bench:build — ${arch}, ${sources.length} apt source entries from this machine; mmdebstrap --mode=${MMDEBSTRAP_MODE} --variant=custom`);
   if (MMDEBSTRAP_MODE !== 'chrootless') console.log(`NOTE: mmdebstrap mode deviates from the issue's chrootless (MMDEBSTRAP_MODE=${MMDEBSTRAP_MODE})`);
   const boot = await startUp();

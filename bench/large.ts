@@ -40,8 +40,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { loadAptSources, openArchive, resolve } from 'pith';
-import { codeFingerprint } from '../src/cache/source-digest.ts';
-import { bundle } from '../scripts/bundle.ts';
+import { ensureBundle } from '../scripts/bundle.ts';
 
 const PYTHON_COUNT = 300;
 const GOAL_PEAK_BYTES = 300e6;
@@ -123,18 +122,6 @@ function failure(r: Ran): string {
   return `exit ${r.code}${tail ? `: ${tail.slice(0, 400)}` : ''}`;
 }
 
-/** The CLI as users run it: from the dist/ bundle `npm run build` makes, refreshed here when src/ moved on. */
-async function ensureBundle(): Promise<string> {
-  let fresh = false;
-  try {
-    fresh = JSON.parse(readFileSync(join(root, 'dist', 'bundle.json'), 'utf8')).fingerprint === codeFingerprint(root);
-  } catch {
-    // no bundle yet
-  }
-  if (fresh) return 'the dist/ bundle';
-  await bundle(root);
-  return 'the dist/ bundle (made now: it was missing or stale)';
-}
 
 /** One `deb [opts] URI SUITE COMPONENTS` line per machine source, as mmdebstrap takes MIRROR arguments. */
 function mirrorLines(): string[] {
@@ -406,7 +393,7 @@ async function benchSet(name: SetName): Promise<void> {
 }
 
 try {
-  const cli = await ensureBundle();
+  const cli = await ensureBundle(root);
   console.log(
     `pith bench:large — ${arch}, ${sources.length} apt source entries from this machine; sets: ${wanted.join(', ')}; ` +
       `pith runs from ${cli}; scratch ${scratch}; pith cache ${cache}`,

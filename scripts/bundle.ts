@@ -6,7 +6,7 @@
 //
 //   node --import tsx scripts/bundle.ts [REPO]
 import { build } from 'esbuild';
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +18,22 @@ export const EXTERNAL = ['@cyclonedx/cyclonedx-library'] as const;
 import { codeFingerprint, digestOfSources } from '../src/cache/source-digest.ts';
 
 export const BUNDLE_MANIFEST = 'bundle.json';
+
+/**
+ * The bundle as a benchmark runs pith, as users do (`dist/`): made now unless the one there was made from these
+ * very sources. Says which.
+ */
+export async function ensureBundle(root: string): Promise<string> {
+  let fresh = false;
+  try {
+    fresh = JSON.parse(readFileSync(join(root, 'dist', BUNDLE_MANIFEST), 'utf8')).fingerprint === codeFingerprint(root);
+  } catch {
+    // no bundle yet
+  }
+  if (fresh) return 'the dist/ bundle';
+  await bundle(root);
+  return 'the dist/ bundle (made now: it was missing or stale)';
+}
 
 /**
  * Writes `<root>/dist`: pith.js (the CLI's `main`), index.js (the library), their lazily loaded chunks,

@@ -59,7 +59,7 @@ export class Spill implements ContentKeeper {
   }
 
   /** Whether a file of `size` bytes is to be kept in memory (and then counted against the budget). */
-  holds(size: number): boolean {
+  #holds(size: number): boolean {
     if (size >= this.largeFile || this.#inMemory + size > this.#budget) return false;
     this.#inMemory += size;
     return true;
@@ -67,7 +67,7 @@ export class Spill implements ContentKeeper {
 
   /** The bytes, kept in memory when the budget allows, else written to disk (readable once `flush` has run). */
   keep(bytes: Uint8Array): Content {
-    return this.holds(bytes.byteLength) ? bytes : this.write(bytes);
+    return this.#holds(bytes.byteLength) ? bytes : this.write(bytes);
   }
 
   /** A large file's content arriving in pieces, written to a file of its own as it comes (never held whole). */

@@ -118,7 +118,7 @@ export async function* layerTarChunks(l: Pick<Layer, 'mediaType' | 'digest' | 'd
   }
 }
 
-/** A layer tar compressed as it is read, into the same bytes `gzipLayer` makes of it whole (`compressLayer`). */
+/** A layer tar compressed as it is read (`compressLayer`: the same bytes however the tar is cut). */
 export async function* gzipChunks(tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   const out = new PassThrough();
   const done = compressLayer(tar, out);

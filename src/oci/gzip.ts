@@ -16,8 +16,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, gzip as gzipCb, gzipSync, constants } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createGzip, constants } from 'node:zlib';
 import { PithError } from '../errors.ts';
 import type { Digest } from './digest.ts';
 
@@ -35,17 +34,6 @@ export const GZIP_SETTINGS = `node-zlib-${process.versions.zlib}:level=${GZIP_LE
 export const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03]);
 
 const OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: constants.Z_DEFAULT_STRATEGY };
-const gzipAsync = promisify(gzipCb);
-
-export function gzipLayerSync(tar: Uint8Array): Uint8Array {
-  return fixHeader(gzipSync(tar, OPTIONS));
-}
-
-/** Same bytes as `gzipLayerSync`, compressed on libuv's thread pool so several layers compress in parallel. */
-export async function gzipLayer(tar: Uint8Array): Promise<Uint8Array> {
-  return fixHeader(await gzipAsync(tar, OPTIONS));
-}
-
 function fixHeader(out: Buffer): Uint8Array {
   out[9] = 0x03;
   for (let i = 0; i < GZIP_HEADER.length; i++) {
@@ -67,8 +55,8 @@ export interface CompressedLayer {
 }
 
 /**
- * Compresses a tar handed over in pieces into `out`, with the same bytes `gzipLayer` makes of the whole tar (zlib's
- * output does not depend on how its input is cut), hashing the tar and the blob on the way: one pass, and no
+ * Compresses a tar handed over in pieces into `out`, with the same bytes zlib makes of the whole tar in one call
+ * (its output does not depend on how its input is cut: test/oci/gzip.test.ts), hashing the tar and the blob on the way: one pass, and no
  * piece is kept after it has been compressed, so a layer of any size needs a few MiB. `out` is ended.
  */
 export async function compressLayer(tar: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, out: Writable): Promise<CompressedLayer> {

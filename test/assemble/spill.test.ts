@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { join, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'pith';
 import { Spill } from '../../src/assemble/spill.ts';
@@ -71,6 +72,35 @@ describe('Spill', () => {
   });
 });
 
+/**
+ * What `run` returns, and the bytes it wrote with writeSync to files it opened under a spill directory (the real
+ * fs module, watched: Node's ES module bindings of node:fs follow its CommonJS exports once synced).
+ */
+async function spilled<T>(run: () => Promise<T>): Promise<{ result: T; bytes: number }> {
+  const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+  const { openSync, writeSync } = fs;
+  const spillFds = new Set<number>();
+  let bytes = 0;
+  fs.openSync = ((path: Parameters<typeof openSync>[0], ...rest: unknown[]) => {
+    const fd = (openSync as (...a: unknown[]) => number)(path, ...rest);
+    if (String(path).includes(`${sep}spill${sep}`)) spillFds.add(fd);
+    return fd;
+  }) as typeof openSync;
+  fs.writeSync = ((fd: number, ...rest: unknown[]) => {
+    const n = (writeSync as (...a: unknown[]) => number)(fd, ...rest);
+    if (spillFds.has(fd)) bytes += n;
+    return n;
+  }) as typeof writeSync;
+  syncBuiltinESMExports();
+  try {
+    return { result: await run(), bytes };
+  } finally {
+    fs.openSync = openSync;
+    fs.writeSync = writeSync;
+    syncBuiltinESMExports();
+  }
+}
+
 describe('a build with no memory for file contents', { skip: missingTools({ 'dpkg-deb': 'dpkg', xz: 'xz-utils' }) }, () => {
   let server: FixtureArchive;
   let spec: string;
@@ -84,9 +114,11 @@ describe('a build with no memory for file contents', { skip: missingTools({ 'dpk
   after(() => server?.close());
 
   it('makes the very image a build holding everything in memory makes', async () => {
-    const inMemory = await build(spec, { cacheDir: join(scratch, 'cache-memory'), outputs: [`oci:${join(scratch, 'out-memory')}`] });
-    const onDisk = await build(spec, { cacheDir: join(scratch, 'cache-disk'), contentMemory: 0, outputs: [`oci:${join(scratch, 'out-disk')}`] });
-    assert.equal(onDisk.digest, inMemory.digest);
+    const inMemory = await spilled(() => build(spec, { cacheDir: join(scratch, 'cache-memory'), outputs: [`oci:${join(scratch, 'out-memory')}`] }));
+    const onDisk = await spilled(() => build(spec, { cacheDir: join(scratch, 'cache-disk'), contentMemory: 0, outputs: [`oci:${join(scratch, 'out-disk')}`] }));
+    assert.equal(inMemory.bytes, 0, 'the fixture packages fit in the default budget: nothing written to the spill');
+    assert.ok(onDisk.bytes > 0, 'with no memory for contents, the packages\' files went through the spill');
+    assert.equal(onDisk.result.digest, inMemory.result.digest);
     assert.deepEqual(readdirSync(join(scratch, 'cache-disk', 'spill')), [], 'the spill is gone after the build');
   });
 });
