@@ -11,7 +11,7 @@ import { canonicalJson } from '../json.ts';
 import { describe, digestOf, MediaType, noteDigest, type Descriptor, type Digest, type Platform } from './digest.ts';
 import { checkedChunks, fileChunks, gatherChunks, hashChunks, holdable } from './blob-stream.ts';
 import { compressLayer, type CompressedLayer } from './gzip.ts';
-import { layerTarPieces } from './tar.ts';
+import { planLayerTar } from './tar.ts';
 
 export interface Layer {
   mediaType: string;
@@ -173,11 +173,11 @@ export interface LayerBlobCache {
  * tests).
  */
 export async function layerFromEntries(entries: readonly FsEntry[], options: { sourceDateEpoch: number; comment?: string; blobCache?: LayerBlobCache }): Promise<Layer> {
-  const tar = { sourceDateEpoch: options.sourceDateEpoch };
+  const tar = planLayerTar(entries, { sourceDateEpoch: options.sourceDateEpoch });
   const history = options.comment === undefined ? {} : { history: options.comment };
   if (options.blobCache === undefined) {
     const chunks: Uint8Array[] = [];
-    const made = await compressLayer(layerTarPieces(entries, tar), new Writable({
+    const made = await compressLayer(tar.pieces(), new Writable({
       write(chunk: Uint8Array, _encoding, done) {
         chunks.push(chunk);
         done();
@@ -185,11 +185,11 @@ export async function layerFromEntries(entries: readonly FsEntry[], options: { s
     }));
     return layerFromBlob(concat(chunks), { diffId: made.diffId, uncompressedSize: made.uncompressedSize, ...history });
   }
-  const { digest: diffId, size } = await hashChunks(layerTarPieces(entries, { ...tar, transient: true }));
+  const { digest: diffId, size } = await hashChunks(tar.pieces({ transient: true }));
   const cached = await options.blobCache.get(diffId, size);
   if (cached) return { ...cached, ...history };
   const made = await options.blobCache.put(diffId, async (out) => {
-    const result = await compressLayer(layerTarPieces(entries, tar), out);
+    const result = await compressLayer(tar.pieces(), out);
     if (result.diffId !== diffId) {
       throw new PithError('CONTENT_CHANGED', `expected the layer tar${options.comment ? ` of ${options.comment}` : ''} to be made again with the digest ${diffId}, found ${result.diffId}: a file it holds changed during the build`);
     }

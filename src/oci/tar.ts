@@ -121,8 +121,23 @@ const GATHER = 1 << 20;
  * piece is handed out.
  */
 export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOptions & { transient?: boolean }): Iterable<Uint8Array> {
+  return planLayerTar(entries, options).pieces({ transient: options.transient });
+}
+
+/** A layer tar checked and ordered once, to be made as often as wanted (a build hashes it, then compresses it). */
+export interface LayerTarPlan {
+  /** The tar's pieces, as `layerTarPieces` gives them; each call makes the tar again from the start. */
+  pieces(options?: { transient?: boolean }): Iterable<Uint8Array>;
+}
+
+/**
+ * Checks `entries` and orders them (see `layerTarPieces`); the headers are encoded only as the pieces are asked for.
+ * What the plan holds is the entries in order and the hardlinks' groups: a layer of 200k entries costs an array, not
+ * 200k headers, however many times it is made.
+ */
+export function planLayerTar(entries: readonly FsEntry[], options: LayerTarOptions): LayerTarPlan {
   const members = planMembers(entries, options);
-  return gather(members, options.transient ?? false);
+  return { pieces: (o = {}) => gather(members(), o.transient ?? false) };
 }
 
 /**
@@ -132,7 +147,7 @@ export function layerTarPieces(entries: readonly FsEntry[], options: LayerTarOpt
 type Member = TarHeader | { content: Content };
 
 /** `transient`: pieces are views of buffers used again, for a consumer done with each before it asks for the next (a hash). */
-function* gather(members: Member[], transient: boolean): Generator<Uint8Array> {
+function* gather(members: Iterable<Member>, transient: boolean): Generator<Uint8Array> {
   let batch = new Uint8Array(GATHER);
   let used = 0;
   const flush = function* () {
@@ -163,87 +178,106 @@ function* gather(members: Member[], transient: boolean): Generator<Uint8Array> {
   yield* flush();
 }
 
-function planMembers(entries: readonly FsEntry[], options: LayerTarOptions): Member[] {
+/**
+ * The members of the tar of `entries`, as a function making them afresh (headers are small objects made as they are
+ * written, never all held). Everything is checked here, before the function is returned: paths, duplicates,
+ * hardlink targets and every header's numbers, so a bad entry fails before the first piece of the tar exists.
+ */
+function planMembers(entries: readonly FsEntry[], options: LayerTarOptions): () => Generator<Member> {
   const epoch = options.sourceDateEpoch;
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
     throw new PithError('OCI_BAD_EPOCH', `expected SOURCE_DATE_EPOCH to be a non-negative whole number of seconds, found ${epoch}`);
   }
-  const byPath = new Map<string, FsEntry>();
-  for (const e of entries) {
-    checkPath(e.path, 'entry');
-    if (byPath.has(e.path)) throw new PithError('OCI_DUPLICATE_PATH', `expected each path once in a layer, found "${e.path}" twice`);
-    byPath.set(e.path, e);
+  for (const e of entries) checkPath(e.path, 'entry');
+  const sorted = inUtf8Order(entries);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.path === sorted[i - 1]!.path) throw new PithError('OCI_DUPLICATE_PATH', `expected each path once in a layer, found "${sorted[i]!.path}" twice`);
   }
 
   // Every hardlink resolves to the file entry owning the inode; the group's members are then ordered with the rest.
-  const inodeOf = new Map<string, string>();
-  for (const e of entries) {
-    if (e.type !== 'hardlink') continue;
-    checkPath(e.target, `hardlink target of "${e.path}"`);
-    let target = e.target;
-    const seen = new Set([e.path]);
-    for (;;) {
-      const t = byPath.get(target);
-      if (t === undefined) {
-        throw new PithError('OCI_HARDLINK_TARGET', `hardlink "${e.path}" points to "${target}", which is not in the same layer; expected its target file alongside it`);
+  const inodeOf = new Map<string, FsEntry & { type: 'file' }>();
+  if (entries.some((e) => e.type === 'hardlink')) {
+    const byPath = new Map<string, FsEntry>(entries.map((e) => [e.path, e]));
+    for (const e of entries) {
+      if (e.type !== 'hardlink') continue;
+      checkPath(e.target, `hardlink target of "${e.path}"`);
+      let target = e.target;
+      const seen = new Set([e.path]);
+      for (;;) {
+        const t = byPath.get(target);
+        if (t === undefined) {
+          throw new PithError('OCI_HARDLINK_TARGET', `hardlink "${e.path}" points to "${target}", which is not in the same layer; expected its target file alongside it`);
+        }
+        if (t.type === 'file') {
+          inodeOf.set(e.path, t);
+          inodeOf.set(t.path, t);
+          break;
+        }
+        if (t.type !== 'hardlink' || seen.has(target)) {
+          throw new PithError('OCI_HARDLINK_TARGET', `hardlink "${e.path}" must lead to a regular file, found ${seen.has(target) ? 'a cycle' : `a ${t.type}`} at "${target}"`);
+        }
+        seen.add(target);
+        target = t.target;
       }
-      if (t.type === 'file') break;
-      if (t.type !== 'hardlink' || seen.has(target)) {
-        throw new PithError('OCI_HARDLINK_TARGET', `hardlink "${e.path}" must lead to a regular file, found ${seen.has(target) ? 'a cycle' : `a ${t.type}`} at "${target}"`);
-      }
-      seen.add(target);
-      target = t.target;
     }
-    inodeOf.set(e.path, target);
   }
 
-  const sorted = [...byPath.keys()].map((p) => ({ p, key: Buffer.from(p, 'utf8') }));
-  sorted.sort((a, b) => Buffer.compare(a.key, b.key));
-
-  const roots = new Set(inodeOf.values());
-  const firstPathOfInode = new Map<string, string>();
-  const members: Member[] = [];
-  for (const { p } of sorted) {
-    const e = byPath.get(p)!;
-    const name = p.slice(1);
-    const inode = inodeOf.get(p) ?? (roots.has(p) ? p : undefined);
-    if (inode !== undefined) {
-      const owner = byPath.get(inode) as FsEntry & { type: 'file' };
-      const mtime = clamp(owner.mtime, epoch);
-      const first = firstPathOfInode.get(inode);
-      if (first === undefined) {
-        firstPathOfInode.set(inode, p);
-        pushFile(members, name, owner, mtime);
-      } else {
-        members.push(checked({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) }));
-      }
-      continue;
-    }
-    const mtime = clamp(e.mtime, epoch);
-    switch (e.type) {
-      case 'file':
-        pushFile(members, name, e, mtime);
-        break;
-      case 'dir':
-        members.push(checked({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime }));
-        break;
-      case 'symlink':
-        if (e.target === '' || e.target.includes('\0')) {
-          throw new PithError('OCI_BAD_SYMLINK', `expected symlink "${e.path}" to have a non-empty target without NUL bytes, found ${JSON.stringify(e.target)}`);
+  const members = function* (): Generator<Member> {
+    const firstPathOfInode = new Map<string, string>();
+    for (const e of sorted) {
+      const name = e.path.slice(1);
+      const owner = inodeOf.get(e.path);
+      if (owner !== undefined) {
+        const mtime = clamp(owner.mtime, epoch);
+        const first = firstPathOfInode.get(owner.path);
+        if (first === undefined) {
+          firstPathOfInode.set(owner.path, e.path);
+          yield* fileMembers(name, owner, mtime);
+        } else {
+          yield checked({ name, type: 'hardlink', mode: owner.mode, uid: owner.uid, gid: owner.gid, size: 0, mtime, linkname: first.slice(1) });
         }
-        // A symlink's own mode is meaningless on Linux; 0777 is what the kernel reports and what tar tools write.
-        members.push(checked({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target }));
-        break;
-      case 'hardlink':
-        break; // every hardlink belongs to an inode group, written above
+        continue;
+      }
+      const mtime = clamp(e.mtime, epoch);
+      switch (e.type) {
+        case 'file':
+          yield* fileMembers(name, e, mtime);
+          break;
+        case 'dir':
+          yield checked({ name: `${name}/`, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid, size: 0, mtime });
+          break;
+        case 'symlink':
+          if (e.target === '' || e.target.includes('\0')) {
+            throw new PithError('OCI_BAD_SYMLINK', `expected symlink "${e.path}" to have a non-empty target without NUL bytes, found ${JSON.stringify(e.target)}`);
+          }
+          // A symlink's own mode is meaningless on Linux; 0777 is what the kernel reports and what tar tools write.
+          yield checked({ name, type: 'symlink', mode: 0o777, uid: e.uid, gid: e.gid, size: 0, mtime, linkname: e.target });
+          break;
+        case 'hardlink':
+          break; // every hardlink belongs to an inode group, written above
+      }
     }
+  };
+  for (const _ of members()) {
+    // checking only: the headers are made again as the tar is written
   }
   return members;
 }
 
-function pushFile(members: Member[], name: string, e: { mode: number; uid: number; gid: number; content: Content }, mtime: number): void {
-  members.push(checked({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: contentSize(e.content), mtime }));
-  members.push({ content: e.content });
+/**
+ * Entries sorted by the UTF-8 bytes of their paths. UTF-16 order (JavaScript's) is the same unless a path holds a
+ * character from U+D800 up, where a surrogate pair would sort below U+E000..U+FFFF; only then are bytes compared.
+ */
+function inUtf8Order(entries: readonly FsEntry[]): FsEntry[] {
+  if (!entries.some((e) => /[\ud800-\uffff]/.test(e.path))) return [...entries].sort((a, b) => compareStrings(a.path, b.path));
+  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.path, 'utf8') }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map((k) => k.e);
+}
+
+function* fileMembers(name: string, e: { mode: number; uid: number; gid: number; content: Content }, mtime: number): Generator<Member> {
+  yield checked({ name, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, size: contentSize(e.content), mtime });
+  yield { content: e.content };
 }
 
 /** A header whose numbers `encodeHeader` will take (checked now, so a bad entry fails before anything is written). */
