@@ -73,16 +73,21 @@ export async function assemble(input: AssembleInput, options: AssembleOptions = 
 
 async function assembleWith(spill: Spill, input: AssembleInput, options: AssembleOptions): Promise<Assembled> {
   const { spec, lockFile, locked, arch, specFiles, sourceDateEpoch } = input;
-  const debs = await fetchAndReadDebs(lockFile, locked, { ...options, keeper: spill });
-  spill.flush();
-
   const tree = new FsTree({ mergedUsr: true });
-  const replacesOf = new Map(debs.map(({ pkg, deb }) => [pkg.name, replacedPackages(deb.control['replaces'], `${pkg.name} ${pkg.version}: Replaces`)]));
-  for (const { pkg, deb } of debs) {
-    unpack(tree, pkg, deb, replacesOf);
-    // The tree holds its own copy of every entry: a large image's package lists would otherwise be held twice.
-    deb.entries.length = 0;
-  }
+  const replacesOf = new Map<string, Set<string>>();
+  const debs = await fetchAndReadDebs(lockFile, locked, {
+    ...options,
+    keeper: spill,
+    // Unpacked in lock order as they are read: the tree then holds the only copy of each package's entries, and
+    // a package's Replaces are known before any later package can clash with it.
+    onRead: ({ pkg, deb }) => {
+      replacesOf.set(pkg.name, replacedPackages(deb.control['replaces'], `${pkg.name} ${pkg.version}: Replaces`));
+      spill.flush(); // two packages shipping one path are compared by content, which may be in the spill
+      unpack(tree, pkg, deb, replacesOf);
+      deb.entries.length = 0;
+    },
+  });
+  spill.flush();
 
   const trimmed = trimPaths(tree, { exclude: spec.paths?.exclude, keep: spec.paths?.keep });
   // After trimming, as dpkg's path-exclude would: update-alternatives links no slave to a trimmed man page.
@@ -93,9 +98,10 @@ async function assembleWith(spill: Spill, input: AssembleInput, options: Assembl
   writeStatusD(
     tree,
     debs.map(({ pkg, deb }) => ({ control: deb.control, controlFiles: deb.controlFiles, name: pkg.name, architecture: pkg.architecture, multiArch: deb.control['multi-arch'] })),
-    { sourceDateEpoch },
+    { sourceDateEpoch, keeper: spill },
   );
-  writeAvailable(tree, locked, { sourceDateEpoch });
+  writeAvailable(tree, locked, { sourceDateEpoch, keeper: spill });
+  spill.flush();
   await addOsRelease(tree, lockFile, arch, locked, options);
   const covered: Record<string, string> = { ...alternatives.covered };
   if (ca) covered['ca-certificates'] = `CA bundle built by pith (${ca.certificates} certificates)`;
@@ -103,7 +109,8 @@ async function assembleWith(spill: Spill, input: AssembleInput, options: Assembl
   const scripts = scriptReport(debs.map(({ pkg, deb }) => ({ name: pkg.name, controlFiles: deb.controlFiles })), covered, alternatives.notes);
   for (const f of specFiles) tree.add(f, undefined, { replaces: true });
   const libraries = spec.libraries === 'off' ? [] : verifyLibraries(tree, specFiles, arch);
-  writeFileLists(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, md5sums: deb.controlFiles.get('md5sums') })), { sourceDateEpoch });
+  writeFileLists(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, md5sums: deb.controlFiles.get('md5sums') })), { sourceDateEpoch, keeper: spill });
+  spill.flush();
 
   const planned = planLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
   const { blobCache } = options;

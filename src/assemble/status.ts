@@ -7,16 +7,23 @@
 import { parseDeb822 } from '../debian/deb822.ts';
 import type { DebFile, PackageId } from '../debian/packages.ts';
 import { PithError } from '../errors.ts';
+import { readContent, type Content, type ContentKeeper } from '../fs/content.ts';
 import type { FsTree } from '../fs/tree.ts';
 import { compareStrings } from '../order.ts';
 
 export const STATUS_D = '/var/lib/dpkg/status.d';
 
+export interface StatusWriteOptions {
+  sourceDateEpoch: number;
+  /** Where the files written go (a large image's lists add up to tens of MB); in memory without one. */
+  keeper?: ContentKeeper;
+}
+
 export interface StatusPackage {
   /** Fields with lower-cased names, as readDeb gives them; used only to check the raw text agrees. */
   control: Record<string, string>;
   /** The control area; its raw `control` file is what gets written, and `md5sums` when present. */
-  controlFiles: Map<string, Uint8Array>;
+  controlFiles: Map<string, Content>;
   name: string;
   architecture: string;
   multiArch?: string;
@@ -29,8 +36,7 @@ export interface StatusPackage {
  * the binary version differs) are exactly the package's. One architecture per image, so plain `<package>` names
  * are unambiguous; two packages of the same name are refused rather than silently overwriting each other.
  */
-export function writeStatusD(tree: FsTree, packages: StatusPackage[], options: { sourceDateEpoch: number }): string[] {
-  const mtime = options.sourceDateEpoch;
+export function writeStatusD(tree: FsTree, packages: StatusPackage[], options: StatusWriteOptions): string[] {
   const seen = new Map<string, StatusPackage>();
   for (const p of packages) {
     const other = seen.get(p.name);
@@ -48,7 +54,7 @@ export function writeStatusD(tree: FsTree, packages: StatusPackage[], options: {
     const p = seen.get(name)!;
     const stanza = statusStanza(p);
     const path = `${STATUS_D}/${name}`;
-    put(tree, path, stanza, mtime, name);
+    put(tree, path, stanza, options, name);
     written.push(path);
   }
   return written;
@@ -65,7 +71,7 @@ export function statusStanza(p: StatusPackage): Uint8Array {
   }
   // Latin-1 maps every byte to one character and back, so the stanza keeps the control file's exact bytes even
   // if a package breaks policy's UTF-8 rule; field names, the only thing looked at, are ASCII.
-  const text = Buffer.from(raw).toString('latin1');
+  const text = Buffer.from(readContent(raw)).toString('latin1');
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   // dpkg-deb ignores blank lines around the paragraph; a scanner reading status.d would see a second, empty stanza.
   while (lines.length > 0 && lines[0]!.trim() === '') lines.shift();
@@ -99,7 +105,9 @@ export function statusStanza(p: StatusPackage): Uint8Array {
   return new Uint8Array(Buffer.from(out, 'latin1'));
 }
 
-function put(tree: FsTree, path: string, content: Uint8Array, mtime: number, owner: string | undefined): void {
+function put(tree: FsTree, path: string, bytes: Uint8Array, options: StatusWriteOptions, owner: string | undefined): void {
+  const mtime = options.sourceDateEpoch;
+  const content = options.keeper === undefined ? bytes : options.keeper.keep(bytes);
   if (tree.get(path) !== undefined) tree.remove(path);
   const parent = path.slice(0, path.lastIndexOf('/'));
   for (const dir of ['/var', '/var/lib', '/var/lib/dpkg', parent]) {
@@ -124,12 +132,12 @@ export type AvailableRecord = PackageId & DebFile;
  * SHA256 by Package@Version (pkg/fanal/analyzer/pkg/dpkg/dpkg.go, parseDpkgAvailable), reports it as the digest.
  * It changes whenever any package does, so the build gives it a layer of its own (a few KB).
  */
-export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[], options: { sourceDateEpoch: number }): void {
+export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[], options: StatusWriteOptions): void {
   const sorted = [...records].sort((a, b) => compareStrings(a.name, b.name));
   const text = sorted
     .map((r) => `Package: ${r.name}\nVersion: ${r.version}\nArchitecture: ${r.architecture}\nFilename: ${r.filename}\nSize: ${r.size}\nSHA256: ${r.sha256}\n`)
     .join('\n');
-  put(tree, AVAILABLE, new TextEncoder().encode(text), options.sourceDateEpoch, undefined);
+  put(tree, AVAILABLE, new TextEncoder().encode(text), options, undefined);
 }
 
 /**
@@ -143,7 +151,7 @@ export function writeAvailable(tree: FsTree, records: readonly AvailableRecord[]
  *   `usr/bin/sh`). Scanners take a package's installed files from it (Trivy 0.74: dpkg.go parseDpkgMd5sums), so it
  *   must not name what trimming removed. A package with no file left gets none, as a package without md5sums.
  */
-export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: string; md5sums?: Uint8Array }>, options: { sourceDateEpoch: number }): string[] {
+export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: string; md5sums?: Content }>, options: StatusWriteOptions): string[] {
   const byOwner = new Map<string, string[]>(packages.map((p) => [p.name, []]));
   for (const e of tree.entries()) {
     if (e.path === '/var/lib/dpkg' || e.path.startsWith('/var/lib/dpkg/')) continue;
@@ -153,14 +161,14 @@ export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: str
   for (const name of [...byOwner.keys()].sort()) {
     const paths = byOwner.get(name)!.sort(treeOrder);
     const path = `${INFO_D}/${name}.list`;
-    put(tree, path, new TextEncoder().encode(['/.', ...paths].map((p) => `${p}\n`).join('')), options.sourceDateEpoch, name);
+    put(tree, path, new TextEncoder().encode(['/.', ...paths].map((p) => `${p}\n`).join('')), options, name);
     written.push(path);
   }
   for (const p of [...packages].sort((a, b) => compareStrings(a.name, b.name))) {
     const kept = p.md5sums === undefined ? '' : md5sumsInImage(tree, p.name, p.md5sums);
     if (kept === '') continue;
     const path = `${STATUS_D}/${p.name}.md5sums`;
-    put(tree, path, new TextEncoder().encode(kept), options.sourceDateEpoch, p.name);
+    put(tree, path, new TextEncoder().encode(kept), options, p.name);
     written.push(path);
   }
   return written.sort(compareStrings);
@@ -170,9 +178,9 @@ export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: str
  * The md5sums lines of a package's regular files that the image holds as the package's, at their image paths. A
  * hard link is a regular file to dpkg (dh_md5sums lists both names of perl-base's perl), so it keeps its line.
  */
-function md5sumsInImage(tree: FsTree, name: string, md5sums: Uint8Array): string {
+function md5sumsInImage(tree: FsTree, name: string, md5sums: Content): string {
   const out: string[] = [];
-  for (const line of new TextDecoder().decode(md5sums).split('\n')) {
+  for (const line of new TextDecoder().decode(readContent(md5sums)).split('\n')) {
     const m = /^([0-9a-f]{32}) [ *](.+)$/.exec(line.replace(/\r$/, ''));
     if (!m) continue;
     const entry = tree.get(`/${m[2]!}`);

@@ -32,8 +32,11 @@ export const DEFAULT_DEB_LIMITS: Readonly<Required<DebLimits>> = Object.freeze({
 export interface Deb {
   /** The control file's fields, names lower-cased. */
   control: Record<string, string>;
-  /** Every file of the control area by name: control, md5sums, conffiles, postinst, preinst, prerm, postrm, triggers, … */
-  controlFiles: Map<string, Uint8Array>;
+  /**
+   * Every file of the control area by name: control, md5sums, conffiles, postinst, preinst, prerm, postrm, triggers, …
+   * In memory, or where the reader's `keeper` put them (a large image's md5sums add up to tens of MB).
+   */
+  controlFiles: Map<string, Content>;
   /** data.tar in archive order; paths normalised and absolute, `/` itself left out. */
   entries: FsEntry[];
 }
@@ -232,15 +235,17 @@ async function readMembers(members: ArEntry[], where: string, limits: DebLimits,
     throw malformed(where, `expected control.tar* and data.tar* members, found ${members.map((m) => m.name).join(', ')}`);
   }
 
-  const controlFiles = new Map<string, Uint8Array>();
+  const controlFiles = new Map<string, Content>();
+  let controlText: Uint8Array | undefined;
   await readMember(control, where, budget, async (h) => {
     const path = safePath(h.name, where, control!.name);
     if (h.type === 'directory') return;
     if (path === '/') throw malformed(where, `${control!.name}: expected the root entry to be a directory, found ${kindOf(h)}`);
     if (!isRegularFile(h)) throw unsupported(where, control!.name, h, path);
-    controlFiles.set(path.slice(1), await h.content());
+    const bytes = await h.content();
+    if (path === '/control') controlText = bytes;
+    controlFiles.set(path.slice(1), keeper === undefined ? bytes : keeper.keep(bytes));
   });
-  const controlText = controlFiles.get('control');
   if (controlText === undefined) {
     throw malformed(where, `expected a "control" file in ${control.name}, found ${[...controlFiles.keys()].join(', ') || 'nothing'}`);
   }

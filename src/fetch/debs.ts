@@ -164,16 +164,29 @@ function checkDebDigest(from: string, pkg: LockedPackage, size: number, sha256: 
  */
 const DEBS_IN_FLIGHT = 64 * 1024 * 1024;
 
+/** A locked package and its `.deb` as read. */
+export interface ReadDeb {
+  pkg: LockedPackage;
+  deb: Deb;
+}
+
 /**
  * The locked packages' .debs, each read (`readDebFile`, streaming it from the cache) as soon as it is verified —
  * reading the first overlaps downloading the rest: file contents go where `keeper` puts them (to disk when large),
  * so memory holds the file trees' metadata and what is being decompressed, not the packages. In the order of
- * `packages`.
+ * `packages`; `onRead` sees each in that order as soon as it and those before it are read, so a caller can use a
+ * package's files and let them go while the rest are still coming.
  */
-export async function fetchAndReadDebs(lock: LockFile, packages: LockedPackage[], options: Omit<FetchDebsOptions, 'onFetched'> & { keeper?: ContentKeeper } = {}): Promise<Array<{ pkg: LockedPackage; deb: Deb }>> {
-  const read: Array<{ pkg: LockedPackage; deb: Deb }> = new Array(packages.length);
+export async function fetchAndReadDebs(
+  lock: LockFile,
+  packages: LockedPackage[],
+  options: Omit<FetchDebsOptions, 'onFetched'> & { keeper?: ContentKeeper; onRead?: (read: ReadDeb, index: number) => void } = {},
+): Promise<ReadDeb[]> {
+  const read: ReadDeb[] = new Array(packages.length);
+  let next = 0;
   await forEachDeb(lock, packages, options, 'file', async (pkg, { path }, i) => {
     read[i] = { pkg, deb: await readDebFile(path, `${pkg.name}_${pkg.version}_${pkg.architecture}.deb`, {}, options.keeper) };
+    for (; next < read.length && read[next] !== undefined; next++) options.onRead?.(read[next]!, next);
   });
   return read;
 }

@@ -19,7 +19,7 @@ import { ShellError } from './ast.ts';
 import { hasEffect, UNKNOWN, type CommandResult, type CommandRun } from './interpreter.ts';
 import { evaluateMaintainerScript } from './postinst.ts';
 import { compareStrings } from '../order.ts';
-import { contentSize } from '../fs/content.ts';
+import { contentSize, readContent, type Content } from '../fs/content.ts';
 
 export const ALTERNATIVES_DIR = '/etc/alternatives';
 export const ALTERNATIVES_ADMIN_DIR = '/var/lib/dpkg/alternatives';
@@ -28,7 +28,7 @@ export interface AlternativesPackage {
   name: string;
   architecture: string;
   control: Record<string, string>;
-  controlFiles: Map<string, Uint8Array>;
+  controlFiles: Map<string, Content>;
 }
 
 export interface LinkGroup {
@@ -55,8 +55,9 @@ export function applyAlternatives(tree: FsTree, packages: AlternativesPackage[],
   const covered: Record<string, string> = {};
   const notes: Record<string, string> = {};
   for (const pkg of configureOrder(packages)) {
-    const bytes = pkg.controlFiles.get('postinst');
-    if (bytes === undefined) continue;
+    const postinst = pkg.controlFiles.get('postinst');
+    if (postinst === undefined) continue;
+    const bytes = readContent(postinst);
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     if (!text.includes('update-alternatives')) continue;
     const names = new Set<string>();

@@ -4,6 +4,7 @@
  * The table is small on purpose: a script is marked covered only where pith demonstrably does its job.
  */
 
+import { readContent, type Content } from '../fs/content.ts';
 import { compareStrings } from '../order.ts';
 
 export const MAINTAINER_SCRIPTS = ['preinst', 'config', 'postinst', 'prerm', 'postrm', 'triggers'] as const;
@@ -66,7 +67,7 @@ function onlyMaintscriptHelper(body: string): boolean {
  * input order. `notes` (by `package/script`) says what was replaced of a script that stays uncovered.
  */
 export function scriptReport(
-  packages: Array<{ name: string; controlFiles: Map<string, Uint8Array> }>,
+  packages: Array<{ name: string; controlFiles: Map<string, Content> }>,
   covered: Record<string, string> = {},
   notes: Record<string, string> = {},
 ): ScriptReportEntry[] {
@@ -75,7 +76,7 @@ export function scriptReport(
     for (const script of MAINTAINER_SCRIPTS) {
       const bytes = p.controlFiles.get(script);
       if (bytes === undefined) continue;
-      const body = text(bytes);
+      const body = text(readContent(bytes));
       const removal = script === 'prerm' || script === 'postrm';
       // A package-wide replacement covers installing, not removing: prerm/postrm get their own reason.
       let why: string | null = covered[`${p.name}/${script}`] ?? (removal ? NOT_NEEDED_REMOVAL : null) ?? covered[p.name] ?? BUILT_IN[p.name]?.[script] ?? null;

@@ -278,7 +278,7 @@ describe('readDeb on debs built by dpkg-deb', { skip }, () => {
       const c = join(scratch, `c-${z}`);
       run('dpkg-deb', ['-e', debs[z], c]);
       assert.deepEqual([...deb.controlFiles.keys()].sort(), readdirSync(c).sort());
-      for (const [name, bytes] of deb.controlFiles) assert.ok(Buffer.from(bytes).equals(readFileSync(join(c, name))), `control file ${name}`);
+      for (const [name, bytes] of deb.controlFiles) assert.ok(Buffer.from(readContent(bytes)).equals(readFileSync(join(c, name))), `control file ${name}`);
       assert.deepEqual({ ...deb.control }, {
         package: 'sample', version: '2:1.2-3', architecture: 'amd64', maintainer: 'Pith Tests <tests@example.org>',
         depends: 'libc6 (>= 2.36)', description: 'a sample\nwith a long description\n.\nand a paragraph',
@@ -310,7 +310,7 @@ function text(e: FsEntry | undefined): string | undefined {
 }
 
 function assertMd5sums(deb: Deb): number {
-  const sums = new TextDecoder().decode(deb.controlFiles.get('md5sums')).trimEnd().split('\n').map((l) => [l.slice(34), l.slice(0, 32)] as const);
+  const sums = new TextDecoder().decode(readContent(deb.controlFiles.get('md5sums')!)).trimEnd().split('\n').map((l) => [l.slice(34), l.slice(0, 32)] as const);
   const files = new Map(deb.entries.flatMap((e) => (e.type === 'file' ? [[e.path, readContent(e.content)] as const] : [])));
   // md5sums lists hardlinks too, with their shared content.
   for (const e of deb.entries) if (e.type === 'hardlink') files.set(e.path, files.get(e.target)!);

@@ -8,6 +8,7 @@ import { ALTERNATIVES_ADMIN_DIR, ALTERNATIVES_DIR, applyAlternatives, configureO
 import { trimPaths } from '../../src/assemble/paths.ts';
 import { readDeb, type Deb } from '../../src/debian/deb.ts';
 import { FsTree } from '../../src/fs/tree.ts';
+import { readContent } from '../../src/fs/content.ts';
 import { missingTools } from '../fixtures/apt.ts';
 
 const EPOCH = 1_700_000_000;
@@ -225,7 +226,7 @@ describe('applyAlternatives', () => {
         const script = p.controlFiles.get('postinst');
         if (!script) continue;
         const file = join(scratch, `${p.name}.postinst`);
-        writeFileSync(file, script);
+        writeFileSync(file, readContent(script));
         const r = spawnSync('/bin/sh', [file, 'configure', ''], { cwd: root, encoding: 'utf8', env: { PATH: shim, PITH_ROOT: root, DPKG_MAINTSCRIPT_PACKAGE: p.name, DPKG_MAINTSCRIPT_NAME: 'postinst', DPKG_ROOT: '' } });
         assert.equal(r.status, 0, `${p.name} postinst: ${r.stderr}`);
       }
