@@ -21,7 +21,7 @@ import type { Digest } from '../oci/digest.ts';
 import { defaultCacheDir } from '../cache/store.ts';
 import { applyAccounts } from './accounts.ts';
 import { buildCaBundle } from './certificates.ts';
-import { DEFAULT_LAYER_BUDGET, planLayers } from './layers.ts';
+import { DEFAULT_LAYER_BUDGET, planLayers, type PlannedLayer } from './layers.ts';
 import { applyTimezone } from './localtime.ts';
 import { trimPaths, type TrimmedPath } from './paths.ts';
 import { Spill } from './spill.ts';
@@ -58,7 +58,7 @@ export interface AssembleInput {
 export interface AssembleOptions extends FetchDebsOptions {
   /** Compressed layer blobs already made, by diffId; `hits` collects the ones it served. */
   blobCache?: LayerBlobCache & { hits: ReadonlySet<Digest> };
-  /** Bytes of file contents kept in memory while assembling (default 64 MiB); the rest waits on disk (`Spill`). */
+  /** Bytes of file contents kept in memory while assembling (default 32 MiB); the rest waits on disk (`Spill`). */
   contentMemory?: number;
 }
 
@@ -72,6 +72,31 @@ export async function assemble(input: AssembleInput, options: AssembleOptions = 
 }
 
 async function assembleWith(spill: Spill, input: AssembleInput, options: AssembleOptions): Promise<Assembled> {
+  // The tree is built and cut into layers in a function of its own: once it returns, nothing holds the tree's
+  // indexes, only the entries the layers name (a large image's tree is most of a build's memory).
+  const { planned, ...planning } = await planImage(spill, input, options);
+  const { blobCache } = options;
+  // Each layer streams through its own compressor on the thread pool; a few at a time keep every core busy while
+  // what is in flight (a few MiB per layer) stays small, however many layers there are.
+  const layers: Layer[] = new Array(planned.length);
+  await forEachBounded(planned, availableParallelism() + 1, async (l, i) => {
+    layers[i] = await layerFromEntries(l.entries, { sourceDateEpoch: input.sourceDateEpoch, comment: l.comment, blobCache });
+    planned[i] = { ...l, entries: [] };
+  });
+  return {
+    layers,
+    layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),
+    ...planning,
+    blobsFromCache: blobCache?.hits ?? new Set(),
+  };
+}
+
+/** The image's file tree, cut into layers (`planLayers`), and what was learnt making it. */
+async function planImage(
+  spill: Spill,
+  input: AssembleInput,
+  options: AssembleOptions,
+): Promise<Pick<Assembled, 'user' | 'trimmed' | 'scripts' | 'libraries'> & { planned: PlannedLayer[] }> {
   const { spec, lockFile, locked, arch, specFiles, sourceDateEpoch } = input;
   const tree = new FsTree({ mergedUsr: true });
   const replacesOf = new Map<string, Set<string>>();
@@ -112,22 +137,12 @@ async function assembleWith(spill: Spill, input: AssembleInput, options: Assembl
   writeFileLists(tree, debs.map(({ pkg, deb }) => ({ name: pkg.name, md5sums: deb.controlFiles.get('md5sums') })), { sourceDateEpoch, keeper: spill });
   spill.flush();
 
-  const planned = planLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET);
-  const { blobCache } = options;
-  // Each layer streams through its own compressor on the thread pool; a few at a time keep every core busy while
-  // what is in flight (a few MiB per layer) stays small, however many layers there are.
-  const layers: Layer[] = new Array(planned.length);
-  await forEachBounded(planned, availableParallelism() + 1, async (l, i) => {
-    layers[i] = await layerFromEntries(l.entries, { sourceDateEpoch, comment: l.comment, blobCache });
-  });
   return {
-    layers,
-    layerInfo: planned.map((l) => ({ comment: l.comment, packages: l.packages })),
+    planned: planLayers(tree, locked, specFiles, spec.layers?.budget ?? DEFAULT_LAYER_BUDGET),
     user: accounts.user,
     trimmed,
     scripts,
     libraries,
-    blobsFromCache: blobCache?.hits ?? new Set(),
   };
 }
 

@@ -125,8 +125,12 @@ function who(owner: string | undefined): string {
 export class FsTree {
   readonly isMergedUsr: boolean;
   readonly #entries = new Map<string, FsEntry>();
-  readonly #owners = new Map<string, string[]>();
-  /** Directory path → names of its entries; '/' included. Keeps recursive removal proportional to the subtree. */
+  /** Path → the packages that shipped it: one name, or several in the order added; absent for pith's own. */
+  readonly #owners = new Map<string, string | string[]>();
+  /**
+   * Directory path → the paths of its entries (the same strings as the keys of #entries, so no copy); '/' included.
+   * Keeps recursive removal proportional to the subtree.
+   */
   readonly #children = new Map<string, Set<string>>([['/', new Set()]]);
   /** Directories made only because something was added below them: a package's own entry for one takes over. */
   readonly #implicit = new Set<string>();
@@ -206,14 +210,13 @@ export class FsTree {
       if (this.#implicit.has(path)) {
         this.#implicit.delete(path);
         this.#entries.set(path, stored);
-        this.#setOwners(path, owner === undefined ? [] : [owner]);
+        this.#setOwner(path, owner);
       } else {
         this.#addOwner(path, owner);
       }
       return;
     }
-    const owners = this.#owners.get(path) ?? [];
-    const existingOwner = owners[0];
+    const existingOwner = this.#firstOwner(path);
     if (existing.type === 'dir' && this.#implicit.has(path) && (this.#children.get(path)?.size ?? 0) === 0) {
       this.#removeOne(path);
       this.#insert(stored, owner);
@@ -248,12 +251,13 @@ export class FsTree {
 
   /** The first package that added `path`; undefined for paths pith made itself (implicit parents, merged-/usr links). */
   owner(path: string): string | undefined {
-    return this.#owners.get(this.#canonical(path))?.[0];
+    return this.#firstOwner(this.#canonical(path));
   }
 
   /** Every package that shipped `path` (directories and identical shared files have several), in the order added. */
   owners(path: string): string[] {
-    return [...(this.#owners.get(this.#canonical(path)) ?? [])];
+    const owners = this.#owners.get(this.#canonical(path));
+    return owners === undefined ? [] : typeof owners === 'string' ? [owners] : [...owners];
   }
 
   /**
@@ -305,7 +309,7 @@ export class FsTree {
   readdir(path: string): string[] | undefined {
     const dir = this.resolve(path);
     if (dir?.type !== 'dir') return undefined;
-    return [...(this.#children.get(dir.path) ?? [])].sort();
+    return [...(this.#children.get(dir.path) ?? [])].sort().map(baseOf);
   }
 
   /**
@@ -319,7 +323,7 @@ export class FsTree {
     const doomed: string[] = [];
     const walk = (q: string) => {
       doomed.push(q);
-      for (const name of this.#children.get(q) ?? []) walk(join(q, name));
+      for (const child of this.#children.get(q) ?? []) walk(child);
     };
     walk(p);
     const gone = new Set(doomed);
@@ -399,8 +403,8 @@ export class FsTree {
       } else if (e.type !== 'dir') {
         throw new PithError(
           'PATH_CONFLICT',
-          `${forPath}: ${who(owner)} needs a directory at ${next}, but ${who(this.#owners.get(next)?.[0])} put ${describe(e)} there`,
-          { details: { path: forPath, owner, existingOwner: this.#owners.get(next)?.[0] } },
+          `${forPath}: ${who(owner)} needs a directory at ${next}, but ${who(this.#firstOwner(next))} put ${describe(e)} there`,
+          { details: { path: forPath, owner, existingOwner: this.#firstOwner(next) } },
         );
       }
       cur = next;
@@ -428,8 +432,8 @@ export class FsTree {
 
   #insert(entry: FsEntry, owner: string | undefined): void {
     this.#entries.set(entry.path, entry);
-    this.#setOwners(entry.path, owner === undefined ? [] : [owner]);
-    this.#children.get(parentOf(entry.path))!.add(baseOf(entry.path));
+    this.#setOwner(entry.path, owner);
+    this.#children.get(parentOf(entry.path))!.add(entry.path);
     if (entry.type === 'dir') this.#children.set(entry.path, new Set());
     if (entry.type === 'hardlink') {
       let links = this.#linksTo.get(entry.target);
@@ -446,7 +450,7 @@ export class FsTree {
     this.#implicit.delete(path);
     this.#children.delete(path);
     this.#linksTo.delete(path);
-    this.#children.get(parentOf(path))?.delete(baseOf(path));
+    this.#children.get(parentOf(path))?.delete(path);
   }
 
   /** Before file `path` goes, its first surviving hardlink becomes a file with its content; the rest point there. */
@@ -465,14 +469,22 @@ export class FsTree {
     if (rest.length > 0) this.#linksTo.set(heir!, new Set(rest));
   }
 
-  #setOwners(path: string, owners: string[]): void {
-    this.#owners.set(path, owners);
+  #firstOwner(path: string): string | undefined {
+    const owners = this.#owners.get(path);
+    return typeof owners === 'string' ? owners : owners?.[0];
+  }
+
+  #setOwner(path: string, owner: string | undefined): void {
+    if (owner === undefined) this.#owners.delete(path);
+    else this.#owners.set(path, owner);
   }
 
   #addOwner(path: string, owner: string | undefined): void {
     if (owner === undefined) return;
     const owners = this.#owners.get(path);
-    if (owners === undefined) this.#owners.set(path, [owner]);
-    else if (!owners.includes(owner)) owners.push(owner);
+    if (owners === undefined) this.#owners.set(path, owner);
+    else if (typeof owners === 'string') {
+      if (owners !== owner) this.#owners.set(path, [owners, owner]);
+    } else if (!owners.includes(owner)) owners.push(owner);
   }
 }
