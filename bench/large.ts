@@ -69,6 +69,7 @@ for (const w of wanted) {
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// Run as an installed `pith` is (its #! line, and the Node flag it sets), not as `node bin/pith.js`.
 const bin = join(root, 'bin', 'pith.js');
 mkdirSync('/var/tmp', { recursive: true });
 const scratch = mkdtempSync(join('/var/tmp', 'pith-bench-large-'));
@@ -245,7 +246,7 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   writeFileSync(spec, `# bench/large.ts, set ${name}\nname: ${name}\npackages:\n${packages.map((p) => `  - ${p}\n`).join('')}`);
   const cacheArgs = ['--cache', cache];
   step(`${name}: pith lock`);
-  const lock = await run(process.execPath, [bin, 'lock', spec, ...cacheArgs]);
+  const lock = await run(bin, ['lock', spec, ...cacheArgs]);
   if (!lock.ok) return { error: `pith lock failed: ${failure(lock)}`, dropped: [] };
   let locked: number | undefined;
   try {
@@ -255,13 +256,13 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
     // a lock format this bench does not know: the count is only informative
   }
   step(`${name}: pith warm-up build`);
-  const warmUp = await timed(process.execPath, [bin, 'build', spec, '--output', `oci:${join(dir, 'out-warmup')}:${name}`, ...cacheArgs]);
+  const warmUp = await timed(bin, ['build', spec, '--output', `oci:${join(dir, 'out-warmup')}:${name}`, ...cacheArgs]);
   rmSync(join(dir, 'out-warmup'), { recursive: true, force: true });
   if (!warmUp.ok) return { error: `pith failed (untimed warm-up build): ${failure(warmUp)}`, warmUp, dropped: [], locked };
   const dropped = dropBuildCache();
   const out = join(dir, 'out');
   step(`${name}: pith timed build`);
-  const measured = await timed(process.execPath, [bin, 'build', spec, '--output', `oci:${out}:${name}`, ...cacheArgs]);
+  const measured = await timed(bin, ['build', spec, '--output', `oci:${out}:${name}`, ...cacheArgs]);
   if (!measured.ok) return { error: `pith failed: ${failure(measured)}`, warmUp, run: measured, dropped, locked };
   try {
     return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };

@@ -1,5 +1,7 @@
-#!/usr/bin/env node
-// Launcher. The published package ships only the compiled dist/ (no src/, no tsx, no esbuild) and always runs it.
+#!/usr/bin/env -S node --max-semi-space-size=4
+// Launcher. `env -S` gives Node one flag: a 4 MB young generation instead of 16 MB semi-spaces, ~30 MB less resident
+// memory in a large build (bench:large); measured against bench:build's small builds too. The published package
+// ships only the compiled dist/ (no src/, no tsx, no esbuild) and always runs it.
 // A checkout has src/ and runs it through tsx, so editing needs no build step; the dist/ that `npm install` makes
 // there (`prepare`, scripts/build.ts) starts several times faster and is used only while the sources and
 // dependencies are exactly those it was made from, so an edit to src/ is never shadowed by a stale bundle.

@@ -58,7 +58,7 @@ export interface AssembleInput {
 export interface AssembleOptions extends FetchDebsOptions {
   /** Compressed layer blobs already made, by diffId; `hits` collects the ones it served. */
   blobCache?: LayerBlobCache & { hits: ReadonlySet<Digest> };
-  /** Bytes of file contents kept in memory while assembling (default 32 MiB); the rest waits on disk (`Spill`). */
+  /** Bytes of file contents kept in memory while assembling (default 16 MiB); the rest waits on disk (`Spill`). */
   contentMemory?: number;
 }
 

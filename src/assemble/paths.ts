@@ -89,23 +89,21 @@ function parentOf(path: string): string {
 
 /** Returns a matcher over a path and its ancestors, memoised: a tree has far more paths than directories. */
 function matcher(rules: Rule[]): (path: string) => Rule | undefined {
+  if (rules.length === 0) return () => undefined;
+  // Only directories are remembered: every path is asked about once, its parents many times (a large image has a
+  // quarter million paths and a few thousand directories).
   const memo = new Map<string, Rule | null>();
-  const self = (path: string): Rule | undefined => {
-    if (path === '/') return undefined;
-    const known = memo.get(path);
+  const inDir = (dir: string): Rule | undefined => {
+    if (dir === '/') return undefined;
+    const known = memo.get(dir);
     if (known !== undefined) return known ?? undefined;
-    const found = rules.find((r) => r.re.test(path)) ?? self(parentOf(path));
-    memo.set(path, found ?? null);
+    const found = rules.find((r) => r.re.test(dir)) ?? inDir(parentOf(dir));
+    memo.set(dir, found ?? null);
     return found;
   };
-  return self;
+  return (path) => (path === '/' ? undefined : (rules.find((r) => r.re.test(path)) ?? inDir(parentOf(path))));
 }
 
-/**
- * Copyright files are the licence notices distribution requires; they stay whatever a rule says. A doc directory
- * that is a symlink (`/usr/share/doc/libfoo-dev → libfoo1`, as many -dev packages ship) is how that package's
- * copyright is reached, so it stays too.
- */
 function alwaysKept(tree: FsTree, path: string): boolean {
   if (/^\/usr\/share\/doc\/[^/]+\/copyright$/.test(path)) return true;
   return /^\/usr\/share\/doc\/[^/]+$/.test(path) && tree.get(path)?.type === 'symlink';
@@ -188,7 +186,7 @@ export function trimPaths(tree: FsTree, options: TrimOptions = {}): TrimmedPath[
   // Deepest first (reverse path order puts children before their parent), so emptiness cascades upwards.
   const dirs = entries.filter((e) => e.type === 'dir').map((e) => e.path).reverse();
   for (const dir of dirs) {
-    if (tree.get(dir)?.type !== 'dir' || (tree.readdir(dir)?.length ?? 1) > 0) continue;
+    if (tree.get(dir)?.type !== 'dir' || tree.childCount(dir) !== 0) continue;
     // Top-level directories are the image's skeleton (/usr, /var, /opt): emptying one never means "remove it".
     if (parentOf(dir) === '/' || linkedDirs.has(dir) || keepRule(dir) !== undefined || alwaysKept(tree, dir)) continue;
     const r = trimRule(dir);

@@ -11,7 +11,7 @@ import { removeStaleTemps, STALE_TEMP_AGE_MS, tempSibling, unwritable } from '..
 import type { Content, ContentKeeper, StoredContent } from '../fs/content.ts';
 
 export interface SpillOptions {
-  /** Bytes of file content kept in memory in all (default 32 MiB). */
+  /** Bytes of file content kept in memory in all (default 16 MiB). */
   memoryBudget?: number;
   /** A file at least this large always goes to disk (default 4 MiB). */
   largeFile?: number;
@@ -34,7 +34,7 @@ export class Spill implements ContentKeeper {
   private constructor(dir: string, options: SpillOptions) {
     this.dir = dir;
     this.#file = join(dir, 'contents');
-    this.#budget = options.memoryBudget ?? 32 * 1024 * 1024;
+    this.#budget = options.memoryBudget ?? 16 * 1024 * 1024;
     this.largeFile = options.largeFile ?? 4 * 1024 * 1024;
   }
 

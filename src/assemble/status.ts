@@ -190,12 +190,22 @@ function md5sumsInImage(tree: FsTree, name: string, md5sums: Content): string {
   return out.join('');
 }
 
-/** Depth-first order: component by component, so "/usr/lib" and everything under it precede "/usr/lib-x". */
+/**
+ * Depth-first order: component by component, so "/usr/lib" and everything under it precede "/usr/lib-x". That is
+ * code-unit order with "/" below every other character (a component that ends first sorts first), compared in place:
+ * a package of 10k files is sorted without splitting a path per comparison.
+ */
 export function treeOrder(a: string, b: string): number {
-  const x = a.split('/');
-  const y = b.split('/');
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x < y ? -1 : 1;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
+
+const SLASH = 0x2f;

@@ -312,6 +312,12 @@ export class FsTree {
     return [...(this.#children.get(dir.path) ?? [])].sort().map(baseOf);
   }
 
+  /** How many entries the directory at `path` (symlinks followed) holds; undefined when it is not a directory. */
+  childCount(path: string): number | undefined {
+    const dir = this.resolve(path);
+    return dir?.type === 'dir' ? (this.#children.get(dir.path)?.size ?? 0) : undefined;
+  }
+
   /**
    * Removes `path` and, for a directory, everything below it. A removed file's surviving hardlinks keep its content:
    * the first of them becomes the file. Returns whether anything was there.
@@ -353,6 +359,9 @@ export class FsTree {
   }
 
   #canonical(path: string): string {
+    // An entry's own path is canonical already: stages walking the tree ask about every entry, a quarter million in a
+    // large image, and need not make each path again.
+    if (this.#entries.has(path)) return path;
     const p = normalisePath(path);
     return this.isMergedUsr ? usrMergedPath(p) : p;
   }

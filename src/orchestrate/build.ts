@@ -41,7 +41,7 @@ export interface BuildOptions {
   cacheDir?: string;
   offline?: boolean;
   /**
-   * Bytes of file contents a build keeps in memory (default 32 MiB); larger files and the rest wait in a spill file
+   * Bytes of file contents a build keeps in memory (default 16 MiB); larger files and the rest wait in a spill file
    * in the cache directory until their layer is written, so memory does not grow with the image.
    */
   contentMemory?: number;

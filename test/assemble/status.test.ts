@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { trimPaths } from '../../src/assemble/paths.ts';
-import { STATUS_D, writeFileLists, writeStatusD, type StatusPackage } from '../../src/assemble/status.ts';
+import { STATUS_D, treeOrder, writeFileLists, writeStatusD, type StatusPackage } from '../../src/assemble/status.ts';
 import { readDeb } from '../../src/debian/deb.ts';
 import { parseDeb822 } from '../../src/debian/deb822.ts';
 import { parseVersion } from '../../src/debian/version.ts';
@@ -206,3 +206,29 @@ describe('writeStatusD', () => {
     }
   });
 });
+
+describe('treeOrder', () => {
+  it('sorts paths component by component (what dpkg\'s .list files hold), whatever characters sit beside "/"', () => {
+    const byComponents = (a: string, b: string): number => {
+      const x = a.split('/');
+      const y = b.split('/');
+      for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+      return x.length - y.length;
+    };
+    // Characters below "/" in code-unit order (space, "!", "-", ".") are where a plain sort and the tree's differ.
+    const alphabet = ['a', 'b', '-', '.', ' ', '!', '0', 'é', '/'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const paths = new Set(['/usr/lib', '/usr/lib-x', '/usr/lib/x', '/usr/lib.d', '/usr/lib/x/y', '/usr/li']);
+    while (paths.size < 400) {
+      let p = '';
+      for (let n = 1 + Math.floor(next() * 8); n > 0; n--) p += alphabet[Math.floor(next() * alphabet.length)];
+      paths.add('/' + p.replace(/\/+/g, '/').replace(/\/$/, 'z'));
+    }
+    const expected = [...paths].sort(byComponents);
+    assert.deepEqual([...paths].sort(treeOrder), expected);
+    assert.ok(expected.indexOf('/usr/lib/x/y') < expected.indexOf('/usr/lib-x'), 'a directory\'s contents come before a sibling sharing its prefix');
+    assert.notDeepEqual([...paths].sort(), expected, 'the sample holds paths a plain sort orders differently');
+  });
+});
+

@@ -78,7 +78,8 @@ describe('a build with a layer over 2 GiB', { skip }, () => {
     const out = join(scratch, 'out');
     const cgroup = memoryCgroup(512 * 1024 * 1024);
     if (typeof cgroup === 'string') console.log(`${cgroup}: peak memory is measured without a limit`);
-    const command = ['/usr/bin/time', '-f', 'peak-kb=%M', process.execPath, bin, 'build', spec, '--cache', join(scratch, 'cache'), '--output', `oci:${out}:large`];
+    // As an installed `pith` runs: through its #! line, with the Node flag it sets.
+    const command = ['/usr/bin/time', '-f', 'peak-kb=%M', bin, 'build', spec, '--cache', join(scratch, 'cache'), '--output', `oci:${out}:large`];
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok, fail) => {
       // The shell joins the cgroup, then becomes the build: every process of it is under the limit.
       const child = typeof cgroup === 'string'
