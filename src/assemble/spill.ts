@@ -66,8 +66,10 @@ export class Spill implements ContentKeeper {
   }
 
   /** The bytes, kept in memory when the budget allows, else written to disk (readable once `flush` has run). */
-  keep(bytes: Uint8Array): Content {
-    return this.#holds(bytes.byteLength) ? bytes : this.write(bytes);
+  keep(bytes: Uint8Array, options: { transient?: boolean } = {}): Content {
+    // A copy of its own (a Buffer's slice() would be a view).
+    if (this.#holds(bytes.byteLength)) return options.transient ? new Uint8Array(bytes) : bytes;
+    return this.write(bytes);
   }
 
   /** A large file's content arriving in pieces, written to a file of its own as it comes (never held whole). */

@@ -157,37 +157,81 @@ export function writeFileLists(tree: FsTree, packages: ReadonlyArray<{ name: str
     if (e.path === '/var/lib/dpkg' || e.path.startsWith('/var/lib/dpkg/')) continue;
     for (const owner of tree.owners(e.path)) byOwner.get(owner)?.push(e.path);
   }
+  // Each file is written as UTF-8 as it is made, never as one string: a large package's list would be a string of
+  // megabytes, and strings that size outlive the package in V8's large-object space.
+  const text = new Utf8Text();
   const written: string[] = [];
   for (const name of [...byOwner.keys()].sort()) {
-    const paths = byOwner.get(name)!.sort(treeOrder);
+    text.add('/.\n');
+    for (const p of byOwner.get(name)!.sort(treeOrder)) text.add(p, '\n');
+    byOwner.delete(name);
     const path = `${INFO_D}/${name}.list`;
-    put(tree, path, new TextEncoder().encode(['/.', ...paths].map((p) => `${p}\n`).join('')), options, name);
+    put(tree, path, text.take(), options, name);
     written.push(path);
   }
   for (const p of [...packages].sort((a, b) => compareStrings(a.name, b.name))) {
-    const kept = p.md5sums === undefined ? '' : md5sumsInImage(tree, p.name, p.md5sums);
-    if (kept === '') continue;
+    if (p.md5sums === undefined) continue;
+    md5sumsInImage(tree, p.name, p.md5sums, text);
+    if (text.length === 0) continue;
     const path = `${STATUS_D}/${p.name}.md5sums`;
-    put(tree, path, new TextEncoder().encode(kept), options, p.name);
+    put(tree, path, text.take(), options, p.name);
     written.push(path);
   }
   return written.sort(compareStrings);
 }
 
 /**
- * The md5sums lines of a package's regular files that the image holds as the package's, at their image paths. A
- * hard link is a regular file to dpkg (dh_md5sums lists both names of perl-base's perl), so it keeps its line.
+ * Adds to `out` the md5sums lines of a package's regular files that the image holds as the package's, at their
+ * image paths (none when nothing is left). A hard link is a regular file to dpkg (dh_md5sums lists both names of
+ * perl-base's perl), so it keeps its line. Read line by line, decoded as the whole file would be (a byte-order mark
+ * only at its very start is dropped).
  */
-function md5sumsInImage(tree: FsTree, name: string, md5sums: Content): string {
-  const out: string[] = [];
-  for (const line of new TextDecoder().decode(readContent(md5sums)).split('\n')) {
+function md5sumsInImage(tree: FsTree, name: string, md5sums: Content, out: Utf8Text): void {
+  const bytes = readContent(md5sums);
+  for (let start = 0; start < bytes.byteLength; ) {
+    const nl = bytes.indexOf(0x0a, start);
+    const end = nl === -1 ? bytes.byteLength : nl;
+    const line = (start === 0 ? utf8 : utf8KeepingBom).decode(bytes.subarray(start, end));
+    start = end + 1;
     const m = /^([0-9a-f]{32}) [ *](.+)$/.exec(line.replace(/\r$/, ''));
     if (!m) continue;
     const entry = tree.get(`/${m[2]!}`);
     if ((entry?.type !== 'file' && entry?.type !== 'hardlink') || !tree.owners(entry.path).includes(name)) continue;
-    out.push(`${m[1]}  ${entry.path.slice(1)}\n`);
+    out.add(m[1]!, '  ', entry.path.slice(1), '\n');
   }
-  return out.join('');
+}
+
+const utf8 = new TextDecoder();
+const utf8KeepingBom = new TextDecoder('utf-8', { ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/** Text gathered as UTF-8 bytes as it is written, in one buffer used again for every file. */
+class Utf8Text {
+  #buffer = new Uint8Array(1 << 16);
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  add(...parts: string[]): void {
+    for (const s of parts) {
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      if (this.#length + s.length * 3 > this.#buffer.byteLength) {
+        const grown = new Uint8Array(Math.max(this.#length + s.length * 3, this.#buffer.byteLength * 2));
+        grown.set(this.#buffer.subarray(0, this.#length));
+        this.#buffer = grown;
+      }
+      this.#length += encoder.encodeInto(s, this.#buffer.subarray(this.#length)).written;
+    }
+  }
+
+  /** The bytes written since the last `take`, as a copy of their own. */
+  take(): Uint8Array {
+    const bytes = this.#buffer.slice(0, this.#length);
+    this.#length = 0;
+    return bytes;
+  }
 }
 
 /**

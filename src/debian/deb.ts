@@ -338,7 +338,9 @@ function unsupported(where: string, member: string, h: TarHeader, path: string):
 async function fileContent(entry: TarEntry, keeper: ContentKeeper | undefined): Promise<Content> {
   if (keeper === undefined) return entry.content();
   if (entry.size >= keeper.largeFile) return keeper.keepPieces(entry.chunks());
-  return keeper.keep(await entry.content());
+  // A view of the decompressor's buffer where the file lies in one piece: the keeper copies it (to disk, mostly), so
+  // a file costs no allocation of its own.
+  return keeper.keep(await entry.content({ transient: true }), { transient: true });
 }
 
 /** Decompresses one tar member as a stream and hands each entry to `onEntry`, which may read its content. */

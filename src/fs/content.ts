@@ -35,7 +35,8 @@ export interface StoredContent {
 export interface ContentKeeper {
   /** Files at least this large are handed over in pieces (`keepPieces`), never whole. */
   readonly largeFile: number;
-  keep(bytes: Uint8Array): Content;
+  /** `transient`: the bytes are only valid during the call (a view of a reader's buffer), so what is kept is a copy. */
+  keep(bytes: Uint8Array, options?: { transient?: boolean }): Content;
   keepPieces(pieces: AsyncIterable<Uint8Array>): Promise<StoredContent>;
 }
 

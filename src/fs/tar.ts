@@ -57,8 +57,12 @@ export interface TarHeader {
 }
 
 export interface TarEntry extends TarHeader {
-  /** The content; call it before asking for the next entry, or the content is skipped unread. */
-  content(): Promise<Uint8Array>;
+  /**
+   * The content; call it before asking for the next entry, or the content is skipped unread. `transient`: the bytes
+   * are only valid until the archive is read on (no copy when the source holds them in one piece), for a caller that
+   * copies them somewhere at once.
+   */
+  content(options?: { transient?: boolean }): Promise<Uint8Array>;
   /**
    * The content in pieces as the source hands them out, for a file that need not (or cannot, past Node's buffer
    * limit) be held whole. Each piece is only valid until the next is asked for. Like `content()`, once per entry.
@@ -280,13 +284,13 @@ class Entry implements TarEntry {
     this.#unread = size;
   }
 
-  async content(): Promise<Uint8Array> {
+  async content(options: { transient?: boolean } = {}): Promise<Uint8Array> {
     const walk = this.#walk;
     if (this.#done) throw new Error(`content of ${this.name} in ${walk.where} read twice or after the next entry`);
     this.#done = true;
     this.#unread = 0;
     if (this.size > walk.maxFileSize) throw new TarError('too-large', `expected at most ${walk.maxFileSize} bytes per file in ${walk.where}, found ${this.name} of ${this.size} bytes`);
-    return walk.exactly(this.size, this.offset, `content of ${this.name}`);
+    return walk.exactly(this.size, this.offset, `content of ${this.name}`, options.transient ?? false);
   }
 
   async *chunks(): AsyncGenerator<Uint8Array> {

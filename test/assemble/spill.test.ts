@@ -38,6 +38,19 @@ describe('Spill', () => {
     assert.equal(existsSync(spill.dir), false, 'closing removes what was spilled');
   });
 
+  it('copies what it is handed as transient, in memory and on disk, so the reader may use its buffer again', async () => {
+    const spill = await Spill.open(join(scratch, 'cache4'), { memoryBudget: 4, largeFile: 100 });
+    const reused = Buffer.from('abcdefgh');
+    const inMemory = spill.keep(reused.subarray(0, 4), { transient: true });
+    const onDisk = spill.keep(reused.subarray(4), { transient: true });
+    assert.ok(!isStored(inMemory) && isStored(onDisk));
+    reused.fill(0x58);
+    spill.flush();
+    assert.equal(Buffer.from(readContent(inMemory)).toString(), 'abcd');
+    assert.equal(Buffer.from(readContent(onDisk)).toString(), 'efgh');
+    spill.close();
+  });
+
   it('gathers small contents into large writes, in the order and at the offsets it handed out', async () => {
     const spill = await Spill.open(join(scratch, 'cache3'), { memoryBudget: 0 });
     const sizes = [3, 2 ** 20 - 1, 2 ** 20 + 5, 700_000, 400_000, 1];
