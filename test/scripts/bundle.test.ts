@@ -28,6 +28,17 @@ const version = (root: string, args = ['-V', '-V']) => {
   return r.stdout.trim();
 };
 
+describe('the launcher as an installed command', () => {
+  it('starts Node with the memory settings its #! line names (young generation, malloc), as a large build needs', () => {
+    const probe = join(scratch, 'settings.mjs');
+    writeFileSync(probe, "process.stderr.write(JSON.stringify({ execArgv: process.execArgv, arenas: process.env.MALLOC_ARENA_MAX, mmap: process.env.MALLOC_MMAP_THRESHOLD_ }) + '\\n');\n");
+    // Run as npm's bin link runs it: the file itself, through its #! line (not `node bin/pith.js`).
+    const r = spawnSync(join(repo, 'bin', 'pith.js'), ['--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--import ${probe}` } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stderr.trim().split('\n').at(-1)!), { execArgv: ['--max-semi-space-size=4'], arenas: '2', mmap: '131072' });
+  });
+});
+
 describe('the CLI bundle and the launcher', () => {
   let root: string;
   before(async () => {
