@@ -55,8 +55,12 @@ describe('fetchDebs', { skip }, () => {
     const cacheDir = mkdtempSync(join(scratch, 'cache-'));
     const pkgs = lockFile.architectures.amd64!.packages;
     for (const warm of [false, true]) {
-      const debs = await fetchAndReadDebs(lockFile, pkgs, { cacheDir });
+      const seen: Array<[number, string, number]> = [];
+      const debs = await fetchAndReadDebs(lockFile, pkgs, { cacheDir, onRead: ({ pkg, deb }, i) => seen.push([i, pkg.name, deb.entries.length]) });
       assert.deepEqual(debs.map((d) => d.pkg.name), pkgs.map((p) => p.name), warm ? 'from the cache' : 'downloaded');
+      // onRead sees every package once, in the lock's order, with its files, whatever order the reads finished in.
+      assert.deepEqual(seen.map(([i, name]) => [i, name]), pkgs.map((p, i) => [i, p.name]));
+      assert.ok(seen.every(([, , entries]) => entries > 0));
       for (const { pkg, deb } of debs) assert.equal(deb.control['package'], pkg.name);
     }
     server.fault({ kind: 'tamper', match: /\.deb$/ });
