@@ -41,6 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { loadAptSources, openArchive, resolve } from 'pith';
 import { ensureBundle } from '../scripts/bundle.ts';
+import { exec, type RunResult } from '../test/fixtures/exec.ts';
 
 const PYTHON_COUNT = 300;
 const GOAL_PEAK_BYTES = 300e6;
@@ -79,25 +80,10 @@ const arch = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).s
 /** Bind mounts this run made, unmounted in `finally` if a hook did not get to it. */
 const mounts = new Set<string>();
 
-interface Ran {
-  ok: boolean;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-function run(cmd: string, args: string[]): Promise<Ran> {
-  return new Promise((ok, fail) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', fail);
-    child.on('close', (code) => ok({ ok: code === 0, code, stdout, stderr }));
-  });
-}
+/** A command as the bench runs it: to its end however long it takes (mmdebstrap's 300-package run takes ~8 min). */
+const run = (cmd: string, args: string[]): Promise<RunResult> => exec(cmd, args, { killAfterMs: null });
 
-interface Measured extends Ran {
+interface Measured extends RunResult {
   /** Wall-clock seconds and peak RSS in bytes, as /usr/bin/time -v reports them. */
   wall: number;
   peak: number;
@@ -116,7 +102,7 @@ async function timed(cmd: string, args: string[]): Promise<Measured> {
 }
 
 /** What a failed command said: pith's "pith: CODE: message" line, else its last lines. */
-function failure(r: Ran): string {
+function failure(r: RunResult): string {
   const pithLine = r.stderr.split('\n').filter((l) => l.startsWith('pith: ')).pop();
   if (pithLine) return pithLine.slice('pith: '.length).trim();
   const tail = `${r.stderr}\n${r.stdout}`.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ');
@@ -247,7 +233,7 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   const cacheArgs = ['--cache', cache];
   step(`${name}: pith lock`);
   const lock = await run(bin, ['lock', spec, ...cacheArgs]);
-  if (!lock.ok) return { error: `pith lock failed: ${failure(lock)}`, dropped: [] };
+  if (lock.code !== 0) return { error: `pith lock failed: ${failure(lock)}`, dropped: [] };
   let locked: number | undefined;
   try {
     const lockFile = JSON.parse(readFileSync(join(dir, 'pith.lock'), 'utf8')) as { architectures: Record<string, { packages: unknown[] }> };
@@ -258,12 +244,12 @@ async function pith(name: string, packages: string[]): Promise<PithResult> {
   step(`${name}: pith warm-up build`);
   const warmUp = await timed(bin, ['build', spec, '--output', `oci:${join(dir, 'out-warmup')}:${name}`, ...cacheArgs]);
   rmSync(join(dir, 'out-warmup'), { recursive: true, force: true });
-  if (!warmUp.ok) return { error: `pith failed (untimed warm-up build): ${failure(warmUp)}`, warmUp, dropped: [], locked };
+  if (warmUp.code !== 0) return { error: `pith failed (untimed warm-up build): ${failure(warmUp)}`, warmUp, dropped: [], locked };
   const dropped = dropBuildCache();
   const out = join(dir, 'out');
   step(`${name}: pith timed build`);
   const measured = await timed(bin, ['build', spec, '--output', `oci:${out}:${name}`, ...cacheArgs]);
-  if (!measured.ok) return { error: `pith failed: ${failure(measured)}`, warmUp, run: measured, dropped, locked };
+  if (measured.code !== 0) return { error: `pith failed: ${failure(measured)}`, warmUp, run: measured, dropped, locked };
   try {
     return { warmUp, run: measured, facts: await imageFacts(out), dropped, locked };
   } catch (e) {
@@ -310,13 +296,13 @@ async function mmdebstrap(name: string, packages: string[]): Promise<MmResult> {
   step(`${name}: mmdebstrap warm-up run`);
   const warmUp = await attempt(join(dir, 'warmup'));
   rmSync(join(dir, 'warmup'), { recursive: true, force: true });
-  if (!warmUp.ok) return { error: `mmdebstrap failed (untimed warm-up run): ${failure(warmUp)}`, warmUp };
+  if (warmUp.code !== 0) return { error: `mmdebstrap failed (untimed warm-up run): ${failure(warmUp)}`, warmUp };
   const debFiles = readdirSync(debs).filter((f) => f.endsWith('.deb'));
   const cached = { debs: debFiles.length, bytes: debFiles.reduce((n, f) => n + statSync(join(debs, f)).size, 0) };
   step(`${name}: mmdebstrap timed run`);
   const measured = await attempt(join(dir, 'target'));
   rmSync(join(dir, 'target'), { recursive: true, force: true });
-  if (!measured.ok) return { error: `mmdebstrap failed: ${failure(measured)}`, warmUp, run: measured, cached };
+  if (measured.code !== 0) return { error: `mmdebstrap failed: ${failure(measured)}`, warmUp, run: measured, cached };
   return { warmUp, run: measured, cached };
 }
 
@@ -368,8 +354,8 @@ async function benchSet(name: SetName): Promise<void> {
   const m = await mmdebstrap(name, packages);
 
   console.log(`\n== ${name}${p.locked !== undefined ? ` (pith locked ${p.locked} packages)` : ''}`);
-  if (p.warmUp) console.log(`  pith warm-up build (downloads, untimed for the ratios): ${secs(p.warmUp.wall)}, peak ${MB(p.warmUp.peak)}${p.warmUp.ok ? '' : ' (failed)'}`);
-  if (m.warmUp) console.log(`  mmdebstrap warm-up run (downloads, untimed for the ratios): ${secs(m.warmUp.wall)}, peak ${MB(m.warmUp.peak)}${m.warmUp.ok ? '' : ' (failed)'}`);
+  if (p.warmUp) console.log(`  pith warm-up build (downloads, untimed for the ratios): ${secs(p.warmUp.wall)}, peak ${MB(p.warmUp.peak)}${p.warmUp.code === 0 ? '' : ' (failed)'}`);
+  if (m.warmUp) console.log(`  mmdebstrap warm-up run (downloads, untimed for the ratios): ${secs(m.warmUp.wall)}, peak ${MB(m.warmUp.peak)}${m.warmUp.code === 0 ? '' : ' (failed)'}`);
   if (m.cached) console.log(`  mmdebstrap's apt cache for the timed run: ${m.cached.debs} .debs, ${MB(m.cached.bytes)}`);
   if (p.dropped.length) console.log(`  pith build cache made cold before the timed run: removed refs/{${p.dropped.join(',')}}`);
   if (p.error) console.log(`  ${p.error}${p.run ? ` (after ${secs(p.run.wall)}, peak ${MB(p.run.peak)})` : ''}`);

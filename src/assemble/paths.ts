@@ -104,6 +104,11 @@ function matcher(rules: Rule[]): (path: string) => Rule | undefined {
   return (path) => (path === '/' ? undefined : (rules.find((r) => r.re.test(path)) ?? inDir(parentOf(path))));
 }
 
+/**
+ * Copyright files are the licence notices distribution requires; they stay whatever a rule says. A doc directory
+ * that is a symlink (`/usr/share/doc/libfoo-dev → libfoo1`, as many -dev packages ship) is how that package's
+ * copyright is reached, so it stays too.
+ */
 function alwaysKept(tree: FsTree, path: string): boolean {
   if (/^\/usr\/share\/doc\/[^/]+\/copyright$/.test(path)) return true;
   return /^\/usr\/share\/doc\/[^/]+$/.test(path) && tree.get(path)?.type === 'symlink';

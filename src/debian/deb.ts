@@ -12,7 +12,7 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 import { PithError } from '../errors.ts';
 import type { FsEntry } from '../fs/entry.ts';
 import type { Content, ContentKeeper } from '../fs/content.ts';
-import { isRegularFile, readTar, streamSource, TarError, type TarEntry, type TarHeader } from '../fs/tar.ts';
+import { isRegularFile, readTar, readUpTo, streamSource, TarError, type TarEntry, type TarHeader } from '../fs/tar.ts';
 import { normalisePath } from '../fs/tree.ts';
 import { parseDeb822 } from './deb822.ts';
 import { unxzStream } from './xz.ts';
@@ -125,16 +125,7 @@ function entriesOf(bytes: Uint8Array, where: string): ArEntry[] {
 /** The members of an ar archive in a file, by their headers alone: content is read when a member is used. */
 async function entriesOfFile(handle: FileHandle, path: string, where: string): Promise<ArEntry[]> {
   const length = (await handle.stat()).size;
-  const readAt = async (position: number, size: number) => {
-    const out = Buffer.alloc(size);
-    let got = 0;
-    while (got < size) {
-      const { bytesRead } = await handle.read(out, got, size - got, position + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return new Uint8Array(out.buffer, out.byteOffset, got);
-  };
+  const readAt = (position: number, size: number) => readUpTo(handle, position, size);
   const magic = await readAt(0, AR_MAGIC.length);
   if (latin1(magic) !== AR_MAGIC) throw malformed(where, `expected an ar archive starting with "!<arch>\\n", found ${JSON.stringify(latin1(magic))}`);
   const members: ArEntry[] = [];

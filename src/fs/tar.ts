@@ -198,15 +198,22 @@ function fileSource(handle: fs.FileHandle, length: number, where: string): TarSo
 }
 
 async function readAt(handle: fs.FileHandle, position: number, size: number, where: string): Promise<Uint8Array> {
+  const out = await readUpTo(handle, position, size);
+  // The file shrank since its length was taken.
+  if (out.byteLength < size) throw new TarError('malformed', `expected ${size} bytes at byte ${position} of ${where}, found the file ends first`);
+  return out;
+}
+
+/** `size` bytes of a file from `position`, fewer only where the file ends first (the caller says what that means). */
+export async function readUpTo(handle: fs.FileHandle, position: number, size: number): Promise<Uint8Array> {
   const out = Buffer.alloc(size);
   let done = 0;
   while (done < size) {
     const { bytesRead } = await handle.read(out, done, size - done, position + done);
-    // The file shrank since its length was taken.
-    if (bytesRead === 0) throw new TarError('malformed', `expected ${size} bytes at byte ${position} of ${where}, found the file ends first`);
+    if (bytesRead === 0) break;
     done += bytesRead;
   }
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return new Uint8Array(out.buffer, out.byteOffset, done);
 }
 
 export interface ReadTarOptions {
