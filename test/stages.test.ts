@@ -21,6 +21,7 @@ export const STAGES: readonly (readonly string[])[] = [
   ['sbom'],
   ['inspect', 'runtime', 'trust'],
   ['orchestrate'],
+  ['serve'],
   ['index.ts'],
   ['cli'],
 ];
