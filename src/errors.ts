@@ -273,6 +273,13 @@ export const ERROR_CATALOGUE = {
   TLOG_PROOF_MISSING: { exit: 1, meaning: 'a keyless signature has no transparency-log entry, or its entry no inclusion proof or signed timestamp' },
   TLOG_PROOF_INVALID: { exit: 1, meaning: "a keyless signature's transparency-log inclusion proof or signed timestamp does not verify with the trusted root's Rekor keys" },
   ROLLOUT_UNSUPPORTED: { exit: 1, meaning: 'a file to pin needs an edit pith does not make (e.g. a key added to a flow-style map)' },
+
+  // serve/: the fleet store
+  SERVE_DATABASE_INVALID: { exit: 1, meaning: 'a --database value is neither a directory (PGlite) nor a postgres:// or postgresql:// URL' },
+  SERVE_DATABASE_UNAVAILABLE: { exit: 1, meaning: 'the store cannot be opened: its directory cannot be made or read, or the PostgreSQL server refuses the connection (the message names the directory or the URL without its password)' },
+  SERVE_DATABASE_BUSY: { exit: 1, meaning: 'a PGlite store directory is open in another process (its pid is named); one process at a time, or use a PostgreSQL server' },
+  SERVE_SCHEMA_NEWER: { exit: 1, meaning: 'the store was migrated by a newer pith: its schema version is above the ones this pith knows' },
+  SERVE_SNAPSHOT_INVALID: { exit: 1, meaning: 'a fleet snapshot handed to the store contradicts itself (a digest twice, a finding for an image it does not list, a time that is not ISO 8601)' },
 } as const satisfies Record<string, { exit: ExitStatus; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
