@@ -120,3 +120,11 @@ export {
   type AttachedAttestation, type AttestationReport, type AttestOptions, type AttestReport, type ProvenanceInputs, type RejectedAttestation, type ResourceDescriptor, type SlsaProvenance, type Statement,
   type VerifiedAttestation, type VerifyAttestationsOptions,
 } from './trust/attest.ts';
+
+// The fleet service (pith serve): what its sources hold, and the store that keeps it over time.
+export type { Deployment, FleetFinding, FleetImage, FleetPackage, FleetSnapshot, ImageOrigin, SourceError } from './serve/model.ts';
+export {
+  FleetStore, openStore, originKey, originReference, originSource,
+  type CveHit, type DeploymentView, type FindingView, type FleetSummary, type ImageDetail, type ImageSummary, type OriginState, type OriginView,
+  type PackageHit, type PatchEvent, type RecordResult, type RefreshRecord, type SourceStatus,
+} from './serve/store.ts';
