@@ -12,6 +12,7 @@
  *   available to then (and to when a manifest first ran the fixed digest);
  * - a source that fails keeps what it last showed, marked stale, with the time of its last good read.
  */
+import { createHash } from 'node:crypto';
 import { PithError } from '../errors.ts';
 import { openDb, type Db, type Sql } from './db.ts';
 import { MIGRATIONS } from './migrations/index.ts';
@@ -258,6 +259,7 @@ const deploymentKey = (d: { file: string; workload: string; container?: string |
 const findingKey = (advisory: string, pkg: string) => `${advisory}\u0000${pkg}`;
 
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'moderate', 'low', 'negligible', 'unimportant'];
+const SEVERITY_RANK_SQL = `CASE lower(f.severity) ${SEVERITY_ORDER.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${SEVERITY_ORDER.length} END`;
 function severityRank(s: string | null | undefined): number {
   const i = s ? SEVERITY_ORDER.indexOf(s.toLowerCase()) : -1;
   return i < 0 ? SEVERITY_ORDER.length : i;
@@ -330,6 +332,17 @@ function validate(snapshot: FleetSnapshot, findings: FleetFinding[]): void {
   }
 }
 
+/**
+ * The rows of a SELECT, fetched as one JSON array: PGlite decodes a row at a time in JavaScript, which for 1,000
+ * rows costs ten times what one JSON value does (bench/serve); `pg` reads either as fast. Values come back as JSON
+ * has them (times as ISO strings, which iso() reads). The order is the subquery's: PostgreSQL aggregates rows in
+ * the order a sorted subquery yields them.
+ */
+async function many<R>(tx: Sql, select: string, params: unknown[] = []): Promise<R[]> {
+  const [row] = await tx.query<{ rows: R[] }>(`SELECT COALESCE(json_agg(x), '[]'::json) AS rows FROM (${select}) x`, params);
+  return row!.rows;
+}
+
 // ─── Row types ───────────────────────────────────────────────────────────────
 
 interface ImageRow {
@@ -341,6 +354,8 @@ interface ImageRow {
   release: string | null;
   error: string | null;
   package_count: number;
+  findings_hash: string | null;
+  open_fixes: number;
   first_seen: Date | string;
   listed: boolean;
   stale: boolean;
@@ -472,8 +487,9 @@ export class FleetStore {
         [listed, staleIds],
       );
 
-      await recordImageFindings(tx, findings, images.ids, at);
-      const resolved = await recordLineage(tx, findings, images.ids, origins.rows, at);
+      const changed = await recordImageFindings(tx, findings, images.ids, images.findingsHashes, at);
+      const follow = origins.rows.filter((o) => o.state === 'current' && (origins.touched.has(o.id) || changed.has(o.image_id)));
+      const resolved = await recordLineage(tx, findings, images.ids, follow, at);
       await recordDeployments(tx, snapshot.deployments, at, (file) => isFailed('manifests', file));
 
       // Sources: the ones named as read (else those the snapshot's items came from), and the failed ones.
@@ -529,8 +545,9 @@ export class FleetStore {
   /** The listed images that contain the package `name` (at `version`, when given), with where each runs. */
   async searchPackage(name: string, version?: string): Promise<PackageHit[]> {
     return this.read(async (tx) => {
-      const rows = await tx.query<ImageRow & { pname: string; pversion: string; architecture: string; psource: string; source_version: string }>(
-        `SELECT i.*, p.name AS pname, p.version AS pversion, p.architecture, p.source AS psource, p.source_version
+      const rows = await many<HitImage & { pname: string; pversion: string; architecture: string; psource: string; source_version: string }>(
+        tx,
+        `SELECT ${HIT_COLUMNS}, p.name AS pname, p.version AS pversion, p.architecture, p.source AS psource, p.source_version
          FROM packages p JOIN image_packages ip ON ip.package_id = p.id JOIN images i ON i.id = ip.image_id
          WHERE p.name = $1 AND ($2::text IS NULL OR p.version = $2) AND i.listed
          ORDER BY i.name, i.digest, p.architecture, p.version`,
@@ -547,13 +564,14 @@ export class FleetStore {
   /** The listed images an advisory (CVE id, else the advisory's own id; any case) affects, with where each runs. */
   async searchCve(id: string): Promise<CveHit[]> {
     return this.read(async (tx) => {
-      const rows = await tx.query<FindingRow>(
+      const rows = await many<FindingRow>(
+        tx,
         `SELECT f.* FROM image_findings f JOIN images i ON i.id = f.image_id
          WHERE upper(f.advisory) = upper($1) AND i.listed ORDER BY f.package`,
         [id],
       );
       const ids = [...new Set(rows.map((r) => r.image_id))];
-      const images = await tx.query<ImageRow>('SELECT * FROM images WHERE id = ANY($1::int[]) ORDER BY name, digest', [ids]);
+      const images = await many<HitImage>(tx, `SELECT ${HIT_COLUMNS} FROM images i WHERE i.id = ANY($1::int[]) ORDER BY i.name, i.digest`, [ids]);
       const where = await around(tx, images);
       const findingsOf = groupBy(rows, (r) => r.image_id);
       return images.map((i) => ({ ...where(i), findings: findingsOf.get(i.id)!.map(findingView) }));
@@ -566,22 +584,26 @@ export class FleetStore {
       const [row] = await tx.query<ImageRow>('SELECT * FROM images WHERE digest = $1', [digest]);
       if (!row) return undefined;
       const [image] = await summaries(tx, 'i.id = $1', [row.id]);
-      const packages = await tx.query<Parameters<typeof packageOf>[0]>(
+      const packages = await many<Parameters<typeof packageOf>[0]>(
+        tx,
         `SELECT ${PACKAGE_COLUMNS} FROM image_packages ip JOIN packages p ON p.id = ip.package_id
          WHERE ip.image_id = $1 ORDER BY p.name, p.architecture, p.version`,
         [row.id],
       );
-      const findings = await tx.query<FindingRow>('SELECT * FROM image_findings WHERE image_id = $1 ORDER BY advisory, package', [row.id]);
-      const origins = await tx.query<OriginRow>(
+      const findings = await many<FindingRow>(tx, 'SELECT * FROM image_findings WHERE image_id = $1 ORDER BY advisory, package', [row.id]);
+      const origins = await many<OriginRow>(
+        tx,
         `SELECT * FROM origins WHERE id IN (SELECT origin_id FROM origin_images WHERE image_id = $1) ORDER BY key`,
         [row.id],
       );
-      const history = await tx.query<{ origin_id: number; digest: string; since: Date | string; until: Date | string | null }>(
+      const history = await many<{ origin_id: number; digest: string; since: Date | string; until: Date | string | null }>(
+        tx,
         `SELECT oi.origin_id, i.digest, oi.since, oi.until FROM origin_images oi JOIN images i ON i.id = oi.image_id
          WHERE oi.origin_id = ANY($1::int[]) ORDER BY oi.since, oi.origin_id`,
         [origins.map((o) => o.id)],
       );
-      const deployments = await tx.query<DeploymentRow>(
+      const deployments = await many<DeploymentRow>(
+        tx,
         'SELECT * FROM deployments WHERE digest = $1 ORDER BY current DESC, file, workload, container, first_seen',
         [digest],
       );
@@ -611,20 +633,19 @@ export class FleetStore {
         'SELECT count(*)::int AS images, count(*) FILTER (WHERE stale)::int AS stale, count(*) FILTER (WHERE error IS NOT NULL)::int AS errors FROM images WHERE listed',
       );
       const [packages] = await tx.query<{ packages: number; names: number }>(
-        `SELECT count(DISTINCT (p.name, p.version, p.architecture))::int AS packages, count(DISTINCT p.name)::int AS names
-         FROM packages p WHERE p.id IN (SELECT ip.package_id FROM image_packages ip JOIN images i ON i.id = ip.image_id WHERE i.listed)`,
+        `SELECT count(*)::int AS packages, count(DISTINCT name)::int AS names FROM (
+           SELECT DISTINCT p.name, p.version, p.architecture FROM packages p
+           WHERE EXISTS (SELECT 1 FROM image_packages ip JOIN images i ON i.id = ip.image_id WHERE ip.package_id = p.id AND i.listed)) x`,
       );
-      const fixes = await tx.query<{ image_id: number; advisory: string; severity: string | null }>(
-        `SELECT f.image_id, f.advisory, f.severity FROM image_findings f JOIN images i ON i.id = f.image_id
-         WHERE i.listed AND f.fix_available`,
+      // An advisory that affects two packages of an image counts once, at its worst severity.
+      const fixes = await tx.query<{ severity: string; n: number }>(
+        `SELECT severity, count(*)::int AS n FROM (
+           SELECT (array_agg(COALESCE(lower(f.severity), 'unknown') ORDER BY ${SEVERITY_RANK_SQL}))[1] AS severity
+           FROM image_findings f JOIN images i ON i.id = f.image_id
+           WHERE i.listed AND f.fix_available GROUP BY f.image_id, f.advisory) x
+         GROUP BY severity ORDER BY severity`,
       );
-      const worst = new Map<string, string | undefined>();
-      for (const f of fixes) {
-        const key = `${f.image_id}\u0000${f.advisory}`;
-        worst.set(key, worse(worst.get(key), f.severity ?? 'unknown'));
-      }
-      const bySeverity: Record<string, number> = {};
-      for (const s of worst.values()) bySeverity[s!] = (bySeverity[s!] ?? 0) + 1;
+      const bySeverity = Object.fromEntries(fixes.map((f) => [f.severity, f.n]));
       const timeline = await patchEvents(tx);
       const toImage = timeline.flatMap((e) => (e.secondsToImage === undefined ? [] : [e.secondsToImage])).sort((a, b) => a - b);
       const toDeploy = timeline.flatMap((e) => (e.secondsToDeploy === undefined ? [] : [e.secondsToDeploy])).sort((a, b) => a - b);
@@ -635,7 +656,7 @@ export class FleetStore {
         imageErrors: counts!.errors,
         packages: packages!.packages,
         packageNames: packages!.names,
-        openFixes: { total: worst.size, bySeverity },
+        openFixes: { total: fixes.reduce((n, f) => n + f.n, 0), bySeverity },
         timeToPatch: {
           resolved: toImage.length,
           ...(toImage.length > 0 ? { medianSeconds: percentile(toImage, 0.5), p95Seconds: percentile(toImage, 0.95) } : {}),
@@ -703,17 +724,15 @@ async function lastRefresh(tx: Sql): Promise<RefreshRecord | undefined> {
 
 /** The images matching `where` (over `images i`) as the image list shows them. */
 async function summaries(tx: Sql, where: string, params: unknown[] = []): Promise<ImageSummary[]> {
-  const rows = await tx.query<ImageRow & { open_fixes: number }>(
-    `SELECT i.*, (SELECT count(DISTINCT f.advisory)::int FROM image_findings f WHERE f.image_id = i.id AND f.fix_available) AS open_fixes
-     FROM images i WHERE ${where} ORDER BY i.name, i.digest`,
-    params,
-  );
-  const origins = await tx.query<OriginRow & { last_good_read: Date | null }>(
+  const rows = await many<ImageRow>(tx, `SELECT i.* FROM images i WHERE ${where} ORDER BY i.name, i.digest`, params);
+  const origins = await many<OriginRow & { last_good_read: Date | null }>(
+    tx,
     `SELECT o.*, s.last_good_read FROM origins o LEFT JOIN sources s ON s.key = o.source
      WHERE o.state <> 'gone' ORDER BY o.key`,
   );
   // Names of the images that specs and registries hold now, to tell a spec's image pushed to a registry.
-  const names = await tx.query<{ kind: string; name: string }>(
+  const names = await many<{ kind: string; name: string }>(
+    tx,
     `SELECT DISTINCT o.kind, i.name FROM origins o JOIN images i ON i.id = o.image_id WHERE o.state <> 'gone'`,
   );
   const specNames = new Set(names.filter((n) => n.kind === 'spec').map((n) => n.name));
@@ -746,17 +765,21 @@ async function summaries(tx: Sql, where: string, params: unknown[] = []): Promis
  * For search hits: an image's identity, its origins (current or stale) and where its digest runs now, looked up
  * once for all the images.
  */
-async function around(tx: Sql, images: ImageRow[]) {
+type HitImage = Pick<ImageRow, 'id' | 'digest' | 'name' | 'platform' | 'stale'>;
+const HIT_COLUMNS = 'i.id, i.digest, i.name, i.platform, i.stale';
+
+async function around(tx: Sql, images: HitImage[]) {
   const ids = [...new Set(images.map((i) => i.id))];
   const digests = [...new Set(images.map((i) => i.digest))];
-  const origins = await tx.query<OriginRow>(`SELECT * FROM origins WHERE image_id = ANY($1::int[]) AND state <> 'gone' ORDER BY key`, [ids]);
-  const deployments = await tx.query<DeploymentRow>(
+  const origins = await many<OriginRow>(tx, `SELECT * FROM origins WHERE image_id = ANY($1::int[]) AND state <> 'gone' ORDER BY key`, [ids]);
+  const deployments = await many<DeploymentRow>(
+    tx,
     'SELECT * FROM deployments WHERE digest = ANY($1::text[]) AND current ORDER BY file, workload, container',
     [digests],
   );
   const originsOf = groupBy(origins, (o) => o.image_id);
   const deploymentsOf = groupBy(deployments, (d) => d.digest);
-  return (i: ImageRow) => ({
+  return (i: HitImage) => ({
     digest: i.digest,
     name: i.name,
     platform: i.platform,
@@ -767,11 +790,12 @@ async function around(tx: Sql, images: ImageRow[]) {
 }
 
 async function patchEvents(tx: Sql): Promise<PatchEvent[]> {
-  const rows = await tx.query<{
+  const rows = await many<{
     advisory: string; packages: string; severity: string | null; first_seen: Date; fix_first_seen: Date | null; resolved_at: Date;
     digest: string; name: string; kind: 'spec' | 'registry'; registry: string | null; repository: string | null; tag: string | null;
     spec: string | null; deployed_at: Date | null;
   }>(
+    tx,
     `SELECT l.advisory, l.packages, l.severity, l.first_seen, l.fix_first_seen, l.resolved_at, i.digest, i.name,
             o.kind, o.registry, o.repository, o.tag, o.spec,
             (SELECT min(d.first_seen) FROM deployments d WHERE d.digest = i.digest) AS deployed_at
@@ -808,7 +832,7 @@ async function patchEvents(tx: Sql): Promise<PatchEvent[]> {
 async function recordImages(tx: Sql, snapshot: FleetSnapshot, at: Date) {
   const digests = snapshot.images.map((i) => i.digest);
   const known = new Map(
-    (await tx.query<ImageRow>('SELECT * FROM images WHERE digest = ANY($1::text[])', [digests])).map((r) => [r.digest, r]),
+    (await many<ImageRow>(tx, 'SELECT * FROM images WHERE digest = ANY($1::text[])', [digests])).map((r) => [r.digest, r]),
   );
   const fresh: FleetImage[] = [];
   const relink: FleetImage[] = [];
@@ -861,7 +885,8 @@ async function recordImages(tx: Sql, snapshot: FleetSnapshot, at: Date) {
     );
     links += batch.length;
   }
-  return { ids, inserted: fresh.length, relinked: relink.length, links };
+  const findingsHashes = new Map([...known].map(([digest, row]) => [digest, row.findings_hash]));
+  return { ids, findingsHashes, inserted: fresh.length, relinked: relink.length, links };
 }
 
 const packageKey = (p: FleetPackage) => JSON.stringify([p.name, p.version, p.architecture, p.source, p.sourceVersion]);
@@ -878,7 +903,8 @@ async function packageIdsOf(tx: Sql, packages: FleetPackage[]): Promise<Map<stri
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING`,
       columns,
     );
-    const rows = await tx.query<{ id: number; name: string; version: string; architecture: string; source: string; source_version: string }>(
+    const rows = await many<{ id: number; name: string; version: string; architecture: string; source: string; source_version: string }>(
+      tx,
       `SELECT p.id, ${PACKAGE_COLUMNS} FROM packages p
        JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(n, v, a, s, sv)
          ON p.name = u.n AND p.version = u.v AND p.architecture = u.a AND p.source = u.s AND p.source_version = u.sv`,
@@ -894,19 +920,15 @@ async function packageIdsOf(tx: Sql, packages: FleetPackage[]): Promise<Map<stri
  * an origin the snapshot lacks is stale when its source failed, else gone.
  */
 async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, number>, at: Date, isFailed: (kind: 'registry' | 'spec', path: string) => boolean) {
-  const rows = await tx.query<OriginRow>('SELECT * FROM origins');
+  const rows = await many<OriginRow>(tx, 'SELECT * FROM origins');
   const byKey = new Map(rows.map((o) => [o.key, o]));
   const seen = new Set<string>();
+  /** Origins whose lineage must be looked at: new, moved, or back from stale or gone. */
+  const touched = new Set<number>();
   let moved = 0;
-  const close = (originIds: number[]) =>
-    originIds.length === 0 ? Promise.resolve() : tx.query('UPDATE origin_images SET until = $2 WHERE origin_id = ANY($1::int[]) AND until IS NULL', [originIds, at]);
-  const open = (pairs: Array<[number, number]>) =>
-    pairs.length === 0 ? Promise.resolve() : tx.query(
-      'INSERT INTO origin_images (origin_id, image_id, since) SELECT o, i, $3 FROM unnest($1::int[], $2::int[]) AS u(o, i)',
-      [pairs.map((p) => p[0]), pairs.map((p) => p[1]), at],
-    );
   const opened: Array<[number, number]> = [];
   const closed: number[] = [];
+  const fresh: Array<{ key: string; origin: ImageOrigin; imageId: number }> = [];
   for (const image of snapshot.images) {
     const imageId = ids.get(image.digest)!;
     for (const origin of image.origins) {
@@ -919,15 +941,7 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
       const specName = origin.kind === 'spec' ? origin.name : null;
       const row = byKey.get(key);
       if (!row) {
-        const [inserted] = await tx.query<OriginRow>(
-          `INSERT INTO origins (key, kind, registry, repository, tag, spec, lock, spec_name, source, image_id, state)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'current') RETURNING *`,
-          [key, origin.kind, origin.kind === 'registry' ? origin.registry : null, origin.kind === 'registry' ? origin.repository : null,
-            origin.kind === 'registry' ? origin.tag : null, origin.kind === 'spec' ? origin.spec : null, lock, specName, originSource(origin), imageId],
-        );
-        rows.push(inserted!);
-        byKey.set(key, inserted!);
-        opened.push([inserted!.id, imageId]);
+        fresh.push({ key, origin, imageId });
         continue;
       }
       const movedHere = row.image_id !== imageId;
@@ -940,9 +954,32 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
         opened.push([row.id, imageId]);
       }
       if (movedHere || row.state !== 'current' || row.lock !== lock || row.spec_name !== specName) {
+        if (movedHere || row.state !== 'current') touched.add(row.id);
         await tx.query("UPDATE origins SET image_id = $2, state = 'current', lock = $3, spec_name = $4 WHERE id = $1", [row.id, imageId, lock, specName]);
         Object.assign(row, { image_id: imageId, state: 'current', lock, spec_name: specName });
       }
+    }
+  }
+  for (const batch of chunks(fresh)) {
+    const field = (f: (o: Extract<ImageOrigin, { kind: 'registry' }>) => string, g: (o: Extract<ImageOrigin, { kind: 'spec' }>) => string) =>
+      batch.map(({ origin: o }) => (o.kind === 'registry' ? f(o) : g(o)) || null);
+    const inserted = await tx.query<OriginRow>(
+      `INSERT INTO origins (key, kind, registry, repository, tag, spec, lock, spec_name, source, image_id, state)
+       SELECT k, kd, r, rp, t, sp, l, n, src, i, 'current'
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[])
+         AS u(k, kd, r, rp, t, sp, l, n, src, i)
+       RETURNING *`,
+      [
+        batch.map((f) => f.key), batch.map((f) => f.origin.kind),
+        field((o) => o.registry, () => ''), field((o) => o.repository, () => ''), field((o) => o.tag, () => ''),
+        field(() => '', (o) => o.spec), field(() => '', (o) => o.lock), field(() => '', (o) => o.name),
+        batch.map((f) => originSource(f.origin)), batch.map((f) => f.imageId),
+      ],
+    );
+    for (const row of inserted) {
+      rows.push(row);
+      touched.add(row.id);
+      opened.push([row.id, row.image_id]);
     }
   }
   const stale: number[] = [];
@@ -959,26 +996,53 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
   }
   if (stale.length > 0) await tx.query("UPDATE origins SET state = 'stale' WHERE id = ANY($1::int[])", [stale]);
   if (gone.length > 0) await tx.query("UPDATE origins SET state = 'gone' WHERE id = ANY($1::int[])", [gone]);
-  await close([...closed, ...gone]);
-  await open(opened);
-  return { rows, moved };
+  const ending = [...closed, ...gone];
+  if (ending.length > 0) await tx.query('UPDATE origin_images SET until = $2 WHERE origin_id = ANY($1::int[]) AND until IS NULL', [ending, at]);
+  for (const batch of chunks(opened)) {
+    await tx.query(
+      'INSERT INTO origin_images (origin_id, image_id, since) SELECT o, i, $3 FROM unnest($1::int[], $2::int[]) AS u(o, i)',
+      [batch.map((p) => p[0]), batch.map((p) => p[1]), at],
+    );
+  }
+  return { rows, moved, touched };
 }
 
-/** Brings the findings of the snapshot's images to what this refresh found, keeping each one's first-seen time. */
-async function recordImageFindings(tx: Sql, findings: FleetFinding[], ids: Map<string, number>, at: Date): Promise<void> {
-  const existing = await tx.query<FindingRow>('SELECT * FROM image_findings WHERE image_id = ANY($1::int[])', [[...ids.values()]]);
+/** What a refresh found on one image, as one hash: equal hashes, nothing to compare finding by finding. */
+function findingsHash(findings: FleetFinding[]): string {
+  const rows = findings.map((f) => JSON.stringify([f.id, f.package, f.installed, f.source, f.fixed ?? null, f.fixAvailable, f.severity ?? null])).sort();
+  return createHash('sha256').update(rows.join('\n')).digest('hex');
+}
+
+/**
+ * Brings the findings of the snapshot's images to what this refresh found, keeping each one's first-seen time.
+ * Only images whose findings hash changed are compared. Returns the ids of those images.
+ */
+async function recordImageFindings(tx: Sql, findings: FleetFinding[], ids: Map<string, number>, hashes: Map<string, string | null>, at: Date): Promise<Set<number>> {
+  const byDigest = groupBy(findings, (f) => f.digest);
+  const changed = new Map<number, { digest: string; hash: string; openFixes: number }>();
+  for (const [digest, id] of ids) {
+    const mine = byDigest.get(digest) ?? [];
+    const hash = findingsHash(mine);
+    if (hashes.get(digest) !== hash) {
+      changed.set(id, { digest, hash, openFixes: new Set(mine.filter((f) => f.fixAvailable).map((f) => f.id)).size });
+    }
+  }
+  if (changed.size === 0) return new Set();
+  const existing = await many<FindingRow>(tx, 'SELECT * FROM image_findings WHERE image_id = ANY($1::int[])', [[...changed.keys()]]);
   const old = new Map(existing.map((f) => [`${f.image_id}\u0000${findingKey(f.advisory, f.package)}`, f]));
   const insert: FleetFinding[] = [];
   const update: FleetFinding[] = [];
   const keep = new Set<string>();
-  for (const f of findings) {
-    const key = `${ids.get(f.digest)}\u0000${findingKey(f.id, f.package)}`;
-    if (keep.has(key)) continue;
-    keep.add(key);
-    const row = old.get(key);
-    if (!row) insert.push(f);
-    else if (row.installed !== f.installed || row.source !== f.source || row.fixed !== (f.fixed ?? null) ||
-      row.fix_available !== f.fixAvailable || row.severity !== (f.severity ?? null)) update.push(f);
+  for (const { digest } of changed.values()) {
+    for (const f of byDigest.get(digest) ?? []) {
+      const key = `${ids.get(f.digest)}\u0000${findingKey(f.id, f.package)}`;
+      if (keep.has(key)) continue;
+      keep.add(key);
+      const row = old.get(key);
+      if (!row) insert.push(f);
+      else if (row.installed !== f.installed || row.source !== f.source || row.fixed !== (f.fixed ?? null) ||
+        row.fix_available !== f.fixAvailable || row.severity !== (f.severity ?? null)) update.push(f);
+    }
   }
   const gone = existing.filter((f) => !keep.has(`${f.image_id}\u0000${findingKey(f.advisory, f.package)}`));
   const columns = (list: FleetFinding[]) => [
@@ -1007,13 +1071,22 @@ async function recordImageFindings(tx: Sql, findings: FleetFinding[], ids: Map<s
       [batch.map((f) => f.image_id), batch.map((f) => f.advisory), batch.map((f) => f.package)],
     );
   }
+  for (const batch of chunks([...changed])) {
+    await tx.query(
+      'UPDATE images i SET findings_hash = u.h, open_fixes = u.n FROM unnest($1::int[], $2::text[], $3::int[]) AS u(id, h, n) WHERE i.id = u.id',
+      [batch.map(([id]) => id), batch.map(([, c]) => c.hash), batch.map(([, c]) => c.openFixes)],
+    );
+  }
+  return new Set(changed.keys());
 }
 
 /**
- * Follows each origin seen now: an advisory its image has opens a lineage finding (if none is open), one it no
- * longer has resolves the open one at this refresh, naming the image without it. Returns how many were resolved.
+ * Follows the origins seen now that are new, moved or whose image's findings changed (the others' lineage cannot
+ * have changed): an advisory its image has opens a lineage finding (if none is open), one it no longer has
+ * resolves the open one at this refresh, naming the image without it. Returns how many were resolved.
  */
-async function recordLineage(tx: Sql, findings: FleetFinding[], ids: Map<string, number>, origins: OriginRow[], at: Date): Promise<number> {
+async function recordLineage(tx: Sql, findings: FleetFinding[], ids: Map<string, number>, current: OriginRow[], at: Date): Promise<number> {
+  if (current.length === 0) return 0;
   const advisories = new Map<string, Map<string, { fix: boolean; severity?: string; packages: Set<string> }>>();
   for (const f of findings) {
     const of = advisories.get(f.digest) ?? new Map();
@@ -1025,8 +1098,8 @@ async function recordLineage(tx: Sql, findings: FleetFinding[], ids: Map<string,
     of.set(f.id, a);
   }
   const digestOf = new Map([...ids].map(([digest, id]) => [id, digest]));
-  const current = origins.filter((o) => o.state === 'current');
-  const open = await tx.query<{ id: number; origin_id: number; advisory: string; fix_first_seen: Date | null }>(
+  const open = await many<{ id: number; origin_id: number; advisory: string; fix_first_seen: Date | null }>(
+    tx,
     'SELECT id, origin_id, advisory, fix_first_seen FROM lineage_findings WHERE resolved_at IS NULL AND origin_id = ANY($1::int[])',
     [current.map((o) => o.id)],
   );
@@ -1066,7 +1139,7 @@ async function recordLineage(tx: Sql, findings: FleetFinding[], ids: Map<string,
 
 /** Marks the snapshot's deployments current (new ones first seen now); the others stale if their manifests failed, else ended. */
 async function recordDeployments(tx: Sql, deployments: Deployment[], at: Date, isFailed: (file: string) => boolean): Promise<void> {
-  const current = await tx.query<DeploymentRow>('SELECT * FROM deployments WHERE current');
+  const current = await many<DeploymentRow>(tx, 'SELECT * FROM deployments WHERE current');
   const byKey = new Map(current.map((d) => [deploymentKey(d), d]));
   const seen = new Map<string, Deployment>();
   for (const d of deployments) seen.set(deploymentKey(d), d);

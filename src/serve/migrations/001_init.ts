@@ -46,6 +46,10 @@ CREATE TABLE images (
   release text COLLATE "C",
   error text COLLATE "C",
   package_count integer NOT NULL,
+  -- Kept with the findings, so that a refresh compares one hash per image instead of every finding, and the image
+  -- list counts nothing: the SHA256 of the image's findings as last recorded, and its advisories with a fix.
+  findings_hash text COLLATE "C",
+  open_fixes integer NOT NULL DEFAULT 0,
   first_seen timestamptz NOT NULL,
   -- in the fleet now: seen by the last refresh, or kept (stale) because its source could not be read
   listed boolean NOT NULL,
