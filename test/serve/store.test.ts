@@ -3,7 +3,8 @@
 // store has one set of SQL. Each test records refreshes (FleetSnapshot + findings) and reads them back as the
 // pages and the API do.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -374,9 +375,19 @@ describe('opening a store', () => {
     }
   });
 
+  it('takes over the lock of a PGlite store whose process died, and gives it up at close', async () => {
+    const dir = join(scratch, 'orphaned');
+    mkdirSync(dir);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(join(dir, 'lock'), `${dead}\n`);
+    const store = await openStore(dir);
+    assert.equal(readFileSync(join(dir, 'lock'), 'utf8'), `${process.pid}\n`);
+    await store.close();
+    assert.equal(existsSync(join(dir, 'lock')), false);
+  });
+
   it('refuses a store directory it cannot make', async () => {
     const file = join(scratch, 'a-file');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(file, 'x');
     await assert.rejects(openStore(join(file, 'store')), (e) => isPithError(e, 'SERVE_DATABASE_UNAVAILABLE') && e.message.includes(file));
   });
