@@ -487,8 +487,12 @@ export class FleetStore {
         [listed, staleIds],
       );
 
-      const changed = await recordImageFindings(tx, findings, images.ids, images.findingsHashes, at);
-      const follow = origins.rows.filter((o) => o.state === 'current' && (origins.touched.has(o.id) || changed.has(o.image_id)));
+      // Unreadable now: nothing is known to have been fixed (or found) in it, so neither it nor its lineage moves.
+      const unreadable = new Set(snapshot.images.filter((i) => i.error !== undefined).map((i) => i.digest));
+      const unreadableIds = new Set([...unreadable].map((d) => images.ids.get(d)!));
+      const changed = await recordImageFindings(tx, findings, images.ids, images.findingsHashes, unreadable, at);
+      const follow = origins.rows.filter((o) =>
+        o.state === 'current' && !unreadableIds.has(o.image_id) && (origins.touched.has(o.id) || changed.has(o.image_id)));
       const resolved = await recordLineage(tx, findings, images.ids, follow, at);
       await recordDeployments(tx, snapshot.deployments, at, (file) => isFailed('manifests', file));
 
@@ -842,14 +846,20 @@ async function recordImages(tx: Sql, snapshot: FleetSnapshot, at: Date) {
       fresh.push(image);
       continue;
     }
-    if (row.inventory !== image.inventory || row.package_count !== image.packages.length || (row.error !== null) !== (image.error !== undefined)) {
+    // A digest's content never changes: when its layers cannot be read this time, what an earlier read found
+    // stays (packages, inventory), and only the error is new.
+    const keep = image.error !== undefined && row.error === null;
+    const inventory = keep ? row.inventory : image.inventory;
+    const count = keep ? row.package_count : image.packages.length;
+    const release = keep ? row.release : (image.release ?? null);
+    if (image.error === undefined && (row.error !== null || row.inventory !== image.inventory || row.package_count !== image.packages.length)) {
       relink.push(image);
     }
-    if (row.name !== image.name || row.platform !== image.platform || row.inventory !== image.inventory ||
-        row.release !== (image.release ?? null) || row.error !== (image.error ?? null) || row.package_count !== image.packages.length) {
+    if (row.name !== image.name || row.platform !== image.platform || row.inventory !== inventory ||
+        row.release !== release || row.error !== (image.error ?? null) || row.package_count !== count) {
       await tx.query(
         'UPDATE images SET name = $2, platform = $3, inventory = $4, release = $5, error = $6, package_count = $7 WHERE id = $1',
-        [row.id, image.name, image.platform, image.inventory, image.release ?? null, image.error ?? null, image.packages.length],
+        [row.id, image.name, image.platform, inventory, release, image.error ?? null, count],
       );
     }
   }
@@ -1017,10 +1027,12 @@ function findingsHash(findings: FleetFinding[]): string {
  * Brings the findings of the snapshot's images to what this refresh found, keeping each one's first-seen time.
  * Only images whose findings hash changed are compared. Returns the ids of those images.
  */
-async function recordImageFindings(tx: Sql, findings: FleetFinding[], ids: Map<string, number>, hashes: Map<string, string | null>, at: Date): Promise<Set<number>> {
+async function recordImageFindings(tx: Sql, findings: FleetFinding[], ids: Map<string, number>, hashes: Map<string, string | null>, unreadable: Set<string>, at: Date): Promise<Set<number>> {
   const byDigest = groupBy(findings, (f) => f.digest);
   const changed = new Map<number, { digest: string; hash: string; openFixes: number }>();
   for (const [digest, id] of ids) {
+    // An image read with an error was not evaluated: its findings stay as the last good read left them.
+    if (unreadable.has(digest)) continue;
     const mine = byDigest.get(digest) ?? [];
     const hash = findingsHash(mine);
     if (hashes.get(digest) !== hash) {
@@ -1122,7 +1134,11 @@ async function recordLineage(tx: Sql, findings: FleetFinding[], ids: Map<string,
   }
   if (resolve.length > 0) {
     await tx.query(
-      'UPDATE lineage_findings l SET resolved_at = $3, resolved_image_id = u.i FROM unnest($1::bigint[], $2::int[]) AS u(id, i) WHERE l.id = u.id',
+      // Fixed when the origin first pointed at the digest without it (pushed), which may be before this refresh could
+      // read that digest; a digest that had the finding and lost it (the advisory changed) is fixed now.
+      `UPDATE lineage_findings l SET resolved_image_id = u.i, resolved_at = COALESCE(
+         (SELECT oi.since FROM origin_images oi WHERE oi.origin_id = l.origin_id AND oi.until IS NULL AND oi.since > l.first_seen), $3)
+       FROM unnest($1::bigint[], $2::int[]) AS u(id, i) WHERE l.id = u.id`,
       [resolve.map((r) => r[0]), resolve.map((r) => r[1]), at],
     );
   }

@@ -232,6 +232,26 @@ for (const backend of backends) {
       });
     });
 
+    it('keeps what it knew of an image it cannot read this time, and does not count an unreadable digest as a fix', async () => {
+      await withStore(backend, async (store) => {
+        const old = digest(1);
+        const fixed = digest(2);
+        await store.recordSnapshot(snapshot(T(1), [web(old)]), sslFindings(old, true));
+        // 02:00 web:1's layers cannot be read; 03:00 web:1 moves to a digest whose layers cannot be read either.
+        await store.recordSnapshot(snapshot(T(2), [{ ...web(old), packages: [], inventory: 'none', error: 'blob unknown' }]), []);
+        let [image] = await store.listImages();
+        assert.deepEqual([image!.packageCount, image!.openFixes, image!.inventory, image!.error], [5, 1, 'sbom', 'blob unknown']);
+        assert.equal((await store.searchPackage('libssl3', '3.0.16-1~deb12u1')).length, 1);
+        await store.recordSnapshot(snapshot(T(3), [{ ...web(fixed), packages: [], inventory: 'none', error: 'blob unknown' }]), []);
+        assert.deepEqual(await store.patchTimeline(), [], 'nothing is known to be fixed in a digest that could not be read');
+        // 04:00 the new digest is read: it was fixed when web:1 first pointed at it.
+        await store.recordSnapshot(snapshot(T(4), [web(fixed, [...BASE, ...SSL_NEW])]), []);
+        [image] = await store.listImages();
+        assert.deepEqual([image!.digest, image!.packageCount, image!.error], [fixed, 5, undefined]);
+        assert.deepEqual((await store.patchTimeline()).map((e) => [e.id, e.fixedAt, e.fixedDigest, e.secondsToImage]), [['CVE-2025-9230', T(3), fixed, 2 * 3600]]);
+      });
+    });
+
     it('keeps the images of a source that fails as stale, with the time of its last good read, and drops what is really gone', async () => {
       await withStore(backend, async (store) => {
         const deploy = [run('deploy/legacy.yaml', 'Deployment/legacy', digest(3), `127.0.0.1:6000/legacy@${digest(3)}`)];
