@@ -359,6 +359,26 @@ for (const backend of backends) {
       });
     });
 
+    it('records two refreshes handed to it at once one after the other (two services on one database)', async () => {
+      await withStore(backend, async (store, location) => {
+        // A second connection pool (or PGlite's queue): both insert the same new digests and origins.
+        const other = backend.name === 'PGlite' ? store : await openStore(location);
+        try {
+          const fleet = [web(digest(1)), api(digest(2)), legacy(digest(3))];
+          const results = await Promise.all([
+            store.recordSnapshot(snapshot(T(1), fleet), sslFindings(digest(1), true)),
+            other.recordSnapshot(snapshot(T(2), fleet), sslFindings(digest(1), true)),
+          ]);
+          assert.deepEqual(results.map((r) => r.newImages).sort(), [0, 3]);
+          assert.equal((await store.listImages()).length, 3);
+          assert.equal((await store.refreshes()).length, 2);
+          assert.equal((await store.imageDetail(digest(1)))?.findings.length, 2);
+        } finally {
+          if (other !== store) await other.close();
+        }
+      });
+    });
+
     it('refuses a snapshot that contradicts itself, and leaves the store as it was', async () => {
       await withStore(backend, async (store) => {
         await store.recordSnapshot(snapshot(T(1), [api(digest(2))]), []);
