@@ -453,6 +453,15 @@ export class FleetStore {
     return this.db.close();
   }
 
+  /** Throws SERVE_DATABASE_UNAVAILABLE unless the database answers (for /healthz). */
+  async ping(): Promise<void> {
+    try {
+      await this.db.query('SELECT 1');
+    } catch (e) {
+      throw new PithError('SERVE_DATABASE_UNAVAILABLE', `the store at ${this.db.location} does not answer: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   /** The schema versions applied, oldest first. */
   async schemaVersions(): Promise<number[]> {
     return (await this.db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).map((r) => r.version);
@@ -732,7 +741,8 @@ async function summaries(tx: Sql, where: string, params: unknown[] = []): Promis
   const origins = await many<OriginRow & { last_good_read: Date | null }>(
     tx,
     `SELECT o.*, s.last_good_read FROM origins o LEFT JOIN sources s ON s.key = o.source
-     WHERE o.state <> 'gone' ORDER BY o.key`,
+     WHERE o.state <> 'gone' AND o.image_id = ANY($1::int[]) ORDER BY o.key`,
+    [rows.map((r) => r.id)],
   );
   // Names of the images that specs and registries hold now, to tell a spec's image pushed to a registry.
   const names = await many<{ kind: string; name: string }>(

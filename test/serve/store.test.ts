@@ -132,6 +132,7 @@ for (const backend of backends) {
         const snap = snapshot(T(1), [web(digest(1)), webSpec(digest(100)), api(digest(2)), { ...legacy(digest(3)), packages: [], inventory: 'none', error: 'layer sha256:… is not a gzip stream' }], {
           deployments: [run('deploy/web.yaml', 'Deployment/web', digest(1)), { file: 'deploy/compose.yaml', workload: 'service api', reference: `${REGISTRY}/api:latest` }],
         });
+        await store.ping(); // what /healthz asks
         const result = await store.recordSnapshot(snap, [], { finishedAt: T(1, 5) });
         assert.equal(result.newImages, 4);
         assert.equal(result.packageLinksWritten, 5 + 5 + 4);
