@@ -374,6 +374,7 @@ interface OriginRow {
   source: string;
   image_id: number;
   state: OriginState;
+  last_good_read: Date | string | null;
 }
 
 interface DeploymentRow {
@@ -738,10 +739,9 @@ async function lastRefresh(tx: Sql): Promise<RefreshRecord | undefined> {
 /** The images matching `where` (over `images i`) as the image list shows them. */
 async function summaries(tx: Sql, where: string, params: unknown[] = []): Promise<ImageSummary[]> {
   const rows = await many<ImageRow>(tx, `SELECT i.* FROM images i WHERE ${where} ORDER BY i.name, i.digest`, params);
-  const origins = await many<OriginRow & { last_good_read: Date | null }>(
+  const origins = await many<OriginRow>(
     tx,
-    `SELECT o.*, s.last_good_read FROM origins o LEFT JOIN sources s ON s.key = o.source
-     WHERE o.state <> 'gone' AND o.image_id = ANY($1::int[]) ORDER BY o.key`,
+    `SELECT o.* FROM origins o WHERE o.state <> 'gone' AND o.image_id = ANY($1::int[]) ORDER BY o.key`,
     [rows.map((r) => r.id)],
   );
   // Names of the images that specs and registries hold now, to tell a spec's image pushed to a registry.
@@ -1014,7 +1014,10 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
       row.state = 'gone';
     }
   }
-  if (stale.length > 0) await tx.query("UPDATE origins SET state = 'stale' WHERE id = ANY($1::int[])", [stale]);
+  if (stale.length > 0) {
+    // It was current until now, so the last refresh recorded is the last one that read it.
+    await tx.query("UPDATE origins SET state = 'stale', last_good_read = (SELECT max(started_at) FROM refreshes) WHERE id = ANY($1::int[])", [stale]);
+  }
   if (gone.length > 0) await tx.query("UPDATE origins SET state = 'gone' WHERE id = ANY($1::int[])", [gone]);
   const ending = [...closed, ...gone];
   if (ending.length > 0) await tx.query('UPDATE origin_images SET until = $2 WHERE origin_id = ANY($1::int[]) AND until IS NULL', [ending, at]);

@@ -274,6 +274,9 @@ for (const backend of backends) {
         const where = await store.searchPackage('libssl3');
         assert.deepEqual(where.map((h) => [h.name, h.stale, h.deployments.map((d) => [d.workload, d.stale])]), [['legacy', true, [['Deployment/legacy', true]]]]);
         assert.deepEqual((await store.refreshes())[0]!.sourceErrors, 2);
+        // 02:30: still down; the last good read stays 01:00.
+        await store.recordSnapshot(snapshot(T(2, 30), [], { errors: [{ source: 'registry 127.0.0.1:6000/legacy', message: 'timeout' }], sources: ['registry 127.0.0.1:6000'] }), []);
+        assert.deepEqual((await store.listImages()).map((i) => [i.name, i.stale, i.lastGoodRead]), [['legacy', true, T(1)]]);
         // 03:00: all back; the stale marks go.
         await store.recordSnapshot(snapshot(T(3), [legacy(digest(3))], { deployments: deploy }), [...sslFindings(digest(3), true)]);
         assert.deepEqual((await store.listImages()).map((i) => [i.name, i.stale, i.origins[0]!.state]), [['legacy', false, 'current']]);

@@ -75,7 +75,9 @@ CREATE TABLE origins (
   source text COLLATE "C" NOT NULL,
   image_id integer NOT NULL REFERENCES images (id),
   -- current: seen by the last refresh; stale: its source failed, kept as last read; gone: no longer there
-  state text COLLATE "C" NOT NULL CHECK (state IN ('current', 'stale', 'gone'))
+  state text COLLATE "C" NOT NULL CHECK (state IN ('current', 'stale', 'gone')),
+  -- set when it turns stale: the last refresh that read it
+  last_good_read timestamptz
 );
 CREATE INDEX origins_image ON origins (image_id);
 
