@@ -250,6 +250,11 @@ export const ERROR_CATALOGUE = {
   DEBUG_NOT_PERMITTED: { exit: 1, meaning: "the process's root cannot be read (permission, or a kernel that refuses it)" },
   DEBUG_EXEC_FAILED: { exit: 1, meaning: 'sh and nsenter (util-linux) could not be started for --exec or --shell' },
 
+  // serve/
+  SERVE_CONFIG_NOT_FOUND: { exit: 1, meaning: 'the pith serve config (pith-serve.yaml, or --config) cannot be read' },
+  SERVE_CONFIG_SYNTAX: { exit: 1, meaning: 'the pith serve config is not valid YAML (the message gives file:line:column)' },
+  SERVE_CONFIG_INVALID: { exit: 1, meaning: 'the pith serve config does not match its schema (the message gives file:line:column)' },
+
   // orchestrate/
   SMOKE_TEST_FAILED: { exit: 1, meaning: "pith update: the updated image failed the spec's test; the lock and outputs are unchanged" },
   ROLLOUT_BAD_IMAGE: { exit: 1, meaning: 'rollout --image is not NAME=REF@sha256:DIGEST' },

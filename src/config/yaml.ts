@@ -91,7 +91,7 @@ function nodeAt(root: unknown, path: (string | number)[], key?: string): YamlNod
 /** The keys an object of the schema at `path` allows (empty when there is no object there). */
 function keysAt(schema: z.ZodType, path: (string | number)[]): string[] {
   let s: z.ZodType | undefined = schema;
-  const unwrap = (t: z.ZodType): z.ZodType => (t instanceof z.ZodOptional || t instanceof z.ZodDefault ? unwrap(t.unwrap() as z.ZodType) : t);
+  const unwrap = (t: z.ZodType): z.ZodType => (t instanceof z.ZodOptional || t instanceof z.ZodNullable || t instanceof z.ZodDefault ? unwrap(t.unwrap() as z.ZodType) : t);
   for (const part of path) {
     if (s === undefined) return [];
     s = unwrap(s);
