@@ -216,6 +216,7 @@ export const ERROR_CATALOGUE = {
 
   // sbom/
   SBOM_UNKNOWN_FORMAT: { exit: 2, meaning: '--sbom names a format other than spdx and cyclonedx, or none' },
+  SBOM_UNREADABLE: { exit: 1, meaning: 'an SBOM attached to an image is not an SPDX or CycloneDX JSON document' },
   SBOM_PLATFORM_REQUIRED: { exit: 1, meaning: 'the image is a multi-platform index: an SBOM describes one platform, choose it with --platform' },
 
   // runtime/: pith run, ps, stop, logs

@@ -1,0 +1,196 @@
+/**
+ * `readSources` against real components: a real docker-registry holding an image pith built (and pushed with its
+ * SPDX SBOM) and one it did not (a rootfs whose dpkg status the real dpkg wrote, made an image by umoci and pushed by
+ * skopeo), a registry that is down, an image whose layer the registry serves corrupted, and the fixture archive.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { build } from 'pith';
+import { missingTools } from '../fixtures/apt.ts';
+import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { assertRan, exec } from '../fixtures/exec.ts';
+import { Registry, REGISTRY_TOOLS } from '../fixtures/registry.ts';
+import { readSources, type ReadSourcesOptions } from '../../src/serve/sources.ts';
+import type { FleetImage, FleetSnapshot } from '../../src/serve/model.ts';
+
+const skip = missingTools({ ...REGISTRY_TOOLS, umoci: 'umoci', skopeo: 'skopeo', dpkg: 'dpkg', 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
+const scratch = mkdtempSync(join(tmpdir(), 'pith-serve-sources-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const cacheDir = join(scratch, 'cache');
+/** A registry that is down fails fast: two attempts, not six with backoff. */
+const registry: ReadSourcesOptions['registry'] = { retry: { attempts: 2, baseDelayMs: 10 } };
+
+/** The debs of the fixture archive by file name, e.g. `libfoo1_1.0-1_amd64.deb`. */
+function poolDebs(archive: FixtureArchive): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name));
+      else if (e.name.endsWith('.deb')) out.set(e.name, join(dir, e.name));
+    }
+  };
+  walk(join(archive.root, 'pool'));
+  return out;
+}
+
+/**
+ * An image pith did not build: the real dpkg installs `debs` into an empty root (writing var/lib/dpkg/status as it
+ * does on any Debian system), umoci makes it an OCI image, skopeo pushes it.
+ */
+async function pushForeignImage(dir: string, debs: string[], reference: string, extra: Record<string, string> = {}): Promise<void> {
+  const root = join(dir, 'root');
+  for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/lib/dpkg/triggers']) mkdirSync(join(root, d), { recursive: true });
+  writeFileSync(join(root, 'var/lib/dpkg/status'), '');
+  writeFileSync(join(root, 'var/lib/dpkg/available'), '');
+  assertRan(await exec('dpkg', [`--root=${root}`, '--force-not-root', '--force-script-chrootless', '--force-depends', '--log=/dev/null', '--no-triggers', '-i', ...debs]));
+  for (const [path, content] of Object.entries(extra)) writeFileSync(join(root, path), content);
+  const layout = join(dir, 'layout');
+  const bundle = join(dir, 'bundle');
+  assertRan(await exec('umoci', ['init', '--layout', layout]));
+  assertRan(await exec('umoci', ['new', '--image', `${layout}:img`]));
+  assertRan(await exec('umoci', ['unpack', '--rootless', '--image', `${layout}:img`, bundle]));
+  assertRan(await exec('cp', ['-a', `${root}/.`, join(bundle, 'rootfs')]));
+  assertRan(await exec('umoci', ['repack', '--image', `${layout}:img`, bundle]));
+  assertRan(await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:img`, `docker://${reference}`]));
+}
+
+/** Overwrites a blob in the registry's storage with as many other bytes: the registry serves them as they are. */
+function corruptBlob(reg: Registry, digest: string): void {
+  const hex = digest.slice('sha256:'.length);
+  const data = join(reg.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+  writeFileSync(data, Buffer.alloc(statSync(data).size, 0x5a));
+}
+
+const byName = (s: FleetSnapshot, name: string): FleetImage[] => s.images.filter((i) => i.name === name);
+const names = (i: FleetImage) => i.packages.map((p) => `${p.name} ${p.version} (${p.source} ${p.sourceVersion})`).sort();
+
+describe('readSources: specs and registries into one snapshot', { skip }, () => {
+  let archive: FixtureArchive;
+  let reg: Registry;
+  let down: Registry;
+  let spec: string;
+  let built: Awaited<ReturnType<typeof build>>;
+  const fleet = join(scratch, 'fleet');
+
+  before(async () => {
+    // os-release as Debian 12 writes it, so the purls in pith's SBOM name the release (distro=debian-12).
+    const suites = sampleSuites();
+    const baseFiles = suites[0]!.components.main!.find((p) => p.name === 'base-files')!;
+    baseFiles.files = { ...baseFiles.files, '/usr/lib/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
+    archive = await startFixtureArchive(join(scratch, 'archive'), { suites });
+    reg = await Registry.start(join(scratch, 'registry'));
+    // A registry that was there and is gone: its port is closed.
+    down = await Registry.start(join(scratch, 'down'));
+    await down.stop();
+    mkdirSync(join(fleet, 'web'), { recursive: true });
+    spec = join(fleet, 'web', 'pith.yaml');
+    writeFileSync(spec, fixtureSpec(archive, 'packages: [libfoo1]\n', 'web'));
+    built = await build(spec, { cacheDir, outputs: [`oci:${join(scratch, 'out')}:web`], push: [`${reg.host}/fleet/web:1`, `${reg.host}/fleet/web:stable`], sbom: ['spdx'] });
+    const debs = poolDebs(archive);
+    const pick = (...files: string[]) => files.map((f) => debs.get(f)!);
+    const base = pick('base-files_12.4+deb12u5_amd64.deb', 'gcc-12-base_12.2.0-14_amd64.deb', 'libc6_2.36-9_amd64.deb', 'libgcc-s1_12.2.0-14+b1_amd64.deb', 'libfoo1_1.0-1_amd64.deb');
+    await pushForeignImage(join(scratch, 'foreign'), base, `${reg.host}/other/base:bookworm`);
+    await pushForeignImage(join(scratch, 'broken'), pick('base-files_12.4+deb12u5_amd64.deb'), `${reg.host}/other/broken:1`, { 'etc/hostname': 'broken\n' });
+    const manifest = JSON.parse(assertRan(await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/other/broken:1`]))) as { layers: Array<{ digest: string }> };
+    corruptBlob(reg, manifest.layers.at(-1)!.digest);
+  });
+  after(async () => {
+    await reg?.stop();
+    archive?.close();
+  });
+
+  it('reads every spec lock, every tag of every repository, and keeps going past a registry that is down', async () => {
+    const snapshot = await readSources(
+      { specs: [fleet], registries: [{ registry: reg.host, insecure: false }, { registry: down.host, insecure: false }], manifests: [] },
+      { registry, now: new Date('2026-12-04T10:00:00Z') },
+    );
+    assert.equal(snapshot.takenAt, '2026-12-04T10:00:00.000Z');
+
+    // The spec, from its lock: one image per locked architecture, known by the lock file's digest.
+    const lockPath = built.lockPath;
+    const fromLock = byName(snapshot, 'web').find((i) => i.inventory === 'lock')!;
+    assert.ok(fromLock, JSON.stringify(snapshot.images.map((i) => [i.name, i.inventory])));
+    assert.equal(fromLock.digest, `lock:sha256:${createHash('sha256').update(readFileSync(lockPath)).digest('hex')}`);
+    assert.deepEqual([fromLock.platform, fromLock.release], ['linux/amd64', 'bookworm']);
+    assert.deepEqual(fromLock.origins, [{ kind: 'spec', spec, lock: lockPath, name: 'web' }]);
+    assert.ok(names(fromLock).includes('libfoo1 1.0-1+deb12u1 (foo 1.0-1+deb12u1)'), names(fromLock).join('\n'));
+
+    // What pith built and pushed: named by its title annotation, its packages from the SBOM pushed with it, and
+    // one image under its two tags.
+    const fromRegistry = byName(snapshot, 'web').find((i) => i.inventory !== 'lock')!;
+    assert.equal(fromRegistry.inventory, 'sbom');
+    assert.equal(fromRegistry.digest, built.digest);
+    assert.deepEqual(fromRegistry.origins, [
+      { kind: 'registry', registry: reg.host, repository: 'fleet/web', tag: '1' },
+      { kind: 'registry', registry: reg.host, repository: 'fleet/web', tag: 'stable' },
+    ]);
+    assert.deepEqual([fromRegistry.platform, fromRegistry.release, fromRegistry.error], ['linux/amd64', 'bookworm', undefined]);
+    assert.deepEqual(names(fromRegistry), names(fromLock), 'the SBOM lists what the lock pinned');
+
+    // What pith did not build: named by its repository, its packages from the dpkg status the real dpkg wrote.
+    const [base] = byName(snapshot, 'other/base');
+    assert.equal(base!.inventory, 'status');
+    assert.deepEqual(base!.origins, [{ kind: 'registry', registry: reg.host, repository: 'other/base', tag: 'bookworm' }]);
+    assert.deepEqual([base!.platform, base!.release], ['linux/amd64', 'bookworm'], 'the release from os-release');
+    assert.deepEqual(names(base!), [
+      'base-files 12.4+deb12u5 (base-files 12.4+deb12u5)',
+      'gcc-12-base 12.2.0-14 (gcc-12 12.2.0-14)',
+      'libc6 2.36-9 (glibc 2.36-9)',
+      'libfoo1 1.0-1 (foo 1.0-1)',
+      'libgcc-s1 12.2.0-14+b1 (gcc-12 12.2.0-14)',
+    ]);
+
+    // A layer served with other bytes than its digest: that image keeps its place, with the error, and only it.
+    const [broken] = byName(snapshot, 'other/broken');
+    assert.equal(broken!.inventory, 'none');
+    assert.deepEqual(broken!.packages, []);
+    assert.match(broken!.error ?? '', /REGISTRY_DIGEST_MISMATCH/);
+    assert.equal(snapshot.images.filter((i) => i.error !== undefined).length, 1);
+
+    // The SBOM's referrers tag (sha256-…) is a document about an image, not an image.
+    assert.deepEqual(snapshot.images.map((i) => i.name).sort(), ['other/base', 'other/broken', 'web', 'web']);
+
+    // The registry that is down: one source error naming it; everything else was read.
+    assert.equal(snapshot.errors.length, 1, JSON.stringify(snapshot.errors));
+    assert.equal(snapshot.errors[0]!.source, `registry ${down.host}`);
+    assert.match(snapshot.errors[0]!.message, /^REGISTRY_CONNECTION: /);
+  });
+
+  it('a configured repository list is read instead of the catalog; a missing repository is an error of its own', async () => {
+    const snapshot = await readSources({ specs: [], registries: [{ registry: reg.host, repositories: ['other/base', 'no/such'], insecure: false }], manifests: [] }, { registry });
+    assert.deepEqual(snapshot.images.map((i) => i.name), ['other/base']);
+    assert.deepEqual(snapshot.errors.map((e) => [e.source, e.message.split(':')[0]]), [[`registry ${reg.host}/no/such`, 'REGISTRY_NOT_FOUND']]);
+  });
+
+  it('a spec directory that is not there, and a spec without its lock, are source errors; the other specs are read', async () => {
+    const lockless = join(scratch, 'lockless');
+    mkdirSync(lockless, { recursive: true });
+    writeFileSync(join(lockless, 'pith.yaml'), fixtureSpec(archive, 'packages: [app]\n', 'lockless'));
+    const snapshot = await readSources({ specs: [join(scratch, 'nowhere'), lockless, fleet], registries: [], manifests: [] });
+    assert.deepEqual(snapshot.images.map((i) => [i.name, i.inventory]), [['web', 'lock']]);
+    assert.deepEqual(snapshot.errors.map((e) => [e.source, e.message.split(':')[0]]), [
+      [`specs ${join(scratch, 'nowhere')}`, 'SPEC_NOT_FOUND'],
+      [`spec ${join(lockless, 'pith.yaml')}`, 'LOCK_NOT_FOUND'],
+    ]);
+  });
+
+  it('an incremental refresh takes the images of the previous snapshot by digest instead of reading them again', async () => {
+    const config = { specs: [], registries: [{ registry: reg.host, repositories: ['other/base'], insecure: false }], manifests: [] };
+    const first = await readSources(config, { registry });
+    const [base] = first.images;
+    // From now on the registry serves the base image's layer corrupted: reading it again would fail.
+    const manifest = JSON.parse(assertRan(await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/other/base:bookworm`]))) as { layers: Array<{ digest: string }> };
+    corruptBlob(reg, manifest.layers.at(-1)!.digest);
+    const second = await readSources(config, { registry, previous: first });
+    assert.deepEqual(second.images, first.images, 'the digest was not read again');
+    const fresh = await readSources(config, { registry });
+    assert.equal(fresh.images[0]!.digest, base!.digest);
+    assert.match(fresh.images[0]!.error ?? '', /REGISTRY_DIGEST_MISMATCH/, 'without the previous snapshot it is read, and fails');
+    const retried = await readSources(config, { registry, previous: fresh });
+    assert.match(retried.images[0]!.error ?? '', /REGISTRY_DIGEST_MISMATCH/, 'an image recorded with an error is read again');
+  });
+});
