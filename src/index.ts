@@ -105,7 +105,7 @@ export { update, updateImage, type UpdateOptions, type ImageUpdate } from './orc
 export { DEFAULT_JOB_IMAGE, fleetMembers, githubMatrix, k8sJob, plan, shardOf, shardSpecs, type FleetMember, type JobOptions, type Plan } from './orchestrate/plan.ts';
 export { parseShard, type Shard } from './orchestrate/shard.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
-export { rollout, parseImagePin, pinsFromResults, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutOptions, type RolloutResult } from './orchestrate/rollout.ts';
+export { rollout, parseImagePin, pinsFromResults, unifiedDiff, deployedImages, type DeployedImage, type ImagePin, type RolloutEdit, type RolloutOptions, type RolloutResult } from './orchestrate/rollout.ts';
 
 // Trust: keys, signatures, attestations, verification.
 export { generateKeyPair, loadSigningKey, writeKeyPair, loadVerificationKey, verificationKeyOf, type KeyPair, type SigningKey, type VerificationKey } from './trust/keys.ts';

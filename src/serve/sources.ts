@@ -13,6 +13,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { lockRelease } from '../orchestrate/check.ts';
 import { findSpecs } from '../orchestrate/fleet.ts';
+import { deployedImages } from '../orchestrate/rollout.ts';
+import { tryParseReference } from '../oci/reference.ts';
 import { osRelease } from '../advisories/release.ts';
 import { loadSpec } from '../config/spec.ts';
 import { isPithError } from '../errors.ts';
@@ -33,7 +35,7 @@ import { SPDX_MEDIA_TYPE } from '../sbom/spdx.ts';
 import { STATUS } from '../assemble/installed.ts';
 import { STATUS_D } from '../assemble/status.ts';
 import type { RegistrySource, ServeConfig } from './config.ts';
-import type { FleetImage, FleetPackage, FleetSnapshot, ImageOrigin, SourceError } from './model.ts';
+import type { Deployment, FleetImage, FleetPackage, FleetSnapshot, ImageOrigin, SourceError } from './model.ts';
 
 export interface ReadSourcesOptions {
   /**
@@ -56,15 +58,12 @@ export async function readSources(config: SourcesConfig, options: ReadSourcesOpt
   const takenAt = (options.now ?? new Date()).toISOString();
   const errors: SourceError[] = [];
   const images: FleetImage[] = [...readSpecImages(config.specs, errors)];
-  const previous = new Map<string, FleetImage[]>();
-  for (const i of options.previous?.images ?? []) {
-    if (i.error !== undefined || i.digest.startsWith('lock:')) continue;
-    previous.set(i.digest, [...(previous.get(i.digest) ?? []), i]);
-  }
+  const previous = new Map((options.previous?.images ?? []).filter((i) => i.error === undefined && !i.digest.startsWith('lock:')).map((i) => [i.digest, i]));
   const registryImages = new RegistryImages(previous, options.jobs ?? 4);
   for (const source of config.registries) await readRegistry(source, registryImages, errors, options.registry ?? {});
   images.push(...(await registryImages.all()));
-  return { takenAt, images: images.sort(byNameAndDigest), deployments: [], errors };
+  const deployments = readDeployments(config.manifests, images, errors);
+  return { takenAt, images: images.sort(byNameAndDigest), deployments, errors };
 }
 
 function byNameAndDigest(a: FleetImage, b: FleetImage): number {
@@ -117,6 +116,44 @@ function fleetPackage(p: FleetPackage): FleetPackage {
   return { name: p.name, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion };
 }
 
+// -------------------------------------------------------------------------------------------------------- manifests
+
+/**
+ * What runs where, from the deployment files (as `pith rollout` reads them). A reference by tag gets the digest
+ * that tag named in this refresh's registries, when it named exactly one (a multi-platform index names its own).
+ */
+function readDeployments(paths: readonly string[], images: readonly FleetImage[], errors: SourceError[]): Deployment[] {
+  const tagged = new Map<string, Set<string>>();
+  for (const image of images) {
+    for (const o of image.origins) {
+      if (o.kind !== 'registry') continue;
+      const key = `${o.registry}/${o.repository}:${o.tag}`;
+      if (!tagged.has(key)) tagged.set(key, new Set());
+      tagged.get(key)!.add(o.index ?? image.digest);
+    }
+  }
+  const deployments: Deployment[] = [];
+  for (const path of paths) {
+    let found: ReturnType<typeof deployedImages>;
+    try {
+      found = deployedImages([path]);
+    } catch (e) {
+      errors.push({ source: `manifests ${path}`, message: describeError(e) });
+      continue;
+    }
+    for (const e of found.errors) errors.push({ source: `manifest ${e.file}`, message: e.message });
+    for (const d of found.images) {
+      if (d.digest === undefined) {
+        const ref = tryParseReference(d.reference);
+        const digests = ref && tagged.get(`${ref.domain}/${ref.path}:${ref.tag ?? 'latest'}`);
+        if (digests?.size === 1) d.digest = [...digests][0]!;
+      }
+      deployments.push(d);
+    }
+  }
+  return deployments;
+}
+
 // ------------------------------------------------------------------------------------------------------- registries
 
 const IMAGE_CONFIGS: ReadonlySet<string> = new Set([MediaType.config, DockerMediaType.config]);
@@ -132,6 +169,8 @@ interface PlatformManifest {
   digest: Digest;
   /** From the index's descriptor; a lone manifest's platform is in its config. */
   platform?: string;
+  /** The index the tag names, if it names one. */
+  index?: Digest;
   /** The index's title, for a platform manifest that has none of its own. */
   indexTitle?: string;
 }
@@ -140,7 +179,7 @@ interface PlatformManifest {
 class RegistryImages {
   private readonly seen = new Map<Digest, { manifest: PlatformManifest; origins: Array<Extract<ImageOrigin, { kind: 'registry' }>>; options: RegistryOptions }>();
 
-  constructor(private readonly previous: ReadonlyMap<string, FleetImage[]>, private readonly jobs: number) {}
+  constructor(private readonly previous: ReadonlyMap<string, FleetImage>, private readonly jobs: number) {}
 
   /** Notes that `origin` names the platform manifest `m`. */
   add(m: PlatformManifest, origin: Extract<ImageOrigin, { kind: 'registry' }>, options: RegistryOptions): void {
@@ -154,8 +193,8 @@ class RegistryImages {
     const out: FleetImage[] = [];
     await forEachBounded([...this.seen.values()], this.jobs, async ({ manifest, origins, options }) => {
       const sorted = [...origins].sort((a, b) => compareStrings(`${a.repository}:${a.tag}`, `${b.repository}:${b.tag}`));
-      const images = this.previous.get(manifest.digest) ?? [await readRegistryImage(manifest, sorted[0]!, options)];
-      for (const image of images) out.push({ ...image, origins: sorted });
+      const image = this.previous.get(manifest.digest) ?? (await readRegistryImage(manifest, sorted[0]!, options));
+      out.push({ ...image, origins: sorted });
     });
     return out;
   }
@@ -220,7 +259,7 @@ async function readRegistry(source: RegistrySource, images: RegistryImages, erro
     await forEachBounded(tags, repoClient.jobs, async (tag) => {
       try {
         const top = await repoClient.getManifest(repository, tag, scopes);
-        for (const m of platformManifests(top.bytes, top.digest, top.mediaType)) images.add(m, { kind: 'registry', registry: source.registry, repository, tag }, options);
+        for (const m of platformManifests(top.bytes, top.digest, top.mediaType)) images.add(m, { kind: 'registry', registry: source.registry, repository, tag, ...(m.index ? { index: m.index } : {}) }, options);
       } catch (e) {
         errors.push({ source: `${where}:${tag}`, message: describeError(e) });
       }
@@ -247,6 +286,7 @@ function platformManifests(bytes: Uint8Array, digest: Digest, mediaType: string)
       .filter((d) => d.platform?.os !== 'unknown' && d.annotations?.['vnd.docker.reference.type'] === undefined)
       .map((d) => ({
         digest: d.digest,
+        index: digest,
         ...(d.platform ? { platform: platformString(d.platform) } : {}),
         ...(doc.annotations?.[TITLE] ? { indexTitle: doc.annotations[TITLE] } : {}),
       }));

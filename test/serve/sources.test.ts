@@ -160,6 +160,35 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     assert.match(snapshot.errors[0]!.message, /^REGISTRY_CONNECTION: /);
   });
 
+  it('deployment manifests say which digest runs where; a tag is resolved to the digest the registry gave it', async () => {
+    const deploy = join(scratch, 'deploy');
+    mkdirSync(join(deploy, 'k8s'), { recursive: true });
+    writeFileSync(join(deploy, 'k8s', 'web.yaml'), [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata: {name: web}',
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      containers:',
+      `        - {name: web, image: "${reg.host}/fleet/web:1@${built.digest}"}`,
+      '',
+    ].join('\n'));
+    writeFileSync(join(deploy, 'compose.yaml'), `services:\n  base:\n    image: ${reg.host}/other/base:bookworm\n  cache:\n    image: ${reg.host}/other/redis:7\n`);
+    writeFileSync(join(deploy, 'k8s', 'broken.yaml'), 'kind: Deployment\nspec: [unclosed\n');
+    const snapshot = await readSources({ specs: [], registries: [{ registry: reg.host, repositories: ['other/base'], insecure: false }], manifests: [deploy, join(scratch, 'no-deploy')] }, { registry });
+    const [base] = byName(snapshot, 'other/base');
+    assert.deepEqual(snapshot.deployments, [
+      { file: join(deploy, 'compose.yaml'), workload: 'service base', reference: `${reg.host}/other/base:bookworm`, digest: base!.digest },
+      { file: join(deploy, 'compose.yaml'), workload: 'service cache', reference: `${reg.host}/other/redis:7` },
+      { file: join(deploy, 'k8s', 'web.yaml'), workload: 'Deployment/web', container: 'web', reference: `${reg.host}/fleet/web:1@${built.digest}`, digest: built.digest },
+    ]);
+    assert.deepEqual(snapshot.errors.map((e) => [e.source, e.message.split(':')[0]]), [
+      [`manifest ${join(deploy, 'k8s', 'broken.yaml')}`, 'not YAML'],
+      [`manifests ${join(scratch, 'no-deploy')}`, 'ENOENT'],
+    ]);
+  });
+
   it('a configured repository list is read instead of the catalog; a missing repository is an error of its own', async () => {
     const snapshot = await readSources({ specs: [], registries: [{ registry: reg.host, repositories: ['other/base', 'no/such'], insecure: false }], manifests: [] }, { registry });
     assert.deepEqual(snapshot.images.map((i) => i.name), ['other/base']);
