@@ -11,10 +11,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
+import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixtureSuite } from '../fixtures/archive.ts';
 import { assertRan, exec } from '../fixtures/exec.ts';
 import { Registry, REGISTRY_TOOLS } from '../fixtures/registry.ts';
 import { readSources, type ReadSourcesOptions } from '../../src/serve/sources.ts';
+import { findingsFor, loadFleetAdvisories } from '../../src/serve/findings.ts';
+import { openSourcesArchive } from '../../src/orchestrate/archive.ts';
+import { securityFixSuites } from '../fixtures/security-fix.ts';
 import type { FleetImage, FleetSnapshot } from '../../src/serve/model.ts';
 
 const skip = missingTools({ ...REGISTRY_TOOLS, umoci: 'umoci', skopeo: 'skopeo', dpkg: 'dpkg', 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
@@ -65,6 +68,13 @@ function corruptBlob(reg: Registry, digest: string): void {
   writeFileSync(data, Buffer.alloc(statSync(data).size, 0x5a));
 }
 
+/** os-release as Debian 12 writes it, so the purls in pith's SBOM name the release (distro=debian-12). */
+function withOsRelease(suites: FixtureSuite[]): FixtureSuite[] {
+  const baseFiles = suites[0]!.components.main!.find((p) => p.name === 'base-files')!;
+  baseFiles.files = { ...baseFiles.files, '/usr/lib/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
+  return suites;
+}
+
 const byName = (s: FleetSnapshot, name: string): FleetImage[] => s.images.filter((i) => i.name === name);
 const names = (i: FleetImage) => i.packages.map((p) => `${p.name} ${p.version} (${p.source} ${p.sourceVersion})`).sort();
 
@@ -77,11 +87,7 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
   const fleet = join(scratch, 'fleet');
 
   before(async () => {
-    // os-release as Debian 12 writes it, so the purls in pith's SBOM name the release (distro=debian-12).
-    const suites = sampleSuites();
-    const baseFiles = suites[0]!.components.main!.find((p) => p.name === 'base-files')!;
-    baseFiles.files = { ...baseFiles.files, '/usr/lib/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
-    archive = await startFixtureArchive(join(scratch, 'archive'), { suites });
+    archive = await startFixtureArchive(join(scratch, 'archive'), { suites: withOsRelease(sampleSuites()) });
     reg = await Registry.start(join(scratch, 'registry'));
     // A registry that was there and is gone: its port is closed.
     down = await Registry.start(join(scratch, 'down'));
@@ -205,6 +211,45 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
       [`specs ${join(scratch, 'nowhere')}`, 'SPEC_NOT_FOUND'],
       [`spec ${join(lockless, 'pith.yaml')}`, 'LOCK_NOT_FOUND'],
     ]);
+  });
+
+  it('findings: each image\'s packages matched by source against its release\'s advisories; a fix is available once the archive serves it', async () => {
+    const snapshot = await readSources({ specs: [fleet], registries: [{ registry: reg.host, repositories: ['fleet/web', 'other/base'], insecure: false }], manifests: [] }, { registry });
+    const feeds = join(scratch, 'feeds');
+    mkdirSync(feeds, { recursive: true });
+    writeFileSync(join(feeds, 'DEBIAN-CVE-2026-1111.json'), JSON.stringify({
+      schema_version: '1.6.0', id: 'DEBIAN-CVE-2026-1111', aliases: ['CVE-2026-1111'],
+      affected: [{ package: { ecosystem: 'Debian:12', name: 'foo' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.0-1+deb12u2' }] }] }],
+    }));
+    writeFileSync(join(feeds, 'DEBIAN-CVE-2026-3333.json'), JSON.stringify({
+      schema_version: '1.6.0', id: 'DEBIAN-CVE-2026-3333', aliases: ['CVE-2026-3333'],
+      affected: [{ package: { ecosystem: 'Debian:12', name: 'foo' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.0-1+deb12u1' }] }] }],
+    }));
+    const advisories = await loadFleetAdvisories([feeds], snapshot.images, { cacheDir });
+    assert.deepEqual([...advisories.keys()], ['bookworm']);
+    const digestOf = (name: string, inventory: string) => snapshot.images.find((i) => i.name === name && i.inventory === inventory)!.digest;
+    const summary = (fs: ReturnType<typeof findingsFor>) => fs.map((f) => [f.digest, f.id, `${f.package} ${f.installed}`, f.fixed, f.fixAvailable]).sort();
+
+    // Without an archive nothing says a fix is served. The 1.0-1 the foreign image runs is hit by both CVEs; the
+    // locked (and pushed) 1.0-1+deb12u1 only by the one fixed later.
+    const before = findingsFor(snapshot.images, advisories);
+    assert.deepEqual(summary(before), [
+      [digestOf('other/base', 'status'), 'CVE-2026-1111', 'libfoo1 1.0-1', '1.0-1+deb12u2', false],
+      [digestOf('other/base', 'status'), 'CVE-2026-3333', 'libfoo1 1.0-1', '1.0-1+deb12u1', false],
+      [digestOf('web', 'lock'), 'CVE-2026-1111', 'libfoo1 1.0-1+deb12u1', '1.0-1+deb12u2', false],
+      [digestOf('web', 'sbom'), 'CVE-2026-1111', 'libfoo1 1.0-1+deb12u1', '1.0-1+deb12u2', false],
+    ].sort());
+
+    // The archive today serves 1.0-1+deb12u1: a fix for CVE-2026-3333 only.
+    const sources = [{ uri: archive.url, suites: ['fixture', 'fixture-security'], components: ['main'], signedBy: archive.keyring }];
+    const today = await openSourcesArchive(sources, ['amd64'], { cacheDir });
+    assert.deepEqual(findingsFor(snapshot.images, advisories, today).map((f) => [f.id, f.installed, f.fixAvailable]).sort(), [
+      ['CVE-2026-1111', '1.0-1', false], ['CVE-2026-1111', '1.0-1+deb12u1', false], ['CVE-2026-1111', '1.0-1+deb12u1', false], ['CVE-2026-3333', '1.0-1', true],
+    ].sort());
+    // Debian publishes 1.0-1+deb12u2 in the security suite: every finding has its fix served.
+    await buildFixtureArchive(archive.root, withOsRelease(securityFixSuites()), archive.key);
+    const fixed = await openSourcesArchive(sources, ['amd64'], { cacheDir });
+    assert.ok(findingsFor(snapshot.images, advisories, fixed).every((f) => f.fixAvailable));
   });
 
   it('an incremental refresh takes the images of the previous snapshot by digest instead of reading them again', async () => {
