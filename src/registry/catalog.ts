@@ -14,13 +14,13 @@ const CATALOG_SCOPE = 'registry:catalog:*';
 const PAGE = 1000;
 
 /** Every repository in the registry's catalog, in the registry's order. */
-export async function listRepositories(client: RegistryClient): Promise<string[]> {
-  return pages(client, `/v2/_catalog?n=${PAGE}`, [CATALOG_SCOPE], 'repositories', `the catalog of ${client.domain}`);
+export async function listRepositories(client: RegistryClient, page = PAGE): Promise<string[]> {
+  return pages(client, `/v2/_catalog?n=${page}`, [CATALOG_SCOPE], 'repositories', `the catalog of ${client.domain}`);
 }
 
 /** Every tag of a repository (none for a repository that has no tags left). */
-export async function listTags(client: RegistryClient, repository: string): Promise<string[]> {
-  return pages(client, `/v2/${repository}/tags/list?n=${PAGE}`, [repositoryScope(repository, ['pull'])], 'tags', `the tags of ${client.domain}/${repository}`);
+export async function listTags(client: RegistryClient, repository: string, page = PAGE): Promise<string[]> {
+  return pages(client, `/v2/${repository}/tags/list?n=${page}`, [repositoryScope(repository, ['pull'])], 'tags', `the tags of ${client.domain}/${repository}`);
 }
 
 async function pages(client: RegistryClient, first: string, scopes: readonly string[], field: 'repositories' | 'tags', what: string): Promise<string[]> {

@@ -19,6 +19,9 @@ import { findingsFor, loadFleetAdvisories } from '../../src/serve/findings.ts';
 import { openSourcesArchive } from '../../src/orchestrate/archive.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
 import type { FleetImage, FleetSnapshot } from '../../src/serve/model.ts';
+import { buildIndex, platformString, type Image } from '../../src/oci/image.ts';
+import { readLayout } from '../../src/oci/read.ts';
+import { pushImage } from '../../src/registry/push.ts';
 
 const skip = missingTools({ ...REGISTRY_TOOLS, umoci: 'umoci', skopeo: 'skopeo', dpkg: 'dpkg', 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-serve-sources-'));
@@ -211,6 +214,47 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
       [`specs ${join(scratch, 'nowhere')}`, 'SPEC_NOT_FOUND'],
       [`spec ${join(lockless, 'pith.yaml')}`, 'LOCK_NOT_FOUND'],
     ]);
+  });
+
+  it('a multi-platform index: one image per platform manifest, each knowing the index its tag names, which a deployment by tag runs', async () => {
+    const layout = join(scratch, 'foreign', 'layout');
+    assertRan(await exec('umoci', ['config', '--image', `${layout}:img`, '--tag', 'img-arm64', '--architecture', 'arm64']));
+    const platforms = [await readLayout(layout, { tag: 'img' }), await readLayout(layout, { tag: 'img-arm64' })] as Image[];
+    const index = buildIndex(platforms, { annotations: { 'org.opencontainers.image.title': 'base-multi' } });
+    await pushImage(`${reg.host}/other/multi:1`, index);
+    const deploy = join(scratch, 'deploy-multi');
+    mkdirSync(deploy, { recursive: true });
+    writeFileSync(join(deploy, 'compose.yaml'), `services:\n  multi:\n    image: ${reg.host}/other/multi:1\n`);
+    const snapshot = await readSources({ specs: [], registries: [{ registry: reg.host, repositories: ['other/multi'], insecure: false }], manifests: [deploy] }, { registry });
+    // The snapshot lists images by name, then digest.
+    const byDigest = [...platforms].sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    assert.deepEqual(
+      snapshot.images.map((i) => [i.name, i.platform, i.digest, i.inventory, i.packages.length]),
+      byDigest.map((p) => ['base-multi', platformString(p.platform), p.digest, 'status', 5]),
+      'named by the index title; the arm64 image shares the amd64 layer, and so its packages',
+    );
+    for (const image of snapshot.images) assert.deepEqual(image.origins, [{ kind: 'registry', registry: reg.host, repository: 'other/multi', tag: '1', index: index.digest }]);
+    assert.deepEqual(snapshot.deployments.map((d) => [d.workload, d.digest]), [['service multi', index.digest]]);
+  });
+
+  it('a registry that wants credentials is read with them as pith push finds them (auth.json), and without them is a source error', async () => {
+    const locked = await Registry.start(join(scratch, 'locked'), { kind: 'htpasswd', users: { ci: 'secret' } });
+    try {
+      assertRan(await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', 'ci:secret', `oci:${join(scratch, 'foreign', 'layout')}:img`, `docker://${locked.host}/team/base:1`]));
+      const home = join(scratch, 'home');
+      mkdirSync(home, { recursive: true });
+      const authFile = join(scratch, 'auth.json');
+      writeFileSync(authFile, JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from('ci:secret').toString('base64') } } }));
+      const config = { specs: [], registries: [{ registry: locked.host, insecure: false }], manifests: [] };
+      const withCredentials = await readSources(config, { registry: { ...registry, env: { HOME: home, REGISTRY_AUTH_FILE: authFile } } });
+      assert.deepEqual(withCredentials.errors, []);
+      assert.deepEqual(withCredentials.images.map((i) => [i.name, i.inventory, i.packages.length]), [['team/base', 'status', 5]]);
+      const without = await readSources(config, { registry: { ...registry, env: { HOME: home } } });
+      assert.deepEqual(without.images, []);
+      assert.deepEqual(without.errors.map((e) => [e.source, e.message.split(':')[0]]), [[`registry ${locked.host}`, 'REGISTRY_UNAUTHORIZED']]);
+    } finally {
+      await locked.stop();
+    }
   });
 
   it('findings: each image\'s packages matched by source against its release\'s advisories; a fix is available once the archive serves it', async () => {
