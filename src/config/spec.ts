@@ -153,7 +153,7 @@ export function parseSpec(text: string, file: string): Spec {
 }
 
 function parseSpecText(text: string, file: string): { spec: Spec; at: (path: ReadonlyArray<string | number>) => string } {
-  const { value, at } = parseYamlWithSchema(text, file, specSchema, { codes: { syntax: 'SPEC_SYNTAX', invalid: 'SPEC_INVALID' }, prepare: octalModes });
+  const { value, at } = parseYamlWithSchema(text, file, specSchema, { syntax: 'SPEC_SYNTAX', invalid: 'SPEC_INVALID' }, octalModes);
   return { spec: value, at };
 }
 

@@ -14,14 +14,17 @@ export interface YamlFile<T> {
   at: (path: ReadonlyArray<string | number>) => string;
 }
 
-export interface YamlSchemaOptions {
-  /** The error for text that is not YAML, and for YAML the schema refuses. */
-  codes: { syntax: ErrorCode; invalid: ErrorCode };
-  /** Adjusts the parsed document before it is checked (pith.yaml reads `mode: 755` as octal). */
-  prepare?: (root: unknown, text: string) => void;
-}
-
-export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: string, schema: S, options: YamlSchemaOptions): YamlFile<z.infer<S>> {
+/**
+ * `codes`: the error for text that is not YAML, and for YAML the schema refuses. `prepare` adjusts the parsed
+ * document before it is checked (pith.yaml reads `mode: 755` as octal).
+ */
+export function parseYamlWithSchema<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+  codes: { syntax: ErrorCode; invalid: ErrorCode },
+  prepare?: (root: unknown, text: string) => void,
+): YamlFile<z.infer<S>> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
@@ -33,9 +36,9 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
     // yaml reports an unclosed flow collection where it gave up (the next line); the `[` or `{` is the place to fix.
     const unclosed = /flow (sequence|map|collection)/i.test(err.message) ? unclosedFlowStart(text, err.pos[0]) : undefined;
     if (unclosed !== undefined) err.pos[0] = unclosed;
-    throw new PithError(options.codes.syntax, `${at(err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}`);
+    throw new PithError(codes.syntax, `${at(err.pos[0])}: invalid YAML: ${err.message.split('\n')[0]}`);
   }
-  options.prepare?.(doc.contents, text);
+  prepare?.(doc.contents, text);
   const value: unknown = doc.toJS();
   const result = schema.safeParse(value);
   if (result.success) {
@@ -57,7 +60,7 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
       issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.code === 'invalid_format' ? `expected ${issue.message}` : issue.message;
     return `${pos}: ${field}: ${expected}, found ${JSON.stringify(found)}`;
   });
-  throw new PithError(options.codes.invalid, messages.join('\n'));
+  throw new PithError(codes.invalid, messages.join('\n'));
 }
 
 function valueAt(value: unknown, path: (string | number)[]): unknown {

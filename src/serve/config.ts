@@ -95,7 +95,7 @@ export function loadServeConfig(file: string = SERVE_CONFIG_FILE): ServeConfig {
 
 /** A pith-serve.yaml's text; `file` names it in errors and is where its relative paths start. */
 export function parseServeConfig(text: string, file: string): ServeConfig {
-  const { value, at } = parseYamlWithSchema(text, file, serveConfigSchema.nullable(), { codes: { syntax: 'SERVE_CONFIG_SYNTAX', invalid: 'SERVE_CONFIG_INVALID' } });
+  const { value, at } = parseYamlWithSchema(text, file, serveConfigSchema.nullable(), { syntax: 'SERVE_CONFIG_SYNTAX', invalid: 'SERVE_CONFIG_INVALID' });
   // An empty file is a config with nothing to inventory yet, not an error: the service starts and says so.
   const c = value ?? {};
   const dir = dirname(resolvePath(file));

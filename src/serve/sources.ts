@@ -57,13 +57,33 @@ export type SourcesConfig = Pick<ServeConfig, 'specs' | 'registries' | 'manifest
 export async function readSources(config: SourcesConfig, options: ReadSourcesOptions = {}): Promise<FleetSnapshot> {
   const takenAt = (options.now ?? new Date()).toISOString();
   const errors: SourceError[] = [];
-  const images: FleetImage[] = [...readSpecImages(config.specs, errors)];
+  const fromSpecs = readSpecImages(config.specs, errors);
   const previous = new Map((options.previous?.images ?? []).filter((i) => i.error === undefined && !i.digest.startsWith('lock:')).map((i) => [i.digest, i]));
   const registryImages = new RegistryImages(previous, options.jobs ?? 4);
   for (const source of config.registries) await readRegistry(source, registryImages, errors, options.registry ?? {});
-  images.push(...(await registryImages.all()));
+  const images = joinBuilds(fromSpecs, await registryImages.all());
   const deployments = readDeployments(config.manifests, images, errors);
   return { takenAt, images: images.sort(byNameAndDigest), deployments, errors };
+}
+
+/**
+ * A registry image built from a spec's lock — the spec's name, the lock's platform and exactly its packages — is
+ * that spec's image: it gains the spec as an origin and the lock stands for nothing more. A lock no pushed image
+ * matches (not pushed yet, or pushed from an older lock) stays an image of its own.
+ */
+function joinBuilds(fromSpecs: readonly FleetImage[], fromRegistries: readonly FleetImage[]): FleetImage[] {
+  const key = (i: FleetImage) => `${i.name}\0${i.platform}\0${i.packages.map((p) => `${p.name}:${p.architecture}=${p.version}`).sort(compareStrings).join(' ')}`;
+  const built = new Map<string, FleetImage[]>();
+  for (const i of fromRegistries) if (i.error === undefined) built.set(key(i), [...(built.get(key(i)) ?? []), i]);
+  const images = fromRegistries.map((i) => ({ ...i, origins: [...i.origins] }));
+  const byDigest = new Map(images.map((i) => [i.digest, i]));
+  const out: FleetImage[] = [];
+  for (const lock of fromSpecs) {
+    const pushed = built.get(key(lock));
+    if (!pushed) out.push(lock);
+    for (const p of pushed ?? []) byDigest.get(p.digest)!.origins.unshift(...lock.origins);
+  }
+  return [...out, ...images];
 }
 
 function byNameAndDigest(a: FleetImage, b: FleetImage): number {

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'pith';
+import { build, readLock } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
 import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixtureSuite } from '../fixtures/archive.ts';
 import { assertRan, exec } from '../fixtures/exec.ts';
@@ -119,26 +119,21 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     );
     assert.equal(snapshot.takenAt, '2026-12-04T10:00:00.000Z');
 
-    // The spec, from its lock: one image per locked architecture, known by the lock file's digest.
-    const lockPath = built.lockPath;
-    const fromLock = byName(snapshot, 'web').find((i) => i.inventory === 'lock')!;
-    assert.ok(fromLock, JSON.stringify(snapshot.images.map((i) => [i.name, i.inventory])));
-    assert.equal(fromLock.digest, `lock:sha256:${createHash('sha256').update(readFileSync(lockPath)).digest('hex')}`);
-    assert.deepEqual([fromLock.platform, fromLock.release], ['linux/amd64', 'bookworm']);
-    assert.deepEqual(fromLock.origins, [{ kind: 'spec', spec, lock: lockPath, name: 'web' }]);
-    assert.ok(names(fromLock).includes('libfoo1 1.0-1+deb12u1 (foo 1.0-1+deb12u1)'), names(fromLock).join('\n'));
-
-    // What pith built and pushed: named by its title annotation, its packages from the SBOM pushed with it, and
-    // one image under its two tags.
-    const fromRegistry = byName(snapshot, 'web').find((i) => i.inventory !== 'lock')!;
-    assert.equal(fromRegistry.inventory, 'sbom');
-    assert.equal(fromRegistry.digest, built.digest);
-    assert.deepEqual(fromRegistry.origins, [
+    // What pith built from the spec and pushed: one image under its two tags and its spec, named by its title
+    // annotation, its packages from the SBOM pushed with it — exactly what the lock pins.
+    const [web, ...more] = byName(snapshot, 'web');
+    assert.deepEqual(more, [], 'the lock the pushed image was built from is that image, not another');
+    assert.equal(web!.inventory, 'sbom');
+    assert.equal(web!.digest, built.digest);
+    assert.deepEqual(web!.origins, [
+      { kind: 'spec', spec, lock: built.lockPath, name: 'web' },
       { kind: 'registry', registry: reg.host, repository: 'fleet/web', tag: '1' },
       { kind: 'registry', registry: reg.host, repository: 'fleet/web', tag: 'stable' },
     ]);
-    assert.deepEqual([fromRegistry.platform, fromRegistry.release, fromRegistry.error], ['linux/amd64', 'bookworm', undefined]);
-    assert.deepEqual(names(fromRegistry), names(fromLock), 'the SBOM lists what the lock pinned');
+    assert.deepEqual([web!.platform, web!.release, web!.error], ['linux/amd64', 'bookworm', undefined]);
+    const locked = readLock(built.lockPath).architectures.amd64!.packages.map((p) => `${p.name} ${p.version} (${p.source} ${p.sourceVersion})`).sort();
+    assert.deepEqual(names(web!), locked);
+    assert.ok(locked.includes('libfoo1 1.0-1+deb12u1 (foo 1.0-1+deb12u1)'), locked.join('\n'));
 
     // What pith did not build: named by its repository, its packages from the dpkg status the real dpkg wrote.
     const [base] = byName(snapshot, 'other/base');
@@ -161,7 +156,7 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     assert.equal(snapshot.images.filter((i) => i.error !== undefined).length, 1);
 
     // The SBOM's referrers tag (sha256-…) is a document about an image, not an image.
-    assert.deepEqual(snapshot.images.map((i) => i.name).sort(), ['other/base', 'other/broken', 'web', 'web']);
+    assert.deepEqual(snapshot.images.map((i) => i.name), ['other/base', 'other/broken', 'web']);
 
     // The registry that is down: one source error naming it; everything else was read.
     assert.equal(snapshot.errors.length, 1, JSON.stringify(snapshot.errors));
@@ -209,7 +204,13 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     mkdirSync(lockless, { recursive: true });
     writeFileSync(join(lockless, 'pith.yaml'), fixtureSpec(archive, 'packages: [app]\n', 'lockless'));
     const snapshot = await readSources({ specs: [join(scratch, 'nowhere'), lockless, fleet], registries: [], manifests: [] });
-    assert.deepEqual(snapshot.images.map((i) => [i.name, i.inventory]), [['web', 'lock']]);
+    // A spec not found in a registry: one image per locked architecture, known by the lock file's digest.
+    const [web, ...more] = snapshot.images;
+    assert.deepEqual(more, []);
+    assert.equal(web!.digest, `lock:sha256:${createHash('sha256').update(readFileSync(built.lockPath)).digest('hex')}`);
+    assert.deepEqual([web!.name, web!.inventory, web!.platform, web!.release], ['web', 'lock', 'linux/amd64', 'bookworm']);
+    assert.deepEqual(web!.origins, [{ kind: 'spec', spec, lock: built.lockPath, name: 'web' }]);
+    assert.deepEqual(names(web!), readLock(built.lockPath).architectures.amd64!.packages.map((p) => `${p.name} ${p.version} (${p.source} ${p.sourceVersion})`).sort());
     assert.deepEqual(snapshot.errors.map((e) => [e.source, e.message.split(':')[0]]), [
       [`specs ${join(scratch, 'nowhere')}`, 'SPEC_NOT_FOUND'],
       [`spec ${join(lockless, 'pith.yaml')}`, 'LOCK_NOT_FOUND'],
@@ -275,12 +276,11 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     const summary = (fs: ReturnType<typeof findingsFor>) => fs.map((f) => [f.digest, f.id, `${f.package} ${f.installed}`, f.fixed, f.fixAvailable]).sort();
 
     // Without an archive nothing says a fix is served. The 1.0-1 the foreign image runs is hit by both CVEs; the
-    // locked (and pushed) 1.0-1+deb12u1 only by the one fixed later.
+    // pushed 1.0-1+deb12u1 (the lock's) only by the one fixed later.
     const before = findingsFor(snapshot.images, advisories);
     assert.deepEqual(summary(before), [
       [digestOf('other/base', 'status'), 'CVE-2026-1111', 'libfoo1 1.0-1', '1.0-1+deb12u2', false],
       [digestOf('other/base', 'status'), 'CVE-2026-3333', 'libfoo1 1.0-1', '1.0-1+deb12u1', false],
-      [digestOf('web', 'lock'), 'CVE-2026-1111', 'libfoo1 1.0-1+deb12u1', '1.0-1+deb12u2', false],
       [digestOf('web', 'sbom'), 'CVE-2026-1111', 'libfoo1 1.0-1+deb12u1', '1.0-1+deb12u2', false],
     ].sort());
 
@@ -288,7 +288,7 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     const sources = [{ uri: archive.url, suites: ['fixture', 'fixture-security'], components: ['main'], signedBy: archive.keyring }];
     const today = await openSourcesArchive(sources, ['amd64'], { cacheDir });
     assert.deepEqual(findingsFor(snapshot.images, advisories, today).map((f) => [f.id, f.installed, f.fixAvailable]).sort(), [
-      ['CVE-2026-1111', '1.0-1', false], ['CVE-2026-1111', '1.0-1+deb12u1', false], ['CVE-2026-1111', '1.0-1+deb12u1', false], ['CVE-2026-3333', '1.0-1', true],
+      ['CVE-2026-1111', '1.0-1', false], ['CVE-2026-1111', '1.0-1+deb12u1', false], ['CVE-2026-3333', '1.0-1', true],
     ].sort());
     // Debian publishes 1.0-1+deb12u2 in the security suite: every finding has its fix served.
     await buildFixtureArchive(archive.root, withOsRelease(securityFixSuites()), archive.key);
