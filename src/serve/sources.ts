@@ -256,7 +256,8 @@ async function imagePackages(reference: string, image: Image, options: RegistryO
 /** Lists a registry's repositories and tags, and hands each tag's platform manifests to `images`. */
 async function readRegistry(source: RegistrySource, images: RegistryImages, errors: SourceError[], base: RegistryOptions): Promise<void> {
   // One options object per registry and refresh: its clients (and their tokens) are shared by every request.
-  const options: RegistryOptions = { ...base, insecure: [...(base.insecure ?? []), ...(source.insecure ? [source.registry] : [])] };
+  // Layers are streamed as the inventory reads them, never held whole: a refresh reads several images at once.
+  const options: RegistryOptions = { prefetchBytes: 0, ...base, insecure: [...(base.insecure ?? []), ...(source.insecure ? [source.registry] : [])] };
   const client = RegistryClient.open(source.registry, options);
   let repositories: string[];
   try {
