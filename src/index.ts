@@ -120,3 +120,9 @@ export {
   type AttachedAttestation, type AttestationReport, type AttestOptions, type AttestReport, type ProvenanceInputs, type RejectedAttestation, type ResourceDescriptor, type SlsaProvenance, type Statement,
   type VerifiedAttestation, type VerifyAttestationsOptions,
 } from './trust/attest.ts';
+
+// Serve: pith-serve.yaml, and what its sources hold (specs, registries, deployment manifests) and the advisories affecting it.
+export { DEFAULT_INTERVAL_MS, durationMs, loadServeConfig, parseServeConfig, SERVE_CONFIG_FILE, serveConfigSchema, type RegistrySource, type ServeConfig } from './serve/config.ts';
+export { readSources, type ReadSourcesOptions, type SourcesConfig } from './serve/sources.ts';
+export { findingsFor, loadFleetAdvisories, type FleetAdvisories, type LoadFleetAdvisoriesOptions } from './serve/findings.ts';
+export { refreshFleet, type Refresh, type RefreshOptions } from './serve/refresh.ts';

@@ -16,6 +16,7 @@ import { assertRan, exec } from '../fixtures/exec.ts';
 import { Registry, REGISTRY_TOOLS } from '../fixtures/registry.ts';
 import { readSources, type ReadSourcesOptions } from '../../src/serve/sources.ts';
 import { findingsFor, loadFleetAdvisories } from '../../src/serve/findings.ts';
+import { refreshFleet } from '../../src/serve/refresh.ts';
 import { openSourcesArchive } from '../../src/orchestrate/archive.ts';
 import { securityFixSuites } from '../fixtures/security-fix.ts';
 import type { FleetImage, FleetSnapshot } from '../../src/serve/model.ts';
@@ -294,6 +295,31 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     await buildFixtureArchive(archive.root, withOsRelease(securityFixSuites()), archive.key);
     const fixed = await openSourcesArchive(sources, ['amd64'], { cacheDir });
     assert.ok(findingsFor(snapshot.images, advisories, fixed).every((f) => f.fixAvailable));
+  });
+
+  it('refreshFleet: sources, advisories, the archive and the findings in one refresh; an archive that is down is an error of the snapshot', async () => {
+    // The feeds the previous test wrote, the archive it published the fix in.
+    const config = {
+      specs: [fleet],
+      registries: [{ registry: reg.host, repositories: ['fleet/web', 'other/base'], insecure: false }],
+      manifests: [],
+      advisories: [join(scratch, 'feeds')],
+      sources: [{ uri: archive.url, suites: ['fixture', 'fixture-security'], components: ['main'], signedBy: archive.keyring }],
+    };
+    const { snapshot, findings } = await refreshFleet(config, { registry, cacheDir });
+    assert.deepEqual(snapshot.errors, []);
+    assert.deepEqual(findings.map((f) => [f.id, f.installed, f.fixAvailable]).sort(), [
+      ['CVE-2026-1111', '1.0-1', true], ['CVE-2026-1111', '1.0-1+deb12u1', true], ['CVE-2026-3333', '1.0-1', true],
+    ].sort());
+
+    const gone = await Registry.start(join(scratch, 'gone'));
+    await gone.stop();
+    const noArchive = { ...config, sources: [{ ...config.sources[0]!, uri: `http://${gone.host}/debian` }] };
+    const down = await refreshFleet(noArchive, { registry, cacheDir: join(scratch, 'cold-cache') });
+    assert.deepEqual(down.snapshot.errors.map((e) => e.source), [`archive http://${gone.host}/debian fixture fixture-security`]);
+    assert.deepEqual(down.findings.map((f) => [f.id, f.installed, f.fixAvailable]).sort(), [
+      ['CVE-2026-1111', '1.0-1', false], ['CVE-2026-1111', '1.0-1+deb12u1', false], ['CVE-2026-3333', '1.0-1', false],
+    ].sort(), 'the findings stand; that a fix is served is not known');
   });
 
   it('an incremental refresh takes the images of the previous snapshot by digest instead of reading them again', async () => {
