@@ -5,9 +5,9 @@
  * deployment manifests (which reference runs where, read as `pith rollout` reads them).
  *
  * A refresh never fails as a whole: a source that cannot be read becomes a `SourceError` and the others are still
- * read, and an image whose layers cannot be read stays in the inventory with its `error`. A registry image is read
- * once per refresh however many tags name it, and not at all when the previous snapshot already read its digest:
- * a manifest digest names its content for good.
+ * read (what a registry held at the previous refresh stays while it cannot be read), and an image whose layers cannot
+ * be read stays in the inventory with its `error`. A registry image is read once per refresh however many tags name
+ * it, and not at all when the previous snapshot already read its digest: a manifest digest names its content for good.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -40,7 +40,8 @@ import type { Deployment, FleetImage, FleetPackage, FleetSnapshot, ImageOrigin, 
 export interface ReadSourcesOptions {
   /**
    * The previous refresh: its registry images (by digest) are taken as they are instead of being read again, unless
-   * they were recorded with an error (a layer the registry could not serve then may be served now).
+   * they were recorded with an error (a layer the registry could not serve then may be served now); and what a
+   * registry, repository or tag that cannot be read now held then is kept, its error in the snapshot's `errors`.
    */
   previous?: Pick<FleetSnapshot, 'images'>;
   /** Credentials and where they are looked up, retries; each configured registry adds its own `insecure`. */
@@ -58,8 +59,7 @@ export async function readSources(config: SourcesConfig, options: ReadSourcesOpt
   const takenAt = (options.now ?? new Date()).toISOString();
   const errors: SourceError[] = [];
   const fromSpecs = readSpecImages(config.specs, errors);
-  const previous = new Map((options.previous?.images ?? []).filter((i) => i.error === undefined && !i.digest.startsWith('lock:')).map((i) => [i.digest, i]));
-  const registryImages = new RegistryImages(previous, options.jobs ?? 4);
+  const registryImages = new RegistryImages((options.previous?.images ?? []).filter((i) => !i.digest.startsWith('lock:')), options.jobs ?? 4);
   for (const source of config.registries) await readRegistry(source, registryImages, errors, options.registry ?? {});
   const images = joinBuilds(fromSpecs, await registryImages.all());
   const deployments = readDeployments(config.manifests, images, errors);
@@ -195,33 +195,60 @@ interface PlatformManifest {
   indexTitle?: string;
 }
 
-/** The registry images of one refresh: each digest read once, whichever tags lead to it. */
-class RegistryImages {
-  private readonly seen = new Map<Digest, { manifest: PlatformManifest; origins: Array<Extract<ImageOrigin, { kind: 'registry' }>>; options: RegistryOptions }>();
+type RegistryOrigin = Extract<ImageOrigin, { kind: 'registry' }>;
 
-  constructor(private readonly previous: ReadonlyMap<string, FleetImage>, private readonly jobs: number) {}
+/** A registry, a repository in it, or one tag, that could not be listed or read in this refresh. */
+type Unread = Pick<RegistryOrigin, 'registry'> & Partial<Pick<RegistryOrigin, 'repository' | 'tag'>>;
+
+/**
+ * The registry images of one refresh: each digest read once, whichever tags lead to it. What a registry that could
+ * not be read held in the previous refresh is kept as it was (the snapshot's errors say it is stale), never dropped.
+ */
+class RegistryImages {
+  private readonly seen = new Map<Digest, { manifest: PlatformManifest; origins: RegistryOrigin[]; options: RegistryOptions }>();
+  private readonly unread: Unread[] = [];
+  /** The previous refresh's images read without error: taken as they are instead of being read again. */
+  private readonly reusable: ReadonlyMap<string, FleetImage>;
+
+  constructor(private readonly previous: readonly FleetImage[], private readonly jobs: number) {
+    this.reusable = new Map(previous.filter((i) => i.error === undefined).map((i) => [i.digest, i]));
+  }
 
   /** Notes that `origin` names the platform manifest `m`. */
-  add(m: PlatformManifest, origin: Extract<ImageOrigin, { kind: 'registry' }>, options: RegistryOptions): void {
+  add(m: PlatformManifest, origin: RegistryOrigin, options: RegistryOptions): void {
     const known = this.seen.get(m.digest);
     if (known) known.origins.push(origin);
     else this.seen.set(m.digest, { manifest: m, origins: [origin], options });
   }
 
-  /** Every image, read `jobs` at a time (the previous refresh's taken as they are), with all the origins that named it. */
+  /** Notes a registry, repository or tag that could not be read now. */
+  missed(unread: Unread): void {
+    this.unread.push(unread);
+  }
+
+  /** Every image, read `jobs` at a time, with all the origins that named it (now, or before where nothing could be read now). */
   async all(): Promise<FleetImage[]> {
+    const stale = new Map<Digest, { image: FleetImage; origins: RegistryOrigin[] }>();
+    for (const image of this.previous) {
+      const origins = image.origins.filter((o): o is RegistryOrigin => o.kind === 'registry' && this.unread.some((u) => u.registry === o.registry && (u.repository ?? o.repository) === o.repository && (u.tag ?? o.tag) === o.tag));
+      if (origins.length > 0) stale.set(image.digest as Digest, { image, origins });
+    }
     const out: FleetImage[] = [];
     await forEachBounded([...this.seen.values()], this.jobs, async ({ manifest, origins, options }) => {
-      const sorted = [...origins].sort((a, b) => compareStrings(`${a.repository}:${a.tag}`, `${b.repository}:${b.tag}`));
-      const image = this.previous.get(manifest.digest) ?? (await readRegistryImage(manifest, sorted[0]!, options));
-      out.push({ ...image, origins: sorted });
+      const image = this.reusable.get(manifest.digest) ?? (await readRegistryImage(manifest, origins[0]!, options));
+      out.push({ ...image, origins: sortOrigins([...origins, ...(stale.get(manifest.digest)?.origins ?? [])]) });
     });
+    for (const [digest, { image, origins }] of stale) if (!this.seen.has(digest)) out.push({ ...image, origins: sortOrigins(origins) });
     return out;
   }
 }
 
+function sortOrigins(origins: RegistryOrigin[]): RegistryOrigin[] {
+  return origins.sort((a, b) => compareStrings(`${a.registry}/${a.repository}:${a.tag}`, `${b.registry}/${b.repository}:${b.tag}`));
+}
+
 /** One platform image, by digest, from the repository of `origin`; what cannot be read is the image's `error`. */
-async function readRegistryImage(m: PlatformManifest, origin: Extract<ImageOrigin, { kind: 'registry' }>, options: RegistryOptions): Promise<FleetImage> {
+async function readRegistryImage(m: PlatformManifest, origin: RegistryOrigin, options: RegistryOptions): Promise<FleetImage> {
   const reference = `${origin.registry}/${origin.repository}@${m.digest}`;
   let image: Image;
   try {
@@ -264,6 +291,7 @@ async function readRegistry(source: RegistrySource, images: RegistryImages, erro
     repositories = source.repositories ?? (await listRepositories(client));
   } catch (e) {
     errors.push({ source: `registry ${source.registry}`, message: describeError(e) });
+    images.missed({ registry: source.registry });
     return;
   }
   for (const repository of repositories) {
@@ -275,14 +303,16 @@ async function readRegistry(source: RegistrySource, images: RegistryImages, erro
       tags = (await listTags(repoClient, repository)).filter((t) => !ABOUT_AN_IMAGE.test(t));
     } catch (e) {
       errors.push({ source: where, message: describeError(e) });
+      images.missed({ registry: source.registry, repository });
       continue;
     }
     await forEachBounded(tags, repoClient.jobs, async (tag) => {
       try {
         const top = await repoClient.getManifest(repository, tag, scopes);
-        for (const m of platformManifests(top.bytes, top.digest, top.mediaType)) images.add(m, { kind: 'registry', registry: source.registry, repository, tag, ...(m.index ? { index: m.index } : {}) }, options);
+        for (const m of platformManifests(top.bytes, top.digest, top.mediaType)) images.add(m, { kind: 'registry' as const, registry: source.registry, repository, tag, ...(m.index ? { index: m.index } : {}) }, options);
       } catch (e) {
         errors.push({ source: `${where}:${tag}`, message: describeError(e) });
+        images.missed({ registry: source.registry, repository, tag });
       }
     });
   }

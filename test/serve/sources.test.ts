@@ -322,6 +322,23 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     ].sort(), 'the findings stand; that a fix is served is not known');
   });
 
+  it('a registry that goes down keeps what it held at the previous refresh, with its error', async () => {
+    const flaky = await Registry.start(join(scratch, 'flaky'));
+    const config = { specs: [], registries: [{ registry: flaky.host, insecure: false }], manifests: [] };
+    let first: FleetSnapshot;
+    try {
+      for (const tag of ['1', '2']) assertRan(await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(scratch, 'foreign', 'layout')}:img`, `docker://${flaky.host}/team/base:${tag}`]));
+      first = await readSources(config, { registry });
+      assert.deepEqual(first.images.map((i) => i.origins.map((o) => o.kind === 'registry' && o.tag)), [['1', '2']]);
+    } finally {
+      await flaky.stop();
+    }
+    const second = await readSources(config, { registry, previous: first });
+    assert.deepEqual(second.images, first.images, 'kept as it was');
+    assert.deepEqual(second.errors.map((e) => e.source), [`registry ${flaky.host}`]);
+    assert.deepEqual((await readSources(config, { registry })).images, [], 'without the previous refresh nothing is known of it');
+  });
+
   it('an incremental refresh takes the images of the previous snapshot by digest instead of reading them again', async () => {
     const config = { specs: [], registries: [{ registry: reg.host, repositories: ['other/base'], insecure: false }], manifests: [] };
     const first = await readSources(config, { registry });
