@@ -266,13 +266,22 @@ async function readRegistryImage(m: PlatformManifest, origin: RegistryOrigin, op
   }
 }
 
-/** An image's packages: from its attached SBOM (SPDX, else CycloneDX) when it has one, else from its layers. */
+/**
+ * An image's packages: from its attached SBOM (SPDX, else CycloneDX) when it has one that can be read, else from
+ * its layers — the image itself says what it holds, whatever was attached to it.
+ */
 async function imagePackages(reference: string, image: Image, options: RegistryOptions): Promise<Pick<FleetImage, 'inventory' | 'release' | 'packages'>> {
   for (const mediaType of [SPDX_MEDIA_TYPE, CYCLONEDX_MEDIA_TYPE]) {
     const document = await findInRegistry(reference, image.digest, mediaType, options);
     if (!document) continue;
-    const { packages, release } = sbomPackages(document, `the ${mediaType} SBOM attached to ${reference}`);
-    return { inventory: 'sbom', ...(release ? { release: release.codename } : {}), packages: packages.map(fleetPackage) };
+    let read: ReturnType<typeof sbomPackages>;
+    try {
+      read = sbomPackages(document, `the ${mediaType} SBOM attached to ${reference}`);
+    } catch (e) {
+      if (isPithError(e, 'SBOM_UNREADABLE')) continue;
+      throw e;
+    }
+    return { inventory: 'sbom', ...(read.release ? { release: read.release.codename } : {}), packages: read.packages.map(fleetPackage) };
   }
   const inv = await imageInventory(image, { where: `docker://${reference}` });
   const release = osRelease(inv.os)?.codename;

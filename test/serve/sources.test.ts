@@ -23,6 +23,9 @@ import type { FleetImage, FleetSnapshot } from '../../src/serve/model.ts';
 import { buildIndex, platformString, type Image } from '../../src/oci/image.ts';
 import { readLayout } from '../../src/oci/read.ts';
 import { pushImage } from '../../src/registry/push.ts';
+import { readRemote } from '../../src/registry/pull.ts';
+import { attachArtifact } from '../../src/registry/referrers.ts';
+import { attachSboms } from '../../src/sbom/sbom.ts';
 
 const skip = missingTools({ ...REGISTRY_TOOLS, umoci: 'umoci', skopeo: 'skopeo', dpkg: 'dpkg', 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-serve-sources-'));
@@ -191,6 +194,21 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     assert.deepEqual(snapshot.errors.map((e) => [e.source, e.message.split(':')[0]]), [
       [`manifest ${join(deploy, 'k8s', 'broken.yaml')}`, 'not YAML'],
       [`manifests ${join(scratch, 'no-deploy')}`, 'ENOENT'],
+    ]);
+  });
+
+  it('an SBOM attached to an image pith did not build is read; an attached document that is no SBOM is passed over for the layers', async () => {
+    const debs = poolDebs(archive);
+    const base = ['base-files_12.4+deb12u5_amd64.deb', 'libc6_2.36-9_amd64.deb'].map((f) => debs.get(f)!);
+    await pushForeignImage(join(scratch, 'attached'), base, `${reg.host}/other/attached:1`, { 'etc/hostname': 'attached\n' });
+    await pushForeignImage(join(scratch, 'garbled'), base, `${reg.host}/other/garbled:1`, { 'etc/hostname': 'garbled\n' });
+    const attached = await readRemote(`${reg.host}/other/attached:1`);
+    await attachSboms([`docker://${reg.host}/other/attached:1`], attached, ['cyclonedx']);
+    await attachArtifact(`${reg.host}/other/garbled:1`, { artifactType: 'application/spdx+json', blobs: [{ mediaType: 'application/spdx+json', bytes: new TextEncoder().encode('not an SBOM') }] });
+    const snapshot = await readSources({ specs: [], registries: [{ registry: reg.host, repositories: ['other/attached', 'other/garbled'], insecure: false }], manifests: [] }, { registry });
+    assert.deepEqual(snapshot.images.map((i) => [i.name, i.inventory, names(i), i.release, i.error]), [
+      ['other/attached', 'sbom', ['base-files 12.4+deb12u5 (base-files 12.4+deb12u5)', 'libc6 2.36-9 (glibc 2.36-9)'], 'bookworm', undefined],
+      ['other/garbled', 'status', ['base-files 12.4+deb12u5 (base-files 12.4+deb12u5)', 'libc6 2.36-9 (glibc 2.36-9)'], 'bookworm', undefined],
     ]);
   });
 
