@@ -29,7 +29,8 @@ export type ImageOrigin =
 /**
  * One image of the fleet. A registry image is known by its manifest digest (for a multi-platform index, one
  * FleetImage per platform manifest, each with the index's tag in `origins`); a spec not (yet) found in a registry
- * is known by its lock (`digest` is `lock:sha256:…`, the lock file's digest), so the same lock is one image.
+ * is known by its lock (`digest` is `lock:sha256:…`, the lock file's digest, with `:ARCH` after it when the lock has
+ * several architectures), so the same lock is one image.
  */
 export interface FleetImage {
   digest: string;

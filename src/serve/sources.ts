@@ -111,14 +111,24 @@ function readSpecImages(paths: readonly string[], errors: SourceError[]): FleetI
         const lockPath = lockToRead(loaded);
         const lockFile = readLock(lockPath);
         // The file's own bytes: the same lock is the same image wherever it is checked out.
-        const digest = `lock:sha256:${createHash('sha256').update(readFileSync(lockPath)).digest('hex')}`;
+        const lockDigest = `lock:sha256:${createHash('sha256').update(readFileSync(lockPath)).digest('hex')}`;
         const release = lockRelease(lockFile).codename;
-        for (const [arch, { packages }] of Object.entries(lockFile.architectures)) {
+        const archs = Object.entries(lockFile.architectures);
+        for (const [arch, { packages }] of archs) {
+          // One image per architecture, each with a digest of its own (the store keys images by digest).
+          const digest = archs.length === 1 ? lockDigest : `${lockDigest}:${arch}`;
+          const origin: ImageOrigin = { kind: 'spec', spec: loaded.path, lock: lockPath, name: loaded.spec.name };
+          // Two specs whose locks are byte for byte the same describe one image with two origins.
+          const same = images.find((i) => i.digest === digest);
+          if (same) {
+            same.origins.push(origin);
+            continue;
+          }
           images.push({
             digest,
             platform: platformString(platformForDebianArch(arch)),
             name: loaded.spec.name,
-            origins: [{ kind: 'spec', spec: loaded.path, lock: lockPath, name: loaded.spec.name }],
+            origins: [origin],
             inventory: 'lock',
             ...(release !== 'unknown' ? { release } : {}),
             packages: packages.map(fleetPackage),

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -234,6 +234,30 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
       [`specs ${join(scratch, 'nowhere')}`, 'SPEC_NOT_FOUND'],
       [`spec ${join(lockless, 'pith.yaml')}`, 'LOCK_NOT_FOUND'],
     ]);
+  });
+
+  it('two specs with byte-identical locks are one image with two origins; a lock of two architectures is two images, each with its digest', async () => {
+    const twin = join(scratch, 'twin');
+    const multi = join(scratch, 'multi');
+    for (const dir of [twin, multi]) {
+      mkdirSync(dir, { recursive: true });
+      cpSync(spec, join(dir, 'pith.yaml'));
+    }
+    cpSync(built.lockPath, join(twin, 'pith.lock'));
+    const lock = JSON.parse(readFileSync(built.lockPath, 'utf8'));
+    lock.architectures.arm64 = lock.architectures.amd64;
+    writeFileSync(join(multi, 'pith.lock'), JSON.stringify(lock));
+    const snapshot = await readSources({ specs: [fleet, twin, multi], registries: [], manifests: [] });
+    const lockDigest = (file: string) => `lock:sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+    assert.deepEqual(
+      snapshot.images.map((i) => [i.digest, i.platform, i.origins.map((o) => (o.kind === 'spec' ? o.lock : o.kind))]),
+      [
+        [lockDigest(built.lockPath), 'linux/amd64', [built.lockPath, join(twin, 'pith.lock')]],
+        [`${lockDigest(join(multi, 'pith.lock'))}:amd64`, 'linux/amd64', [join(multi, 'pith.lock')]],
+        [`${lockDigest(join(multi, 'pith.lock'))}:arm64`, 'linux/arm64/v8', [join(multi, 'pith.lock')]],
+      ],
+    );
+    assert.deepEqual(snapshot.errors, []);
   });
 
   it('a multi-platform index: one image per platform manifest, each knowing the index its tag names, which a deployment by tag runs', async () => {
