@@ -216,6 +216,7 @@ export const ERROR_CATALOGUE = {
 
   // sbom/
   SBOM_UNKNOWN_FORMAT: { exit: 2, meaning: '--sbom names a format other than spdx and cyclonedx, or none' },
+  SBOM_UNREADABLE: { exit: 1, meaning: 'an SBOM attached to an image is not an SPDX or CycloneDX JSON document' },
   SBOM_PLATFORM_REQUIRED: { exit: 1, meaning: 'the image is a multi-platform index: an SBOM describes one platform, choose it with --platform' },
 
   // runtime/: pith run, ps, stop, logs
@@ -249,6 +250,11 @@ export const ERROR_CATALOGUE = {
   DEBUG_NO_PROCESS: { exit: 1, meaning: 'the process to debug does not exist, or has exited' },
   DEBUG_NOT_PERMITTED: { exit: 1, meaning: "the process's root cannot be read (permission, or a kernel that refuses it)" },
   DEBUG_EXEC_FAILED: { exit: 1, meaning: 'sh and nsenter (util-linux) could not be started for --exec or --shell' },
+
+  // serve/
+  SERVE_CONFIG_NOT_FOUND: { exit: 1, meaning: 'the pith serve config (pith-serve.yaml, or --config) cannot be read' },
+  SERVE_CONFIG_SYNTAX: { exit: 1, meaning: 'the pith serve config is not valid YAML (the message gives file:line:column)' },
+  SERVE_CONFIG_INVALID: { exit: 1, meaning: 'the pith serve config does not match its schema (the message gives file:line:column)' },
 
   // orchestrate/
   SMOKE_TEST_FAILED: { exit: 1, meaning: "pith update: the updated image failed the spec's test; the lock and outputs are unchanged" },

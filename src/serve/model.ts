@@ -16,7 +16,15 @@ export interface FleetPackage {
 /** Where an image was seen: a spec directory's lock, or a tag in a registry. */
 export type ImageOrigin =
   | { kind: 'spec'; /** the spec file */ spec: string; /** its lock */ lock: string; /** the spec's `name:` */ name: string }
-  | { kind: 'registry'; /** HOST[:PORT] */ registry: string; repository: string; tag: string };
+  | {
+      kind: 'registry';
+      /** HOST[:PORT] */
+      registry: string;
+      repository: string;
+      tag: string;
+      /** The digest of the index the tag names, when it names a multi-platform index (deployments may pin that). */
+      index?: string;
+    };
 
 /**
  * One image of the fleet. A registry image is known by its manifest digest (for a multi-platform index, one
