@@ -126,3 +126,6 @@ export { DEFAULT_INTERVAL_MS, durationMs, loadServeConfig, parseServeConfig, SER
 export { readSources, type ReadSourcesOptions, type SourcesConfig } from './serve/sources.ts';
 export { findingsFor, loadFleetAdvisories, type FleetAdvisories, type LoadFleetAdvisoriesOptions } from './serve/findings.ts';
 export { refreshFleet, type Refresh, type RefreshOptions } from './serve/refresh.ts';
+// Serve: the service itself (store, schedule, HTTP API, pages, /metrics) and who may reach it.
+export { DEFAULT_LISTEN, defaultStoreDir, ReadWriteGate, startServe, type ServeHandle, type ServeOptions, type ServeState } from './serve/service.ts';
+export { checkListen, loopback, parseListen, type Listen } from './serve/auth.ts';
