@@ -64,7 +64,12 @@ h2 { font-size: 1.25rem; margin: 1.75rem 0 .5rem; }
 .cards dt { color: var(--muted); font-size: .9rem; }
 .cards dd { margin: 0; font-size: 1.5rem; font-weight: 650; }
 .table-wrap { overflow-x: auto; max-width: 100%; border: 1px solid var(--line); border-radius: 6px; }
-table { border-collapse: collapse; width: 100%; font-size: .95rem; }
+table { border-collapse: collapse; width: 100%; font-size: .95rem; overflow-wrap: normal; }
+/* Below this a table scrolls in its own box rather than squeezing each cell to a letter's width. */
+.table-wrap table.wide { min-width: 38rem; }
+/* A path or digest in a cell wraps only when it must: break-all would size its column to one character. */
+td code { word-break: normal; overflow-wrap: break-word; }
+th { word-break: normal; overflow-wrap: normal; }
 caption { text-align: left; padding: .4rem .6rem; color: var(--muted); }
 th, td { text-align: left; padding: .4rem .6rem; border-top: 1px solid var(--line); vertical-align: top; }
 th { background: #f2f4f7; }
@@ -145,7 +150,7 @@ function severity(s: string | undefined): Html {
 
 function table(label: string, head: Array<string | [string, 'num']>, rows: Html[], empty: string): Html {
   if (rows.length === 0) return html`<p class="muted">${empty}</p>`;
-  return html`<div class="table-wrap" role="region" aria-label="${label}" tabindex="0"><table>
+  return html`<div class="table-wrap" role="region" aria-label="${label}" tabindex="0"><table${head.length > 3 ? new Html(' class="wide"') : ''}>
 <caption>${label}</caption>
 <thead><tr>${head.map((h) => (Array.isArray(h) ? html`<th scope="col" class="num">${h[0]}</th>` : html`<th scope="col">${h}</th>`))}</tr></thead>
 <tbody>${rows}</tbody>
@@ -289,7 +294,8 @@ export function timelineChart(events: PatchEvent[]): Html {
   const top = 30;
   const height = top + events.length * row + 30;
   const x = (iso: string) => (left + ((Date.parse(iso) - t0) / (t1 - t0)) * plot).toFixed(1);
-  const label = (e: PatchEvent) => `${e.id} · ${e.image}`;
+  // The origin's last two path parts tell the rows of one advisory apart (`fleet/web:1`, `web/pith.yaml`).
+  const label = (e: PatchEvent) => `${e.id} · ${e.origin.split('/').slice(-2).join('/')}`;
   return html`<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">
 <title id="chart-title">Patch timeline</title>
 <desc id="chart-desc">For each fixed advisory, a bar from when it was first seen to when an image without it was; the dark part starts when the fix was available in the archive; a circle marks when a manifest first ran the fixed image.</desc>
