@@ -165,6 +165,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
 
   let previous: Pick<FleetSnapshot, 'images'> | undefined;
   let running: Promise<void> | undefined;
+  let recording: Promise<RecordResult> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -173,7 +174,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     state.refreshing = true;
     try {
       const { snapshot, findings } = await refreshFleet(config, { ...options.refresh, ...(previous ? { previous } : {}) });
-      const result = await state.gate.write(() => store.recordSnapshot(snapshot, findings));
+      // Closed while the sources were read: the store is closed or closing, and this refresh is dropped.
+      if (closed) return;
+      recording = state.gate.write(() => store.recordSnapshot(snapshot, findings));
+      const result = await recording;
       previous = snapshot;
       state.lastRefresh = { finishedAt: result.refresh.finishedAt, result };
       delete state.lastFailure;
@@ -187,7 +191,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       log(`refresh failed: ${message}`);
     } finally {
       state.refreshing = false;
+      recording = undefined;
     }
+    if (closed) return;
     try {
       await state.gate.read(() => metrics.update(store));
     } catch (e) {
@@ -219,7 +225,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       if (closed) return;
       closed = true;
       clearTimeout(timer);
-      await running?.catch(() => {});
+      // A refresh still reading its sources is not waited for (a registry that never answers must not hold a
+      // SIGTERM up); one being recorded is, so the store closes after its transaction.
+      await recording?.catch(() => {});
       await new Promise<void>((resolve) => {
         server!.close(() => resolve());
         server!.closeAllConnections();

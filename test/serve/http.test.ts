@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -254,6 +255,29 @@ describe('pith serve: who may connect', () => {
     await assert.rejects(fetch(`${svc.url}/healthz`), 'the port is closed');
     const again = await startServe({ config: empty, database: db, listen: '127.0.0.1:0', env: {} });
     await again.close();
+  });
+
+  it('/healthz is 503 until the first refresh is recorded; close() does not wait for a refresh still reading', async () => {
+    // A registry that accepts connections and never answers: the first refresh cannot end on its own.
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((s) => sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const config = parseServeConfig(`registries:\n  - registry: "${host}"\n`, join(scratch, 'silent.yaml'));
+    const svc = await startServe({ config, database: join(scratch, 'silent-store'), listen: '127.0.0.1:0', env: {} });
+    try {
+      const health = await get(svc, '/healthz');
+      assert.equal(health.status, 503);
+      assert.equal(health.body.status, 'starting');
+      const summary = await get(svc, '/api/summary');
+      assert.equal(summary.body.refresh.running, true, 'the API answers meanwhile, from the store');
+      const started = Date.now();
+      await svc.close();
+      assert.ok(Date.now() - started < 5000, `close() took ${Date.now() - started} ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 
   it('refuses to start on another address without PITH_SERVE_TOKEN, before opening anything', async () => {
