@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { loadServeConfig, parseServeConfig, SERVE_CONFIG_FILE } from '../serve/config.ts';
 import { parseListen } from '../serve/auth.ts';
 import { startServe } from '../serve/service.ts';
-import { PithError } from '../errors.ts';
 import { cacheOption, checkedBy, offlineOption } from './common.ts';
 import { insecureOption, registriesConfOption, registryOptions, type RegistryFlags } from './registry.ts';
 
@@ -22,21 +21,19 @@ export function serveCommand(): Command {
     .option('--config <file>', `the pith serve config (default ./${SERVE_CONFIG_FILE}; without one, an empty fleet)`)
     .option('--listen <host:port>', 'where the HTTP server listens (default the config\'s listen:, else 127.0.0.1:8080); an address other than loopback needs PITH_SERVE_TOKEN', checkedBy((t) => parseListen(t)))
     .option('--database <dir|url>', 'the store: a directory (PGlite, embedded) or a postgres:// URL (default the config\'s database:, else $XDG_STATE_HOME/pith/serve)')
-    .addOption(new Option('--auto-update', 'run pith update for images with security fixes (not yet available)').hideHelp(false))
+    .option('--auto-update', 'after each refresh, pith update --only security each spec whose image has a fix available, pushing the new image to the tags the old one was found at (manifests are left to your rollout)')
     .addOption(cacheOption())
     .addOption(offlineOption())
     .addOption(insecureOption())
     .addOption(registriesConfOption())
     .action(async (flags: ServeFlags) => {
-      if (flags.autoUpdate) {
-        throw new PithError('USAGE', '--auto-update is not available yet: run `pith update --only security` from a schedule, and pith serve records the new images it pushes');
-      }
       // No config file and none asked for: a service with nothing to inventory yet, which says so, not an error.
       const config = flags.config !== undefined || existsSync(SERVE_CONFIG_FILE) ? loadServeConfig(flags.config) : parseServeConfig('', SERVE_CONFIG_FILE);
       const handle = await startServe({
         config,
         ...(flags.listen !== undefined ? { listen: flags.listen } : {}),
         ...(flags.database !== undefined ? { database: flags.database } : {}),
+        ...(flags.autoUpdate ? { autoUpdate: true } : {}),
         refresh: { registry: registryOptions(flags), ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}), ...(flags.offline ? { offline: true } : {}), onWarning: (m) => log(`warning: ${m}`) },
         onLog: log,
       });

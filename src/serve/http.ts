@@ -174,7 +174,7 @@ async function serve(state: ServeState, req: IncomingMessage, res: ServerRespons
       }
       case 'sources': {
         only(url.searchParams, []);
-        return sendJson(res, 200, { sources: await read(() => store.sourceStatus()), refresh: refreshState(state) });
+        return sendJson(res, 200, { sources: await read(() => store.sourceStatus()), refresh: refreshState(state), ...(state.autoUpdates ? { autoUpdates: state.autoUpdates } : {}) });
       }
     }
     throw new HttpError(404, `no API at ${path}: expected /api/images, /api/images/{digest}, /api/search, /api/summary, /api/timeline or /api/sources`);
@@ -215,7 +215,7 @@ async function serve(state: ServeState, req: IncomingMessage, res: ServerRespons
   }
   if (path === '/sources') {
     only(url.searchParams, []);
-    return sendHtml(res, 200, sourcesPage(page, await read(() => store.sourceStatus()), refreshState(state)));
+    return sendHtml(res, 200, sourcesPage(page, await read(() => store.sourceStatus()), refreshState(state), state.autoUpdates));
   }
   throw new HttpError(404, `nothing at ${path}`);
 }

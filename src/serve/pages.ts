@@ -7,6 +7,7 @@
  * interpolates unless it is already `Html`, so escaping cannot be forgotten.
  */
 import type { CveHit, DeploymentView, FindingView, FleetSummary, ImageDetail, ImageSummary, OriginView, PackageHit, PatchEvent, RefreshRecord, SourceStatus } from './store.ts';
+import type { AutoUpdateRecord } from './autoupdate.ts';
 import type { SearchQuery } from './http.ts';
 
 export class Html {
@@ -326,13 +327,19 @@ ${table('Advisories fixed in an image, oldest fix first', ['Advisory', 'Image', 
   return page(layout, 'Patch timeline', '/timeline', body);
 }
 
-export function sourcesPage(layout: Layout, sources: SourceStatus[], refresh: Layout['refresh']): string {
+export function sourcesPage(layout: Layout, sources: SourceStatus[], refresh: Layout['refresh'], autoUpdates?: AutoUpdateRecord[]): string {
   const body = html`<h1>Sources</h1>
 ${staleNotice(sources)}
 ${refresh.lastFailure ? html`<p class="error" role="alert">The last refresh failed at ${when(refresh.lastFailure.at)}: ${refresh.lastFailure.message}</p>` : ''}
 ${table('Every source read', ['Source', 'State', 'Last good read', 'Last error'],
     sources.map((s) => html`<tr><td><code>${s.source}</code></td><td>${s.stale ? html`<span class="badge stale">stale</span>` : html`<span class="badge ok">ok</span>`}</td><td>${when(s.lastGoodRead)}</td><td>${s.error ? html`${when(s.errorAt)}: ${s.error}` : '–'}</td></tr>`),
-    'No source has been read yet.')}`;
+    'No source has been read yet.')}
+${autoUpdates ? html`<h2>Automatic updates</h2>
+${table('pith update runs for specs with a fix available, most recent first', ['When', 'Spec', 'Advisories', 'Result'],
+    autoUpdates.map((u) => html`<tr><td>${when(u.at)}</td><td><code>${u.spec}</code></td><td>${u.advisories.join(' ')}</td><td>${u.error
+      ? html`<span class="badge sev-critical">failed</span> ${u.error}`
+      : u.updated ? html`<a href="${imageHref(u.newDigest ?? u.digest)}"><code>${shortDigest(u.newDigest ?? '')}</code></a>${u.pushed.length ? html`, pushed ${u.pushed.join(' ')}` : ''}` : 'nothing to update'}</td></tr>`),
+    'None yet: no spec\'s image has had a fix available.')}` : ''}`;
   return page(layout, 'Sources', '/sources', body);
 }
 

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { PithError, isPithError } from '../errors.ts';
 import type { ServeConfig } from './config.ts';
 import { checkListen, parseListen, tokenChecker, type Listen } from './auth.ts';
+import { AutoUpdater, type AutoUpdateRecord } from './autoupdate.ts';
 import { handler } from './http.ts';
 import { ServeMetrics } from './metrics.ts';
 import type { FleetSnapshot } from './model.ts';
@@ -32,6 +33,8 @@ export interface ServeOptions {
   intervalMs?: number;
   /** Registry credentials and retries, cache directory, offline: as the refresh takes them. */
   refresh?: RefreshOptions;
+  /** After each refresh, `pith update --only security` the specs whose images have a fix available (autoupdate.ts). */
+  autoUpdate?: boolean;
   /** One line per event worth a log (refresh done, refresh failed), without a trailing newline. */
   onLog?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
@@ -48,6 +51,8 @@ export interface ServeState {
   /** The last refresh that failed as a whole (the store could not record it, or a bug), if any since the last good one. */
   lastFailure?: { at: string; message: string };
   refreshing: boolean;
+  /** With autoUpdate: what it did, most recent first. */
+  readonly autoUpdates?: AutoUpdateRecord[];
   /** Checks a request's credentials; undefined when none are needed (loopback without a token). */
   readonly auth?: ReturnType<typeof tokenChecker>;
 }
@@ -130,12 +135,23 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
 
   const store = await openStore(options.database ?? config.database ?? defaultStoreDir(env));
   const metrics = new ServeMetrics();
+  const gate = new ReadWriteGate();
+  const updater = options.autoUpdate
+    ? new AutoUpdater(store, {
+      advisories: config.advisories,
+      cacheDir: options.refresh?.cacheDir,
+      offline: options.refresh?.offline,
+      registry: options.refresh?.registry,
+      read: (fn) => gate.read(fn),
+    })
+    : undefined;
   const state: ServeState = {
     store,
-    gate: new ReadWriteGate(),
+    gate,
     metrics,
     intervalMs,
     refreshing: false,
+    ...(updater ? { autoUpdates: updater.records } : {}),
     // A token given on loopback is required too: whoever set it wants it asked for.
     ...(token !== undefined ? { auth: tokenChecker(token) } : {}),
   };
@@ -170,6 +186,17 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   let closed = false;
 
   const runRefresh = async (): Promise<void> => {
+    await refreshOnce();
+    if (!updater || closed || state.lastFailure) return;
+    const round = await updater.run();
+    for (const r of round) {
+      log(`auto-update: ${r.spec}: ${r.error ?? (r.updated ? `${r.digest} -> ${r.newDigest ?? '(not pushed)'} for ${r.advisories.join(' ')}${r.pushed.length ? `, pushed ${r.pushed.join(' ')}` : ''}` : 'nothing to update')}`);
+    }
+    // The new images are seen now, not an interval later: that is when the fix reached the registry.
+    if (round.some((r) => r.updated) && !closed) await refreshOnce();
+  };
+
+  const refreshOnce = async (): Promise<void> => {
     const started = Date.now();
     state.refreshing = true;
     try {

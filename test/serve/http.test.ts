@@ -6,7 +6,7 @@
  * Auth: loopback open; another address refuses to start without a token; wrong token 401, right token 200.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,6 +328,47 @@ describe('pith serve: who may connect', () => {
       assert.equal((await at('/', { headers: { Cookie: `${session}x` } })).status, 303);
     } finally {
       await svc.close();
+    }
+  });
+});
+
+describe('pith serve --auto-update', { skip }, () => {
+  it('updates a spec whose image has a fix available, pushes it where the old one was, and records the time to patch', async () => {
+    const dir = join(scratch, 'auto');
+    mkdirSync(dir, { recursive: true });
+    const fleet = await startFleet(dir);
+    const svc = await startServe({
+      config: fleet.config,
+      database: join(dir, 'store'),
+      listen: '127.0.0.1:0',
+      autoUpdate: true,
+      refresh: { registry: registryOptions, cacheDir: fleet.cacheDir },
+    });
+    try {
+      await svc.refresh();
+      // The foreign image has a fix waiting, but no spec to update it from; web has none yet.
+      assert.deepEqual((await api(svc, '/api/sources')).autoUpdates, []);
+
+      await fleet.publishFix();
+      await svc.refresh();
+      const { autoUpdates } = await api(svc, '/api/sources');
+      assert.equal(autoUpdates.length, 1, JSON.stringify(autoUpdates));
+      const [u] = autoUpdates;
+      assert.deepEqual([u.spec, u.image, u.digest, u.advisories, u.updated, u.error], [fleet.spec, 'web', fleet.webDigest, [FIXED_CVE], true, undefined]);
+      assert.deepEqual(u.pushed.sort(), [`${fleet.registry.host}/fleet/web:1@${u.newDigest}`, `${fleet.registry.host}/fleet/web:stable@${u.newDigest}`]);
+
+      // The refresh after the update saw the new image in the registry: the fix's time to patch is recorded.
+      const { images } = await api(svc, '/api/images');
+      assert.deepEqual(images.map((i: any) => [i.name, i.digest, i.openFixes]), [['other/base', fleet.baseDigest, 2], ['web', u.newDigest, 0]]);
+      const { events } = await api(svc, '/api/timeline');
+      assert.deepEqual(events.map((e: any) => [e.id, e.fixedDigest]), Array(3).fill([FIXED_CVE, u.newDigest]));
+      assert.ok(events.every((e: any) => e.secondsToImage > 0 && e.deployedAt === undefined), 'the manifests are left to the rollout');
+
+      await svc.refresh();
+      assert.equal((await api(svc, '/api/sources')).autoUpdates.length, 1, 'nothing more to update');
+    } finally {
+      await svc.close();
+      await fleet.stop();
     }
   });
 });
