@@ -29,30 +29,47 @@ export function serveCommand(): Command {
     .action(async (flags: ServeFlags) => {
       // No config file and none asked for: a service with nothing to inventory yet, which says so, not an error.
       const config = flags.config !== undefined || existsSync(SERVE_CONFIG_FILE) ? loadServeConfig(flags.config) : parseServeConfig('', SERVE_CONFIG_FILE);
-      const handle = await startServe({
-        config,
-        ...(flags.listen !== undefined ? { listen: flags.listen } : {}),
-        ...(flags.database !== undefined ? { database: flags.database } : {}),
-        ...(flags.autoUpdate ? { autoUpdate: true } : {}),
-        refresh: { registry: registryOptions(flags), ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}), ...(flags.offline ? { offline: true } : {}), onWarning: (m) => log(`warning: ${m}`) },
-        onLog: log,
-      });
-      log(`serving ${handle.url} (store: ${handle.store.kind} ${handle.store.location}; config: ${config.file}${existsSync(config.file) ? '' : ', absent'})`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log(`${signal}: stopping`);
-          process.off('SIGINT', onInt);
-          process.off('SIGTERM', onTerm);
-          void handle.close().then(resolve, (e) => {
-            log(`closing: ${(e as Error).message}`);
-            resolve();
-          });
-        };
-        const onInt = () => stop('SIGINT');
-        const onTerm = () => stop('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-      });
+      // Listened for before the store opens: a signal during start-up stops the service as soon as it is up.
+      let stopRequested: string | undefined;
+      let stopNow: ((signal: string) => void) | undefined;
+      const onSignal = (signal: string) => () => {
+        // A second Ctrl-C while closing (a refresh being written, a slow store) means now.
+        if (stopRequested !== undefined && stopNow === undefined) {
+          log(`${signal} again: exiting without waiting`);
+          process.exit(130);
+        }
+        stopRequested ??= signal;
+        stopNow?.(signal);
+      };
+      const onInt = onSignal('SIGINT');
+      const onTerm = onSignal('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      try {
+        const handle = await startServe({
+          config,
+          ...(flags.listen !== undefined ? { listen: flags.listen } : {}),
+          ...(flags.database !== undefined ? { database: flags.database } : {}),
+          ...(flags.autoUpdate ? { autoUpdate: true } : {}),
+          refresh: { registry: registryOptions(flags), ...(flags.cache !== undefined ? { cacheDir: flags.cache } : {}), ...(flags.offline ? { offline: true } : {}), onWarning: (m) => log(`warning: ${m}`) },
+          onLog: log,
+        });
+        log(`serving ${handle.url} (store: ${handle.store.kind} ${handle.store.location}; config: ${config.file}${existsSync(config.file) ? '' : ', absent'})`);
+        await new Promise<void>((resolve) => {
+          stopNow = (signal) => {
+            stopNow = undefined;
+            log(`${signal}: stopping`);
+            handle.close().then(resolve, (e: unknown) => {
+              log(`closing: ${(e as Error).message}`);
+              resolve();
+            });
+          };
+          if (stopRequested !== undefined) stopNow(stopRequested);
+        });
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+      }
     });
 }
 
