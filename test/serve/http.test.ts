@@ -17,6 +17,7 @@ import { startServe, type ServeHandle } from '../../src/serve/service.ts';
 import { missingTools } from '../fixtures/apt.ts';
 import { FIXED_CVE, FLEET_TOOLS, OLD_CVE, startFleet, type Fleet } from '../fixtures/fleet.ts';
 import { exec } from '../fixtures/exec.ts';
+import { postgresMissing, PostgresServer } from '../fixtures/postgres.ts';
 
 const skip = missingTools({ ...FLEET_TOOLS });
 const scratch = mkdtempSync(join(tmpdir(), 'pith-serve-http-'));
@@ -112,6 +113,25 @@ describe('pith serve: the JSON API on a real fleet', { skip }, () => {
     assert.deepEqual(base.deployments.map((d: any) => [d.file, d.workload, d.current]), [[join(fleet.deploy, 'compose.yaml'), 'service base', true]]);
     const sources = await api(svc, '/api/sources');
     assert.ok(sources.sources.length >= 3 && sources.sources.every((s: any) => !s.stale), JSON.stringify(sources));
+  });
+
+  it('on a PostgreSQL server the service answers the same', { skip: postgresMissing() }, async () => {
+    const server = await PostgresServer.start();
+    const onPg = await startServe({ config: fleet.config, database: server.url(), listen: '127.0.0.1:0', refresh: { registry: registryOptions, cacheDir: fleet.cacheDir } });
+    try {
+      await onPg.refresh();
+      assert.equal(onPg.store.kind, 'postgres');
+      const times = /"(firstSeen|lastGoodRead|startedAt|finishedAt|durationMs|fixFirstSeen|since)": [^,\n]+/g;
+      for (const path of ['/api/images', '/api/search?package=libfoo1', `/api/search?cve=${FIXED_CVE}`, `/api/images/${fleet.webDigest}`]) {
+        const [pglite, pg] = [await api(svc, path), await api(onPg, path)];
+        assert.equal(JSON.stringify(pg, null, 1).replace(times, ''), JSON.stringify(pglite, null, 1).replace(times, ''), path);
+      }
+      const [a, b] = [await api(svc, '/api/summary'), await api(onPg, '/api/summary')];
+      assert.deepEqual([b.images, b.packages, b.openFixes], [a.images, a.packages, a.openFixes]);
+    } finally {
+      await onPg.close();
+      await server.stop();
+    }
   });
 
   it('/api/search by package (and version) and by CVE: the images, the versions, and where each runs', async () => {
