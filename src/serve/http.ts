@@ -5,7 +5,7 @@
  * what was expected.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SESSION_COOKIE } from './auth.ts';
+import { loopback, SESSION_COOKIE } from './auth.ts';
 import { CSS, loginPage, overviewPage, imagePage, notFoundPage, searchPage, sourcesPage, timelinePage, type Layout } from './pages.ts';
 import type { ServeState } from './service.ts';
 import type { CveHit, FleetSummary, ImageSummary, PackageHit } from './store.ts';
@@ -120,6 +120,9 @@ async function serve(state: ServeState, req: IncomingMessage, res: ServerRespons
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'no-referrer');
 
+  if (state.loopbackOnly && !loopbackHost(req.headers.host)) {
+    throw new HttpError(421, `expected a Host of localhost or a loopback address, found ${JSON.stringify(req.headers.host ?? '')}: this service answers only this machine without a token (set PITH_SERVE_TOKEN to serve other names)`);
+  }
   if (path === '/assets/pith.css') return send(res, 200, 'text/css; charset=utf-8', CSS, { 'Cache-Control': 'max-age=3600' });
   if (path === '/healthz') return healthz(state, res);
   if (path === '/login') return login(state, req, res, url, method);
@@ -262,6 +265,13 @@ async function login(state: ServeState, req: IncomingMessage, res: ServerRespons
   if (!state.auth.matches(form.get('token') ?? '')) return sendHtml(res, 401, loginPage(layout(state, req), target, 'That token is not the one this service was started with.'));
   res.setHeader('Set-Cookie', `${SESSION_COOKIE}=${state.auth.session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${7 * 24 * 3600}`);
   return redirect(res, target);
+}
+
+/** `localhost:8080`, `127.0.0.1:8080`, `[::1]:8080`: the Host header of a request made to this machine by its own name. */
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::\d+)?$/.exec(host);
+  return m !== null && loopback((m[1] ?? m[2]!).toLowerCase());
 }
 
 /** Only a path of this site: `//host` and `https://…` would send a person elsewhere after logging in. */

@@ -53,6 +53,11 @@ export interface ServeState {
   refreshing: boolean;
   /** With autoUpdate: what it did, most recent first. */
   readonly autoUpdates?: AutoUpdateRecord[];
+  /**
+   * Listening on loopback without a token: requests must name a loopback host, so that a web page elsewhere cannot
+   * read the fleet through a browser on this machine by pointing its own name at 127.0.0.1 (DNS rebinding).
+   */
+  readonly loopbackOnly: boolean;
   /** Checks a request's credentials; undefined when none are needed (loopback without a token). */
   readonly auth?: ReturnType<typeof tokenChecker>;
 }
@@ -126,7 +131,7 @@ export class ReadWriteGate {
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const env = options.env ?? process.env;
   const { config } = options;
-  const listen: Listen = parseListen(options.listen ?? config.listen ?? DEFAULT_LISTEN);
+  const listen: Listen = parseListen(options.listen ?? config.listen ?? DEFAULT_LISTEN, options.listen !== undefined ? '--listen' : config.listen !== undefined ? `${config.at(['listen'])}: listen` : 'listen');
   const token = options.token ?? (env.PITH_SERVE_TOKEN || undefined);
   // Refused before anything is opened: a service that would answer anyone on the network never starts.
   checkListen(listen, token);
@@ -154,6 +159,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     ...(updater ? { autoUpdates: updater.records } : {}),
     // A token given on loopback is required too: whoever set it wants it asked for.
     ...(token !== undefined ? { auth: tokenChecker(token) } : {}),
+    loopbackOnly: token === undefined,
   };
   let server: Server | undefined;
   try {

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -271,6 +272,18 @@ describe('pith serve: who may connect', () => {
     await svc.refresh();
     assert.equal((await get(svc, '/api/images')).status, 200);
     assert.equal((await get(svc, '/')).status, 200);
+    // A name that is not this machine's (a rebinding attacker's) is refused; localhost is served.
+    const port = Number(new URL(svc.url).port);
+    const withHost = (host: string) => new Promise<number>((resolve, reject) => {
+      httpGet({ host: '127.0.0.1', port, path: '/api/images', headers: { Host: host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+    assert.equal(await withHost('attacker.example'), 421);
+    assert.equal(await withHost(`attacker.example:${port}`), 421);
+    assert.equal(await withHost(`localhost:${port}`), 200);
+    assert.equal(await withHost(`[::1]:${port}`), 200);
     await svc.close();
     await assert.rejects(fetch(`${svc.url}/healthz`), 'the port is closed');
     const again = await startServe({ config: empty, database: db, listen: '127.0.0.1:0', env: {} });
