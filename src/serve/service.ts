@@ -218,10 +218,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       log(`refresh: ${result.refresh.images} images, ${result.newImages} new, ${result.refresh.sourceErrors} source errors, ${result.refresh.imageErrors} image errors, ${findings.length} findings, ${result.refresh.durationMs} ms`);
       for (const e of snapshot.errors) log(`refresh: ${e.source}: ${e.message}`);
     } catch (e) {
-      const message = isPithError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.stack ?? e);
+      // The pages show the message; only the log gets a bug's stack.
+      const message = isPithError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.message ?? e);
       state.lastFailure = { at: new Date().toISOString(), message };
       metrics.failed((Date.now() - started) / 1000);
-      log(`refresh failed: ${message}`);
+      log(`refresh failed: ${isPithError(e) ? message : String((e as Error)?.stack ?? e)}`);
     } finally {
       state.refreshing = false;
       recording = undefined;
@@ -245,7 +246,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const schedule = () => {
     if (closed) return;
     clearTimeout(timer);
-    timer = setTimeout(() => void refresh(), intervalMs);
+    // setTimeout fires at once past 2^31-1 ms (24.8 days): a longer interval waits that long instead.
+    timer = setTimeout(() => void refresh(), Math.min(intervalMs, 2 ** 31 - 1));
   };
   void refresh();
 
