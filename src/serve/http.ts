@@ -242,7 +242,13 @@ async function healthz(state: ServeState, res: ServerResponse): Promise<void> {
   const age = Date.now() - Date.parse(last.finishedAt);
   // Two missed intervals (and a margin for a slow refresh) before calling the data stale.
   const stale = age > 2 * state.intervalMs + 60_000 || state.lastFailure !== undefined;
-  const summary: FleetSummary = await state.gate.read(() => state.store.fleetSummary());
+  let summary: FleetSummary;
+  try {
+    summary = await state.gate.read(() => state.store.fleetSummary());
+  } catch (e) {
+    // A probe must hear that the store is gone (a PostgreSQL server down), not get an internal error.
+    return sendJson(res, 503, { status: 'unavailable', message: `the store cannot be read: ${(e as Error).message}`, lastRefresh: last.result.refresh, ...(state.lastFailure ? { lastFailure: state.lastFailure } : {}) });
+  }
   return sendJson(res, 200, {
     status: stale ? 'stale' : 'ok',
     lastRefresh: last.result.refresh,

@@ -129,9 +129,23 @@ describe('pith serve: the JSON API on a real fleet', { skip }, () => {
       }
       const [a, b] = [await api(svc, '/api/summary'), await api(onPg, '/api/summary')];
       assert.deepEqual([b.images, b.packages, b.openFixes], [a.images, a.packages, a.openFixes]);
-    } finally {
-      await onPg.close();
+
+      // The server goes away: the refresh fails as a whole, and says so everywhere it can.
       await server.stop();
+      await onPg.refresh();
+      const health = await get(onPg, '/healthz');
+      assert.equal(health.status, 503);
+      assert.equal(health.body.status, 'unavailable');
+      assert.match(health.body.lastFailure.message, /SERVE_DATABASE_UNAVAILABLE|connect|ECONNREFUSED|ENOENT/);
+      const m = parseMetrics((await get(onPg, '/metrics')).text);
+      assert.equal(m.get('pith_serve_refresh_errors_total{kind="refresh"}'), 1);
+      assert.equal(m.get('pith_serve_refreshes_total'), 1);
+      const images = await get(onPg, '/api/images');
+      assert.equal(images.status, 500);
+      assert.match(images.body.error.message, /the store could not be read/);
+    } finally {
+      await onPg.close().catch(() => {});
+      await server.stop().catch(() => {});
     }
   });
 
