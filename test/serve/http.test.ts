@@ -212,37 +212,72 @@ describe('pith serve: the JSON API on a real fleet', { skip }, () => {
   });
 
   it('requests during a refresh see the fleet before it or after it, never a mix', async () => {
+    // On PostgreSQL (when it runs here) each query may take another pooled connection, so a page's queries could
+    // straddle the refresh's commit if the service did not keep them apart; PGlite's one queue hides that.
+    const server = postgresMissing() === undefined ? await PostgresServer.start() : undefined;
+    const target = server
+      ? await startServe({ config: fleet.config, database: server.url(), listen: '127.0.0.1:0', refresh: { registry: registryOptions, cacheDir: fleet.cacheDir } })
+      : svc;
+    try {
+      await target.refresh();
+      await concurrentReads(target);
+    } finally {
+      if (target !== svc) await target.close();
+      await server?.stop();
+    }
+    if (target !== svc) await svc.refresh();
+  });
+
+  async function concurrentReads(svc: ServeHandle): Promise<void> {
     const before = await api(svc, '/api/images');
-    // A new tag and repository for the foreign image: the next refresh changes origins and adds an image's tag.
+    // The next refresh finds a new tag of the foreign image, and a new image (the same layers, another label) in a
+    // new repository: the origins, the image count and the open fixes all change at once.
     const foreign = join(scratch, 'foreign', 'layout');
-    const copied = await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${foreign}:img`, `docker://${fleet.registry.host}/other/base:12`]);
-    assert.equal(copied.code, 0, copied.stderr);
+    for (const args of [
+      ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${foreign}:img`, `docker://${fleet.registry.host}/other/base:12`],
+      ['umoci', 'config', '--image', `${foreign}:img`, '--tag', 'extra', '--config.label', 'team=extra'],
+      ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${foreign}:extra`, `docker://${fleet.registry.host}/other/extra:1`],
+    ]) {
+      const r = await exec(args[0]!, args.slice(1));
+      assert.equal(r.code, 0, r.stderr);
+    }
     const seen: string[] = [];
+    const pages: string[] = [];
     let done = false;
     const refresh = svc.refresh().finally(() => {
       done = true;
     });
-    const readers = Array.from({ length: 4 }, async () => {
+    const readers = Array.from({ length: 8 }, async (_, n) => {
       while (!done) {
-        seen.push(JSON.stringify(await api(svc, '/api/images')));
+        if (n % 2 === 0) seen.push(JSON.stringify(await api(svc, '/api/images')));
+        else pages.push((await get(svc, '/')).text);
       }
     });
     await Promise.all([refresh, ...readers]);
     const afterwards = await api(svc, '/api/images');
+    assert.deepEqual(afterwards.images.map((i: any) => [i.name, i.openFixes]), [['other/base', 1], ['other/extra', 1], ['web', 0]]);
     const base = afterwards.images.find((i: any) => i.name === 'other/base');
     assert.deepEqual(base.origins.map((o: any) => o.reference), [`${fleet.registry.host}/other/base:12`, `${fleet.registry.host}/other/base:bookworm`]);
-    assert.ok(seen.length > 0, 'the readers ran during the refresh');
+    assert.ok(seen.length > 0 && pages.length > 0, 'the readers ran during the refresh');
     const states = new Set([JSON.stringify(before), JSON.stringify(afterwards)]);
     for (const s of seen) assert.ok(states.has(s), `a partial view: ${s}`);
-  });
+    // A page is several queries: its cards and its table come from one state of the fleet.
+    for (const page of pages) {
+      const rows = page.split('<tr data-digest=').slice(1).map((row) => [...row.slice(0, row.indexOf('</tr>')).matchAll(/<td class="num">(\d+)<\/td>/g)].map((m) => Number(m[1])));
+      const card = (name: string) => Number(new RegExp(`data-metric="${name}">(\\d+)<`).exec(page)![1]);
+      assert.ok([2, 3].includes(rows.length), String(rows.length));
+      assert.equal(card('images'), rows.length);
+      assert.equal(card('open-fixes'), rows.reduce((n, r) => n + r[1]!, 0));
+    }
+  }
 
   it('the patch loop: the fix published shows as open fixes, pith update closes it, and the time to patch appears', async () => {
     await fleet.publishFix();
     await svc.refresh();
     const published = await api(svc, '/api/images');
-    assert.deepEqual(published.images.map((i: any) => [i.name, i.openFixes]), [['other/base', 2], ['web', 1]]);
+    assert.deepEqual(published.images.map((i: any) => [i.name, i.openFixes]), [['other/base', 2], ['other/extra', 2], ['web', 1]]);
     const summary = await api(svc, '/api/summary');
-    assert.deepEqual(summary.openFixes, { total: 3, bySeverity: { high: 2, medium: 1 } });
+    assert.deepEqual(summary.openFixes, { total: 5, bySeverity: { high: 3, medium: 2 } });
     const web = await api(svc, `/api/images/${fleet.webDigest}`);
     assert.deepEqual(web.findings.map((f: any) => [f.id, f.fixed, f.fixAvailable]), [[FIXED_CVE, '1.0-1+deb12u2', true]]);
     assert.ok(web.findings[0].fixFirstSeen > web.findings[0].firstSeen, 'the fix was seen after the advisory');
@@ -250,7 +285,8 @@ describe('pith serve: the JSON API on a real fleet', { skip }, () => {
     const newDigest = await fleet.updateWeb();
     await svc.refresh();
     const updated = await api(svc, '/api/images');
-    assert.deepEqual(updated.images.map((i: any) => [i.name, i.digest, i.openFixes]), [['other/base', fleet.baseDigest, 2], ['web', newDigest, 0]]);
+    assert.deepEqual(updated.images.map((i: any) => [i.name, i.openFixes]), [['other/base', 2], ['other/extra', 2], ['web', 0]]);
+    assert.equal(updated.images[2].digest, newDigest);
     const { events } = await api(svc, '/api/timeline');
     // One per origin whose lineage had it: both tags, and the spec (its new lock is the new image's).
     assert.deepEqual(events.map((e: any) => e.origin).sort(), [`${fleet.registry.host}/fleet/web:1`, `${fleet.registry.host}/fleet/web:stable`, fleet.spec].sort());
@@ -272,7 +308,7 @@ describe('pith serve: the JSON API on a real fleet', { skip }, () => {
     assert.deepEqual(old.history.map((h: any) => h.digest).filter((d: string) => d === newDigest).length > 0, true);
     const m = parseMetrics((await get(svc, '/metrics')).text);
     assert.equal(m.get('pith_serve_time_to_patch_seconds_count{stage="image"}'), events.length);
-    assert.equal(m.get('pith_serve_open_security_fixes{severity="high"}'), 1);
+    assert.equal(m.get('pith_serve_open_security_fixes{severity="high"}'), 2, 'the foreign images still have it');
   });
 });
 
