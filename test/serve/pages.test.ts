@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { parseServeConfig } from '../../src/serve/config.ts';
 import { startServe, type ServeHandle } from '../../src/serve/service.ts';
 import { missingTools, skipUnlessRequired } from '../fixtures/apt.ts';
 import { FIXED_CVE, FLEET_TOOLS, startFleet, type Fleet } from '../fixtures/fleet.ts';
@@ -254,5 +255,36 @@ describe('pith serve: the dashboard in Chromium', { skip }, () => {
     assert.match(notice, new RegExp(`registry ${fleet.registry.host.replace(/\./g, '\\.')}: last good read ${lastGood.slice(0, 10)} ${lastGood.slice(11, 16)} UTC`));
     assert.equal(await page.locator('tr[data-digest]').count(), 2, 'what the registry held is kept, never dropped');
     await page.close();
+  });
+});
+
+describe('pith serve: signing in with the token, in Chromium', { skip: existsSync(CHROMIUM) ? undefined : skipUnlessRequired('needs /usr/bin/chromium (Debian package chromium)') }, () => {
+  it('a page asks for the token, a wrong one is refused on the form, the right one leads back to the page', async () => {
+    const token = 'tok-'.padEnd(40, 'x');
+    const svc = await startServe({ config: parseServeConfig('', join(scratch, 'empty.yaml')), database: join(scratch, 'login-store'), listen: '0.0.0.0:0', env: { PITH_SERVE_TOKEN: token } });
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      await svc.refresh();
+      const page = await browser.newPage({ baseURL: `http://127.0.0.1:${new URL(svc.url).port}` });
+      await page.goto('/sources');
+      assert.match(page.url(), /\/login\?next=%2Fsources$/);
+      await assertAccessible(page);
+      assert.deepEqual(await lowContrast(page, TEXT), []);
+      await page.getByLabel('Access token').fill('wrong');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      assert.match((await page.textContent('[role=alert]'))!, /not the one this service was started with/);
+      await page.getByLabel('Access token').fill(token);
+      await Promise.all([page.waitForURL(/\/sources$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+      assert.equal(await page.textContent('h1'), 'Sources');
+      const [cookie] = await page.context().cookies();
+      assert.deepEqual([cookie?.name, cookie?.httpOnly, cookie?.sameSite], ['pith_serve_session', true, 'Strict']);
+      await Promise.all([page.waitForURL(/\/login$/), page.getByRole('button', { name: 'Sign out' }).click()]);
+      await page.goto('/');
+      assert.match(page.url(), /\/login\?next=%2F$/);
+    } finally {
+      await browser.close();
+      await svc.close();
+    }
   });
 });
