@@ -38,6 +38,8 @@ packages=(
   time         # /usr/bin/time -f %M: peak resident memory of a build with a layer over 2 GiB (test/orchestrate/large.test.ts)
   postgresql-15    # the PostgreSQL server pith serve's store runs on besides PGlite (test/serve/store.test.ts, bench/serve.ts,
                    # started by test/fixtures/postgres.ts); its cluster is the test's own, none is created at install
+  chromium     # the headless browser pith serve's dashboard is checked in, driven by playwright-core (test/serve/pages.test.ts);
+               # playwright-core downloads no browser: the test launches /usr/bin/chromium
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

@@ -285,6 +285,9 @@ export const ERROR_CATALOGUE = {
   SERVE_DATABASE_UNAVAILABLE: { exit: 1, meaning: 'the store cannot be opened: its directory cannot be made or read, or the PostgreSQL server refuses the connection (the message names the directory or the URL without its password)' },
   SERVE_DATABASE_BUSY: { exit: 1, meaning: 'a PGlite store directory is open in another process (its pid is named); one process at a time, or use a PostgreSQL server' },
   SERVE_SCHEMA_NEWER: { exit: 1, meaning: 'the store was migrated by a newer pith: its schema version is above the ones this pith knows' },
+  SERVE_LISTEN_INVALID: { exit: 1, meaning: 'a --listen (or listen:) value is not HOST:PORT' },
+  SERVE_LISTEN_FAILED: { exit: 1, meaning: 'pith serve cannot listen on its address (the port is taken, or the address is not this machine\'s)' },
+  SERVE_TOKEN_REQUIRED: { exit: 1, meaning: 'pith serve listens on an address other than loopback and PITH_SERVE_TOKEN is not set, or is shorter than 16 characters' },
   SERVE_SNAPSHOT_INVALID: { exit: 1, meaning: 'a fleet snapshot handed to the store contradicts itself (a digest twice, a finding for an image it does not list, a time that is not ISO 8601)' },
 } as const satisfies Record<string, { exit: ExitStatus; meaning: string }>;
 

@@ -133,3 +133,6 @@ export {
   type CveHit, type DeploymentView, type FindingView, type FleetSummary, type ImageDetail, type ImageSummary, type OriginState, type OriginView,
   type PackageHit, type PatchEvent, type RecordResult, type RefreshRecord, type SourceStatus,
 } from './serve/store.ts';
+// Serve: the service itself (store, schedule, HTTP API, pages, /metrics) and who may reach it.
+export { DEFAULT_LISTEN, defaultStoreDir, ReadWriteGate, startServe, type ServeHandle, type ServeOptions, type ServeState } from './serve/service.ts';
+export { checkListen, loopback, parseListen, type Listen } from './serve/auth.ts';

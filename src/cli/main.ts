@@ -33,6 +33,7 @@ const COMMANDS: Array<[names: readonly string[], load: () => Promise<Command[]>]
   [['update'], async () => [(await import('./update.ts')).updateCommand()]],
   [['rollout'], async () => [(await import('./rollout.ts')).rolloutCommand()]],
   [['plan'], async () => [(await import('./plan.ts')).planCommand()]],
+  [['serve'], async () => [(await import('./serve.ts')).serveCommand()]],
   [['keygen'], async () => [(await import('./keygen.ts')).keygenCommand()]],
   [['sign', 'verify'], async () => {
     const { signCommand, verifyCommand } = await import('./sign.ts');

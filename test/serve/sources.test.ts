@@ -5,15 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build, readLock } from 'pith';
 import { missingTools } from '../fixtures/apt.ts';
-import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive, type FixtureSuite } from '../fixtures/archive.ts';
+import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { assertRan, exec } from '../fixtures/exec.ts';
-import { Registry, REGISTRY_TOOLS } from '../fixtures/registry.ts';
+import { Registry } from '../fixtures/registry.ts';
+import { FLEET_TOOLS, poolDebs, pushForeignImage, withOsRelease } from '../fixtures/fleet.ts';
 import { readSources, type ReadSourcesOptions } from '../../src/serve/sources.ts';
 import { findingsFor, loadFleetAdvisories } from '../../src/serve/findings.ts';
 import { refreshFleet } from '../../src/serve/refresh.ts';
@@ -27,59 +28,18 @@ import { readRemote } from '../../src/registry/pull.ts';
 import { attachArtifact } from '../../src/registry/referrers.ts';
 import { attachSboms } from '../../src/sbom/sbom.ts';
 
-const skip = missingTools({ ...REGISTRY_TOOLS, umoci: 'umoci', skopeo: 'skopeo', dpkg: 'dpkg', 'dpkg-deb': 'dpkg', xz: 'xz-utils' });
+const skip = missingTools(FLEET_TOOLS);
 const scratch = mkdtempSync(join(tmpdir(), 'pith-serve-sources-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const cacheDir = join(scratch, 'cache');
 /** A registry that is down fails fast: two attempts, not six with backoff. */
 const registry: ReadSourcesOptions['registry'] = { retry: { attempts: 2, baseDelayMs: 10 } };
 
-/** The debs of the fixture archive by file name, e.g. `libfoo1_1.0-1_amd64.deb`. */
-function poolDebs(archive: FixtureArchive): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(dir, e.name));
-      else if (e.name.endsWith('.deb')) out.set(e.name, join(dir, e.name));
-    }
-  };
-  walk(join(archive.root, 'pool'));
-  return out;
-}
-
-/**
- * An image pith did not build: the real dpkg installs `debs` into an empty root (writing var/lib/dpkg/status as it
- * does on any Debian system), umoci makes it an OCI image, skopeo pushes it.
- */
-async function pushForeignImage(dir: string, debs: string[], reference: string, extra: Record<string, string> = {}): Promise<void> {
-  const root = join(dir, 'root');
-  for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/lib/dpkg/triggers']) mkdirSync(join(root, d), { recursive: true });
-  writeFileSync(join(root, 'var/lib/dpkg/status'), '');
-  writeFileSync(join(root, 'var/lib/dpkg/available'), '');
-  assertRan(await exec('dpkg', [`--root=${root}`, '--force-not-root', '--force-script-chrootless', '--force-depends', '--log=/dev/null', '--no-triggers', '-i', ...debs]));
-  for (const [path, content] of Object.entries(extra)) writeFileSync(join(root, path), content);
-  const layout = join(dir, 'layout');
-  const bundle = join(dir, 'bundle');
-  assertRan(await exec('umoci', ['init', '--layout', layout]));
-  assertRan(await exec('umoci', ['new', '--image', `${layout}:img`]));
-  assertRan(await exec('umoci', ['unpack', '--rootless', '--image', `${layout}:img`, bundle]));
-  assertRan(await exec('cp', ['-a', `${root}/.`, join(bundle, 'rootfs')]));
-  assertRan(await exec('umoci', ['repack', '--image', `${layout}:img`, bundle]));
-  assertRan(await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:img`, `docker://${reference}`]));
-}
-
 /** Overwrites a blob in the registry's storage with as many other bytes: the registry serves them as they are. */
 function corruptBlob(reg: Registry, digest: string): void {
   const hex = digest.slice('sha256:'.length);
   const data = join(reg.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
   writeFileSync(data, Buffer.alloc(statSync(data).size, 0x5a));
-}
-
-/** os-release as Debian 12 writes it, so the purls in pith's SBOM name the release (distro=debian-12). */
-function withOsRelease(suites: FixtureSuite[]): FixtureSuite[] {
-  const baseFiles = suites[0]!.components.main!.find((p) => p.name === 'base-files')!;
-  baseFiles.files = { ...baseFiles.files, '/usr/lib/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' };
-  return suites;
 }
 
 const byName = (s: FleetSnapshot, name: string): FleetImage[] => s.images.filter((i) => i.name === name);
