@@ -489,8 +489,10 @@ export class FleetStore {
       // Listed: seen now, or kept because the source of an origin pointing at it failed.
       const seen = [...images.ids.values()];
       const seenSet = new Set(seen);
-      const staleIds = [...new Set(origins.rows.filter((o) => o.state === 'stale').map((o) => o.image_id))].filter((id) => !seenSet.has(id));
-      const listed = [...seen, ...staleIds];
+      // Stale: every origin still pointing at it is stale (whether the sources kept the image in the snapshot or not).
+      const currentIds = new Set(origins.rows.filter((o) => o.state === 'current').map((o) => o.image_id));
+      const staleIds = [...new Set(origins.rows.filter((o) => o.state === 'stale').map((o) => o.image_id))].filter((id) => !currentIds.has(id));
+      const listed = [...seen, ...staleIds.filter((id) => !seenSet.has(id))];
       await tx.query(
         `UPDATE images SET listed = (id = ANY($1::int[])), stale = (id = ANY($2::int[]))
          WHERE listed <> (id = ANY($1::int[])) OR stale <> (id = ANY($2::int[]))`,
@@ -949,6 +951,7 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
   const opened: Array<[number, number]> = [];
   const closed: number[] = [];
   const fresh: Array<{ key: string; origin: ImageOrigin; imageId: number }> = [];
+  const stale: number[] = [];
   for (const image of snapshot.images) {
     const imageId = ids.get(image.digest)!;
     for (const origin of image.origins) {
@@ -965,6 +968,12 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
         continue;
       }
       const movedHere = row.image_id !== imageId;
+      if (!movedHere && row.state !== 'gone' && isFailed(origin.kind, originPath(origin))) {
+        // Its source failed and the sources kept what it showed at the last good read: stale, not current.
+        if (row.state !== 'stale') stale.push(row.id);
+        row.state = 'stale';
+        continue;
+      }
       if (movedHere) {
         moved++;
         closed.push(row.id);
@@ -1002,7 +1011,6 @@ async function recordOrigins(tx: Sql, snapshot: FleetSnapshot, ids: Map<string, 
       opened.push([row.id, row.image_id]);
     }
   }
-  const stale: number[] = [];
   const gone: number[] = [];
   for (const row of rows) {
     if (seen.has(row.key) || row.state === 'gone') continue;

@@ -254,6 +254,15 @@ describe('pith serve: the dashboard in Chromium', { skip }, () => {
     const notice = (await page.textContent('.notice'))!.replace(/\s+/g, ' ');
     assert.match(notice, new RegExp(`registry ${fleet.registry.host.replace(/\./g, '\\.')}: last good read ${lastGood.slice(0, 10)} ${lastGood.slice(11, 16)} UTC`));
     assert.equal(await page.locator('tr[data-digest]').count(), 2, 'what the registry held is kept, never dropped');
+    // Kept and marked: every tag of the stopped registry is a stale origin; an image known only from it is stale (web
+    // is also its spec's lock, read now, so it is not).
+    const images = (await api(svc, '/api/images')).images;
+    const tags = images.flatMap((i: any) => i.origins.filter((o: any) => o.kind === 'registry'));
+    assert.ok(tags.length >= 3 && tags.every((o: any) => o.state === 'stale'), JSON.stringify(images));
+    const onlyThere = images.filter((i: any) => i.origins.every((o: any) => o.kind === 'registry'));
+    assert.deepEqual(images.map((i: any) => [i.name, i.stale]).sort(), images.map((i: any) => [i.name, onlyThere.includes(i)]).sort());
+    assert.equal(await page.textContent('[data-metric="stale-images"]'), String(onlyThere.length));
+    assert.equal(await page.locator('tr[data-digest] li .badge.stale').count(), tags.length);
     await page.close();
   });
 });

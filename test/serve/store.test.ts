@@ -285,6 +285,25 @@ for (const backend of backends) {
       });
     });
 
+    it('an image the sources kept from a failed registry (as readSources does) is stale too, not current', async () => {
+      await withStore(backend, async (store) => {
+        await store.recordSnapshot(snapshot(T(1), [api(digest(2)), legacy(digest(3))]), []);
+        // 02:00: the second registry is down; the sources hand over what it showed at 01:00, with the error.
+        await store.recordSnapshot(snapshot(T(2), [api(digest(2)), legacy(digest(3))], {
+          errors: [{ source: 'registry 127.0.0.1:6000', message: 'connect ECONNREFUSED 127.0.0.1:6000' }],
+          sources: ['registry 127.0.0.1:5000'],
+        }), []);
+        assert.deepEqual((await store.listImages()).map((i) => [i.name, i.stale, i.lastGoodRead ?? null, i.origins[0]!.state]), [
+          ['api', false, null, 'current'],
+          ['legacy', true, T(1), 'stale'],
+        ]);
+        assert.equal((await store.fleetSummary()).staleImages, 1);
+        // 03:00: back; current again.
+        await store.recordSnapshot(snapshot(T(3), [api(digest(2)), legacy(digest(3))]), []);
+        assert.deepEqual((await store.listImages()).map((i) => [i.name, i.stale, i.origins[0]!.state]), [['api', false, 'current'], ['legacy', false, 'current']]);
+      });
+    });
+
     it('finds the images that contain a package (at a version) or a CVE, with where each runs', async () => {
       await withStore(backend, async (store) => {
         await store.recordSnapshot(snapshot(T(1), [web(digest(1)), api(digest(2)), legacy(digest(3)), web(digest(4), [...BASE, ...SSL_NEW])].map((i, n) =>
