@@ -147,9 +147,10 @@ export class FsTree {
   readonly #owners = new Map<string, string | string[]>();
   /**
    * Directory path → the paths of its entries (the same strings as the keys of #entries, so no copy); '/' included.
-   * Keeps recursive removal proportional to the subtree.
+   * Keeps recursive removal proportional to the subtree. Arrays, not Sets: a large image has tens of thousands of
+   * directories, and a Set's hash table costs several times an array's slots; only removal searches them.
    */
-  readonly #children = new Map<string, Set<string>>([['/', new Set()]]);
+  readonly #children = new Map<string, string[]>([['/', []]]);
   /** Directories made only because something was added below them: a package's own entry for one takes over. */
   readonly #implicit = new Set<string>();
   /** File path → hardlinks sharing its content, so removing or replacing the file can hand the content on. */
@@ -230,7 +231,7 @@ export class FsTree {
       return;
     }
     const existingOwner = this.#firstOwner(path);
-    if (existing.type === 'dir' && this.#implicit.has(path) && (this.#children.get(path)?.size ?? 0) === 0) {
+    if (existing.type === 'dir' && this.#implicit.has(path) && (this.#children.get(path)?.length ?? 0) === 0) {
       this.#removeOne(path);
       this.#insert(stored, owner);
       return;
@@ -328,7 +329,7 @@ export class FsTree {
   /** How many entries the directory at `path` (symlinks followed) holds; undefined when it is not a directory. */
   childCount(path: string): number | undefined {
     const dir = this.resolve(path);
-    return dir?.type === 'dir' ? (this.#children.get(dir.path)?.size ?? 0) : undefined;
+    return dir?.type === 'dir' ? (this.#children.get(dir.path)?.length ?? 0) : undefined;
   }
 
   /**
@@ -351,7 +352,8 @@ export class FsTree {
       if (e?.type === 'hardlink') this.#linksTo.get(e.target)?.delete(q);
     }
     for (const q of doomed) if (this.#entries.get(q)?.type === 'file') this.#detachLinks(q, gone);
-    for (const q of doomed.reverse()) this.#removeOne(q);
+    // Below `p`, every parent goes too: its list of children goes with it, unsearched.
+    for (const q of doomed.reverse()) this.#removeOne(q, q === p);
     return true;
   }
 
@@ -455,8 +457,8 @@ export class FsTree {
   #insert(entry: FsEntry, owner: string | undefined): void {
     this.#entries.set(entry.path, entry);
     this.#setOwner(entry.path, owner);
-    this.#children.get(parentOf(entry.path))!.add(entry.path);
-    if (entry.type === 'dir') this.#children.set(entry.path, new Set());
+    this.#children.get(parentOf(entry.path))!.push(entry.path);
+    if (entry.type === 'dir') this.#children.set(entry.path, []);
     if (entry.type === 'hardlink') {
       let links = this.#linksTo.get(entry.target);
       if (links === undefined) this.#linksTo.set(entry.target, (links = new Set()));
@@ -464,7 +466,7 @@ export class FsTree {
     }
   }
 
-  #removeOne(path: string): void {
+  #removeOne(path: string, fromParent = true): void {
     const e = this.#entries.get(path);
     if (e?.type === 'hardlink') this.#linksTo.get(e.target)?.delete(path);
     this.#entries.delete(path);
@@ -472,7 +474,10 @@ export class FsTree {
     this.#implicit.delete(path);
     this.#children.delete(path);
     this.#linksTo.delete(path);
-    this.#children.get(parentOf(path))?.delete(path);
+    if (!fromParent) return;
+    const siblings = this.#children.get(parentOf(path));
+    const at = siblings?.indexOf(path) ?? -1;
+    if (at !== -1) siblings!.splice(at, 1);
   }
 
   /** Before file `path` goes, its first surviving hardlink becomes a file with its content; the rest point there. */
