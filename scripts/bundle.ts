@@ -12,9 +12,11 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Dependencies left out of the bundle and loaded from node_modules at run time. The CycloneDX library cannot be
- * bundled: it finds its schemas through __dirname and tries optional plugins with require().
+ * bundled: it finds its schemas through __dirname and tries optional plugins with require(). PGlite loads its
+ * WebAssembly and data files beside its own module (import.meta.url); `pg` would pull its optional native binding
+ * (`pg-native`) into the bundle's resolution. Both are loaded only when `pith serve` opens its store.
  */
-export const EXTERNAL = ['@cyclonedx/cyclonedx-library'] as const;
+export const EXTERNAL = ['@cyclonedx/cyclonedx-library', '@electric-sql/pglite', 'pg'] as const;
 import { codeFingerprint, digestOfSources } from '../src/cache/source-digest.ts';
 
 export const BUNDLE_MANIFEST = 'bundle.json';

@@ -36,6 +36,8 @@ packages=(
   gpg          # gpg --gen-key/--export: the OpenPGP keys of the simple-signing tests, and skopeo --sign-by's signer
   gpg-agent    # holds the secret keys gpg makes and signs with
   time         # /usr/bin/time -f %M: peak resident memory of a build with a layer over 2 GiB (test/orchestrate/large.test.ts)
+  postgresql-15    # the PostgreSQL server pith serve's store runs on besides PGlite (test/serve/store.test.ts, bench/serve.ts,
+                   # started by test/fixtures/postgres.ts); its cluster is the test's own, none is created at install
 )
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

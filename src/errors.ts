@@ -216,6 +216,7 @@ export const ERROR_CATALOGUE = {
 
   // sbom/
   SBOM_UNKNOWN_FORMAT: { exit: 2, meaning: '--sbom names a format other than spdx and cyclonedx, or none' },
+  SBOM_UNREADABLE: { exit: 1, meaning: 'an SBOM attached to an image is not an SPDX or CycloneDX JSON document' },
   SBOM_PLATFORM_REQUIRED: { exit: 1, meaning: 'the image is a multi-platform index: an SBOM describes one platform, choose it with --platform' },
 
   // runtime/: pith run, ps, stop, logs
@@ -250,6 +251,11 @@ export const ERROR_CATALOGUE = {
   DEBUG_NOT_PERMITTED: { exit: 1, meaning: "the process's root cannot be read (permission, or a kernel that refuses it)" },
   DEBUG_EXEC_FAILED: { exit: 1, meaning: 'sh and nsenter (util-linux) could not be started for --exec or --shell' },
 
+  // serve/
+  SERVE_CONFIG_NOT_FOUND: { exit: 1, meaning: 'the pith serve config (pith-serve.yaml, or --config) cannot be read' },
+  SERVE_CONFIG_SYNTAX: { exit: 1, meaning: 'the pith serve config is not valid YAML (the message gives file:line:column)' },
+  SERVE_CONFIG_INVALID: { exit: 1, meaning: 'the pith serve config does not match its schema (the message gives file:line:column)' },
+
   // orchestrate/
   SMOKE_TEST_FAILED: { exit: 1, meaning: "pith update: the updated image failed the spec's test; the lock and outputs are unchanged" },
   ROLLOUT_BAD_IMAGE: { exit: 1, meaning: 'rollout --image is not NAME=REF@sha256:DIGEST' },
@@ -273,6 +279,13 @@ export const ERROR_CATALOGUE = {
   TLOG_PROOF_MISSING: { exit: 1, meaning: 'a keyless signature has no transparency-log entry, or its entry no inclusion proof or signed timestamp' },
   TLOG_PROOF_INVALID: { exit: 1, meaning: "a keyless signature's transparency-log inclusion proof or signed timestamp does not verify with the trusted root's Rekor keys" },
   ROLLOUT_UNSUPPORTED: { exit: 1, meaning: 'a file to pin needs an edit pith does not make (e.g. a key added to a flow-style map)' },
+
+  // serve/: the fleet store
+  SERVE_DATABASE_INVALID: { exit: 1, meaning: 'a --database value is neither a directory (PGlite) nor a postgres:// or postgresql:// URL' },
+  SERVE_DATABASE_UNAVAILABLE: { exit: 1, meaning: 'the store cannot be opened: its directory cannot be made or read, or the PostgreSQL server refuses the connection (the message names the directory or the URL without its password)' },
+  SERVE_DATABASE_BUSY: { exit: 1, meaning: 'a PGlite store directory is open in another process (its pid is named); one process at a time, or use a PostgreSQL server' },
+  SERVE_SCHEMA_NEWER: { exit: 1, meaning: 'the store was migrated by a newer pith: its schema version is above the ones this pith knows' },
+  SERVE_SNAPSHOT_INVALID: { exit: 1, meaning: 'a fleet snapshot handed to the store contradicts itself (a digest twice, a finding for an image it does not list, a time that is not ISO 8601)' },
 } as const satisfies Record<string, { exit: ExitStatus; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

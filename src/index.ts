@@ -105,7 +105,7 @@ export { update, updateImage, type UpdateOptions, type ImageUpdate } from './orc
 export { DEFAULT_JOB_IMAGE, fleetMembers, githubMatrix, k8sJob, plan, shardOf, shardSpecs, type FleetMember, type JobOptions, type Plan } from './orchestrate/plan.ts';
 export { parseShard, type Shard } from './orchestrate/shard.ts';
 export { smokeTest, type SmokeTestResult } from './orchestrate/smoke.ts';
-export { rollout, parseImagePin, pinsFromResults, unifiedDiff, type ImagePin, type RolloutEdit, type RolloutOptions, type RolloutResult } from './orchestrate/rollout.ts';
+export { rollout, parseImagePin, pinsFromResults, unifiedDiff, deployedImages, type DeployedImage, type ImagePin, type RolloutEdit, type RolloutOptions, type RolloutResult } from './orchestrate/rollout.ts';
 
 // Trust: keys, signatures, attestations, verification.
 export { generateKeyPair, loadSigningKey, writeKeyPair, loadVerificationKey, verificationKeyOf, type KeyPair, type SigningKey, type VerificationKey } from './trust/keys.ts';
@@ -120,3 +120,16 @@ export {
   type AttachedAttestation, type AttestationReport, type AttestOptions, type AttestReport, type ProvenanceInputs, type RejectedAttestation, type ResourceDescriptor, type SlsaProvenance, type Statement,
   type VerifiedAttestation, type VerifyAttestationsOptions,
 } from './trust/attest.ts';
+
+// Serve: pith-serve.yaml, and what its sources hold (specs, registries, deployment manifests) and the advisories affecting it.
+export { DEFAULT_INTERVAL_MS, durationMs, loadServeConfig, parseServeConfig, SERVE_CONFIG_FILE, serveConfigSchema, type RegistrySource, type ServeConfig } from './serve/config.ts';
+export { readSources, type ReadSourcesOptions, type SourcesConfig } from './serve/sources.ts';
+export { findingsFor, loadFleetAdvisories, type FleetAdvisories, type LoadFleetAdvisoriesOptions } from './serve/findings.ts';
+export { refreshFleet, type Refresh, type RefreshOptions } from './serve/refresh.ts';
+// The fleet service (pith serve): what its sources hold, and the store that keeps it over time.
+export type { Deployment, FleetFinding, FleetImage, FleetPackage, FleetSnapshot, ImageOrigin, SourceError } from './serve/model.ts';
+export {
+  FleetStore, openStore, originKey, originReference, originSource,
+  type CveHit, type DeploymentView, type FindingView, type FleetSummary, type ImageDetail, type ImageSummary, type OriginState, type OriginView,
+  type PackageHit, type PatchEvent, type RecordResult, type RefreshRecord, type SourceStatus,
+} from './serve/store.ts';

@@ -90,7 +90,8 @@ function codeUses(): CodeUse[] {
   // parameter (checkDigest, exitStatusOf…), by the position of that parameter.
   const takers = new Map<string, number>([['PithError', 0], ['isPithError', 1]]);
   for (const { text } of sources) {
-    for (const m of text.matchAll(/(?:function\s+(\w+)\s*|(?:const|let)\s+(\w+)\s*=\s*(?:async\s*)?)\(/g)) {
+    // A generic function's type parameters (`function f<S extends T>(`) stand between its name and its "(".
+    for (const m of text.matchAll(/(?:function\s+(\w+)\s*(?:<[^(]*?>\s*)?|(?:const|let)\s+(\w+)\s*=\s*(?:async\s*)?)\(/g)) {
       const index = callArguments(text, m.index + m[0].length - 1, true).findIndex((p) => /:\s*ErrorCode\b/.test(p));
       if (index !== -1) takers.set((m[1] ?? m[2])!, index);
     }

@@ -192,7 +192,8 @@ export async function removeStaleTemps(dir: string, name?: string, minAgeMs = 0)
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid exists (one of another user's counts: EPERM). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -83,6 +83,15 @@ export function parseReference(text: string, where = 'an image reference'): Refe
 }
 
 /** The fully qualified form, e.g. "127.0.0.1:5000/team/app:1.0@sha256:…". */
+/** The reference `text` names, or undefined when it names none (a template expression, a typo): for readers of files that may hold either. */
+export function tryParseReference(text: string): Reference | undefined {
+  try {
+    return parseReference(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export function formatReference(r: Reference): string {
   return `${r.domain}/${r.path}${r.tag === undefined ? '' : `:${r.tag}`}${r.digest === undefined ? '' : `@${r.digest}`}`;
 }

@@ -36,12 +36,21 @@ export function specSources(spec: Spec, override?: SourceEntry[], onWarning?: (m
 
 /** Opens and verifies the archive a spec names, for the given architectures. */
 export function openSpecArchive(spec: Spec, architectures: string[], access: ArchiveAccess = {}): Promise<Archive> {
+  const sources = specSources(spec, access.sources, (message) => access.onEvent?.({ kind: 'warning', message }));
+  return openSourcesArchive(sources, architectures, access, spec.archive?.keyring);
+}
+
+/**
+ * Opens and verifies an archive no spec names (`pith serve`'s, which says whether a fix is served): the given
+ * sources, else the machine's apt sources; `keyring` for the sources whose entries name none.
+ */
+export function openSourcesArchive(sources: SourceEntry[] | undefined, architectures: string[], access: Omit<ArchiveAccess, 'sources'> = {}, keyring: string = DEFAULT_KEYRING): Promise<Archive> {
   return openArchive({
-    sources: specSources(spec, access.sources, (message) => access.onEvent?.({ kind: 'warning', message })),
+    sources: sources ?? loadAptSources({ onWarning: (message) => access.onEvent?.({ kind: 'warning', message }) }),
     architectures,
     cacheDir: access.cacheDir,
     offline: access.offline,
-    keyring: spec.archive?.keyring ?? DEFAULT_KEYRING,
+    keyring,
     now: access.now,
     onEvent: access.onEvent,
   });

@@ -6,7 +6,7 @@
  */
 import { readDeb } from '../debian/deb.ts';
 import type { Archive } from '../debian/archive.ts';
-import type { BinaryPackage } from '../debian/packages.ts';
+import type { BinaryPackage, SourcedPackage } from '../debian/packages.ts';
 import { compareVersions } from '../debian/version.ts';
 import { loadSpec, type LoadedSpec } from '../config/spec.ts';
 import { fetchDebs } from '../fetch/debs.ts';
@@ -187,33 +187,7 @@ export async function checkImage(specFile: string | LoadedSpec, lockFile: LockFi
         updates.push(update);
         toRead.push({ update, pkg: lockedPackage(best) });
       }
-      const byId = new Map<string, Finding>();
-      for (const advisory of advisories.affecting(locked.source, locked.sourceVersion)) {
-        const fixedBy = served.filter((p) => compareVersions(p.version, locked.version) > 0 && !affects(advisory, p.sourceVersion));
-        const fix = highest(fixedBy);
-        const seen = byId.get(advisory.id);
-        if (seen) {
-          mergeFinding(seen, advisory);
-          continue;
-        }
-        const finding: Finding = {
-          id: advisory.id,
-          aliases: [...advisory.aliases],
-          feeds: [advisory.feed],
-          architecture: arch,
-          package: locked.name,
-          source: locked.source,
-          installed: locked.version,
-          sourceVersion: locked.sourceVersion,
-          fixed: advisory.fixed,
-          fixAvailable: fix !== undefined,
-          candidate: fix?.version,
-          suite: fix?.origin.suite,
-          severity: advisory.severity,
-        };
-        byId.set(advisory.id, finding);
-        findings.push(finding);
-      }
+      findings.push(...packageFindings(locked, arch, advisories, served));
     }
   }
   if (options.changelogs !== false && toRead.length > 0) await readChangelogs(lockFile, archive, toRead, options);
@@ -227,6 +201,40 @@ export async function checkImage(specFile: string | LoadedSpec, lockFile: LockFi
     updates,
     findings,
   };
+}
+
+/**
+ * The advisories affecting one installed package, one finding per advisory id (the records of several feeds
+ * merged), each saying whether `served` — the archive's versions of the package for its architecture — holds a
+ * newer version the advisory no longer affects. `pith check` asks it for every locked package, `pith serve` for every
+ * package of every image, locked or read from a registry.
+ */
+export function packageFindings(installed: SourcedPackage, architecture: string, advisories: AdvisoryIndex, served: readonly BinaryPackage[]): Finding[] {
+  const byId = new Map<string, Finding>();
+  for (const advisory of advisories.affecting(installed.source, installed.sourceVersion)) {
+    const seen = byId.get(advisory.id);
+    if (seen) {
+      mergeFinding(seen, advisory);
+      continue;
+    }
+    const fix = highest(served.filter((p) => compareVersions(p.version, installed.version) > 0 && !affects(advisory, p.sourceVersion)));
+    byId.set(advisory.id, {
+      id: advisory.id,
+      aliases: [...advisory.aliases],
+      feeds: [advisory.feed],
+      architecture,
+      package: installed.name,
+      source: installed.source,
+      installed: installed.version,
+      sourceVersion: installed.sourceVersion,
+      fixed: advisory.fixed,
+      fixAvailable: fix !== undefined,
+      candidate: fix?.version,
+      suite: fix?.origin.suite,
+      severity: advisory.severity,
+    });
+  }
+  return [...byId.values()];
 }
 
 function mergeFinding(finding: Finding, advisory: Advisory): void {

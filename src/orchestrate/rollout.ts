@@ -11,7 +11,7 @@ import { isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node, ty
 import { writeFileAtomic } from '../cache/store.ts';
 import { PithError } from '../errors.ts';
 import { registryReference } from '../transports/transports.ts';
-import { DEFAULT_DOMAIN, parseReference, type Reference } from '../oci/reference.ts';
+import { DEFAULT_DOMAIN, parseReference, tryParseReference, type Reference } from '../oci/reference.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import { openVerifier, verify, type Verifier } from '../trust/trust.ts';
 
@@ -54,13 +54,8 @@ export interface RolloutResult {
 
 const sameRepository = (a: Reference, b: Reference) => a.domain === b.domain && a.path === b.path;
 
-function tryParse(text: string): Reference | undefined {
-  try {
-    return parseReference(text);
-  } catch {
-    return undefined; // a template expression or anything else that is not a reference: not ours to touch
-  }
-}
+/** A template expression or anything else that is not a reference is not ours to touch. */
+const tryParse = tryParseReference;
 
 interface Splice {
   start: number;
@@ -96,18 +91,29 @@ function pinnedImage(current: string, pin: { want: Reference; ref: string }): st
   return ref && sameRepository(ref, pin.want) ? pin.ref : undefined;
 }
 
-function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Reference; ref: string; pinned: Reference }>): Splice[] {
-  const out: Splice[] = [];
+const get = (m: unknown, key: string): unknown => (isMap(m) ? m.get(key, true) : undefined);
+const stringOf = (node: unknown): string | undefined => (isScalar(node) && typeof node.value === 'string' ? node.value : undefined);
+
+/**
+ * A place in a deployment document that names an image: what `rollout` rewrites and what `deployedImages` lists,
+ * found by one reading of the document.
+ */
+export type ImageSite =
+  /** A Kubernetes container's `image:`, or a compose service's. */
+  | { kind: 'image'; node: Scalar; value: string; where: string; workload: string; container?: string }
+  /** A Kustomize `images:` entry (`name`, and the `newName`, `newTag`, `digest` it overrides with). */
+  | { kind: 'kustomize'; item: YAMLMap; name: string; where: string }
+  /** A Helm values map: `repository` (after an optional `registry`) with a `tag` and/or a `digest`. */
+  | { kind: 'helm'; map: YAMLMap; repository: string; where: string };
+
+/** Every place a YAML document names an image: Kubernetes workloads, compose services, Kustomize images, Helm values. */
+export function imageSites(file: string, doc: Document.Parsed): ImageSite[] {
+  const out: ImageSite[] = [];
   const root = doc.contents;
   if (!isMap(root)) return out;
-  const get = (m: unknown, key: string): unknown => (isMap(m) ? m.get(key, true) : undefined);
-  const imageAt = (node: unknown, where: string) => {
-    if (!isScalar(node) || typeof node.value !== 'string') return;
-    for (const pin of pins) {
-      const to = pinnedImage(node.value, pin);
-      const s = to && spliceScalar(node, to, where, pin.ref);
-      if (s) out.push(s);
-    }
+  const imageAt = (node: unknown, where: string, workload: string, container?: string) => {
+    const value = stringOf(node);
+    if (value !== undefined) out.push({ kind: 'image', node: node as Scalar, value, where, workload, ...(container !== undefined ? { container } : {}) });
   };
   // Kubernetes workloads (and a List of them is not followed: one object per document, as kubectl writes them).
   const kind = get(root, 'kind');
@@ -120,25 +126,57 @@ function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Ref
     for (const list of ['initContainers', 'containers', 'ephemeralContainers']) {
       const seq = get(pod, list);
       if (!isSeq(seq)) continue;
-      seq.items.forEach((c, i) => imageAt(get(c, 'image'), `${label} ${list}[${i}]`));
+      seq.items.forEach((c, i) => imageAt(get(c, 'image'), `${label} ${list}[${i}]`, label, stringOf(get(c, 'name'))));
     }
     return out;
   }
   // docker compose: services.<name>.image
   const services = get(root, 'services');
   if (isMap(services)) {
-    for (const pair of services.items as Pair[]) imageAt(get(pair.value, 'image'), `services.${String(isScalar(pair.key) ? pair.key.value : pair.key)}.image`);
+    for (const pair of services.items as Pair[]) {
+      const service = String(isScalar(pair.key) ? pair.key.value : pair.key);
+      imageAt(get(pair.value, 'image'), `services.${service}.image`, `service ${service}`);
+    }
   }
   // Kustomize: images: [{name, newName, newTag, digest}]
   const images = get(root, 'images');
   if (isSeq(images) && (/^kustomization\.ya?ml$/i.test(basename(file)) || get(root, 'resources') !== undefined)) {
     images.items.forEach((item, i) => {
-      const name = get(item, 'name');
-      if (!isMap(item) || !isScalar(name) || typeof name.value !== 'string') return;
-      const ref = tryParse(name.value);
-      const pin = ref && pins.find((p) => sameRepository(ref, p.want));
-      if (!pin) return;
-      const where = `images[${i}] ${name.value}`;
+      const name = stringOf(get(item, 'name'));
+      if (isMap(item) && name !== undefined) out.push({ kind: 'kustomize', item, name, where: `images[${i}] ${name}` });
+    });
+  }
+  // Helm values: any map with repository + tag/digest (and an optional registry), e.g. image.repository/image.tag.
+  const walk = (node: unknown, where: string) => {
+    if (isSeq(node)) node.items.forEach((n, i) => walk(n, `${where}[${i}]`));
+    if (!isMap(node)) return;
+    const repo = stringOf(get(node, 'repository'));
+    if (repo !== undefined && (get(node, 'tag') !== undefined || get(node, 'digest') !== undefined)) {
+      const registry = stringOf(get(node, 'registry'));
+      out.push({ kind: 'helm', map: node, repository: registry ? `${registry}/${repo}` : repo, where });
+    }
+    for (const pair of node.items as Pair[]) if (pair.value && typeof pair.value === 'object') walk(pair.value, `${where ? `${where}.` : ''}${String(isScalar(pair.key) ? pair.key.value : pair.key)}`);
+  };
+  if (!services && !isSeq(images)) walk(root, '');
+  return out;
+}
+
+function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Reference; ref: string; pinned: Reference }>): Splice[] {
+  const out: Splice[] = [];
+  for (const site of imageSites(file, doc)) {
+    if (site.kind === 'image') {
+      for (const pin of pins) {
+        const to = pinnedImage(site.value, pin);
+        const s = to && spliceScalar(site.node, to, site.where, pin.ref);
+        if (s) out.push(s);
+      }
+      continue;
+    }
+    const ref = tryParse(site.kind === 'kustomize' ? site.name : site.repository);
+    const pin = ref && pins.find((p) => sameRepository(ref, p.want));
+    if (!pin) continue;
+    if (site.kind === 'kustomize') {
+      const { item, where } = site;
       const newName = pin.pinned.domain === DEFAULT_DOMAIN ? pin.pinned.path.replace(/^library\//, '') : `${pin.pinned.domain}/${pin.pinned.path}`;
       const setKey = (key: string, value: string) => {
         const node = get(item, key);
@@ -149,39 +187,24 @@ function yamlSplices(file: string, doc: Document.Parsed, pins: Array<{ want: Ref
         }
         out.push(insertKey(doc, item, key, value, `${where} ${key}`, pin.ref));
       };
-      if (get(item, 'newName') !== undefined || newName !== name.value) setKey('newName', newName);
+      if (get(item, 'newName') !== undefined || newName !== site.name) setKey('newName', newName);
       if (pin.pinned.tag && pin.pinned.tag !== 'latest') setKey('newTag', pin.pinned.tag);
       setKey('digest', pin.pinned.digest!);
-    });
-  }
-  // Helm values: any map with repository + tag/digest (and an optional registry), e.g. image.repository/image.tag.
-  const walk = (node: unknown, where: string) => {
-    if (isSeq(node)) node.items.forEach((n, i) => walk(n, `${where}[${i}]`));
-    if (!isMap(node)) return;
-    const repo = get(node, 'repository');
-    const registry = get(node, 'registry');
-    if (isScalar(repo) && typeof repo.value === 'string' && (get(node, 'tag') !== undefined || get(node, 'digest') !== undefined)) {
-      const full = isScalar(registry) && typeof registry.value === 'string' && registry.value ? `${registry.value}/${repo.value}` : repo.value;
-      const ref = tryParse(full);
-      const pin = ref && pins.find((p) => sameRepository(ref, p.want));
-      if (pin) {
-        const tag = pin.pinned.tag && pin.pinned.tag !== 'latest' ? pin.pinned.tag : undefined;
-        const digestNode = get(node, 'digest');
-        if (digestNode !== undefined) {
-          const s1 = tag ? spliceScalar(get(node, 'tag'), tag, `${where}.tag`, pin.ref) : undefined;
-          const s2 = spliceScalar(digestNode, pin.pinned.digest!, `${where}.digest`, pin.ref);
-          for (const s of [s1, s2]) if (s) out.push(s);
-        } else {
-          // No digest field: the chart joins repository:tag, so the tag carries the digest.
-          const s = spliceScalar(get(node, 'tag'), `${tag ?? 'latest'}@${pin.pinned.digest}`, `${where}.tag`, pin.ref);
-          if (s) out.push(s);
-        }
-        return;
-      }
+      continue;
     }
-    for (const pair of node.items as Pair[]) if (pair.value && typeof pair.value === 'object') walk(pair.value, `${where ? `${where}.` : ''}${String(isScalar(pair.key) ? pair.key.value : pair.key)}`);
-  };
-  if (!services && !isSeq(images)) walk(root, '');
+    const { map: node, where } = site;
+    const tag = pin.pinned.tag && pin.pinned.tag !== 'latest' ? pin.pinned.tag : undefined;
+    const digestNode = get(node, 'digest');
+    if (digestNode !== undefined) {
+      const s1 = tag ? spliceScalar(get(node, 'tag'), tag, `${where}.tag`, pin.ref) : undefined;
+      const s2 = spliceScalar(digestNode, pin.pinned.digest!, `${where}.digest`, pin.ref);
+      for (const s of [s1, s2]) if (s) out.push(s);
+    } else {
+      // No digest field: the chart joins repository:tag, so the tag carries the digest.
+      const s = spliceScalar(get(node, 'tag'), `${tag ?? 'latest'}@${pin.pinned.digest}`, `${where}.tag`, pin.ref);
+      if (s) out.push(s);
+    }
+  }
   return out;
 }
 
@@ -229,6 +252,68 @@ function filesUnder(paths: string[]): string[] {
     else out.push(p);
   }
   return out;
+}
+
+const isYamlFile = (file: string) => /\.ya?ml$/i.test(file);
+
+/** The documents of a YAML file (none for an empty one), each knowing its source text; not YAML throws. */
+function yamlDocuments(text: string): Document.Parsed[] {
+  const docs = parseAllDocuments(text, { keepSourceTokens: false });
+  if (!Array.isArray(docs)) return [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) throw new Error(`not YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+    (doc as unknown as { __source: string }).__source = text;
+  }
+  return docs;
+}
+
+/** A workload and the image it runs, as a deployment file names it. */
+export interface DeployedImage {
+  file: string;
+  /** `Deployment/web`, `service web` (compose), `values worker.image` (Helm), `kustomization images[0]`. */
+  workload: string;
+  /** The container's name, for a Kubernetes workload that gives one. */
+  container?: string;
+  /** As written; a Helm or Kustomize entry's parts joined as `REPOSITORY[:TAG][@DIGEST]`. */
+  reference: string;
+  /** The manifest digest the reference pins, if it pins one. */
+  digest?: string;
+}
+
+/**
+ * Every image the deployment files under `paths` run (the YAML files `rollout` reads: Kubernetes workloads, compose
+ * services, Helm values, Kustomize images; a Dockerfile's FROM builds an image, it runs none). A file that is not
+ * YAML is reported in `errors`, and the others are still read.
+ */
+export function deployedImages(paths: string[]): { images: DeployedImage[]; errors: Array<{ file: string; message: string }> } {
+  const images: DeployedImage[] = [];
+  const errors: Array<{ file: string; message: string }> = [];
+  for (const file of filesUnder(paths).filter(isYamlFile)) {
+    try {
+      for (const doc of yamlDocuments(readFileSync(file, 'utf8'))) {
+        for (const site of imageSites(file, doc)) images.push(deployedImage(file, site));
+      }
+    } catch (e) {
+      errors.push({ file, message: (e as Error).message });
+    }
+  }
+  return { images, errors };
+}
+
+function deployedImage(file: string, site: ImageSite): DeployedImage {
+  const joined = (name: string, tag: string | undefined, digest: string | undefined) => `${name}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
+  const [workload, reference, container] =
+    site.kind === 'image' ? [site.workload, site.value, site.container]
+    : site.kind === 'kustomize' ? [`kustomization ${site.where.split(' ')[0]}`, joined(stringOf(get(site.item, 'newName')) || site.name, stringOf(get(site.item, 'newTag')), stringOf(get(site.item, 'digest'))), undefined]
+    : [`values ${site.where || '(top level)'}`, joined(site.repository, scalarString(get(site.map, 'tag')), stringOf(get(site.map, 'digest'))), undefined];
+  const digest = tryParse(reference)?.digest;
+  return { file, workload, ...(container !== undefined ? { container } : {}), reference, ...(digest ? { digest } : {}) };
+}
+
+/** A scalar as written, numbers too: Helm charts often write `tag: 1.10` unquoted, which YAML reads as 1.1. */
+function scalarString(node: unknown): string | undefined {
+  if (!isScalar(node) || node.value === null || node.value === undefined || node.value === '') return undefined;
+  return typeof node.value === 'string' ? node.value : (node.source ?? String(node.value));
 }
 
 /**
@@ -296,15 +381,8 @@ export async function rollout(pins: ImagePin[], paths: string[], options: Rollou
     const text = readFileSync(file, 'utf8');
     let splices: Splice[] = [];
     try {
-      if (/\.ya?ml$/i.test(file)) {
-        const docs = parseAllDocuments(text, { keepSourceTokens: false });
-        if (!Array.isArray(docs)) continue; // an empty file
-        for (const doc of docs) {
-          if (doc.errors.length > 0) throw new Error(`not YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-          (doc as unknown as { __source: string }).__source = text;
-          splices.push(...yamlSplices(file, doc, parsed));
-        }
-      } else splices = dockerfileSplices(text, parsed);
+      if (isYamlFile(file)) for (const doc of yamlDocuments(text)) splices.push(...yamlSplices(file, doc, parsed));
+      else splices = dockerfileSplices(text, parsed);
     } catch (e) {
       result.errors.push({ file, message: (e as Error).message });
       continue;

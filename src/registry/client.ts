@@ -40,6 +40,11 @@ export interface RegistryOptions {
   credentials?: Credentials;
   /** Blob transfers in parallel (default 4). */
   jobs?: number;
+  /**
+   * Bytes of layers a pull downloads ahead of its reader and holds until asked for (default 256 MiB); 0 streams every
+   * layer only as it is read, for a reader that must never hold a layer whole (`pith serve` reading many images).
+   */
+  prefetchBytes?: number;
   /** Blobs up to this size go in one PUT, larger ones in PATCH chunks of this size (default 32 MiB). */
   chunkSize?: number;
   /** Attempts per request, the first included (default 6), and the first backoff (default 250 ms). */

@@ -36,7 +36,7 @@ export function remoteOrigin(x: Image | ImageIndex): RemoteOrigin | undefined {
 export async function readRemote(reference: string | Reference, options: RegistryOptions = {}): Promise<Image | ImageIndex> {
   const logical = typeof reference === 'string' ? parseReference(reference) : reference;
   const { client, ref, scopes, top } = await firstServing(logical, options);
-  const blobs = new Prefetcher((d) => client.getBlob(ref.path, d, scopes), (d) => client.streamBlob(ref.path, d, scopes), client.jobs, PREFETCH_BUDGET);
+  const blobs = new Prefetcher((d) => client.getBlob(ref.path, d, scopes), (d) => client.streamBlob(ref.path, d, scopes), client.jobs, options.prefetchBytes ?? PREFETCH_BUDGET);
   const source: ContentSource = {
     where: `docker://${formatReference(ref)}`,
     manifest: async (d) => (await client.getManifest(ref.path, d.digest, scopes, d)).bytes,

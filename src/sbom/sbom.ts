@@ -75,7 +75,7 @@ export async function sbomDocument(location: string | Destination, options: Sbom
 }
 
 /** The newest SBOM of `artifactType` attached to `subject` in the registry repository of `reference`. */
-async function findInRegistry(reference: string, subject: Digest, artifactType: string, registry: RegistryOptions = {}): Promise<Uint8Array | undefined> {
+export async function findInRegistry(reference: string, subject: Digest, artifactType: string, registry: RegistryOptions = {}): Promise<Uint8Array | undefined> {
   const ref = { ...parseReference(reference), tag: undefined, digest: subject };
   const { referrers } = await listReferrers(ref, { ...registry, artifactType });
   const match = referrers.at(-1);

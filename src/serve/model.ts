@@ -16,7 +16,15 @@ export interface FleetPackage {
 /** Where an image was seen: a spec directory's lock, or a tag in a registry. */
 export type ImageOrigin =
   | { kind: 'spec'; /** the spec file */ spec: string; /** its lock */ lock: string; /** the spec's `name:` */ name: string }
-  | { kind: 'registry'; /** HOST[:PORT] */ registry: string; repository: string; tag: string };
+  | {
+      kind: 'registry';
+      /** HOST[:PORT] */
+      registry: string;
+      repository: string;
+      tag: string;
+      /** The digest of the index the tag names, when it names a multi-platform index (deployments may pin that). */
+      index?: string;
+    };
 
 /**
  * One image of the fleet. A registry image is known by its manifest digest (for a multi-platform index, one
@@ -54,7 +62,12 @@ export interface Deployment {
 
 /** A source that could not be read in a refresh: kept, with the time of its last good read. */
 export interface SourceError {
-  /** `registry 127.0.0.1:5000`, `spec ./web/pith.yaml`, `manifests ./deploy`. */
+  /**
+   * `registry 127.0.0.1:5000`, `spec ./web/pith.yaml`, `manifests ./deploy`: KIND TARGET. The store keeps (as
+   * stale) what the last good read of that source showed: with `registry HOST[/REPOSITORY]`, the registry origins
+   * there; with `spec PATH`, the spec origins whose spec file is PATH or below it; with `manifests PATH`, the
+   * deployments read from PATH or below it.
+   */
   source: string;
   message: string;
 }
@@ -66,6 +79,12 @@ export interface FleetSnapshot {
   images: FleetImage[];
   deployments: Deployment[];
   errors: SourceError[];
+  /**
+   * Every source this refresh read without error, named as SourceError.source names them, so that a source with
+   * nothing in it still shows its last good read. When absent the store takes the sources of the images' origins
+   * (`registry HOST`, `spec FILE`) and of the deployments (`manifests FILE`).
+   */
+  sources?: string[];
 }
 
 /** One advisory that affects one package of one image, as a refresh saw it. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { isPithError, parseImagePin, rollout } from 'pith';
+import { deployedImages, isPithError, parseImagePin, rollout } from 'pith';
 import { pithCli } from '../fixtures/exec.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pith-rollout-test-'));
@@ -112,6 +112,37 @@ it('a dry run shows a diff and writes nothing; --write pins the digest everywher
   assert.match(readFileSync(join(root, 'k8s', 'broken.yaml'), 'utf8'), /hello:1/, 'not rewritten');
   const again = await rollout([pin], [root]);
   assert.deepEqual(again.edits, [], 'a second rollout has nothing to do');
+});
+
+it('deployedImages lists what each workload runs, read as rollout reads it (Dockerfiles build, they run nothing)', () => {
+  const root = join(scratch, 'deployed');
+  writeTree(root);
+  const { images, errors } = deployedImages([root]);
+  const at = (path: string) => join(root, path);
+  assert.deepEqual(errors.map((e) => e.file), [at('k8s/broken.yaml')]);
+  assert.deepEqual(images, [
+    { file: at('chart/values.yaml'), workload: 'values image', reference: '127.0.0.1:5000/fleet/hello:1' },
+    { file: at('chart/values.yaml'), workload: 'values worker.image', reference: '127.0.0.1:5000/fleet/hello:1' },
+    { file: at('compose.yaml'), workload: 'service api', reference: '127.0.0.1:5000/fleet/hello:1' },
+    { file: at('compose.yaml'), workload: 'service db', reference: 'postgres:16' },
+    { file: at('k8s/app.yaml'), workload: 'Deployment/web', container: 'migrate', reference: '127.0.0.1:5000/fleet/hello:1' },
+    { file: at('k8s/app.yaml'), workload: 'Deployment/web', container: 'web', reference: `127.0.0.1:5000/fleet/hello@sha256:${'00'.repeat(32)}`, digest: `sha256:${'00'.repeat(32)}` },
+    { file: at('k8s/app.yaml'), workload: 'Deployment/web', container: 'sidecar', reference: '127.0.0.1:5000/fleet/other:1' },
+    { file: at('k8s/cron.yml'), workload: 'CronJob/nightly', reference: '127.0.0.1:5000/fleet/hello:1' },
+    { file: at('overlay/kustomization.yaml'), workload: 'kustomization images[0]', reference: '127.0.0.1:5000/fleet/hello:1' },
+  ]);
+  // After a rollout every one of them pins the new digest, Helm's and Kustomize's split fields joined.
+  writeFileSync(at('compose.yaml'), TREE['compose.yaml']![1]);
+  writeFileSync(at('chart/values.yaml'), TREE['chart/values.yaml']![1]);
+  writeFileSync(at('overlay/kustomization.yaml'), TREE['overlay/kustomization.yaml']![1]);
+  const pinned = deployedImages([at('compose.yaml'), at('chart'), at('overlay')]).images;
+  assert.deepEqual(pinned.map((d) => [d.workload, d.reference, d.digest]), [
+    ['service api', NEW, DIGEST],
+    ['service db', 'postgres:16', undefined],
+    ['values image', `127.0.0.1:5000/fleet/hello:2@${DIGEST}`, DIGEST],
+    ['values worker.image', `127.0.0.1:5000/fleet/hello:2@${DIGEST}`, DIGEST],
+    ['kustomization images[0]', `127.0.0.1:5000/fleet/hello:2@${DIGEST}`, DIGEST],
+  ]);
 });
 
 it('--image must carry a digest', () => {

@@ -196,6 +196,28 @@ describe('through a fault-injecting proxy', { skip }, () => {
     }
   });
 
+  it('with prefetchBytes 0 a pull downloads no layer ahead: each is streamed only when the writer asks for it', async () => {
+    const img = await sampleImage('streamed');
+    await pushImage(`${registry.host}/team/streamed:1`, img, options());
+    let inFlight = 0;
+    let most = 0;
+    const proxy = await FaultProxy.start(registry.url, async (r) => {
+      if (r.method !== 'GET' || !img.layers.some((l) => r.url.endsWith(l.digest))) return undefined;
+      most = Math.max(most, ++inFlight);
+      // Long enough for a download ahead to start, were there one.
+      await new Promise((ok) => setTimeout(ok, 200));
+      inFlight--;
+      return undefined;
+    });
+    try {
+      await copyImage(`docker://${proxy.host}/team/streamed:1`, `oci-archive:${join(scratch, 'streamed.tar')}`, { registry: { ...options(), prefetchBytes: 0 } });
+      assert.ok(img.layers.length > 1);
+      assert.equal(most, 1, 'one layer request at a time: the writer\'s own');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('altered bytes are refused with REGISTRY_DIGEST_MISMATCH (a layer, a config, a manifest by tag), too many with REGISTRY_TOO_LARGE — and nothing is written', async () => {
     const img = await sampleImage('altered');
     await pushImage(`${registry.host}/team/altered:1`, img, options());
