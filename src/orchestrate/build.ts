@@ -22,8 +22,14 @@ import { formatDestination, parseDestination, registryLocation, writeImage, type
 import { compareStrings } from '../order.ts';
 import type { SbomFormat } from '../sbom/formats.ts';
 import { formatReference, parseReference } from '../oci/reference.ts';
-import { openSigner, sign, type Signer, type SignReport } from '../trust/trust.ts';
+import type { Signer, SignReport } from '../trust/trust.ts';
 import { attachSboms, type AttachedSbom } from '../sbom/sbom.ts';
+
+/**
+ * Signing's libraries (Sigstore, OpenPGP) are loaded only by a build that signs: for the others they were ~30 MB of
+ * resident memory that a large image's build needs for its tree.
+ */
+const trust = () => import('../trust/trust.ts');
 
 export { readSpecFiles };
 
@@ -222,13 +228,15 @@ async function signingKeyFor(signer: Signer, destinations: readonly Destination[
 export type SigningOptions = Pick<BuildOptions, 'attest' | 'builderId' | 'lookaside' | 'registry'>;
 
 /** Opens a signer for what a build asks of it, before any work: an OpenPGP key cannot attest, and needs a lookaside. */
-export function openBuildSigner(signer: Signer, options: SigningOptions): Promise<Exclude<Signer, string>> {
+export async function openBuildSigner(signer: Signer, options: SigningOptions): Promise<Exclude<Signer, string>> {
+  const { openSigner } = await trust();
   return openSigner(signer, { attest: options.attest !== false, lookaside: options.lookaside });
 }
 
 /** Signs each pushed reference and, unless `attest` is false, attests the build behind it (finished now). */
 export async function signPushed(references: readonly string[], signer: Exclude<Signer, string>, built: { spec: string; lock: string; image: Image | ImageIndex; startedOn: Date }, options: SigningOptions): Promise<SignReport[]> {
   const attest = options.attest === false ? undefined : { ...built, finishedOn: new Date(), builderId: options.builderId };
+  const { sign } = await trust();
   const reports: SignReport[] = [];
   for (const reference of references) reports.push(await sign(reference, signer, { ...options.registry, ...(attest ? { attest } : {}), lookaside: options.lookaside }));
   return reports;
