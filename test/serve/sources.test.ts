@@ -209,13 +209,14 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
     writeFileSync(join(multi, 'pith.lock'), JSON.stringify(lock));
     const snapshot = await readSources({ specs: [fleet, twin, multi], registries: [], manifests: [] });
     const lockDigest = (file: string) => `lock:sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+    const byDigest = (a: unknown[], b: unknown[]) => String(a[0]).localeCompare(String(b[0]));
     assert.deepEqual(
-      snapshot.images.map((i) => [i.digest, i.platform, i.origins.map((o) => (o.kind === 'spec' ? o.lock : o.kind))]),
+      snapshot.images.map((i) => [i.digest, i.platform, i.origins.map((o) => (o.kind === 'spec' ? o.lock : o.kind))]).sort(byDigest),
       [
         [lockDigest(built.lockPath), 'linux/amd64', [built.lockPath, join(twin, 'pith.lock')]],
         [`${lockDigest(join(multi, 'pith.lock'))}:amd64`, 'linux/amd64', [join(multi, 'pith.lock')]],
         [`${lockDigest(join(multi, 'pith.lock'))}:arm64`, 'linux/arm64/v8', [join(multi, 'pith.lock')]],
-      ],
+      ].sort(byDigest),
     );
     assert.deepEqual(snapshot.errors, []);
   });
