@@ -14,7 +14,7 @@ import { missingTools } from '../fixtures/apt.ts';
 import { buildFixtureArchive, fixtureSpec, sampleSuites, startFixtureArchive, type FixtureArchive } from '../fixtures/archive.ts';
 import { assertRan, exec } from '../fixtures/exec.ts';
 import { Registry } from '../fixtures/registry.ts';
-import { FLEET_TOOLS, poolDebs, pushForeignImage, withOsRelease } from '../fixtures/fleet.ts';
+import { FLEET_TOOLS, k8sDeployment, poolDebs, pushForeignImage, withOsRelease } from '../fixtures/fleet.ts';
 import { readSources, type ReadSourcesOptions } from '../../src/serve/sources.ts';
 import { findingsFor, loadFleetAdvisories } from '../../src/serve/findings.ts';
 import { refreshFleet } from '../../src/serve/refresh.ts';
@@ -131,17 +131,7 @@ describe('readSources: specs and registries into one snapshot', { skip }, () => 
   it('deployment manifests say which digest runs where; a tag is resolved to the digest the registry gave it', async () => {
     const deploy = join(scratch, 'deploy');
     mkdirSync(join(deploy, 'k8s'), { recursive: true });
-    writeFileSync(join(deploy, 'k8s', 'web.yaml'), [
-      'apiVersion: apps/v1',
-      'kind: Deployment',
-      'metadata: {name: web}',
-      'spec:',
-      '  template:',
-      '    spec:',
-      '      containers:',
-      `        - {name: web, image: "${reg.host}/fleet/web:1@${built.digest}"}`,
-      '',
-    ].join('\n'));
+    writeFileSync(join(deploy, 'k8s', 'web.yaml'), k8sDeployment('web', `${reg.host}/fleet/web:1@${built.digest}`));
     writeFileSync(join(deploy, 'compose.yaml'), `services:\n  base:\n    image: ${reg.host}/other/base:bookworm\n  cache:\n    image: ${reg.host}/other/redis:7\n`);
     writeFileSync(join(deploy, 'k8s', 'broken.yaml'), 'kind: Deployment\nspec: [unclosed\n');
     const snapshot = await readSources({ specs: [], registries: [{ registry: reg.host, repositories: ['other/base'], insecure: false }], manifests: [deploy, join(scratch, 'no-deploy')] }, { registry });
