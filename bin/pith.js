@@ -1,11 +1,13 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4 --heap-growing-percent=50
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4 --heap-growing-percent=50 --initial-old-space-size=64
 // Launcher. Its #! line (`env -S`) sets how memory is managed, for a large build's peak (the 300-package build of
 // bench:large; bench:build's small builds measured too): a 4 MB young generation instead of 16 MB semi-spaces (peak
 // 339 → 296 MB in paired runs), and glibc malloc handing buffers of 128 KiB and more straight back to the system (a
 // fixed mmap threshold, two arenas; resident 274 → 222 MB after unpacking) instead of keeping what a build's stream
 // of short-lived buffers leaves fragmented; and an old generation that grows by half its live size between full
 // collections (V8 otherwise lets it reach about twice: python300 peaked 256–259 MB with it, 266–290 MB without, for
-// ~6% more CPU; 20% gave 247–252 MB for ~25% more). The published package
+// ~6% more CPU; 20% gave 247–252 MB for ~25% more), starting at 64 MB so that a small build's start-up runs no full
+// collection (with 50% alone warm builds of python3-minimal took ~9% longer; with both, as long as without: paired
+// runs). The published package
 // ships only the compiled dist/ (no src/, no tsx, no esbuild) and always runs it.
 // A checkout has src/ and runs it through tsx, so editing needs no build step; the dist/ that `npm install` makes
 // there (`prepare`, scripts/build.ts) starts several times faster and is used only while the sources and

@@ -52,7 +52,7 @@ describe("pith's own image", { skip }, () => {
     assert.ok(!fs.files.has('/opt/pith/src'), 'the published files only: no sources');
     const config = JSON.parse(new TextDecoder().decode(((await readImage(`oci:${layout}:pith`)) as Image).configBytes));
     assert.equal(config.config.User, '65532:65532');
-    assert.deepEqual(config.config.Entrypoint, ['/usr/bin/node', '--max-semi-space-size=4', '--heap-growing-percent=50', '/opt/pith/bin/pith.js']);
+    assert.deepEqual(config.config.Entrypoint, ['/usr/bin/node', '--max-semi-space-size=4', '--heap-growing-percent=50', '--initial-old-space-size=64', '/opt/pith/bin/pith.js']);
     assert.ok(image.architectures[0]!.layers.length > 3);
   });
 

@@ -35,7 +35,7 @@ describe('the launcher as an installed command', () => {
     // Run as npm's bin link runs it: the file itself, through its #! line (not `node bin/pith.js`).
     const r = spawnSync(join(repo, 'bin', 'pith.js'), ['--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--import ${probe}` } });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stderr.trim().split('\n').at(-1)!), { execArgv: ['--max-semi-space-size=4', '--heap-growing-percent=50'], arenas: '2', mmap: '131072' });
+    assert.deepEqual(JSON.parse(r.stderr.trim().split('\n').at(-1)!), { execArgv: ['--max-semi-space-size=4', '--heap-growing-percent=50', '--initial-old-space-size=64'], arenas: '2', mmap: '131072' });
   });
 });
 
