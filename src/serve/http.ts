@@ -23,7 +23,8 @@ const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]{0,199}$/;
 const VERSION = /^[0-9A-Za-z.+~:-]{1,200}$/;
 /** CVE-2026-1111, DSA-5678-1, DEBIAN-CVE-…, GHSA-xxxx-xxxx-xxxx: letters, then dash-separated parts. */
 const ADVISORY_ID = /^[A-Za-z][A-Za-z0-9]{0,19}(?:-[A-Za-z0-9._:]{1,40}){1,6}$/;
-const DIGEST = /^(?:lock:)?sha256:[0-9a-f]{64}$/;
+/** A manifest digest, or a lock's (`lock:sha256:HEX`, with `:ARCH` for one architecture of a lock of several). */
+const DIGEST = /^(?:sha256:[0-9a-f]{64}|lock:sha256:[0-9a-f]{64}(?::[a-z0-9]+)?)$/;
 
 export type SearchQuery = { package: string; version?: string } | { cve: string };
 
@@ -69,14 +70,15 @@ function single(params: URLSearchParams, key: string): string | undefined {
   return all[0];
 }
 
-function digestOf(segment: string): string {
+/** The image digest a path segment names (percent-encoded or not); a 400 for anything else. */
+export function digestOf(segment: string): string {
   let d: string;
   try {
     d = decodeURIComponent(segment);
   } catch {
     throw badRequest('expected an image digest sha256:HEX (or lock:sha256:HEX) in the path, found bad percent-encoding');
   }
-  if (!DIGEST.test(d)) throw badRequest(`expected an image digest sha256:HEX (64 lowercase hex digits), or lock:sha256:HEX, found ${JSON.stringify(d.slice(0, 100))}`);
+  if (!DIGEST.test(d)) throw badRequest(`expected an image digest sha256:HEX (64 lowercase hex digits), or lock:sha256:HEX[:ARCH], found ${JSON.stringify(d.slice(0, 100))}`);
   return d;
 }
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isPithError } from '../../src/errors.ts';
 import { checkListen, loopback, parseListen } from '../../src/serve/auth.ts';
-import { parseSearchText } from '../../src/serve/http.ts';
+import { digestOf, parseSearchText } from '../../src/serve/http.ts';
 import { duration, html, timelineChart } from '../../src/serve/pages.ts';
 import { ReadWriteGate } from '../../src/serve/service.ts';
 
@@ -54,6 +54,18 @@ describe('the search box', () => {
     assert.deepEqual(parseSearchText('DSA-5678-1'), { cve: 'DSA-5678-1' });
     assert.throws(() => parseSearchText('libssl3@'), /version: expected a value/);
     assert.throws(() => parseSearchText('<script>'), /package: expected a Debian package name/);
+  });
+});
+
+describe('an image digest in a path', () => {
+  it('takes a manifest digest and a lock digest (with its architecture for a lock of several), encoded or not; else a 400', () => {
+    const hex = 'ab'.repeat(32);
+    assert.equal(digestOf(`sha256:${hex}`), `sha256:${hex}`);
+    assert.equal(digestOf(`lock%3Asha256%3A${hex}`), `lock:sha256:${hex}`);
+    assert.equal(digestOf(`lock:sha256:${hex}:arm64`), `lock:sha256:${hex}:arm64`);
+    for (const bad of [`sha256:${hex}:arm64`, `sha256:${hex.toUpperCase()}`, `lock:sha256:${hex}:`, 'sha256:abc', '%E0%A4%A']) {
+      assert.throws(() => digestOf(bad), (e: { status?: number }) => e.status === 400, bad);
+    }
   });
 });
 
