@@ -142,7 +142,7 @@ export function duration(seconds: number | undefined): string {
 }
 
 const imageHref = (digest: string) => `/images/${encodeURIComponent(digest)}`;
-const shortDigest = (d: string) => d.replace(/^((?:lock:)?sha256:[0-9a-f]{12})[0-9a-f]+$/, '$1…');
+const shortDigest = (d: string) => d.replace(/^((?:lock:)?sha256:[0-9a-f]{12})[0-9a-f]+(:[a-z0-9]+)?$/, '$1…$2');
 
 function severity(s: string | undefined): Html {
   const name = (s ?? 'unknown').toLowerCase();
