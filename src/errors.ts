@@ -313,3 +313,8 @@ export class PithError extends Error {
 export function isPithError(e: unknown, code?: ErrorCode): e is PithError {
   return e instanceof PithError && (code === undefined || e.code === code);
 }
+
+/** An error as one line of a log or a record: `CODE: message` for a PithError, else its message. */
+export function errorLine(e: unknown): string {
+  return isPithError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+}

@@ -7,7 +7,7 @@
  * A spec is tried once per set of open fixes: an update that fails (its smoke test, a push) is recorded and not
  * retried every interval until a new fix appears or the service restarts.
  */
-import { isPithError } from '../errors.ts';
+import { errorLine } from '../errors.ts';
 import { update } from '../orchestrate/update.ts';
 import type { RegistryOptions } from '../registry/client.ts';
 import type { FleetStore } from './store.ts';
@@ -74,7 +74,7 @@ export class AutoUpdater {
           });
           round.push({ ...base, at: new Date().toISOString(), updated: result?.updated ?? false, ...(result?.newDigest ? { newDigest: result.newDigest } : {}), pushed: result?.pushed ?? [] });
         } catch (e) {
-          round.push({ ...base, at: new Date().toISOString(), updated: false, pushed: [], error: isPithError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.message ?? e) });
+          round.push({ ...base, at: new Date().toISOString(), updated: false, pushed: [], error: errorLine(e) });
         }
       }
     }

@@ -36,8 +36,9 @@ export async function loadFleetAdvisories(sources: readonly string[], images: re
 }
 
 /**
- * Every advisory affecting a package of an image, once per image digest, advisory and package (a lock's
- * architectures share its digest and, mostly, its versions). `archive`, when given, says whether a fix is served.
+ * Every advisory affecting a package of an image, once per image digest, advisory and package name (an image with a
+ * package of two architectures, `libc6:amd64` and `libc6:i386`, has one finding). `archive`, when given, says
+ * whether a fix is served.
  */
 export function findingsFor(images: readonly FleetImage[], advisories: FleetAdvisories, archive?: Archive): FleetFinding[] {
   const findings: FleetFinding[] = [];

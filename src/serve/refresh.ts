@@ -4,7 +4,7 @@
  * archive that cannot be read is an error of the snapshot, never a failed refresh: the findings are then made with
  * what could be read (without the archive, no fix is known to be served).
  */
-import { isPithError } from '../errors.ts';
+import { errorLine } from '../errors.ts';
 import { openSourcesArchive } from '../orchestrate/archive.ts';
 import type { Archive } from '../debian/archive.ts';
 import type { ServeConfig } from './config.ts';
@@ -26,7 +26,7 @@ export interface Refresh {
 export async function refreshFleet(config: Pick<ServeConfig, 'specs' | 'registries' | 'manifests' | 'advisories' | 'sources'>, options: RefreshOptions = {}): Promise<Refresh> {
   const snapshot = await readSources(config, options);
   const failed = (source: string) => (e: unknown) => {
-    snapshot.errors.push({ source, message: isPithError(e) ? `${e.code}: ${e.message}` : String((e as Error).message ?? e) });
+    snapshot.errors.push({ source, message: errorLine(e) });
     return undefined;
   };
   const advisories: FleetAdvisories = config.advisories.length === 0

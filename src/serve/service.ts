@@ -9,7 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { PithError, isPithError } from '../errors.ts';
+import { PithError, errorLine, isPithError } from '../errors.ts';
 import type { ServeConfig } from './config.ts';
 import { checkListen, parseListen, tokenChecker, type Listen } from './auth.ts';
 import { AutoUpdater, type AutoUpdateRecord } from './autoupdate.ts';
@@ -219,7 +219,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       for (const e of snapshot.errors) log(`refresh: ${e.source}: ${e.message}`);
     } catch (e) {
       // The pages show the message; only the log gets a bug's stack.
-      const message = isPithError(e) ? `${e.code}: ${e.message}` : String((e as Error)?.message ?? e);
+      const message = errorLine(e);
       state.lastFailure = { at: new Date().toISOString(), message };
       metrics.failed((Date.now() - started) / 1000);
       log(`refresh failed: ${isPithError(e) ? message : String((e as Error)?.stack ?? e)}`);

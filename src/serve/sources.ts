@@ -17,7 +17,7 @@ import { deployedImages } from '../orchestrate/rollout.ts';
 import { tryParseReference } from '../oci/reference.ts';
 import { osRelease } from '../advisories/release.ts';
 import { loadSpec } from '../config/spec.ts';
-import { isPithError } from '../errors.ts';
+import { errorLine, isPithError } from '../errors.ts';
 import { lockToRead, readLock } from '../lock/lock.ts';
 import { forEachBounded } from '../net/bounded.ts';
 import { DockerMediaType, MediaType, type Descriptor, type Digest } from '../oci/digest.ts';
@@ -90,8 +90,6 @@ function byNameAndDigest(a: FleetImage, b: FleetImage): number {
   return compareStrings(a.name, b.name) || compareStrings(a.digest, b.digest) || compareStrings(a.platform, b.platform);
 }
 
-const describeError = (e: unknown) => (isPithError(e) ? `${e.code}: ${e.message}` : (e as Error).message ?? String(e));
-
 // ------------------------------------------------------------------------------------------------------------ specs
 
 /** Each spec's lock, one image per locked architecture, known by the lock file's digest. */
@@ -102,7 +100,7 @@ function readSpecImages(paths: readonly string[], errors: SourceError[]): FleetI
     try {
       specs = findSpecs([path]);
     } catch (e) {
-      errors.push({ source: `specs ${path}`, message: describeError(e) });
+      errors.push({ source: `specs ${path}`, message: errorLine(e) });
       continue;
     }
     for (const specPath of specs) {
@@ -135,7 +133,7 @@ function readSpecImages(paths: readonly string[], errors: SourceError[]): FleetI
           });
         }
       } catch (e) {
-        errors.push({ source: `spec ${specPath}`, message: describeError(e) });
+        errors.push({ source: `spec ${specPath}`, message: errorLine(e) });
       }
     }
   }
@@ -168,7 +166,7 @@ function readDeployments(paths: readonly string[], images: readonly FleetImage[]
     try {
       found = deployedImages([path]);
     } catch (e) {
-      errors.push({ source: `manifests ${path}`, message: describeError(e) });
+      errors.push({ source: `manifests ${path}`, message: errorLine(e) });
       continue;
     }
     for (const e of found.errors) errors.push({ source: `manifest ${e.file}`, message: e.message });
@@ -266,13 +264,13 @@ async function readRegistryImage(m: PlatformManifest, origin: RegistryOrigin, op
     // By the digest of a platform manifest, the registry answers that one manifest.
     image = 'indexBytes' in x ? x.images[0]! : x;
   } catch (e) {
-    return { digest: m.digest, platform: m.platform ?? 'unknown', name: m.indexTitle ?? origin.repository, origins: [], inventory: 'none', packages: [], error: describeError(e) };
+    return { digest: m.digest, platform: m.platform ?? 'unknown', name: m.indexTitle ?? origin.repository, origins: [], inventory: 'none', packages: [], error: errorLine(e) };
   }
   const known = { digest: m.digest, platform: platformString(image.platform), name: image.manifest.annotations?.[TITLE] ?? m.indexTitle ?? origin.repository, origins: [] };
   try {
     return { ...known, ...(await imagePackages(reference, image, options)) };
   } catch (e) {
-    return { ...known, inventory: 'none', packages: [], error: describeError(e) };
+    return { ...known, inventory: 'none', packages: [], error: errorLine(e) };
   }
 }
 
@@ -309,7 +307,7 @@ async function readRegistry(source: RegistrySource, images: RegistryImages, erro
   try {
     repositories = source.repositories ?? (await listRepositories(client));
   } catch (e) {
-    errors.push({ source: `registry ${source.registry}`, message: describeError(e) });
+    errors.push({ source: `registry ${source.registry}`, message: errorLine(e) });
     images.missed({ registry: source.registry });
     return;
   }
@@ -321,7 +319,7 @@ async function readRegistry(source: RegistrySource, images: RegistryImages, erro
     try {
       tags = (await listTags(repoClient, repository)).filter((t) => !ABOUT_AN_IMAGE.test(t));
     } catch (e) {
-      errors.push({ source: where, message: describeError(e) });
+      errors.push({ source: where, message: errorLine(e) });
       images.missed({ registry: source.registry, repository });
       continue;
     }
@@ -330,7 +328,7 @@ async function readRegistry(source: RegistrySource, images: RegistryImages, erro
         const top = await repoClient.getManifest(repository, tag, scopes);
         for (const m of platformManifests(top.bytes, top.digest, top.mediaType)) images.add(m, { kind: 'registry' as const, registry: source.registry, repository, tag, ...(m.index ? { index: m.index } : {}) }, options);
       } catch (e) {
-        errors.push({ source: `${where}:${tag}`, message: describeError(e) });
+        errors.push({ source: `${where}:${tag}`, message: errorLine(e) });
         images.missed({ registry: source.registry, repository, tag });
       }
     });
